@@ -1,0 +1,447 @@
+"""The published key hierarchy (``GET /v1/public-keys``): parse, serialise, verify, select.
+
+Organisation → provisioning (CoverNode, journalist) → identity → messaging. Every
+chain is verified from pinned organisation anchors at an injected ``now``; a child's
+effective expiry is clamped to its parent's; expired or forged keys are rejected and
+reported by name, and everything below a rejected key goes with it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from quietline.protocol.certificates import (
+    KeyRole,
+    SignedKey,
+    check_not_expired,
+    require_object,
+)
+from quietline.protocol.encoding import format_rfc3339, hex_decode
+from quietline.protocol.errors import (
+    KeyExpired,
+    KeyUnavailable,
+    MalformedInput,
+    ProtocolError,
+    UntrustedKey,
+)
+from quietline.protocol.keys import PublicEncryptionKey, PublicSigningKey
+from quietline.protocol.messages import RecipientTag
+
+
+class Realm(enum.Enum):
+    """The two branches under an organisation key."""
+
+    COVERNODE = "covernodes"
+    JOURNALIST = "journalists"
+
+    @property
+    def roles(self) -> tuple[KeyRole, KeyRole, KeyRole]:
+        if self is Realm.COVERNODE:
+            return KeyRole.COVERNODE_PROVISIONING, KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG
+        return KeyRole.JOURNALIST_PROVISIONING, KeyRole.JOURNALIST_ID, KeyRole.JOURNALIST_MSG
+
+
+@dataclass(frozen=True, slots=True)
+class JournalistProfile:
+    """A recipient as listed to sources: a person or a shared desk."""
+
+    id: str
+    display_name: str
+    sort_name: str
+    description: str
+    is_desk: bool
+    tag: RecipientTag
+    status: str = "VISIBLE"
+
+    @classmethod
+    def create(
+        cls, recipient_id: str, display_name: str, description: str, *, is_desk: bool
+    ) -> JournalistProfile:
+        sort_name = " ".join(reversed(display_name.lower().split()))
+        return cls(
+            recipient_id,
+            display_name,
+            sort_name,
+            description,
+            is_desk,
+            RecipientTag.of(recipient_id),
+        )
+
+    @classmethod
+    def from_json(cls, obj: object) -> JournalistProfile:
+        fields = require_object(obj, "a journalist profile")
+        if not isinstance(fields.get("is_desk"), bool):
+            raise MalformedInput("journalist profile is_desk must be a boolean")
+        return cls(
+            id=_string(fields, "id"),
+            display_name=_string(fields, "display_name"),
+            sort_name=_string(fields, "sort_name"),
+            description=_string(fields, "description"),
+            is_desk=fields["is_desk"],
+            tag=RecipientTag(hex_decode(fields.get("tag"), 4)),
+            status=_string(fields, "status", "VISIBLE"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "display_name": self.display_name,
+            "sort_name": self.sort_name,
+            "description": self.description,
+            "is_desk": self.is_desk,
+            "tag": self.tag.hex(),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFamily:
+    """One identity key and the messaging keys it signed."""
+
+    identity: SignedKey
+    messaging: tuple[SignedKey, ...]
+
+    @classmethod
+    def from_json(cls, obj: object) -> IdentityFamily:
+        fields = require_object(obj, "an identity key family")
+        return cls(
+            SignedKey.from_json(fields.get("id_pk")),
+            tuple(SignedKey.from_json(k) for k in _list(fields.get("msg_pks"), "msg_pks")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id_pk": self.identity.to_json(), "msg_pks": [k.to_json() for k in self.messaging]}
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningFamily:
+    """One provisioning key and, per member (CoverNode or journalist id), its identity families."""
+
+    realm: Realm
+    provisioning: SignedKey
+    members: Mapping[str, tuple[IdentityFamily, ...]]
+
+    @classmethod
+    def from_json(cls, realm: Realm, obj: object) -> ProvisioningFamily:
+        fields = require_object(obj, "a provisioning key family")
+        members = require_object(fields.get(realm.value), f"the {realm.value} map")
+        return cls(
+            realm,
+            SignedKey.from_json(fields.get("provisioning_pk")),
+            {
+                _member_id(member): tuple(
+                    IdentityFamily.from_json(f) for f in _list(families, member)
+                )
+                for member, families in members.items()
+            },
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provisioning_pk": self.provisioning.to_json(),
+            self.realm.value: {
+                member: [family.to_json() for family in families]
+                for member, families in self.members.items()
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationFamily:
+    """Everything published under one organisation key."""
+
+    organization: SignedKey
+    covernodes: tuple[ProvisioningFamily, ...]
+    journalists: tuple[ProvisioningFamily, ...]
+
+    @classmethod
+    def from_json(cls, obj: object) -> OrganizationFamily:
+        fields = require_object(obj, "an organisation key family")
+        return cls(
+            SignedKey.from_json(fields.get("org_pk")),
+            tuple(
+                ProvisioningFamily.from_json(Realm.COVERNODE, f)
+                for f in _list(fields.get("covernodes", []), "covernodes")
+            ),
+            tuple(
+                ProvisioningFamily.from_json(Realm.JOURNALIST, f)
+                for f in _list(fields.get("journalists", []), "journalists")
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org_pk": self.organization.to_json(),
+            "covernodes": [family.to_json() for family in self.covernodes],
+            "journalists": [family.to_json() for family in self.journalists],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedKeys:
+    """The body of ``GET /v1/public-keys``, untrusted until verified."""
+
+    profiles: tuple[JournalistProfile, ...]
+    default_journalist_id: str | None
+    families: tuple[OrganizationFamily, ...]
+    max_epoch: int
+
+    @classmethod
+    def from_json(cls, obj: object) -> PublishedKeys:
+        """Parse the JSON document; raises MalformedInput on any shape error."""
+        fields = require_object(obj, "the published keys")
+        default = fields.get("default_journalist_id")
+        if default is not None and not isinstance(default, str):
+            raise MalformedInput("default_journalist_id must be a string or null")
+        max_epoch = fields.get("max_epoch", 0)
+        if max_epoch is None:
+            max_epoch = 0
+        if not isinstance(max_epoch, int) or isinstance(max_epoch, bool) or max_epoch < 0:
+            raise MalformedInput("max_epoch must be a non-negative integer")
+        return cls(
+            tuple(
+                JournalistProfile.from_json(p)
+                for p in _list(fields.get("journalist_profiles", []), "journalist_profiles")
+            ),
+            default,
+            tuple(OrganizationFamily.from_json(f) for f in _list(fields.get("keys"), "keys")),
+            max_epoch,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "journalist_profiles": [profile.to_json() for profile in self.profiles],
+            "default_journalist_id": self.default_journalist_id,
+            "keys": [family.to_json() for family in self.families],
+            "max_epoch": self.max_epoch,
+        }
+
+
+def _list(obj: object, what: str) -> list[Any]:
+    if not isinstance(obj, list):
+        raise MalformedInput(f"expected {what} as a JSON list")
+    return obj
+
+
+def _string(fields: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = fields.get(name, default)
+    if not isinstance(value, str):
+        raise MalformedInput(f"{name} must be a string")
+    return value
+
+
+def _member_id(member: str) -> str:
+    if not member or len(member) > 128:
+        raise MalformedInput("a CoverNode or journalist id must be 1 to 128 characters")
+    return member
+
+
+# --- verification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    """A key whose chain verified; ``not_valid_after`` is clamped to every ancestor's."""
+
+    role: KeyRole
+    owner: str | None
+    key: bytes
+    not_valid_after: datetime
+
+    def signing_key(self) -> PublicSigningKey:
+        return PublicSigningKey(self.key)
+
+    def encryption_key(self) -> PublicEncryptionKey:
+        return PublicEncryptionKey(self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role.value,
+            "owner": self.owner,
+            "key": self.key.hex(),
+            "not_valid_after": format_rfc3339(self.not_valid_after),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedKey:
+    """A published key that did not verify, and why."""
+
+    role: KeyRole
+    owner: str | None
+    key: bytes
+    reason: str
+
+    def describe(self) -> str:
+        owner = f" of {self.owner}" if self.owner else ""
+        return f"{self.role.value} key{owner} {self.key[:8].hex()}…: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VerifiedKeys:
+    """Every key that verified at one ``now``, with the profiles that name verified recipients."""
+
+    now: datetime
+    keys: tuple[VerifiedKey, ...]
+    profiles: tuple[JournalistProfile, ...]
+    default_journalist_id: str | None
+    max_epoch: int
+    _by_role: dict[KeyRole, dict[str, list[VerifiedKey]]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_role: dict[KeyRole, dict[str, list[VerifiedKey]]] = {}
+        for key in self.keys:
+            by_role.setdefault(key.role, {}).setdefault(key.owner or "", []).append(key)
+        for owners in by_role.values():
+            for keys in owners.values():
+                keys.sort(key=lambda k: k.not_valid_after, reverse=True)
+        object.__setattr__(self, "_by_role", by_role)
+
+    def of_role(self, role: KeyRole) -> Mapping[str, Sequence[VerifiedKey]]:
+        """Keys of ``role`` by owner, each list newest (longest remaining lifetime) first."""
+        return self._by_role.get(role, {})
+
+    def covernode_wrapping_keys(self, count: int = 2) -> list[PublicEncryptionKey]:
+        """The CoverNode messaging keys to wrap a message for: the newest key of each of
+        ``count`` CoverNodes (by id), repeating the first when fewer nodes run.
+
+        Raises KeyUnavailable when no CoverNode messaging key is valid.
+        """
+        newest = [
+            keys[0].encryption_key()
+            for _, keys in sorted(self.of_role(KeyRole.COVERNODE_MSG).items())
+        ]
+        if not newest:
+            raise KeyUnavailable("no valid CoverNode messaging key is published")
+        return [newest[i] if i < len(newest) else newest[0] for i in range(count)]
+
+    def journalist_messaging_key(self, journalist_id: str) -> PublicEncryptionKey:
+        """The recipient's messaging key with the longest remaining lifetime."""
+        keys = self.of_role(KeyRole.JOURNALIST_MSG).get(journalist_id)
+        if not keys:
+            raise KeyUnavailable(f"no valid messaging key is published for {journalist_id!r}")
+        return keys[0].encryption_key()
+
+    def signing_keys(self, role: KeyRole) -> Iterator[PublicSigningKey]:
+        for keys in self.of_role(role).values():
+            for key in keys:
+                yield key.signing_key()
+
+
+@dataclass(frozen=True)
+class KeyVerification:
+    """The outcome of verifying a published hierarchy: what verified and what did not."""
+
+    verified: VerifiedKeys
+    rejected: tuple[RejectedKey, ...]
+
+
+def verify_anchor(anchor: SignedKey, now: datetime) -> VerifiedKey:
+    """Check a pinned organisation key's self-signature and expiry.
+
+    Raises BadSignature or KeyExpired.
+    """
+    anchor.verify_certificate(anchor.signing_key())
+    check_not_expired(anchor, now, "the organisation anchor")
+    return VerifiedKey(KeyRole.ORGANIZATION, None, anchor.key, anchor.not_valid_after)
+
+
+class _Verifier:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.verified: list[VerifiedKey] = []
+        self.rejected: list[RejectedKey] = []
+
+    def check(
+        self, signed: SignedKey, role: KeyRole, owner: str | None, parent: VerifiedKey | None
+    ) -> VerifiedKey | None:
+        if parent is None:
+            self.rejected.append(
+                RejectedKey(role, owner, signed.key, "its signing key was rejected")
+            )
+            return None
+        try:
+            signed.verify_certificate(parent.signing_key())
+            expiry = min(signed.not_valid_after, parent.not_valid_after)
+            if self.now > expiry:
+                raise KeyExpired(f"expired at {format_rfc3339(expiry)}")
+        except ProtocolError as error:
+            self.rejected.append(RejectedKey(role, owner, signed.key, str(error)))
+            return None
+        key = VerifiedKey(role, owner, signed.key, expiry)
+        self.verified.append(key)
+        return key
+
+    def family(self, family: ProvisioningFamily, organization: VerifiedKey | None) -> None:
+        provisioning_role, id_role, msg_role = family.realm.roles
+        provisioning = self.check(family.provisioning, provisioning_role, None, organization)
+        for member, identities in family.members.items():
+            for identity_family in identities:
+                identity = self.check(identity_family.identity, id_role, member, provisioning)
+                for messaging in identity_family.messaging:
+                    self.check(messaging, msg_role, member, identity)
+
+
+def verify_published_keys(
+    published: PublishedKeys, anchors: Iterable[SignedKey], now: datetime
+) -> KeyVerification:
+    """Verify every chain in ``published`` from the pinned ``anchors`` at ``now``.
+
+    Never raises on bad keys: each one is reported in ``rejected`` and left out of
+    ``verified``. Raises UntrustedKey only when no anchor itself verifies.
+    """
+    verifier = _Verifier(now)
+    trusted: dict[bytes, VerifiedKey] = {}
+    for anchor in anchors:
+        try:
+            trusted[anchor.key] = verify_anchor(anchor, now)
+        except ProtocolError as error:
+            verifier.rejected.append(
+                RejectedKey(KeyRole.ORGANIZATION, None, anchor.key, str(error))
+            )
+    if not trusted:
+        raise UntrustedKey("no pinned organisation anchor is valid at this time")
+
+    for family in published.families:
+        organization = trusted.get(family.organization.key)
+        if organization is None:
+            verifier.rejected.append(
+                RejectedKey(
+                    KeyRole.ORGANIZATION,
+                    None,
+                    family.organization.key,
+                    "not a pinned organisation anchor",
+                )
+            )
+        elif organization not in verifier.verified:
+            verifier.verified.append(organization)
+        for provisioning in (*family.covernodes, *family.journalists):
+            verifier.family(provisioning, organization)
+
+    verified_recipients = {k.owner for k in verifier.verified if k.role is KeyRole.JOURNALIST_ID}
+    profiles = []
+    for profile in published.profiles:
+        if profile.tag != RecipientTag.of(profile.id):
+            verifier.rejected.append(
+                RejectedKey(
+                    KeyRole.JOURNALIST_ID,
+                    profile.id,
+                    profile.tag.raw,
+                    "profile tag is not SHA-256 of its id",
+                )
+            )
+        elif profile.id in verified_recipients:
+            profiles.append(profile)
+    default = published.default_journalist_id
+    keys = VerifiedKeys(
+        now,
+        tuple(verifier.verified),
+        tuple(profiles),
+        default if default in verified_recipients else None,
+        published.max_epoch,
+    )
+    return KeyVerification(keys, tuple(verifier.rejected))

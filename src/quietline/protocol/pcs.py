@@ -1,0 +1,75 @@
+"""Padded compressed string: a UTF-8 text gzipped and padded to a fixed length.
+
+Layout: ``u16 big-endian length of the gzip stream ‖ the stream ‖ random padding``.
+Decoding refuses a stream that inflates more than 100:1, so a hostile peer cannot
+turn 512 bytes into a memory bomb.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from dataclasses import dataclass
+
+import nacl.utils
+
+from quietline.protocol.boxes import RandomBytes, require_length
+from quietline.protocol.constants import MESSAGE_PADDING_LEN, PCS_MAX_DECOMPRESSION_RATIO
+from quietline.protocol.errors import MalformedInput, MessageTooLong
+
+_HEADER_LEN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PaddedCompressedString:
+    """The 512 bytes of a padded compressed string, as sent."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        require_length(self.raw, MESSAGE_PADDING_LEN, "a padded compressed string")
+
+    @classmethod
+    def from_text(
+        cls, text: str, random_bytes: RandomBytes = nacl.utils.random
+    ) -> PaddedCompressedString:
+        """Compress and pad ``text``; raises MessageTooLong when it cannot fit."""
+        stream = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+        free = MESSAGE_PADDING_LEN - _HEADER_LEN - len(stream)
+        if free < 0:
+            raise MessageTooLong(
+                f"the message compresses to {len(stream)} bytes; at most "
+                f"{MESSAGE_PADDING_LEN - _HEADER_LEN} fit"
+            )
+        return cls(struct.pack(">H", len(stream)) + stream + random_bytes(free))
+
+    @classmethod
+    def fits(cls, text: str) -> bool:
+        """Whether ``text`` fits in one message."""
+        stream = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+        return len(stream) <= MESSAGE_PADDING_LEN - _HEADER_LEN
+
+    def text(self) -> str:
+        """The text; raises MalformedInput on a bad length, stream, ratio or encoding."""
+        (length,) = struct.unpack_from(">H", self.raw)
+        if length == 0 or length > MESSAGE_PADDING_LEN - _HEADER_LEN:
+            raise MalformedInput("padded compressed string has an impossible length")
+        stream = self.raw[_HEADER_LEN : _HEADER_LEN + length]
+        limit = length * PCS_MAX_DECOMPRESSION_RATIO
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(stream, limit + 1)
+        except zlib.error as error:
+            raise MalformedInput("padded compressed string is not a gzip stream") from error
+        if len(data) > limit:
+            raise MalformedInput("padded compressed string inflates more than 100:1")
+        if not inflater.eof or inflater.unused_data:
+            raise MalformedInput("padded compressed string has a truncated or trailing stream")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise MalformedInput("padded compressed string is not UTF-8") from error
+
+    def __repr__(self) -> str:
+        return "PaddedCompressedString(…)"
