@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/quietline interop demo
+	$(BIN)/quietline interop roundtrip
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -1,0 +1,43 @@
+"""Reading the JSON files an operator points the CLI at, with errors a person can act on."""
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from quietline.protocol.encoding import parse_rfc3339
+from quietline.protocol.errors import ProtocolError
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` to stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def load_json(path: Path, what: str, parse: Callable[[object], T]) -> T:
+    """Read ``path`` as JSON and parse it; exits with a clear message on any failure."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise fail(f"cannot read {what} from {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise fail(f"{path} is not a JSON file ({what}): {error}") from None
+    try:
+        return parse(document)
+    except ProtocolError as error:
+        raise fail(f"{path} is not a valid {what}: {error}") from None
+
+
+def parse_now(text: str) -> datetime:
+    try:
+        return parse_rfc3339(text)
+    except ProtocolError:
+        raise fail(
+            f"--now must be an RFC 3339 time such as 2023-10-04T19:06:51Z, not {text!r}"
+        ) from None

@@ -1,0 +1,130 @@
+"""Key generation and certification for every role (the admin side of the hierarchy).
+
+Each role has a validity (how long a new key lives) and a rotation age (when its
+successor should be made), as in DESIGN section 3. A child never outlives its parent
+and an expired parent signs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from quietline.protocol import constants as c
+from quietline.protocol.certificates import KeyRole, SignedKey, certify, self_certify
+from quietline.protocol.errors import MisuseError
+from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
+
+VALIDITY: dict[KeyRole, timedelta] = {
+    KeyRole.ORGANIZATION: c.ORGANIZATION_KEY_VALIDITY,
+    KeyRole.COVERNODE_PROVISIONING: c.PROVISIONING_KEY_VALIDITY,
+    KeyRole.JOURNALIST_PROVISIONING: c.PROVISIONING_KEY_VALIDITY,
+    KeyRole.COVERNODE_ID: c.COVERNODE_ID_KEY_VALIDITY,
+    KeyRole.JOURNALIST_ID: c.JOURNALIST_ID_KEY_VALIDITY,
+    KeyRole.COVERNODE_MSG: c.COVERNODE_MSG_KEY_VALIDITY,
+    KeyRole.JOURNALIST_MSG: c.JOURNALIST_MSG_KEY_VALIDITY,
+}
+
+ROTATE_AFTER: dict[KeyRole, timedelta] = {
+    KeyRole.ORGANIZATION: c.ORGANIZATION_KEY_ROTATE_AFTER,
+    KeyRole.COVERNODE_PROVISIONING: c.PROVISIONING_KEY_ROTATE_AFTER,
+    KeyRole.JOURNALIST_PROVISIONING: c.PROVISIONING_KEY_ROTATE_AFTER,
+    KeyRole.COVERNODE_ID: c.COVERNODE_ID_KEY_ROTATE_AFTER,
+    KeyRole.JOURNALIST_ID: c.JOURNALIST_ID_KEY_ROTATE_AFTER,
+    KeyRole.COVERNODE_MSG: c.COVERNODE_MSG_KEY_ROTATE_AFTER,
+    KeyRole.JOURNALIST_MSG: c.JOURNALIST_MSG_KEY_ROTATE_AFTER,
+}
+
+PARENT: dict[KeyRole, KeyRole] = {
+    KeyRole.COVERNODE_PROVISIONING: KeyRole.ORGANIZATION,
+    KeyRole.JOURNALIST_PROVISIONING: KeyRole.ORGANIZATION,
+    KeyRole.COVERNODE_ID: KeyRole.COVERNODE_PROVISIONING,
+    KeyRole.JOURNALIST_ID: KeyRole.JOURNALIST_PROVISIONING,
+    KeyRole.COVERNODE_MSG: KeyRole.COVERNODE_ID,
+    KeyRole.JOURNALIST_MSG: KeyRole.JOURNALIST_ID,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedSigningKey:
+    """A signing key pair with its published, certified public half."""
+
+    role: KeyRole
+    pair: SigningKeyPair
+    published: SignedKey
+
+    @property
+    def not_valid_after(self) -> datetime:
+        return self.published.not_valid_after
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedEncryptionKey:
+    """A messaging key pair with its published, certified public half."""
+
+    role: KeyRole
+    pair: EncryptionKeyPair
+    published: SignedKey
+
+    @property
+    def not_valid_after(self) -> datetime:
+        return self.published.not_valid_after
+
+
+def _expiry(role: KeyRole, now: datetime) -> datetime:
+    # Whole seconds: the certificate signs seconds, so the published time should match it.
+    return (now + VALIDITY[role]).replace(microsecond=0)
+
+
+def _check_parent(role: KeyRole, parent: CertifiedSigningKey) -> None:
+    if PARENT.get(role) is not parent.role:
+        raise MisuseError(f"a {role.value} key must be signed by a {PARENT[role].value} key")
+
+
+def generate_organization_key(now: datetime) -> CertifiedSigningKey:
+    """A new self-certified organisation root key."""
+    pair = SigningKeyPair.generate()
+    published = self_certify(pair, _expiry(KeyRole.ORGANIZATION, now))
+    return CertifiedSigningKey(KeyRole.ORGANIZATION, pair, published)
+
+
+def generate_signing_key(
+    role: KeyRole, parent: CertifiedSigningKey, now: datetime
+) -> CertifiedSigningKey:
+    """A new provisioning or identity key certified by ``parent``.
+
+    Raises KeyUnavailable when the parent has expired, MisuseError on a wrong parent role.
+    """
+    if role.is_encryption_key or role is KeyRole.ORGANIZATION:
+        raise MisuseError(f"{role.value} is not a certified signing role")
+    _check_parent(role, parent)
+    pair = SigningKeyPair.generate()
+    published = certify(
+        parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
+    )
+    return CertifiedSigningKey(role, pair, published)
+
+
+def generate_messaging_key(
+    role: KeyRole, parent: CertifiedSigningKey, now: datetime
+) -> CertifiedEncryptionKey:
+    """A new messaging key certified by the identity key ``parent``.
+
+    Raises KeyUnavailable when the parent has expired, MisuseError on a wrong role.
+    """
+    if not role.is_encryption_key:
+        raise MisuseError(f"{role.value} is not a messaging role")
+    _check_parent(role, parent)
+    pair = EncryptionKeyPair.generate()
+    published = certify(
+        parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
+    )
+    return CertifiedEncryptionKey(role, pair, published)
+
+
+def rotation_due(role: KeyRole, newest_not_valid_after: datetime | None, now: datetime) -> bool:
+    """Whether a successor to the newest key of ``role`` should be made at ``now``."""
+    if newest_not_valid_after is None:
+        return True
+    created = newest_not_valid_after - VALIDITY[role]
+    return now >= created + ROTATE_AFTER[role]

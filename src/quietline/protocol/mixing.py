@@ -1,0 +1,165 @@
+"""The CoverNode's threshold-or-timeout mix, and replay detection.
+
+A release happens when at least ``threshold_max`` inputs (real or cover) arrived since
+the last one, or at least ``threshold_min`` did and ``timeout`` has passed. Each release
+takes up to ``output_size`` real messages from a FIFO, pads to exactly ``output_size``
+with fillers built like real entries, and shuffles uniformly (CoverDrop dropped its
+shuffle; Quietline keeps one, so position in a dead drop says nothing about arrival).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from quietline.protocol.errors import MisuseError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class MixingParameters:
+    """When a mix releases and how big each release is."""
+
+    threshold_min: int
+    threshold_max: int
+    timeout: timedelta
+    output_size: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold_min <= self.threshold_max:
+            raise MisuseError("mixing thresholds need 0 <= threshold_min <= threshold_max")
+        if self.output_size < 1 or self.timeout <= timedelta(0):
+            raise MisuseError("mixing needs output_size >= 1 and a positive timeout")
+
+
+# CoverDrop's production and test parameters (its docs/covernode_mixing_strategy.md).
+PRODUCTION_U2J = MixingParameters(100_000, 500_000, timedelta(hours=1), 500)
+PRODUCTION_J2U = MixingParameters(50, 100, timedelta(hours=1), 20)
+DEMO_U2J = MixingParameters(2, 10, timedelta(minutes=15), 10)
+DEMO_J2U = MixingParameters(10, 40, timedelta(minutes=15), 5)
+
+
+@dataclass(frozen=True, slots=True)
+class MixState(Generic[T]):
+    """Everything a mix must persist to resume exactly where it stopped."""
+
+    received: int
+    last_release: datetime
+    pending: tuple[T, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MixBatch(Generic[T]):
+    """One release: ``entries`` (shuffled, exactly ``output_size``) and which were real."""
+
+    released_at: datetime
+    entries: tuple[T, ...]
+    real: tuple[T, ...]
+
+
+class ThresholdMix(Generic[T]):
+    """A deterministic threshold-or-timeout mix over items of type ``T``.
+
+    Time comes in as arguments; randomness from ``rng`` (the OS by default, a seeded
+    ``random.Random`` in tests).
+    """
+
+    def __init__(
+        self,
+        parameters: MixingParameters,
+        state: MixState[T],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.parameters = parameters
+        self._received = state.received
+        self._last_release = state.last_release
+        self._pending: deque[T] = deque(state.pending)
+        self._rng = rng if rng is not None else secrets.SystemRandom()
+
+    @classmethod
+    def start(
+        cls, parameters: MixingParameters, now: datetime, rng: random.Random | None = None
+    ) -> ThresholdMix[T]:
+        return cls(parameters, MixState(0, now, ()), rng)
+
+    def state(self) -> MixState[T]:
+        return MixState(self._received, self._last_release, tuple(self._pending))
+
+    @property
+    def pending(self) -> int:
+        """Real messages waiting for a release."""
+        return len(self._pending)
+
+    def receive(self, real: T | None) -> None:
+        """Count one input; keep it if real (``None`` is a discarded cover message)."""
+        self._received += 1
+        if real is not None:
+            self._pending.append(real)
+
+    def receive_all(self, inputs: Iterable[T | None]) -> None:
+        for item in inputs:
+            self.receive(item)
+
+    def due(self, now: datetime) -> bool:
+        """Whether a release is due at ``now``."""
+        if self._received >= self.parameters.threshold_max:
+            return True
+        timed_out = now - self._last_release >= self.parameters.timeout
+        return timed_out and self._received >= self.parameters.threshold_min
+
+    def release(self, now: datetime, filler: Callable[[], T]) -> MixBatch[T]:
+        """Take up to ``output_size`` real messages, pad with ``filler()``, shuffle.
+
+        Raises MisuseError when no release is due.
+        """
+        if not self.due(now):
+            raise MisuseError("no release is due")
+        count = min(self.parameters.output_size, len(self._pending))
+        real = tuple(self._pending.popleft() for _ in range(count))
+        entries = [*real, *(filler() for _ in range(self.parameters.output_size - count))]
+        self._rng.shuffle(entries)
+        self._received = 0
+        self._last_release = now
+        return MixBatch(now, tuple(entries), real)
+
+
+def replay_digest(plaintext: bytes) -> bytes:
+    """What the mixer remembers of a decrypted input to recognise a replay.
+
+    The digest is of the plaintext, not the ciphertext: an attacker can re-wrap the same
+    plaintext key slot with different bytes, but cannot change what it decrypts to.
+    """
+    return hashlib.sha256(b"quietline replay v1\x00" + plaintext).digest()
+
+
+class ReplayFilter:
+    """Digests of inputs seen under each messaging key, forgotten when the key expires.
+
+    A replay of a message encrypted to a key that has expired cannot be opened any more,
+    so the digests for that key are no longer needed.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, set[bytes]] = {}
+
+    def first_sighting(self, key: bytes, plaintext: bytes) -> bool:
+        """Record ``plaintext`` under ``key``; False when it was seen before (a replay)."""
+        seen = self._seen.setdefault(key, set())
+        digest = replay_digest(plaintext)
+        if digest in seen:
+            return False
+        seen.add(digest)
+        return True
+
+    def forget(self, key: bytes) -> None:
+        self._seen.pop(key, None)
+
+    def __len__(self) -> int:
+        return sum(len(seen) for seen in self._seen.values())

@@ -1,0 +1,172 @@
+"""One full round trip through the protocol, in memory: what every deployment does.
+
+An organisation makes its key hierarchy; a crowd of sources sends cover while one of
+them writes to a recipient; the CoverNode opens, discards cover, mixes, re-encrypts,
+signs a dead drop; the recipient trial-decrypts it and replies; the source finds the
+reply in a user dead drop. Used by ``quietline interop roundtrip`` and its test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import (
+    DeadDropKind,
+    JournalistTrialDecryptor,
+    UserTrialDecryptor,
+    sign_dead_drop,
+)
+from quietline.protocol.hierarchy import (
+    IdentityFamily,
+    JournalistProfile,
+    OrganizationFamily,
+    ProvisioningFamily,
+    PublishedKeys,
+    Realm,
+    verify_published_keys,
+)
+from quietline.protocol.keygen import (
+    generate_messaging_key,
+    generate_organization_key,
+    generate_signing_key,
+)
+from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.messages import (
+    cover_j2u,
+    encrypt_cover_u2c,
+    encrypt_j2c,
+    encrypt_u2c,
+    filler_c2j,
+    forward_to_journalist,
+    text_reply,
+)
+from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, ThresholdMix
+
+RECIPIENT_ID = "news_desk"
+
+
+@dataclass(frozen=True, slots=True)
+class TourResult:
+    u2c_sent: int
+    u2c_real: int
+    user_dead_drop_entries: int
+    journalist_dead_drop_entries: int
+    received_text: str
+    reply_text: str
+
+
+def run_tour(
+    now: datetime, crowd: int, message: str, reply: str, report: Callable[[str], None]
+) -> TourResult:
+    """Run the round trip at ``now`` with ``crowd`` cover senders; ``report`` narrates."""
+    org = generate_organization_key(now)
+    cn_prov = generate_signing_key(KeyRole.COVERNODE_PROVISIONING, org, now)
+    j_prov = generate_signing_key(KeyRole.JOURNALIST_PROVISIONING, org, now)
+    cn_id = generate_signing_key(KeyRole.COVERNODE_ID, cn_prov, now)
+    cn_msg = generate_messaging_key(KeyRole.COVERNODE_MSG, cn_id, now)
+    j_id = generate_signing_key(KeyRole.JOURNALIST_ID, j_prov, now)
+    j_msg = generate_messaging_key(KeyRole.JOURNALIST_MSG, j_id, now)
+    published = PublishedKeys(
+        (JournalistProfile.create(RECIPIENT_ID, "News Desk", "The newsroom's desk", is_desk=True),),
+        RECIPIENT_ID,
+        (
+            OrganizationFamily(
+                org.published,
+                (
+                    ProvisioningFamily(
+                        Realm.COVERNODE,
+                        cn_prov.published,
+                        {"covernode_001": (IdentityFamily(cn_id.published, (cn_msg.published,)),)},
+                    ),
+                ),
+                (
+                    ProvisioningFamily(
+                        Realm.JOURNALIST,
+                        j_prov.published,
+                        {RECIPIENT_ID: (IdentityFamily(j_id.published, (j_msg.published,)),)},
+                    ),
+                ),
+            ),
+        ),
+        1,
+    )
+    keys = verify_published_keys(published, [org.published], now).verified
+    report(f"organisation key pinned; {len(keys.keys)} published keys verified")
+
+    source = EncryptionKeyPair.generate()
+    wrapping = keys.covernode_wrapping_keys()
+    real = encrypt_u2c(
+        wrapping,
+        recipient_id=RECIPIENT_ID,
+        recipient_key=keys.journalist_messaging_key(RECIPIENT_ID),
+        reply_key=source.public,
+        text=message,
+    )
+    submissions = [encrypt_cover_u2c(wrapping) for _ in range(crowd)]
+    submissions.insert(crowd // 2, real)
+    report(
+        f"{len(submissions)} clients each sent one {len(real.data)}-byte U2C; one of them is real"
+    )
+
+    u2j_mix: ThresholdMix[bytes] = ThresholdMix.start(DEMO_U2J, now)
+    for submission in submissions:
+        opened = submission.open(cn_msg.pair)
+        if opened.tag.is_cover:
+            u2j_mix.receive(None)
+        else:
+            recipient_key = keys.journalist_messaging_key(RECIPIENT_ID)
+            u2j_mix.receive(forward_to_journalist(cn_msg.pair, recipient_key, opened.payload).data)
+    u2j_batch = u2j_mix.release(now, lambda: filler_c2j().data)
+    journalist_drop = sign_dead_drop(
+        DeadDropKind.JOURNALIST,
+        u2j_batch.entries,
+        now,
+        keys.max_epoch,
+        identity=cn_id.pair,
+        identity_not_valid_after=cn_id.not_valid_after,
+    ).published(1)
+    report(
+        f"CoverNode dropped {len(submissions) - len(u2j_batch.real)} cover messages and published "
+        f"a journalist dead drop of {len(u2j_batch.entries)} shuffled entries"
+    )
+
+    journalist_drop.body.verify(keys)
+    desk = JournalistTrialDecryptor([j_msg.pair], [cn_msg.pair.public])
+    (received,) = desk.open(journalist_drop)
+    received_text = received.message.text.text()
+    report(f"desk found 1 message among {len(u2j_batch.entries)} entries: {received_text!r}")
+
+    j2c = encrypt_j2c(wrapping, j_msg.pair, received.message.reply_key, text_reply(reply))
+    j2u_mix: ThresholdMix[bytes] = ThresholdMix.start(DEMO_J2U, now)
+    opened_j2c = j2c.open(cn_msg.pair)
+    j2u_mix.receive(opened_j2c.payload.data if opened_j2c.is_real else None)
+    later = now + DEMO_J2U.timeout
+    j2u_mix.receive_all([None] * (DEMO_J2U.threshold_min - 1))
+    j2u_batch = j2u_mix.release(later, lambda: cover_j2u().data)
+    user_drop = sign_dead_drop(
+        DeadDropKind.USER,
+        j2u_batch.entries,
+        later,
+        None,
+        identity=cn_id.pair,
+        identity_not_valid_after=cn_id.not_valid_after,
+    ).published(1)
+    report(
+        f"desk replied with a {len(j2c.data)}-byte J2C; a user dead drop of {len(j2u_batch.entries)} entries went out"
+    )
+
+    user_drop.body.verify(keys)
+    (found,) = UserTrialDecryptor(source, keys).open(user_drop)
+    reply_text = found.message.body.text()
+    report(f"source found the reply from {found.journalist_id}: {reply_text!r}")
+    return TourResult(
+        u2c_sent=len(submissions),
+        u2c_real=1,
+        user_dead_drop_entries=len(j2u_batch.entries),
+        journalist_dead_drop_entries=len(u2j_batch.entries),
+        received_text=received_text,
+        reply_text=reply_text,
+    )
