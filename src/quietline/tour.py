@@ -155,7 +155,8 @@ def run_tour(
         identity_not_valid_after=cn_id.not_valid_after,
     ).published(1)
     report(
-        f"desk replied with a {len(j2c.data)}-byte J2C; a user dead drop of {len(j2u_batch.entries)} entries went out"
+        f"desk replied with a {len(j2c.data)}-byte J2C; "
+        f"a user dead drop of {len(j2u_batch.entries)} entries went out"
     )
 
     user_drop.body.verify(keys)
