@@ -119,6 +119,8 @@ def run_tour(
         else:
             recipient_key = keys.journalist_messaging_key(RECIPIENT_ID)
             u2j_mix.receive(forward_to_journalist(cn_msg.pair, recipient_key, opened.payload).data)
+    if not u2j_mix.due(now):
+        now += DEMO_U2J.timeout  # a small crowd: the timeout releases the batch
     u2j_batch = u2j_mix.release(now, lambda: filler_c2j().data)
     journalist_drop = sign_dead_drop(
         DeadDropKind.JOURNALIST,
