@@ -57,18 +57,15 @@ def parse_rfc3339(text: object) -> datetime:
     frac = (match["frac"] or "")[:6].ljust(6, "0")
     tz = "+00:00" if match["tz"] in "Zz" else match["tz"]
     try:
-        parsed = datetime.fromisoformat(f"{match['main'].upper()}.{frac}{tz}")
-    except ValueError as error:
+        return datetime.fromisoformat(f"{match['main'].upper()}.{frac}{tz}").astimezone(UTC)
+    except (ValueError, OverflowError) as error:
         raise MalformedInput("timestamp out of range") from error
-    return parsed.astimezone(UTC)
 
 
 def format_rfc3339(moment: datetime) -> str:
     """Format an aware datetime as RFC 3339 in UTC with a ``Z``."""
-    utc = moment.astimezone(UTC)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = moment.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
 
 
 def unix_seconds(moment: datetime) -> int:

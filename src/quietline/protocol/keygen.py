@@ -52,6 +52,7 @@ class CertifiedSigningKey:
     role: KeyRole
     pair: SigningKeyPair
     published: SignedKey
+    created_at: datetime
 
     @property
     def not_valid_after(self) -> datetime:
@@ -65,6 +66,7 @@ class CertifiedEncryptionKey:
     role: KeyRole
     pair: EncryptionKeyPair
     published: SignedKey
+    created_at: datetime
 
     @property
     def not_valid_after(self) -> datetime:
@@ -85,7 +87,7 @@ def generate_organization_key(now: datetime) -> CertifiedSigningKey:
     """A new self-certified organisation root key."""
     pair = SigningKeyPair.generate()
     published = self_certify(pair, _expiry(KeyRole.ORGANIZATION, now))
-    return CertifiedSigningKey(KeyRole.ORGANIZATION, pair, published)
+    return CertifiedSigningKey(KeyRole.ORGANIZATION, pair, published, now)
 
 
 def generate_signing_key(
@@ -102,7 +104,7 @@ def generate_signing_key(
     published = certify(
         parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
     )
-    return CertifiedSigningKey(role, pair, published)
+    return CertifiedSigningKey(role, pair, published, now)
 
 
 def generate_messaging_key(
@@ -119,12 +121,13 @@ def generate_messaging_key(
     published = certify(
         parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
     )
-    return CertifiedEncryptionKey(role, pair, published)
+    return CertifiedEncryptionKey(role, pair, published, now)
 
 
-def rotation_due(role: KeyRole, newest_not_valid_after: datetime | None, now: datetime) -> bool:
-    """Whether a successor to the newest key of ``role`` should be made at ``now``."""
-    if newest_not_valid_after is None:
-        return True
-    created = newest_not_valid_after - VALIDITY[role]
-    return now >= created + ROTATE_AFTER[role]
+def rotation_due(role: KeyRole, newest_created_at: datetime | None, now: datetime) -> bool:
+    """Whether a successor to the newest key of ``role`` should be made at ``now``.
+
+    Counted from when the holder made its newest key, not from its expiry: an expiry
+    clamped to a parent's would otherwise make every new key look due at once.
+    """
+    return newest_created_at is None or now >= newest_created_at + ROTATE_AFTER[role]

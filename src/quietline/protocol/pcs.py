@@ -7,7 +7,6 @@ turn 512 bytes into a memory bomb.
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from dataclasses import dataclass
@@ -19,6 +18,13 @@ from quietline.protocol.constants import MESSAGE_PADDING_LEN, PCS_MAX_DECOMPRESS
 from quietline.protocol.errors import MalformedInput, MessageTooLong
 
 _HEADER_LEN = 2
+
+
+def _gzip(text: str) -> bytes:
+    # zlib's own gzip wrapper: no file name, mtime 0 and the same header bytes whatever
+    # the Python version, so equal texts compress to equal streams everywhere.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(text.encode("utf-8")) + compressor.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +41,7 @@ class PaddedCompressedString:
         cls, text: str, random_bytes: RandomBytes = nacl.utils.random
     ) -> PaddedCompressedString:
         """Compress and pad ``text``; raises MessageTooLong when it cannot fit."""
-        stream = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+        stream = _gzip(text)
         free = MESSAGE_PADDING_LEN - _HEADER_LEN - len(stream)
         if free < 0:
             raise MessageTooLong(
@@ -47,8 +53,7 @@ class PaddedCompressedString:
     @classmethod
     def fits(cls, text: str) -> bool:
         """Whether ``text`` fits in one message."""
-        stream = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
-        return len(stream) <= MESSAGE_PADDING_LEN - _HEADER_LEN
+        return len(_gzip(text)) <= MESSAGE_PADDING_LEN - _HEADER_LEN
 
     def text(self) -> str:
         """The text; raises MalformedInput on a bad length, stream, ratio or encoding."""

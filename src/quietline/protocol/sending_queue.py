@@ -51,7 +51,10 @@ class SendingQueue:
         size: int = DEFAULT_SLOTS,
         random_bytes: RandomBytes = nacl.utils.random,
     ) -> SendingQueue:
-        return cls(hint_key, item_size, [_cover_slot(cover, random_bytes) for _ in range(size)])
+        if size < 1:
+            raise MisuseError("a sending queue needs at least one slot")
+        slots = [_cover_slot(cover, item_size, random_bytes) for _ in range(size)]
+        return cls(hint_key, item_size, slots)
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -90,8 +93,9 @@ class SendingQueue:
         self, cover: Callable[[], bytes], random_bytes: RandomBytes = nacl.utils.random
     ) -> bytes:
         """The head of the queue (real or cover), refilling the tail with fresh cover."""
+        refill = _cover_slot(cover, self.item_size, random_bytes)
         head = self._slots.pop(0)
-        self._slots.append(_cover_slot(cover, random_bytes))
+        self._slots.append(refill)
         return head.message
 
     def to_bytes(self) -> bytes:
@@ -111,5 +115,8 @@ class SendingQueue:
         return cls(hint_key, item_size, slots)
 
 
-def _cover_slot(cover: Callable[[], bytes], random_bytes: RandomBytes) -> QueueSlot:
-    return QueueSlot(random_bytes(HINT_LEN), cover())
+def _cover_slot(cover: Callable[[], bytes], item_size: int, random_bytes: RandomBytes) -> QueueSlot:
+    message = cover()
+    if len(message) != item_size:
+        raise MisuseError(f"cover messages for this queue must be {item_size} bytes")
+    return QueueSlot(random_bytes(HINT_LEN), message)

@@ -1,0 +1,572 @@
+"""Fuzzing every parser that sees peer input: garbage parses or raises ProtocolError.
+
+As in h11's fuzz harness, the contract under test is narrow: whatever bytes or JSON a
+peer sends, a parser returns a value or raises :class:`ProtocolError`, never anything
+else (no ``KeyError``, ``TypeError``, ``OverflowError``, nacl or zlib errors). Three
+kinds of input: arbitrary bytes and text; arbitrary JSON values; and valid documents
+(published keys, dead-drop lists) with one leaf replaced or one key deleted, so the
+parsers are driven deep into their structure. Ciphertexts are also built around
+arbitrary plaintexts with real keys, so the decoders behind a successful decryption
+see garbage too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from quietline.protocol.boxes import (
+    AnonymousBox,
+    MultiAnonymousBox,
+    TwoPartyBox,
+    seal_anonymous,
+    seal_multi_anonymous,
+    seal_two_party,
+)
+from quietline.protocol.certificates import SignedKey
+from quietline.protocol.constants import (
+    C2J_ENCRYPTED_LEN,
+    J2C_ENCRYPTED_LEN,
+    J2C_MESSAGE_LEN,
+    J2U_ENCRYPTED_LEN,
+    J2U_MESSAGE_LEN,
+    MESSAGE_PADDING_LEN,
+    U2C_ENCRYPTED_LEN,
+    U2C_MESSAGE_LEN,
+    U2J_ENCRYPTED_LEN,
+    U2J_MESSAGE_LEN,
+)
+from quietline.protocol.deaddrops import (
+    DeadDrop,
+    DeadDropKind,
+    JournalistTrialDecryptor,
+    UnpublishedDeadDrop,
+    UserTrialDecryptor,
+    dead_drop_list_json,
+    parse_dead_drop_list,
+    sign_dead_drop,
+)
+from quietline.protocol.encoding import b64_decode, hex_decode, parse_rfc3339
+from quietline.protocol.errors import MalformedInput, ProtocolError
+from quietline.protocol.hierarchy import (
+    JournalistProfile,
+    PublishedKeys,
+    VerifiedKeys,
+    verify_published_keys,
+)
+from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.messages import (
+    ENCRYPTED_U2J,
+    J2C,
+    J2U,
+    U2C,
+    U2J,
+    J2CMessage,
+    J2UMessage,
+    U2CMessage,
+    U2JMessage,
+    cover_j2u,
+    encrypt_u2c,
+    filler_c2j,
+    forward_to_journalist,
+    parse_j2c,
+    parse_u2c,
+    text_reply,
+)
+from quietline.protocol.pcs import PaddedCompressedString
+from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pair
+
+T = TypeVar("T")
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+FUZZ = settings(max_examples=300, deadline=None)
+
+
+def parsed_or_rejected(parse: Callable[[], T]) -> T | None:
+    """Run ``parse``: a ProtocolError is a clean rejection (None); anything else escapes
+    and fails the test."""
+    try:
+        return parse()
+    except ProtocolError:
+        return None
+
+
+# --- the world the fuzzed inputs are thrown at --------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    keyring: Keyring
+    verified: VerifiedKeys
+    user: EncryptionKeyPair
+    published_keys_json: dict[str, Any]
+    user_dead_drops_json: dict[str, Any]
+    journalist_dead_drops_json: dict[str, Any]
+
+    @property
+    def covernode(self) -> EncryptionKeyPair:
+        return self.keyring.covernode("covernode_001").newest_messaging.pair
+
+    @property
+    def journalist(self) -> EncryptionKeyPair:
+        return self.keyring.journalist("alice").newest_messaging.pair
+
+    def journalist_decryptor(self) -> JournalistTrialDecryptor:
+        alice = self.keyring.journalist("alice")
+        return JournalistTrialDecryptor(
+            alice.messaging_pairs(), self.verified.covernode_wrapping_keys()
+        )
+
+
+@cache
+def world() -> World:
+    """One deployment with a real reply and a real user message in its dead drops."""
+    keyring = build_keyring(
+        NOW,
+        covernode_ids=("covernode_001", "covernode_002"),
+        journalist_ids=("alice", "bob"),
+        messaging_keys=2,
+        max_epoch=3,
+    )
+    verified = keyring.verified()
+    user = derive_encryption_pair(0, "fuzzed user")
+    node = keyring.covernode("covernode_001")
+    alice = keyring.journalist("alice")
+    reply = TwoPartyBox.seal(J2U, alice.newest_messaging.pair, user.public, text_reply("hi"))
+    u2c = encrypt_u2c(
+        verified.covernode_wrapping_keys(),
+        recipient_id="alice",
+        recipient_key=alice.newest_messaging.public,
+        reply_key=user.public,
+        text="hello",
+    )
+    forwarded = forward_to_journalist(
+        node.newest_messaging.pair,
+        alice.newest_messaging.public,
+        u2c.open(node.newest_messaging.pair).payload,
+    )
+
+    def signed(kind: DeadDropKind, entries: list[bytes], epoch: int | None) -> UnpublishedDeadDrop:
+        return sign_dead_drop(
+            kind,
+            entries,
+            NOW - timedelta(minutes=1),
+            epoch,
+            identity=node.identity.pair,
+            identity_not_valid_after=node.identity.not_valid_after,
+        )
+
+    user_drop = signed(DeadDropKind.USER, [cover_j2u().data, reply.data], None).published(1)
+    journalist_drop = signed(
+        DeadDropKind.JOURNALIST, [forwarded.data, filler_c2j().data], 3
+    ).published(2)
+    return World(
+        keyring,
+        verified,
+        user,
+        keyring.published_keys().to_json(),
+        dead_drop_list_json([user_drop]),
+        dead_drop_list_json([journalist_drop]),
+    )
+
+
+def test_the_valid_documents_are_valid() -> None:
+    # The mutation fuzzers below start from these; they must parse, verify and decrypt.
+    w = world()
+    published = PublishedKeys.from_json(w.published_keys_json)
+    assert verify_published_keys(published, [w.keyring.anchor], NOW).rejected == ()
+    (user_drop,) = parse_dead_drop_list(DeadDropKind.USER, w.user_dead_drops_json)
+    user_drop.body.verify(w.verified)
+    assert len(UserTrialDecryptor(w.user, w.verified).open(user_drop)) == 1
+    (journalist_drop,) = parse_dead_drop_list(DeadDropKind.JOURNALIST, w.journalist_dead_drops_json)
+    journalist_drop.body.verify(w.verified)
+    assert len(w.journalist_decryptor().open(journalist_drop)) == 1
+
+
+# --- bytes --------------------------------------------------------------------------------
+
+
+def around(size: int) -> st.SearchStrategy[bytes]:
+    """Bytes of exactly ``size`` (the interesting case) or of any nearby length."""
+    return st.binary(min_size=size, max_size=size) | st.binary(max_size=size + 64)
+
+
+@FUZZ
+@given(raw=around(U2C_ENCRYPTED_LEN))
+def test_parse_u2c_then_open(raw: bytes) -> None:
+    box = parsed_or_rejected(lambda: parse_u2c(raw))
+    if box is not None:
+        assert isinstance(box, MultiAnonymousBox)
+        parsed_or_rejected(lambda: box.open(world().covernode))
+
+
+@FUZZ
+@given(raw=around(J2C_ENCRYPTED_LEN))
+def test_parse_j2c_then_open(raw: bytes) -> None:
+    box = parsed_or_rejected(lambda: parse_j2c(raw))
+    if box is not None:
+        assert isinstance(box, MultiAnonymousBox)
+        parsed_or_rejected(lambda: box.open(world().covernode))
+
+
+def read_message(message: object) -> None:
+    """Read every text a decoded message holds, as a client would display it."""
+    if isinstance(message, U2JMessage):
+        parsed_or_rejected(message.text.text)
+    elif isinstance(message, U2CMessage):
+        parsed_or_rejected(lambda: message.payload.open(world().journalist))
+    elif isinstance(message, J2UMessage):
+        parsed_or_rejected(message.body.text)
+    elif isinstance(message, J2CMessage):
+        parsed_or_rejected(lambda: message.payload.open(world().user, world().journalist.public))
+
+
+MESSAGE_DECODERS: list[tuple[Callable[[bytes], object], int]] = [
+    (U2JMessage.from_bytes, U2J_MESSAGE_LEN),
+    (U2CMessage.from_bytes, U2C_MESSAGE_LEN),
+    (J2UMessage.from_bytes, J2U_MESSAGE_LEN),
+    (J2CMessage.from_bytes, J2C_MESSAGE_LEN),
+]
+
+
+@pytest.mark.parametrize(("decode", "size"), MESSAGE_DECODERS)
+@FUZZ
+@given(data=st.data())
+def test_message_from_bytes(
+    decode: Callable[[bytes], object], size: int, data: st.DataObject
+) -> None:
+    raw = data.draw(around(size))
+    message = parsed_or_rejected(lambda: decode(raw))
+    if message is not None:
+        read_message(message)
+
+
+@FUZZ
+@given(raw=st.binary(min_size=MESSAGE_PADDING_LEN, max_size=MESSAGE_PADDING_LEN))
+@example(raw=b"\x00\x00" + bytes(510))
+@example(raw=b"\x01\xfe" + bytes(510))
+@example(raw=b"\x00\x0a\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + bytes(500))
+def test_padded_compressed_string_text(raw: bytes) -> None:
+    text = parsed_or_rejected(PaddedCompressedString(raw).text)
+    assert text is None or isinstance(text, str)
+
+
+def edged(low: int, high: int) -> st.SearchStrategy[int]:
+    """Integers in ``low..high``, half the time one of the two ends."""
+    return st.sampled_from([low, high]) | st.integers(low, high)
+
+
+# Biased to the edges of datetime's range, where a zone offset can push an instant out.
+timestamp_like = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{}".format,
+    edged(1, 9999) | st.sampled_from([0, 999, 1970]),
+    edged(1, 12) | st.just(13),
+    edged(1, 31) | st.just(0),
+    edged(0, 23) | st.just(24),
+    edged(0, 59),
+    edged(0, 59) | st.just(60),
+    st.sampled_from(["", ".5", ".123456789", ".999999999"]),
+    st.sampled_from(["Z", "z", "+00:00", "-23:59", "+23:59", "+24:00", "-01:00", "-00:60", ""]),
+)
+
+
+@FUZZ
+@given(text=st.text() | timestamp_like)
+@example(text="0001-01-01T00:00:00+01:00")
+@example(text="9999-12-31T23:59:59-01:00")
+def test_text_decoders(text: str) -> None:
+    decoded = parsed_or_rejected(lambda: b64_decode(text))
+    assert decoded is None or isinstance(decoded, bytes)
+    decoded = parsed_or_rejected(lambda: hex_decode(text))
+    assert decoded is None or isinstance(decoded, bytes)
+    parsed_or_rejected(lambda: hex_decode(text, 32))
+    moment = parsed_or_rejected(lambda: parse_rfc3339(text))
+    assert moment is None or moment.tzinfo is UTC
+
+
+# --- boxes: random ciphertexts, and real ciphertexts of random plaintexts -----------------
+
+keys_32 = st.binary(min_size=32, max_size=32)
+low_order_point = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+
+
+@FUZZ
+@given(
+    anonymous=st.binary(min_size=U2J_ENCRYPTED_LEN, max_size=U2J_ENCRYPTED_LEN),
+    two_party=st.binary(min_size=J2U_ENCRYPTED_LEN, max_size=J2U_ENCRYPTED_LEN),
+    multi=st.binary(min_size=U2C_ENCRYPTED_LEN, max_size=U2C_ENCRYPTED_LEN),
+    c2j=st.binary(min_size=C2J_ENCRYPTED_LEN, max_size=C2J_ENCRYPTED_LEN),
+    sender=keys_32,
+)
+@example(
+    anonymous=bytes(U2J_ENCRYPTED_LEN),
+    two_party=bytes(J2U_ENCRYPTED_LEN),
+    multi=bytes(U2C_ENCRYPTED_LEN),
+    c2j=bytes(C2J_ENCRYPTED_LEN),
+    sender=bytes(32),
+)
+@example(
+    anonymous=low_order_point + bytes(U2J_ENCRYPTED_LEN - 32),
+    two_party=bytes(J2U_ENCRYPTED_LEN),
+    multi=low_order_point + bytes(U2C_ENCRYPTED_LEN - 32),
+    c2j=bytes(C2J_ENCRYPTED_LEN),
+    sender=low_order_point,
+)
+def test_opening_random_ciphertexts_with_real_keys(
+    anonymous: bytes, two_party: bytes, multi: bytes, c2j: bytes, sender: bytes
+) -> None:
+    w = world()
+    assert parsed_or_rejected(lambda: AnonymousBox(U2J, anonymous).open(w.journalist)) is None
+    assert (
+        parsed_or_rejected(
+            lambda: TwoPartyBox(J2U, two_party).open(w.user, PublicEncryptionKey(sender))
+        )
+        is None
+    )
+    assert parsed_or_rejected(lambda: MultiAnonymousBox(U2C, 2, multi).open(w.covernode)) is None
+    entry = TwoPartyBox(ENCRYPTED_U2J, c2j)
+    assert parsed_or_rejected(lambda: w.journalist_decryptor().open_entry(entry)) is None
+    assert (
+        parsed_or_rejected(
+            lambda: JournalistTrialDecryptor([w.journalist], [PublicEncryptionKey(sender)])
+        )
+        is not None
+    )
+
+
+@FUZZ
+@given(
+    u2j=st.binary(min_size=U2J_MESSAGE_LEN, max_size=U2J_MESSAGE_LEN),
+    u2c=st.binary(min_size=U2C_MESSAGE_LEN, max_size=U2C_MESSAGE_LEN),
+    j2u=st.binary(min_size=J2U_MESSAGE_LEN, max_size=J2U_MESSAGE_LEN),
+    j2c=st.binary(min_size=J2C_MESSAGE_LEN, max_size=J2C_MESSAGE_LEN),
+)
+def test_authentic_boxes_of_garbage_plaintexts(
+    u2j: bytes, u2c: bytes, j2u: bytes, j2c: bytes
+) -> None:
+    # A peer holding the right keys can still send nonsense inside a valid box.
+    w = world()
+    covernodes = w.verified.covernode_wrapping_keys()
+
+    u2c_box = MultiAnonymousBox(U2C, 2, seal_multi_anonymous(covernodes, u2c))
+    read_message(parsed_or_rejected(lambda: u2c_box.open(w.covernode)))
+    j2c_box = MultiAnonymousBox(J2C, 2, seal_multi_anonymous(covernodes, j2c))
+    read_message(parsed_or_rejected(lambda: j2c_box.open(w.covernode)))
+
+    sealed_u2j = seal_anonymous(w.journalist.public, u2j)
+    entry = TwoPartyBox(ENCRYPTED_U2J, seal_two_party(w.covernode, w.journalist.public, sealed_u2j))
+    read_message(parsed_or_rejected(lambda: w.journalist_decryptor().open_entry(entry)))
+
+    j2u_entry = seal_two_party(w.journalist, w.user.public, j2u)
+    dead_drop = UnpublishedDeadDrop(DeadDropKind.USER, NOW, j2u_entry, bytes(64), None).published(1)
+    for reply in (
+        parsed_or_rejected(lambda: UserTrialDecryptor(w.user, w.verified).open(dead_drop)) or []
+    ):
+        read_message(reply.message)
+
+
+def whole_entries(size: int) -> st.SearchStrategy[bytes]:
+    """One to three entries of ``size`` random bytes, or a length that is no whole number."""
+    counts = st.integers(1, 3)
+    return counts.flatmap(lambda n: st.binary(min_size=n * size, max_size=n * size)) | st.binary(
+        max_size=2 * size + 1
+    )
+
+
+@FUZZ
+@given(user_data=whole_entries(553), journalist_data=whole_entries(633))
+def test_trial_decrypting_random_dead_drops(user_data: bytes, journalist_data: bytes) -> None:
+    w = world()
+    user_drop = parsed_or_rejected(
+        lambda: UnpublishedDeadDrop(DeadDropKind.USER, NOW, user_data, bytes(64), None)
+    )
+    if user_drop is not None:
+        assert UserTrialDecryptor(w.user, w.verified).open(user_drop.published(1)) == []
+    journalist_drop = parsed_or_rejected(
+        lambda: UnpublishedDeadDrop(DeadDropKind.JOURNALIST, NOW, journalist_data, bytes(64), 0)
+    )
+    if journalist_drop is not None:
+        assert w.journalist_decryptor().open(journalist_drop.published(1)) == []
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+FIELD_NAMES = [
+    "journalist_profiles", "default_journalist_id", "keys", "max_epoch", "org_pk",
+    "covernodes", "journalists", "provisioning_pk", "id_pk", "msg_pks", "key",
+    "certificate", "not_valid_after", "id", "display_name", "sort_name", "description",
+    "is_desk", "tag", "status", "dead_drops", "created_at", "data", "signature", "epoch", "cert",
+]  # fmt: skip
+
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_values: st.SearchStrategy[Any] = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=8), children, max_size=6)
+    ),
+    max_leaves=16,
+)
+
+JSON_PARSERS: dict[str, Callable[[Any], object]] = {
+    "published keys": PublishedKeys.from_json,
+    "signed key": SignedKey.from_json,
+    "journalist profile": JournalistProfile.from_json,
+    "user dead drop list": lambda obj: parse_dead_drop_list(DeadDropKind.USER, obj),
+    "journalist dead drop list": lambda obj: parse_dead_drop_list(DeadDropKind.JOURNALIST, obj),
+    "user dead drop": lambda obj: DeadDrop.from_json(DeadDropKind.USER, obj),
+    "journalist dead drop": lambda obj: DeadDrop.from_json(DeadDropKind.JOURNALIST, obj),
+}
+
+
+@pytest.mark.parametrize("parse", JSON_PARSERS.values(), ids=JSON_PARSERS.keys())
+@FUZZ
+@given(document=json_values)
+def test_arbitrary_json(parse: Callable[[Any], object], document: Any) -> None:
+    parsed_or_rejected(lambda: parse(document))
+
+
+JsonPath = tuple[str | int, ...]
+
+
+def nodes(document: Any, path: JsonPath = ()) -> list[JsonPath]:
+    """The path of every value in ``document``, the document itself included."""
+    found = [path]
+    if isinstance(document, dict):
+        for name, value in document.items():
+            found += nodes(value, (*path, name))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            found += nodes(value, (*path, index))
+    return found
+
+
+def at(document: Any, path: JsonPath) -> Any:
+    for step in path:
+        document = document[step]
+    return document
+
+
+def near_misses(value: Any) -> st.SearchStrategy[Any]:
+    """Values close to ``value``, which get further into a parser than random JSON does."""
+    options: list[st.SearchStrategy[Any]] = [json_values]
+    if isinstance(value, str):
+        options += [
+            st.integers(0, len(value)).map(lambda i: value[:i]),
+            st.tuples(st.integers(0, max(len(value) - 1, 0)), st.characters()).map(
+                lambda edit: value[: edit[0]] + edit[1] + value[edit[0] + 1 :]
+            ),
+            st.just(value.upper()),
+            st.just(value + "="),
+            st.just(value + "00"),
+            timestamp_like,
+        ]
+    elif isinstance(value, bool):
+        options.append(st.sampled_from([not value, 0, 1, "true"]))
+    elif isinstance(value, int):
+        options.append(
+            st.sampled_from([value + 1, value - 1, -1, 2**31, 2**63, -(2**63) - 1, 1.0, str(value)])
+        )
+    return st.one_of(options)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, document: Any) -> Any:
+    """``document`` with one value replaced or one object member deleted."""
+    document = copy.deepcopy(document)
+    paths = nodes(document)[1:]
+    members = [p for p in paths if isinstance(p[-1], str)]
+    if draw(st.booleans()) and members:
+        path = draw(st.sampled_from(members))
+        del at(document, path[:-1])[path[-1]]
+    else:
+        path = draw(st.sampled_from(paths))
+        at(document, path[:-1])[path[-1]] = draw(near_misses(at(document, path)))
+    return document
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_published_keys(data: st.DataObject) -> None:
+    w = world()
+    document = data.draw(mutated(w.published_keys_json))
+
+    published = parsed_or_rejected(
+        lambda: PublishedKeys.from_json(json.loads(json.dumps(document)))
+    )
+
+    if published is not None:
+        assert PublishedKeys.from_json(published.to_json()) == published
+        verification = parsed_or_rejected(
+            lambda: verify_published_keys(published, [w.keyring.anchor], NOW)
+        )
+        if verification is not None:
+            assert {k.key for k in verification.verified.keys} <= {k.key for k in w.verified.keys}
+
+
+@pytest.mark.parametrize("kind", list(DeadDropKind))
+@FUZZ
+@given(data=st.data())
+def test_mutated_dead_drop_lists(kind: DeadDropKind, data: st.DataObject) -> None:
+    w = world()
+    valid = w.user_dead_drops_json if kind is DeadDropKind.USER else w.journalist_dead_drops_json
+    document = data.draw(mutated(valid))
+
+    dead_drops = parsed_or_rejected(lambda: parse_dead_drop_list(kind, document))
+
+    for dead_drop in dead_drops or []:
+        assert DeadDrop.from_json(kind, dead_drop.to_json()) == dead_drop
+        with contextlib.suppress(ProtocolError):
+            dead_drop.body.verify(w.verified)
+        if kind is DeadDropKind.USER:
+            replies = UserTrialDecryptor(w.user, w.verified).open(dead_drop)
+            assert len(replies) <= 1
+        else:
+            received = w.journalist_decryptor().open(dead_drop)
+            assert len(received) <= 1
+
+
+# --- regressions: instants at the edges of datetime's range ------------------------------
+
+OUT_OF_RANGE_INSTANTS = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("created_at", OUT_OF_RANGE_INSTANTS)
+def test_a_dead_drop_created_at_an_impossible_instant_is_malformed(created_at: str) -> None:
+    item = copy.deepcopy(world().user_dead_drops_json["dead_drops"][0])
+    item["created_at"] = created_at
+
+    with pytest.raises(MalformedInput):
+        DeadDrop.from_json(DeadDropKind.USER, item)
+
+
+@pytest.mark.parametrize("not_valid_after", OUT_OF_RANGE_INSTANTS)
+def test_published_keys_with_an_impossible_expiry_are_malformed(not_valid_after: str) -> None:
+    document = copy.deepcopy(world().published_keys_json)
+    document["keys"][0]["org_pk"]["not_valid_after"] = not_valid_after
+
+    with pytest.raises(MalformedInput):
+        PublishedKeys.from_json(document)
+
+
+def test_an_accepted_dead_drop_is_re_served_as_acceptable_json() -> None:
+    item = copy.deepcopy(world().user_dead_drops_json["dead_drops"][0])
+    item["created_at"] = "0999-01-01T00:00:00Z"
+    accepted = DeadDrop.from_json(DeadDropKind.USER, item)
+
+    assert DeadDrop.from_json(DeadDropKind.USER, accepted.to_json()) == accepted
