@@ -30,7 +30,7 @@ from quietline.protocol.deaddrops import (
     sign_dead_drop,
     signature_data,
 )
-from quietline.protocol.errors import BadSignature, KeyExpired, KeyUnavailable, MalformedInput
+from quietline.protocol.errors import BadSignature, KeyUnavailable, MalformedInput
 from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import (
@@ -223,7 +223,7 @@ def test_signing_with_an_identity_key_past_its_expiry_raises_key_expired(
     expiry = node.identity.not_valid_after
 
     sign(keyring, DeadDropKind.USER, user_entries(1), created_at=expiry)
-    with pytest.raises(KeyExpired):
+    with pytest.raises(KeyUnavailable):
         sign(keyring, DeadDropKind.USER, user_entries(1), created_at=expiry + timedelta(seconds=1))
 
 

@@ -83,6 +83,7 @@ from quietline.protocol.messages import (
     parse_u2c,
     text_reply,
 )
+from quietline.protocol.parsers import PUBLIC_PARSERS
 from quietline.protocol.pcs import PaddedCompressedString
 from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pair
 
@@ -570,3 +571,22 @@ def test_an_accepted_dead_drop_is_re_served_as_acceptable_json() -> None:
     accepted = DeadDrop.from_json(DeadDropKind.USER, item)
 
     assert DeadDrop.from_json(DeadDropKind.USER, accepted.to_json()) == accepted
+
+
+# --- the whole public attack surface, as bytes off the wire -------------------------------
+
+WIRE_SIZES = sorted({U2C_ENCRYPTED_LEN, J2C_ENCRYPTED_LEN, MESSAGE_PADDING_LEN, 545, 597, 513, 554})
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_PARSERS))
+@FUZZ
+@given(
+    raw=st.binary(max_size=2048)
+    | json_values.map(lambda value: json.dumps(value).encode())
+    | st.sampled_from(WIRE_SIZES).flatmap(lambda n: st.binary(min_size=n, max_size=n))
+)
+@example(raw=b"[" * 100_000)
+@example(raw=b"1" * 5_000)
+@example(raw=b"\xff\xfe{}")
+def test_every_public_parser_takes_any_bytes(name: str, raw: bytes) -> None:
+    parsed_or_rejected(lambda: PUBLIC_PARSERS[name](raw))

@@ -35,7 +35,6 @@ from quietline.protocol.encoding import (
 from quietline.protocol.errors import (
     BadSignature,
     DecryptionFailed,
-    KeyExpired,
     KeyUnavailable,
     MalformedInput,
     ProtocolError,
@@ -132,11 +131,11 @@ def sign_dead_drop(
 ) -> UnpublishedDeadDrop:
     """Concatenate ``entries`` and sign them with a CoverNode identity key.
 
-    Raises KeyExpired when the identity key is past its expiry at ``created_at``, and
+    Raises KeyUnavailable when the identity key is past its expiry at ``created_at``, and
     MalformedInput when an entry has the wrong size.
     """
     if created_at > identity_not_valid_after:
-        raise KeyExpired("the CoverNode identity key has expired and may no longer sign")
+        raise KeyUnavailable("the CoverNode identity key has expired and may no longer sign")
     if any(len(entry) != kind.entry_size for entry in entries):
         raise MalformedInput(f"every {kind.value} dead-drop entry must be {kind.entry_size} bytes")
     data = b"".join(entries)
