@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from quietline.cli import app
 
@@ -31,8 +31,9 @@ def _now(scenario: dict[str, Path]) -> str:
     return value
 
 
-def test_verify_keys_lists_every_verified_key(scenario: dict[str, Path]) -> None:
-    result = runner.invoke(
+def verify_keys(scenario: dict[str, Path], *args: str, now: str | None = None) -> Result:
+    """``interop verify-keys`` with the scenario's anchor and time, then ``args``."""
+    return runner.invoke(
         app,
         [
             "interop",
@@ -40,122 +41,15 @@ def test_verify_keys_lists_every_verified_key(scenario: dict[str, Path]) -> None
             "--anchor",
             str(scenario["anchor"]),
             "--now",
-            _now(scenario),
-            str(scenario["keys"]),
+            now or _now(scenario),
+            *args,
         ],
     )
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[-1] == "verified 7 keys"
-    roles = [line.split()[0] for line in lines[:-1]]
-    assert roles.count("journalist_msg") == 1
-    assert roles.count("covernode_msg") == 1
-    assert any("static_test_journalist" in line and "bd481b297b520da8" in line for line in lines)
 
 
-def test_verify_keys_json(scenario: dict[str, Path]) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "interop",
-            "verify-keys",
-            "--json",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            _now(scenario),
-            str(scenario["keys"]),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert document["count"] == 7 == len(document["verified"])
-    assert document["rejected"] == []
-    assert {key["role"] for key in document["verified"]} >= {"organization", "journalist_msg"}
-
-
-def test_verify_keys_names_expired_keys(scenario: dict[str, Path]) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "interop",
-            "verify-keys",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            "2023-11-15T00:00:00Z",
-            str(scenario["keys"]),
-        ],
-    )
-    assert result.exit_code == 1
-    assert "covernode_id key of covernode_001 504560a698983c78" in result.stderr
-    assert "expired at 2023-11-01T19:06:21" in result.stderr
-    assert "its signing key was rejected" in result.stderr
-
-
-def test_verify_keys_rejects_a_forged_certificate(
-    scenario: dict[str, Path], tmp_path: Path
-) -> None:
-    document = json.loads(scenario["keys"].read_text())
-    family = document["keys"][0]["journalists"][0]["journalists"]["static_test_journalist"][0]
-    certificate = family["msg_pks"][0]["certificate"]
-    family["msg_pks"][0]["certificate"] = ("0" if certificate[0] != "0" else "1") + certificate[1:]
-    forged = tmp_path / "forged.json"
-    forged.write_text(json.dumps(document))
-    result = runner.invoke(
-        app,
-        [
-            "interop",
-            "verify-keys",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            _now(scenario),
-            str(forged),
-        ],
-    )
-    assert result.exit_code == 1
-    assert "journalist_msg key of static_test_journalist bd481b297b520da8" in result.stderr
-    assert "does not verify" in result.stderr
-
-
-def test_open_user_dead_drops_finds_the_reply(scenario: dict[str, Path]) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "interop",
-            "open-user-dead-drops",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            _now(scenario),
-            "--keys",
-            str(scenario["keys"]),
-            "--user-key",
-            str(scenario["user"]),
-            str(scenario["drops"]),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    (line,) = result.stdout.splitlines()
-    assert json.loads(line) == {
-        "dead_drop_id": 1,
-        "journalist_id": "static_test_journalist",
-        "type": "text",
-        "text": "This is a test message from the journalist to the user",
-    }
-
-
-def test_open_user_dead_drops_skips_a_bad_signature(
-    scenario: dict[str, Path], tmp_path: Path
-) -> None:
-    document = json.loads(scenario["drops"].read_text())
-    good = document["dead_drops"][0]
-    bad = dict(good, id=2, created_at="2023-10-04T19:06:47Z")
-    document["dead_drops"].append(bad)
-    drops = tmp_path / "drops.json"
-    drops.write_text(json.dumps(document))
-    result = runner.invoke(
+def open_drops(scenario: dict[str, Path], drops: Path) -> Result:
+    """``interop open-user-dead-drops`` as user 4511b55a with the scenario's keys."""
+    return runner.invoke(
         app,
         [
             "interop",
@@ -171,6 +65,72 @@ def test_open_user_dead_drops_skips_a_bad_signature(
             str(drops),
         ],
     )
+
+
+def test_verify_keys_lists_every_verified_key(scenario: dict[str, Path]) -> None:
+    result = verify_keys(scenario, str(scenario["keys"]))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "verified 7 keys"
+    roles = [line.split()[0] for line in lines[:-1]]
+    assert roles.count("journalist_msg") == 1
+    assert roles.count("covernode_msg") == 1
+    assert any("static_test_journalist" in line and "bd481b297b520da8" in line for line in lines)
+
+
+def test_verify_keys_json(scenario: dict[str, Path]) -> None:
+    result = verify_keys(scenario, "--json", str(scenario["keys"]))
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["count"] == 7 == len(document["verified"])
+    assert document["rejected"] == []
+    assert {key["role"] for key in document["verified"]} >= {"organization", "journalist_msg"}
+
+
+def test_verify_keys_names_expired_keys(scenario: dict[str, Path]) -> None:
+    result = verify_keys(scenario, str(scenario["keys"]), now="2023-11-15T00:00:00Z")
+    assert result.exit_code == 1
+    assert "covernode_id key of covernode_001 504560a698983c78" in result.stderr
+    assert "expired at 2023-11-01T19:06:21" in result.stderr
+    assert "its signing key was rejected" in result.stderr
+
+
+def test_verify_keys_rejects_a_forged_certificate(
+    scenario: dict[str, Path], tmp_path: Path
+) -> None:
+    document = json.loads(scenario["keys"].read_text())
+    family = document["keys"][0]["journalists"][0]["journalists"]["static_test_journalist"][0]
+    certificate = family["msg_pks"][0]["certificate"]
+    family["msg_pks"][0]["certificate"] = ("0" if certificate[0] != "0" else "1") + certificate[1:]
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(document))
+    result = verify_keys(scenario, str(forged))
+    assert result.exit_code == 1
+    assert "journalist_msg key of static_test_journalist bd481b297b520da8" in result.stderr
+    assert "does not verify" in result.stderr
+
+
+def test_open_user_dead_drops_finds_the_reply(scenario: dict[str, Path]) -> None:
+    result = open_drops(scenario, scenario["drops"])
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line) == {
+        "dead_drop_id": 1,
+        "journalist_id": "static_test_journalist",
+        "type": "text",
+        "text": "This is a test message from the journalist to the user",
+    }
+
+
+def test_open_user_dead_drops_skips_a_bad_signature(
+    scenario: dict[str, Path], tmp_path: Path
+) -> None:
+    document = json.loads(scenario["drops"].read_text())
+    good = document["dead_drops"][0]
+    document["dead_drops"].append(dict(good, id=2, created_at="2023-10-04T19:06:47Z"))
+    drops = tmp_path / "drops.json"
+    drops.write_text(json.dumps(document))
+    result = open_drops(scenario, drops)
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) == 1
     assert "dead drop 2 skipped" in result.stderr
@@ -185,18 +145,7 @@ def test_bad_files_get_a_clear_error(
 ) -> None:
     path = tmp_path / "keys.json"
     path.write_text(content)
-    result = runner.invoke(
-        app,
-        [
-            "interop",
-            "verify-keys",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            _now(scenario),
-            str(path),
-        ],
-    )
+    result = verify_keys(scenario, str(path))
     assert result.exit_code == 1
     assert message in result.stderr
 
@@ -216,18 +165,7 @@ def test_missing_file_and_bad_time(scenario: dict[str, Path], tmp_path: Path) ->
     )
     assert missing.exit_code == 1
     assert "cannot read organisation key" in missing.stderr
-    bad_time = runner.invoke(
-        app,
-        [
-            "interop",
-            "verify-keys",
-            "--anchor",
-            str(scenario["anchor"]),
-            "--now",
-            "yesterday",
-            str(scenario["keys"]),
-        ],
-    )
+    bad_time = verify_keys(scenario, str(scenario["keys"]), now="yesterday")
     assert bad_time.exit_code == 1
     assert "--now must be an RFC 3339 time" in bad_time.stderr
 
