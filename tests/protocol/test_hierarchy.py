@@ -25,7 +25,9 @@ from quietline.protocol.errors import KeyUnavailable, UntrustedKey
 from quietline.protocol.hierarchy import (
     JournalistProfile,
     KeyVerification,
+    ProvisioningFamily,
     PublishedKeys,
+    Realm,
     RejectedKey,
     verify_published_keys,
 )
@@ -324,6 +326,35 @@ def test_a_foreign_family_beside_a_pinned_one_does_not_disturb_it() -> None:
     assert verified_key_bytes(verification) == verified_key_bytes(pinned.verify())
     assert foreign.anchor.key in rejected_by_key(verification)
     assert "mallory" not in verification.verified.of_role(KeyRole.JOURNALIST_ID)
+
+
+def test_a_key_published_in_two_places_is_rejected_in_both() -> None:
+    # The journalist provisioning key, republished under the CoverNodes, would make its
+    # journalists' identity and messaging keys pass as CoverNode keys.
+    keyring = build_keyring(NOW, journalist_ids=("alice",))
+    family = keyring.organization_family()
+    journalists = family.journalists[0]
+    disguised = ProvisioningFamily(Realm.COVERNODE, journalists.provisioning, journalists.members)
+    published = replace(
+        keyring.published_keys(),
+        families=(replace(family, covernodes=(*family.covernodes, disguised)),),
+    )
+
+    verification = verify_published_keys(published, [keyring.anchor], NOW)
+
+    verified = verification.verified
+    assert "alice" not in verified.of_role(KeyRole.COVERNODE_ID)
+    assert "alice" not in verified.of_role(KeyRole.JOURNALIST_ID)
+    alice = keyring.journalist("alice").newest_messaging.public
+    assert alice not in verified.covernode_wrapping_keys()
+    reasons = {
+        r.role: r.reason for r in verification.rejected if r.key == journalists.provisioning.key
+    }
+    assert reasons == {
+        KeyRole.COVERNODE_PROVISIONING: "published in more than one place in the hierarchy",
+        KeyRole.JOURNALIST_PROVISIONING: "published in more than one place in the hierarchy",
+    }
+    assert verified.of_role(KeyRole.COVERNODE_MSG)  # the real CoverNodes are untouched
 
 
 def test_no_valid_anchor_raises_untrusted_key() -> None:

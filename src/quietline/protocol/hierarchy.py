@@ -9,6 +9,7 @@ reported by name, and everything below a rejected key goes with it.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -350,11 +351,29 @@ def verify_anchor(anchor: SignedKey, now: datetime) -> VerifiedKey:
     return VerifiedKey(KeyRole.ORGANIZATION, None, anchor.key, anchor.not_valid_after)
 
 
+def _signed_keys(family: ProvisioningFamily) -> Iterator[SignedKey]:
+    yield family.provisioning
+    for identities in family.members.values():
+        for identity in identities:
+            yield identity.identity
+            yield from identity.messaging
+
+
 class _Verifier:
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, published: PublishedKeys) -> None:
         self.now = now
         self.verified: list[VerifiedKey] = []
         self.rejected: list[RejectedKey] = []
+        # Certificates do not name a role, so a server could publish one key in two
+        # places (say a journalist provisioning key also under the CoverNodes) to make
+        # clients wrap messages for the wrong party. A key must have exactly one place.
+        seen: Counter[bytes] = Counter(
+            signed.key
+            for organization in published.families
+            for family in (*organization.covernodes, *organization.journalists)
+            for signed in _signed_keys(family)
+        )
+        self.ambiguous = {key for key, count in seen.items() if count > 1}
 
     def check(
         self, signed: SignedKey, role: KeyRole, owner: str | None, parent: VerifiedKey | None
@@ -363,6 +382,10 @@ class _Verifier:
             self.rejected.append(
                 RejectedKey(role, owner, signed.key, "its signing key was rejected")
             )
+            return None
+        if signed.key in self.ambiguous:
+            reason = "published in more than one place in the hierarchy"
+            self.rejected.append(RejectedKey(role, owner, signed.key, reason))
             return None
         try:
             signed.verify_certificate(parent.signing_key())
@@ -394,7 +417,7 @@ def verify_published_keys(
     Never raises on bad keys: each one is reported in ``rejected`` and left out of
     ``verified``. Raises UntrustedKey only when no anchor itself verifies.
     """
-    verifier = _Verifier(now)
+    verifier = _Verifier(now, published)
     trusted: dict[bytes, VerifiedKey] = {}
     for anchor in anchors:
         try:
