@@ -41,24 +41,13 @@ from quietline.protocol.constants import (
 )
 from quietline.protocol.errors import DecryptionFailed, MalformedInput, MisuseError
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from tests.protocol.crypto_vectors import GENERATIONS, flip, vector_files
 
-GENERATIONS = ("common", "android", "ios")
 CRYPTO_SETTINGS = settings(max_examples=30, deadline=None)
 
 ALICE = EncryptionKeyPair.from_secret(bytes(range(32)))
 BOB = EncryptionKeyPair.from_secret(bytes(range(32, 64)))
 CAROL = EncryptionKeyPair.from_secret(bytes(range(64, 96)))
-
-
-def vector_files(root: Path, generation: str, primitive: str) -> dict[str, bytes]:
-    folder = root / "crypto" / generation / primitive
-    return {path.name: path.read_bytes() for path in folder.iterdir()}
-
-
-def flip(data: bytes, index: int) -> bytes:
-    changed = bytearray(data)
-    changed[index] ^= 0x01
-    return bytes(changed)
 
 
 def fixed_random(value: bytes) -> RandomBytes:

@@ -27,8 +27,7 @@ from quietline.protocol.certificates import (
 from quietline.protocol.encoding import parse_rfc3339
 from quietline.protocol.errors import BadSignature, KeyExpired, KeyUnavailable, MalformedInput
 from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
-
-GENERATIONS = ("common", "android", "ios")
+from tests.protocol.crypto_vectors import GENERATIONS, flip
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 ORGANIZATION = SigningKeyPair.from_seed(bytes(range(32)))
@@ -43,12 +42,6 @@ aware_datetimes = st.datetimes(
 
 def valid_json() -> dict[str, Any]:
     return certify(ORGANIZATION, ORGANIZATION_EXPIRY, CHILD.public.raw, NOW, NOW).to_json()
-
-
-def flip(data: bytes, index: int) -> bytes:
-    changed = bytearray(data)
-    changed[index] ^= 0x01
-    return bytes(changed)
 
 
 # --- CoverDrop vectors --------------------------------------------------------------------

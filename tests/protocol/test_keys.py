@@ -21,8 +21,8 @@ from quietline.protocol.keys import (
     SigningKeyPair,
     human_digest,
 )
+from tests.protocol.crypto_vectors import GENERATIONS, flip, vector_files
 
-GENERATIONS = ("common", "android", "ios")
 # (primitive, secret file, public file) for every X25519 pair in the vectors.
 X25519_PAIRS = (
     ("anonymous_box", "02_recipient_sk", "01_recipient_pk"),
@@ -34,17 +34,6 @@ X25519_PAIRS = (
 SEED = bytes(range(1, 33))
 SECRET = bytes(range(101, 133))
 keys32 = st.binary(min_size=32, max_size=32)
-
-
-def vector_files(root: Path, generation: str, primitive: str) -> dict[str, bytes]:
-    folder = root / "crypto" / generation / primitive
-    return {path.name: path.read_bytes() for path in folder.iterdir()}
-
-
-def flip(data: bytes, index: int) -> bytes:
-    changed = bytearray(data)
-    changed[index] ^= 0x01
-    return bytes(changed)
 
 
 # --- CoverDrop vectors --------------------------------------------------------------------
