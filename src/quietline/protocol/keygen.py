@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from quietline.protocol import constants as c
 from quietline.protocol.certificates import KeyRole, SignedKey, certify, self_certify
@@ -45,12 +46,15 @@ PARENT: dict[KeyRole, KeyRole] = {
 }
 
 
+P = TypeVar("P", SigningKeyPair, EncryptionKeyPair)
+
+
 @dataclass(frozen=True, slots=True)
-class CertifiedSigningKey:
-    """A signing key pair with its published, certified public half."""
+class CertifiedKey(Generic[P]):
+    """A key pair with its published, certified public half and when it was made."""
 
     role: KeyRole
-    pair: SigningKeyPair
+    pair: P
     published: SignedKey
     created_at: datetime
 
@@ -59,18 +63,16 @@ class CertifiedSigningKey:
         return self.published.not_valid_after
 
 
-@dataclass(frozen=True, slots=True)
-class CertifiedEncryptionKey:
-    """A messaging key pair with its published, certified public half."""
+class CertifiedSigningKey(CertifiedKey[SigningKeyPair]):
+    """An organisation, provisioning or identity key."""
 
-    role: KeyRole
-    pair: EncryptionKeyPair
-    published: SignedKey
-    created_at: datetime
+    __slots__ = ()
 
-    @property
-    def not_valid_after(self) -> datetime:
-        return self.published.not_valid_after
+
+class CertifiedEncryptionKey(CertifiedKey[EncryptionKeyPair]):
+    """A messaging key."""
+
+    __slots__ = ()
 
 
 def _expiry(role: KeyRole, now: datetime) -> datetime:
@@ -78,9 +80,12 @@ def _expiry(role: KeyRole, now: datetime) -> datetime:
     return (now + VALIDITY[role]).replace(microsecond=0)
 
 
-def _check_parent(role: KeyRole, parent: CertifiedSigningKey) -> None:
+def _certify_under(
+    role: KeyRole, parent: CertifiedSigningKey, public: bytes, now: datetime
+) -> SignedKey:
     if PARENT.get(role) is not parent.role:
         raise MisuseError(f"a {role.value} key must be signed by a {PARENT[role].value} key")
+    return certify(parent.pair, parent.not_valid_after, public, _expiry(role, now), now)
 
 
 def generate_organization_key(now: datetime) -> CertifiedSigningKey:
@@ -99,12 +104,8 @@ def generate_signing_key(
     """
     if role.is_encryption_key or role is KeyRole.ORGANIZATION:
         raise MisuseError(f"{role.value} is not a certified signing role")
-    _check_parent(role, parent)
     pair = SigningKeyPair.generate()
-    published = certify(
-        parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
-    )
-    return CertifiedSigningKey(role, pair, published, now)
+    return CertifiedSigningKey(role, pair, _certify_under(role, parent, pair.public.raw, now), now)
 
 
 def generate_messaging_key(
@@ -116,12 +117,10 @@ def generate_messaging_key(
     """
     if not role.is_encryption_key:
         raise MisuseError(f"{role.value} is not a messaging role")
-    _check_parent(role, parent)
     pair = EncryptionKeyPair.generate()
-    published = certify(
-        parent.pair, parent.not_valid_after, pair.public.raw, _expiry(role, now), now
+    return CertifiedEncryptionKey(
+        role, pair, _certify_under(role, parent, pair.public.raw, now), now
     )
-    return CertifiedEncryptionKey(role, pair, published, now)
 
 
 def rotation_due(role: KeyRole, newest_created_at: datetime | None, now: datetime) -> bool:
