@@ -119,6 +119,33 @@ class UnpublishedDeadDrop:
     def published(self, dead_drop_id: int) -> DeadDrop:
         return DeadDrop(dead_drop_id, self)
 
+    @classmethod
+    def from_json(cls, kind: DeadDropKind, obj: object) -> UnpublishedDeadDrop:
+        """Parse ``{created_at, data, signature[, epoch]}``; raises MalformedInput."""
+        fields = require_object(obj, "a dead drop")
+        epoch = fields.get("epoch") if kind is DeadDropKind.JOURNALIST else None
+        if kind is DeadDropKind.JOURNALIST and (
+            not isinstance(epoch, int) or isinstance(epoch, bool)
+        ):
+            raise MalformedInput("a journalist dead drop must carry an integer epoch")
+        return cls(
+            kind,
+            parse_rfc3339(fields.get("created_at")),
+            b64_decode(fields.get("data")),
+            hex_decode(fields.get("signature"), ED25519_SIGNATURE_LEN),
+            epoch,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "created_at": format_rfc3339(self.created_at),
+            "data": b64_encode(self.data),
+            "signature": self.signature.hex(),
+        }
+        if self.epoch is not None:
+            body["epoch"] = self.epoch
+        return body
+
 
 def sign_dead_drop(
     kind: DeadDropKind,
@@ -157,32 +184,10 @@ class DeadDrop:
         dead_drop_id = fields.get("id")
         if not isinstance(dead_drop_id, int) or isinstance(dead_drop_id, bool) or dead_drop_id < 0:
             raise MalformedInput("a dead drop id must be a non-negative integer")
-        epoch = fields.get("epoch") if kind is DeadDropKind.JOURNALIST else None
-        if kind is DeadDropKind.JOURNALIST and (
-            not isinstance(epoch, int) or isinstance(epoch, bool)
-        ):
-            raise MalformedInput("a journalist dead drop must carry an integer epoch")
-        return cls(
-            dead_drop_id,
-            UnpublishedDeadDrop(
-                kind,
-                parse_rfc3339(fields.get("created_at")),
-                b64_decode(fields.get("data")),
-                hex_decode(fields.get("signature"), ED25519_SIGNATURE_LEN),
-                epoch,
-            ),
-        )
+        return cls(dead_drop_id, UnpublishedDeadDrop.from_json(kind, fields))
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "created_at": format_rfc3339(self.body.created_at),
-            "data": b64_encode(self.body.data),
-            "signature": self.body.signature.hex(),
-        }
-        if self.body.epoch is not None:
-            body["epoch"] = self.body.epoch
-        return body
+        return {"id": self.id, **self.body.to_json()}
 
 
 def parse_dead_drop_list(kind: DeadDropKind, obj: object) -> list[DeadDrop]:
