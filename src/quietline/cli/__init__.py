@@ -2,6 +2,7 @@
 
 import typer
 
+from quietline.cli.admin import admin
 from quietline.cli.interop import interop
 
 app = typer.Typer(
@@ -11,6 +12,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(interop, name="interop")
+app.add_typer(admin, name="admin")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The organisation's key ceremonies: creating, enrolling, publishing and renewing keys."""

@@ -1,0 +1,122 @@
+"""``quietline admin``: the organisation's key ceremonies, run on an offline machine."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quietline.admin.ceremony import (
+    CeremonyError,
+    Layout,
+    digest,
+    enroll,
+    init,
+    publish,
+    renew,
+)
+from quietline.cli.files import fail
+from quietline.config import MIXING_PRESETS, load_config
+from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.protocol.errors import MisuseError, ProtocolError
+
+admin = typer.Typer(
+    help="Key ceremonies: create, enrol, publish and renew keys.", no_args_is_help=True
+)
+
+Folder = Annotated[
+    Path, typer.Option("--config", help="The deployment folder (holds quietline.toml).")
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _layout(folder: Path) -> Layout:
+    layout = Layout(folder)
+    if not layout.config.exists():
+        raise fail(
+            f"{folder} is not a deployment folder; create one with: quietline admin init {folder}"
+        )
+    return layout
+
+
+@admin.command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="The folder to create the deployment in.")],
+    mixing: Annotated[
+        str, typer.Option(help="Mixing parameters: production or demo.")
+    ] = "production",
+    edge_port: Annotated[int, typer.Option(help="The port the edge listens on.")] = 8350,
+) -> None:
+    """Create the organisation root key, both provisioning keys, a mixer identity and the config."""
+    if mixing not in MIXING_PRESETS:
+        raise fail(f"--mixing must be one of: {', '.join(MIXING_PRESETS)}")
+    try:
+        layout = init(folder, _now(), mixing=mixing, edge_port=edge_port)
+    except CeremonyError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"created a deployment in {layout.folder}")
+    typer.echo(f"organisation key digest: {digest(layout)}")
+    typer.echo("next: quietline admin enroll --config FOLDER --id ID --name NAME")
+
+
+@admin.command("enroll")
+def enroll_command(
+    folder: Folder,
+    recipient_id: Annotated[str, typer.Option("--id", help="A stable id, e.g. news_desk.")],
+    name: Annotated[str, typer.Option("--name", help="The name sources see.")],
+    description: Annotated[str, typer.Option(help="One line sources see.")] = "",
+    desk: Annotated[
+        bool, typer.Option("--desk", help="A shared desk rather than a person.")
+    ] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="The recipient sources get by default.")
+    ] = False,
+) -> None:
+    """Create a recipient's identity and messaging keys and write its bundle for the desk."""
+    try:
+        path = enroll(
+            _layout(folder),
+            _now(),
+            recipient_id=recipient_id,
+            display_name=name,
+            description=description,
+            is_desk=desk,
+            default=default,
+        )
+    except (CeremonyError, ProtocolError, MisuseError, OSError) as error:
+        raise fail(str(error)) from None
+    typer.echo(f"enrolled {recipient_id}; its bundle is {path} (give it to the desk, then publish)")
+
+
+@admin.command("publish")
+def publish_command(
+    folder: Folder,
+    edge: Annotated[str, typer.Option("--edge", help="The edge's base URL.")] = "",
+) -> None:
+    """Upload provisioning keys, identities and profiles to the edge (safe to repeat)."""
+    layout = _layout(folder)
+    url = edge or load_config(layout.config).mixer.edge_url
+    try:
+        with EdgeClient(url) as client:
+            publish(layout, client, _now(), typer.echo)
+    except (EdgeUnavailable, EdgeRefused, ProtocolError, OSError) as error:
+        raise fail(f"publishing to {url} failed: {error}") from None
+
+
+@admin.command("digest")
+def digest_command(folder: Folder) -> None:
+    """Print the organisation key's human digest, to show in videos and on posters."""
+    typer.echo(digest(_layout(folder)))
+
+
+@admin.command("renew")
+def renew_command(folder: Folder) -> None:
+    """Make successors for provisioning keys and recipient identities that are due."""
+    try:
+        made = renew(_layout(folder), _now(), typer.echo)
+    except (ProtocolError, MisuseError, OSError) as error:
+        raise fail(str(error)) from None
+    typer.echo(f"renewed {made} keys" if made else "nothing is due for renewal")

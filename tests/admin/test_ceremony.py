@@ -1,0 +1,148 @@
+"""Key ceremonies: the folder ``init`` makes, enrolment, renewal, and what verifies."""
+
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.admin.ceremony import (
+    CeremonyError,
+    Layout,
+    digest,
+    enroll,
+    init,
+    read_bundle,
+    renew,
+)
+from quietline.config import load_config
+from quietline.keystore import read_json, read_signing_key
+from quietline.protocol import constants as c
+from quietline.protocol.certificates import SignedKey
+from quietline.protocol.hierarchy import (
+    IdentityFamily,
+    OrganizationFamily,
+    ProvisioningFamily,
+    PublishedKeys,
+    Realm,
+    verify_published_keys,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return init(tmp_path / "org", NOW, mixing="demo", edge_port=18350)
+
+
+def test_init_writes_config_anchor_and_private_keys(layout: Layout) -> None:
+    config = load_config(layout.folder)
+    assert config.edge.port == 18350
+    assert config.mixer.u2j.threshold_max == 10  # the demo preset
+    assert config.anchor == layout.anchor
+    anchor = SignedKey.from_json(read_json(layout.anchor))
+    anchor.verify_certificate(anchor.signing_key())
+    for secret in [
+        layout.organization,
+        layout.journalist_provisioning,
+        layout.covernode_provisioning,
+        *layout.covernode.glob("identity-*.json"),
+        layout.config,
+    ]:
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+    assert stat.S_IMODE((layout.folder / "secrets").stat().st_mode) == 0o700
+    (identity,) = layout.covernode_identities()
+    identity.published.verify_certificate(
+        read_signing_key(layout.covernode_provisioning).pair.public
+    )
+
+
+def test_init_refuses_an_existing_deployment(layout: Layout) -> None:
+    with pytest.raises(CeremonyError, match="already holds a deployment"):
+        init(layout.folder, NOW)
+
+
+def test_digest_is_six_character_groups(layout: Layout) -> None:
+    groups = digest(layout).split(" ")
+    assert [len(group) for group in groups] == [6, 6, 6, 4]
+
+
+def test_enrolled_recipient_verifies_down_the_chain(layout: Layout) -> None:
+    path = enroll(
+        layout,
+        NOW,
+        recipient_id="news_desk",
+        display_name="News Desk",
+        description="the desk",
+        is_desk=True,
+        default=True,
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    bundle = read_bundle(path)
+    assert bundle.profile.is_desk
+    assert bundle.default
+    anchor = SignedKey.from_json(read_json(layout.anchor))
+    provisioning = read_signing_key(layout.journalist_provisioning)
+    published = PublishedKeys(
+        (bundle.profile,),
+        "news_desk",
+        (
+            OrganizationFamily(
+                anchor,
+                (),
+                (
+                    ProvisioningFamily(
+                        Realm.JOURNALIST,
+                        provisioning.published,
+                        {
+                            "news_desk": (
+                                IdentityFamily(
+                                    bundle.identity.published, (bundle.messaging.published,)
+                                ),
+                            )
+                        },
+                    ),
+                ),
+            ),
+        ),
+        1,
+    )
+    verification = verify_published_keys(published, [anchor], NOW)
+    assert verification.rejected == ()
+    assert (
+        verification.verified.journalist_messaging_key("news_desk").raw
+        == bundle.messaging.published.key
+    )
+    assert verification.verified.default_journalist_id == "news_desk"
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "x" * 129, "tab\there"])
+def test_enroll_refuses_bad_ids(layout: Layout, bad: str) -> None:
+    with pytest.raises(CeremonyError):
+        enroll(layout, NOW, recipient_id=bad, display_name="X", description="", is_desk=False)
+
+
+def test_enroll_refuses_a_taken_id(layout: Layout) -> None:
+    enroll(layout, NOW, recipient_id="alice", display_name="Alice", description="", is_desk=False)
+    with pytest.raises(CeremonyError, match="already enrolled"):
+        enroll(
+            layout, NOW, recipient_id="alice", display_name="Alice", description="", is_desk=False
+        )
+
+
+def test_renew_makes_successors_only_when_due(layout: Layout) -> None:
+    enroll(layout, NOW, recipient_id="alice", display_name="Alice", description="", is_desk=False)
+    lines: list[str] = []
+    assert renew(layout, NOW + timedelta(days=1), lines.append) == 0
+    identity_due = NOW + c.JOURNALIST_ID_KEY_ROTATE_AFTER
+    assert renew(layout, identity_due, lines.append) == 1
+    assert read_bundle(layout.bundle("alice")).identity.created_at == identity_due
+    provisioning_due = NOW + c.PROVISIONING_KEY_ROTATE_AFTER
+    before = read_signing_key(layout.journalist_provisioning)
+    assert renew(layout, provisioning_due, lines.append) == 3  # two provisioning keys, one identity
+    after = read_signing_key(layout.journalist_provisioning)
+    assert after.published.key != before.published.key
+    archived = list((layout.folder / "secrets").glob("journalist_provisioning-*.json"))
+    assert [read_signing_key(path).published.key for path in archived] == [before.published.key]
+    assert any("import alice.json" in line for line in lines)
