@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/quietline interop roundtrip
+	$(BIN)/quietline demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -164,7 +164,13 @@ def load_config(path: Path) -> Config:
     )
 
 
-def default_config_text(edge_port: int = 8350, mixing: str = "production") -> str:
+def default_config_text(
+    edge_port: int = 8350,
+    mixing: str = "production",
+    *,
+    poll_seconds: float = 5,
+    desk_period_seconds: float = 60,
+) -> str:
     """The quietline.toml that ``admin init`` writes."""
     return f"""# Quietline deployment configuration. Relative paths are relative to this folder.
 
@@ -183,10 +189,10 @@ database = "mixer.sqlite3"
 covernode_id = "covernode_001"
 keys = "secrets/covernode"
 mixing = "{mixing}"                # "production" (CoverDrop's) or "demo"
-poll_seconds = 5
+poll_seconds = {poll_seconds:g}
 
 [desk]                             # private: the recipients' application
 edge_url = "http://127.0.0.1:{edge_port}"
 vault = "desk.vault"
-period_seconds = 60
+period_seconds = {desk_period_seconds:g}
 """

@@ -1,0 +1,283 @@
+"""``quietline desk``: the recipients' client, on a trusted machine of the organisation.
+
+The vault's passphrase comes from a prompt, or from QUIETLINE_PASSPHRASE for scripts.
+Nothing here writes a log file: the status lines go to the terminal only.
+"""
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from quietline.admin.ceremony import Bundle
+from quietline.cli.files import fail, load_json
+from quietline.cli.source import KDF_COSTS, KdfName
+from quietline.clock import SystemClock
+from quietline.config import Config, ConfigError, load_config
+from quietline.desk.service import Desk
+from quietline.desk.state import (
+    Conversation,
+    DeskState,
+    Direction,
+    UnknownRecipient,
+    UnknownSource,
+    recipient_from_bundle,
+)
+from quietline.desk.store import DeskStore, NoDesk
+from quietline.edge_client import EdgeClient
+from quietline.protocol.certificates import SignedKey
+from quietline.protocol.encoding import format_rfc3339
+from quietline.protocol.errors import MisuseError, ProtocolError
+from quietline.vault import VaultFull, VaultLocked
+
+desk = typer.Typer(
+    help="The recipients' desk: read what sources send, reply, hand sources over.",
+    no_args_is_help=True,
+)
+
+PASSPHRASE_VARIABLE = "QUIETLINE_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+
+Folder = Annotated[
+    Path, typer.Option("--config", help="The deployment folder (holds quietline.toml).")
+]
+Kdf = Annotated[
+    KdfName,
+    typer.Option(
+        "--kdf-cost",
+        help="Argon2id cost of the vault passphrase; interactive is for tests and demos only.",
+    ),
+]
+Source = Annotated[str, typer.Argument(help="The source: the first 8 hex characters of its key.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _config(folder: Path) -> Config:
+    try:
+        return load_config(folder)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
+def _anchors(config: Config) -> list[SignedKey]:
+    def parse(obj: object) -> list[SignedKey]:
+        items = obj if isinstance(obj, list) else [obj]
+        return [SignedKey.from_json(item) for item in items]
+
+    return load_json(config.desk.anchor, "organisation key", parse)
+
+
+def _passphrase(*, confirm: bool) -> str:
+    passphrase = os.environ.get(PASSPHRASE_VARIABLE)
+    if passphrase is None:
+        passphrase = typer.prompt(
+            "Desk vault passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+        )
+    if not passphrase:
+        raise fail(f"the passphrase is empty (set it at the prompt or in {PASSPHRASE_VARIABLE})")
+    return passphrase
+
+
+def _store(config: Config, kdf: KdfName) -> DeskStore:
+    return DeskStore(config.desk.vault, KDF_COSTS[kdf])
+
+
+def _unlock(store: DeskStore) -> None:
+    try:
+        store.unlock(_passphrase(confirm=False))
+    except NoDesk as error:
+        raise fail(f"{error} (quietline desk add-recipient BUNDLE)") from None
+    except VaultLocked:
+        raise fail(
+            f"the passphrase does not open the desk vault at {store.path}"
+            " (or it was made with another --kdf-cost)"
+        ) from None
+
+
+@contextmanager
+def _desk(folder: Path, kdf: KdfName, *, create: bool = False) -> Iterator[Desk]:
+    """The desk of the deployment in ``folder``, unlocked (created first if asked)."""
+    config = _config(folder)
+    anchors = _anchors(config)
+    store = _store(config, kdf)
+    if create and not store.exists():
+        store.create(_passphrase(confirm=True), DeskState())
+        typer.echo(f"created the desk vault {store.path}")
+    else:
+        _unlock(store)
+    period = timedelta(seconds=config.desk.period_seconds)
+    with EdgeClient(config.desk.edge_url) as edge:
+        try:
+            yield Desk(store, edge, anchors, period)
+        except (UnknownSource, UnknownRecipient) as error:
+            raise fail(str(error.args[0])) from None
+        except (MisuseError, VaultFull) as error:
+            raise fail(str(error)) from None
+
+
+@desk.command("add-recipient")
+def add_recipient(
+    folder: Folder,
+    bundle_path: Annotated[
+        Path, typer.Argument(help="The bundle `quietline admin enroll` wrote.", metavar="BUNDLE")
+    ],
+    kdf: Kdf = KdfName.moderate,
+) -> None:
+    """Import a recipient (creating the vault on first use); publish its messaging key."""
+    bundle = load_json(bundle_path, "recipient bundle", Bundle.from_json)
+    try:
+        recipient = recipient_from_bundle(bundle)
+    except ProtocolError as error:
+        raise fail(f"{bundle_path} is not a usable recipient bundle: {error}") from None
+    with _desk(folder, kdf, create=True) as the_desk:
+        problems: list[str] = []
+        new = the_desk.add_recipient(recipient, _now(), problems.append)
+    verb = "added" if new else "updated"
+    typer.echo(f"{verb} recipient {recipient.id} ({recipient.profile.display_name})")
+    for problem in problems:
+        typer.echo(f"note: {problem}", err=True)
+
+
+@desk.command("run")
+def run(
+    folder: Folder,
+    once: Annotated[bool, typer.Option("--once", help="Do one period's work and stop.")] = False,
+    kdf: Kdf = KdfName.moderate,
+) -> None:
+    """Read dead drops, store messages, send one J2C (reply or cover) every period."""
+    stopping = threading.Event()
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    # Ctrl-C and SIGTERM end the loop between steps, never inside one: a step that sent a
+    # reply always records it before the desk stops.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _desk(folder, kdf) as the_desk:
+            clock = SystemClock()
+            typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
+            while not stopping.is_set():
+                report = the_desk.step(clock.now())
+                typer.echo(report.line())
+                if once:
+                    return
+                due = report.next_send_at or clock.now() + the_desk.period
+                stopping.wait(max(0.0, (due - clock.now()).total_seconds()))
+            typer.echo("desk stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _summary(conversation: Conversation, queued: set[int]) -> dict[str, Any]:
+    messages = conversation.messages
+    return {
+        "source": conversation.short_id,
+        "reply_key": conversation.reply_key.hex(),
+        "recipient": conversation.recipient_id,
+        "handed_over_to": conversation.handed_over_to,
+        "received": sum(m.direction is Direction.IN for m in messages),
+        "sent": sum(m.direction is Direction.OUT and m.sent_at is not None for m in messages),
+        "queued": sum(m.id in queued for m in messages),
+        "last_at": format_rfc3339(max(m.at for m in messages)) if messages else None,
+    }
+
+
+@desk.command("sources")
+def sources(folder: Folder, as_json: AsJson = False, kdf: Kdf = KdfName.moderate) -> None:
+    """List the sources who wrote to this desk's recipients."""
+    with _desk(folder, kdf) as the_desk:
+        state = the_desk.store.read()
+    queued = set(state.outbox)
+    rows = [_summary(c, queued) for c in state.conversations.values()]
+    rows.sort(key=lambda row: row["last_at"] or "", reverse=True)
+    if as_json:
+        typer.echo(json.dumps({"sources": rows}))
+        return
+    if not rows:
+        typer.echo("no sources yet")
+        return
+    for row in rows:
+        status = f"handed over to {row['handed_over_to']}" if row["handed_over_to"] else ""
+        typer.echo(
+            f"{row['source']}  {row['recipient']:<24} in {row['received']:>3}  "
+            f"out {row['sent']:>3}  queued {row['queued']}  {row['last_at']}  {status}".rstrip()
+        )
+
+
+@desk.command("thread")
+def thread(
+    folder: Folder, source: Source, as_json: AsJson = False, kdf: Kdf = KdfName.moderate
+) -> None:
+    """Show every message exchanged with one source."""
+    with _desk(folder, kdf) as the_desk:
+        state = the_desk.store.read()
+        conversation = state.conversation(source)
+    queued = set(state.outbox)
+    if as_json:
+        document = _summary(conversation, queued)
+        document["messages"] = [
+            {**m.to_json(), "queued": m.id in queued} for m in conversation.messages
+        ]
+        for message in document["messages"]:
+            message.pop("digest", None)
+        typer.echo(json.dumps(document))
+        return
+    typer.echo(f"source {conversation.short_id}, with {conversation.recipient_id}")
+    for message in conversation.messages:
+        when = format_rfc3339(message.at)
+        if message.direction is Direction.IN:
+            typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
+            continue
+        state_text = "queued" if message.id in queued else "sent"
+        what = f"handover to {message.text}" if message.kind.value == "handover" else message.text
+        typer.echo(f"{when}  {message.recipient_id} → source ({state_text}): {what}")
+
+
+@desk.command("reply")
+def reply(
+    folder: Folder,
+    source: Source,
+    message: Annotated[str, typer.Option("--message", help="The reply's text.")],
+    as_recipient: Annotated[
+        str | None,
+        typer.Option("--as", help="Reply as this recipient (default: the source's recipient)."),
+    ] = None,
+    kdf: Kdf = KdfName.moderate,
+) -> None:
+    """Queue a reply; it replaces the desk's next cover message."""
+    with _desk(folder, kdf) as the_desk:
+        conversation, queued = the_desk.reply(source, message, _now(), as_recipient)
+        position = len(the_desk.store.read().outbox)
+    typer.echo(
+        f"queued a reply to {conversation.short_id} from {queued.recipient_id} "
+        f"({position} in the outbox; one leaves per period)"
+    )
+
+
+@desk.command("handover")
+def handover_command(
+    folder: Folder,
+    source: Source,
+    to: Annotated[str, typer.Option("--to", help="The recipient who takes the source over.")],
+    kdf: Kdf = KdfName.moderate,
+) -> None:
+    """Tell a source another recipient takes over (moving it if on this desk)."""
+    with _desk(folder, kdf) as the_desk:
+        result = the_desk.handover(source, to, _now())
+    if result.moved:
+        typer.echo(f"handed {source} over to {to} on this desk; the source is told next period")
+    else:
+        typer.echo(f"{to} is not on this desk: the source is told to write to {to}")

@@ -1,0 +1,85 @@
+"""``quietline mixer``: run the CoverNode against an edge until stopped.
+
+It opens no port: every poll interval it pulls the edge's queues and publishes what it
+mixed, printing one status line of counts (never content). SIGTERM or Ctrl-C lets the
+current step finish and exits 0; an unreachable edge is reported and retried.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quietline.cli.files import fail, load_json
+from quietline.clock import SystemClock
+from quietline.config import ConfigError, load_config
+from quietline.edge_client import EdgeClient
+from quietline.mixer.keys import KeyFolderError
+from quietline.mixer.service import Mixer
+from quietline.mixer.state import MixerStore
+from quietline.protocol.certificates import SignedKey
+from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, MixingParameters
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%H:%M:%S")
+
+
+def _describe(parameters: MixingParameters) -> str:
+    return (
+        f"{parameters.output_size} entries after {parameters.threshold_max} inputs,"
+        f" or {parameters.threshold_min} and {parameters.timeout.total_seconds():g} s"
+    )
+
+
+def mixer(
+    config: Annotated[
+        Path, typer.Option("--config", help="The deployment folder (or its quietline.toml).")
+    ],
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Use the demo mixing parameters instead of the config's."),
+    ] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Do one step and exit (1 if the step hit an error).")
+    ] = False,
+) -> None:
+    """Run the mixer (CoverNode): pull the edge's queues, mix, publish dead drops."""
+    try:
+        settings = load_config(config).mixer
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    if demo:
+        settings = replace(settings, u2j=DEMO_U2J, j2u=DEMO_J2U)
+    anchor = load_json(settings.anchor, "organisation key", SignedKey.from_json)
+    clock = SystemClock()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    with EdgeClient(settings.edge_url) as edge, MixerStore(settings.database) as store:
+        try:
+            service = Mixer(settings, edge, [anchor], clock, store)
+        except KeyFolderError as error:
+            raise fail(str(error)) from None
+        typer.echo(
+            f"mixer {settings.covernode_id}: pulling {settings.edge_url} every"
+            f" {settings.poll_seconds:g} s; journalist dead drops: {_describe(settings.u2j)};"
+            f" user dead drops: {_describe(settings.j2u)}"
+        )
+        while not stop.is_set():
+            report = service.run_step()
+            now = _stamp(clock.now())
+            for note in report.notes:
+                typer.echo(f"[{now}] {note}")
+            typer.echo(f"[{now}] {report.line()}")
+            if once:
+                raise typer.Exit(code=0 if report.error is None else 1)
+            stop.wait(settings.poll_seconds)
+    typer.echo("mixer stopped")

@@ -1,0 +1,318 @@
+"""The source client a host application embeds: cover on a schedule, real messages in its
+place, keys and replies downloaded on a schedule of their own.
+
+:meth:`SourceClient.tick` is the whole network behaviour and is the same for every
+installation: when a send is due it posts the head of the sending queue (real or cover,
+it cannot tell and does not need to); when a download is due it fetches and verifies the
+published keys and the user dead drops. :meth:`SourceClient.send` and
+:meth:`SourceClient.inbox` are what the user does; they only touch local files (the
+vault is rewritten by them and by nothing else), so writing changes no traffic.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from quietline.client.errors import NoVerifiedKeys, SourceClientError
+from quietline.client.mailbox import queue_message, read_inbox, read_sent
+from quietline.client.records import Reply
+from quietline.client.schedule import FixedRate, Schedule, Timetable
+from quietline.client.storage import DEAD_DROP_RETENTION, SourceStorage
+from quietline.clock import Clock
+from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.errors import ProtocolError
+from quietline.protocol.hierarchy import PublishedKeys, VerifiedKeys, verify_published_keys
+from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+
+DEFAULT_SEND_PERIOD_S = 60.0
+DEFAULT_DOWNLOAD_PERIOD_S = 300.0
+MAX_DEAD_DROP_PAGES = 16
+MAX_IDLE_WAIT_S = 1.0
+
+
+@dataclass
+class ClientCounters:
+    """What the run loop did, for status lines: never whether a send was real."""
+
+    sends: int = 0
+    send_failures: int = 0
+    sends_skipped_without_keys: int = 0
+    downloads: int = 0
+    download_failures: int = 0
+    key_sets_refused: int = 0
+    dead_drops_refused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TickOutcome:
+    """What one tick did; the same fields for every client, real message or not."""
+
+    at: datetime
+    sent: bool = False
+    downloaded: bool = False
+    failures: tuple[str, ...] = ()
+
+    @property
+    def did_something(self) -> bool:
+        return self.sent or self.downloaded or bool(self.failures)
+
+
+@dataclass
+class _TickNotes:
+    sent: bool = False
+    downloaded: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+class SourceClient:
+    """One source client installation: a folder, the pinned anchors, an edge and a clock."""
+
+    def __init__(
+        self,
+        edge: EdgeClient | str | None,
+        anchors: Sequence[SignedKey],
+        storage: SourceStorage,
+        clock: Clock,
+        *,
+        send_schedule: Schedule | None = None,
+        download_schedule: Schedule | None = None,
+    ) -> None:
+        if not anchors:
+            raise SourceClientError("a source client needs the organisation's anchor key")
+        self._owns_edge = isinstance(edge, str)
+        self._edge = EdgeClient(edge) if isinstance(edge, str) else edge
+        self.anchors = list(anchors)
+        self.storage = storage
+        self.clock = clock
+        self.counters = ClientCounters()
+        self._send_schedule = send_schedule or FixedRate(timedelta(seconds=DEFAULT_SEND_PERIOD_S))
+        self._download_schedule = download_schedule or FixedRate(
+            timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S)
+        )
+        self._sends: Timetable | None = None
+        self._downloads: Timetable | None = None
+
+    def close(self) -> None:
+        if self._owns_edge and self._edge is not None:
+            self._edge.close()
+
+    def __enter__(self) -> SourceClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- the run loop ----------------------------------------------------------------------
+
+    def start(self, now: datetime | None = None) -> tuple[Timetable, Timetable]:
+        """Set up the folder (random queue and vault on first run), record the anchors in
+        the cache and start both timetables (sends, downloads): downloads at once, sends
+        one gap later."""
+        now = self.clock.now() if now is None else now
+        self.storage.install()
+        with self.storage.locked():
+            cache = self.storage.read_cache()
+            if [a.to_json() for a in cache.anchors] != [a.to_json() for a in self.anchors]:
+                cache.anchors = list(self.anchors)
+                self.storage.write_cache(cache)
+        self._downloads = Timetable(self._download_schedule, now)
+        self._sends = Timetable(self._send_schedule, self._send_schedule.next_after(now))
+        return self._sends, self._downloads
+
+    def tick(self, now: datetime | None = None) -> TickOutcome:
+        """Do whatever is due at ``now``: at most one download and at most one send.
+
+        Network failures never raise: they are counted, and the next attempt comes at the
+        next scheduled time.
+        """
+        now = self.clock.now() if now is None else now
+        if self._sends is None or self._downloads is None:
+            sends, downloads = self.start(now)
+        else:
+            sends, downloads = self._sends, self._downloads
+        notes = _TickNotes()
+        if downloads.fire(now):
+            self._download(now, notes)
+        if sends.fire(now):
+            self._send_head(now, notes)
+        return TickOutcome(now, notes.sent, notes.downloaded, tuple(notes.failures))
+
+    def seconds_until_due(self, now: datetime) -> float:
+        """How long until the next send or download is due (0 when one is due)."""
+        if self._sends is None or self._downloads is None:
+            return 0.0
+        due = min(self._sends.next_at, self._downloads.next_at)
+        return max(0.0, (due - now).total_seconds())
+
+    def run(
+        self,
+        stop: threading.Event,
+        on_tick: Callable[[TickOutcome], None] = lambda _: None,
+        max_wait_s: float = MAX_IDLE_WAIT_S,
+    ) -> None:
+        """Tick until ``stop`` is set, calling ``on_tick`` after every tick that did something.
+
+        Waits at most ``max_wait_s`` of wall time between ticks, so an accelerated clock
+        is followed closely and a stop request is noticed quickly.
+        """
+        while not stop.is_set():
+            outcome = self.tick()
+            if outcome.did_something:
+                on_tick(outcome)
+            stop.wait(min(max_wait_s, self.seconds_until_due(self.clock.now())))
+
+    def _edge_client(self) -> EdgeClient:
+        if self._edge is None:
+            raise SourceClientError("this client was made without an edge to talk to")
+        return self._edge
+
+    def verified_keys(self, now: datetime) -> VerifiedKeys | None:
+        """The cached key set, verified again from the anchors at ``now``; None when there is
+        none yet or no CoverNode messaging key in it is still valid."""
+        published = self.storage.read_cache().published
+        if published is None:
+            return None
+        try:
+            keys = verify_published_keys(published, self.anchors, now).verified
+        except ProtocolError:
+            return None
+        return keys if keys.of_role(KeyRole.COVERNODE_MSG) else None
+
+    def _send_head(self, now: datetime, notes: _TickNotes) -> None:
+        keys = self.verified_keys(now)
+        if keys is None:
+            self.counters.sends_skipped_without_keys += 1
+            notes.failures.append("send skipped: no verified keys yet")
+            return
+        wrapping = keys.covernode_wrapping_keys()
+        edge = self._edge_client()
+        with self.storage.locked():
+            queue = self.storage.read_queue()
+            head = queue.dequeue(lambda: encrypt_cover_u2c(wrapping).data)
+            try:
+                edge.send_u2c(parse_u2c(head))
+            except (EdgeUnavailable, EdgeRefused) as error:
+                # The head stays in place and goes at the next scheduled send.
+                self.counters.send_failures += 1
+                notes.failures.append(f"send failed: {error}")
+                return
+            self.storage.write_queue(queue)
+        self.counters.sends += 1
+        notes.sent = True
+
+    def _download(self, now: datetime, notes: _TickNotes) -> None:
+        edge = self._edge_client()
+        try:
+            published = edge.public_keys()
+        except EdgeUnavailable as error:
+            self.counters.download_failures += 1
+            notes.failures.append(f"key download failed: {error}")
+            return
+        except (EdgeRefused, ProtocolError) as error:
+            self.counters.download_failures += 1
+            notes.failures.append(f"key download refused: {error}")
+            published = None
+        if published is not None:
+            self._keep_if_verified(published, now, notes)
+        keys = self.verified_keys(now)
+        if keys is None:
+            return
+        with self.storage.locked():
+            cache = self.storage.read_cache()
+        after = cache.last_dead_drop_id
+        for _ in range(MAX_DEAD_DROP_PAGES):
+            try:
+                page = edge.dead_drops(DeadDropKind.USER, after)
+            except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
+                self.counters.download_failures += 1
+                notes.failures.append(f"dead drop download failed: {error}")
+                break
+            fresh = [drop for drop in page if drop.id > after]
+            if not fresh:
+                break
+            for drop in fresh:
+                try:
+                    drop.body.verify(keys)
+                except ProtocolError:
+                    self.counters.dead_drops_refused += 1
+                    continue
+                cache.dead_drops.append(drop)
+            after = max(drop.id for drop in fresh)
+        cache.last_dead_drop_id = after
+        cache.forget_dead_drops_before(now - DEAD_DROP_RETENTION)
+        with self.storage.locked():
+            current = self.storage.read_cache()
+            cache.published, cache.anchors = current.published, current.anchors
+            self.storage.write_cache(cache)
+        self.counters.downloads += 1
+        notes.downloaded = True
+
+    def _keep_if_verified(self, published: PublishedKeys, now: datetime, notes: _TickNotes) -> None:
+        try:
+            verified = verify_published_keys(published, self.anchors, now).verified
+        except ProtocolError as error:
+            verified, reason = None, str(error)
+        else:
+            reason = "no valid CoverNode messaging key in it"
+        if verified is None or not verified.of_role(KeyRole.COVERNODE_MSG):
+            # Refuse it and keep the last set that verified.
+            self.counters.key_sets_refused += 1
+            notes.failures.append(f"published keys refused: {reason}")
+            return
+        with self.storage.locked():
+            cache = self.storage.read_cache()
+            cache.published = published
+            self.storage.write_cache(cache)
+
+    # --- what the user does ----------------------------------------------------------------
+
+    def send(
+        self,
+        passphrase: str,
+        recipient_id: str,
+        text: str,
+        *,
+        new: bool = False,
+        now: datetime | None = None,
+    ) -> str:
+        """Queue a real message for ``recipient_id`` (or whoever took the conversation over);
+        it replaces the next cover message, so the traffic does not change. Returns the id
+        of the recipient it will reach.
+
+        With ``new`` a vault is created under ``passphrase`` unless that passphrase already
+        opens one (any other vault in the folder is replaced). Raises StorageError,
+        NoVerifiedKeys, WrongPassphrase, UnknownRecipient, TextTooLong or QueueFull.
+        """
+        now = self.clock.now() if now is None else now
+        self.storage.require_installed()
+        keys = self._keys_or_raise(now)
+        return queue_message(self.storage, keys, passphrase, recipient_id, text, new=new, now=now)
+
+    def inbox(self, passphrase: str, now: datetime | None = None) -> list[Reply]:
+        """Every reply received so far, oldest first, after trial-decrypting the cached
+        user dead drops and keeping new replies (and handovers) in the vault.
+
+        Raises StorageError, NoVerifiedKeys or WrongPassphrase.
+        """
+        now = self.clock.now() if now is None else now
+        self.storage.require_installed()
+        return read_inbox(self.storage, self._keys_or_raise(now), passphrase)
+
+    def sent_messages(self, passphrase: str) -> list[tuple[str, str, datetime]]:
+        """(recipient id, text, when queued) of every sent message the vault keeps."""
+        self.storage.require_installed()
+        return read_sent(self.storage, passphrase)
+
+    def _keys_or_raise(self, now: datetime) -> VerifiedKeys:
+        keys = self.verified_keys(now)
+        if keys is None:
+            raise NoVerifiedKeys(
+                "no verified keys from the organisation yet: keep `quietline source run` "
+                "going with this --vault until it has downloaded them"
+            )
+        return keys

@@ -1,0 +1,241 @@
+"""``quietline demo``: the whole system, as real processes on loopback, end to end.
+
+An organisation is set up in a temporary folder; an edge, a mixer, a desk with two
+recipients and a crowd of source clients start as separate processes talking HTTP; one
+client writes to the desk, the desk reads it and replies, the client reads the reply.
+Every process started is stopped at the end, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from quietline.admin.ceremony import Layout, enroll, init, publish
+from quietline.config import default_config_text
+from quietline.edge_client import EdgeClient
+from quietline.keystore import write_private
+from quietline.processes import Supervisor, edge_ready, free_port, quietline_command, wait_until
+from quietline.protocol.deaddrops import DeadDropKind
+
+# Fast enough to finish in a minute or two, slow enough to mix a real crowd.
+DEMO_MIXING = """
+[mixer.override.u2j]
+threshold_min = 2
+threshold_max = 10
+timeout_seconds = 5
+output_size = 10
+
+[mixer.override.j2u]
+threshold_min = 2
+threshold_max = 5
+timeout_seconds = 5
+output_size = 5
+"""
+PASSPHRASE = "demo passphrase, never use one like it"  # noqa: S105 - the demo's own
+WRITER_MESSAGE = "I have documents about the harbour contracts. How can we talk safely?"
+DESK_REPLY = "Thank you. Keep using this app; we will write again here."
+RECIPIENT = "news_desk"
+
+
+@dataclass
+class DemoResult:
+    delivered: bool
+    reply_received: bool
+    u2c_sent: int
+    dead_drops_published: int
+    latency_s: float
+    clients: int
+    elapsed_s: float
+
+
+class DemoFailed(Exception):
+    """The round trip did not complete; the message says at which stage."""
+
+
+class Demo:
+    def __init__(
+        self, folder: Path, clients: int, report: Callable[[str], None], timeout: float
+    ) -> None:
+        self.folder = folder
+        self.clients = clients
+        self.report = report
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.supervisor = Supervisor(folder / "logs", {"QUIETLINE_PASSPHRASE": PASSPHRASE})
+
+    def say(self, line: str) -> None:
+        self.report(f"[{time.monotonic() - self.started:6.1f}s] {line}")
+
+    def desk(self, *args: str) -> list[str]:
+        """A ``quietline desk`` command line for this demo's deployment."""
+        config = ["--config", str(self.layout.folder), "--kdf-cost", "interactive"]
+        return quietline_command("desk", *args, *config)
+
+    def source(self, *args: str, vault: Path) -> list[str]:
+        """A ``quietline source`` command line (send or inbox) for the client at ``vault``."""
+        return quietline_command(
+            "source", *args, "--vault", str(vault), "--kdf-cost", "interactive"
+        )
+
+    def answer(self, command: list[str]) -> dict[str, Any]:
+        """Run a short command; its JSON answer (if asked for), or DemoFailed with its error."""
+        done = self.supervisor.run(command)
+        if done.returncode != 0:
+            raise DemoFailed(f"{' '.join(command[3:5])} failed: {done.stderr.strip()}")
+        answer: dict[str, Any] = json.loads(done.stdout) if "--json" in command else {}
+        return answer
+
+    def u2c_sent(self) -> int:
+        logs = (self.folder / "logs").glob("source-*.log")
+        return sum(log.read_text(errors="replace").count(" sent message ") for log in logs)
+
+    def wait(self, condition: Callable[[], bool], what: str) -> None:
+        def checked() -> bool:
+            self.supervisor.check_alive()
+            return condition()
+
+        try:
+            wait_until(checked, self.deadline, what, poll=0.5)
+        except TimeoutError as error:
+            raise DemoFailed(f"{error} (after {time.monotonic() - self.started:.0f} s)") from None
+
+    def run(self) -> DemoResult:
+        (self.folder / "logs").mkdir(parents=True)
+        self.say("setting up the organisation: root key, provisioning keys, mixer identity")
+        layout = self.layout = init(
+            self.folder / "org", datetime.now(UTC), mixing="demo", edge_port=self.port
+        )
+        config_text = default_config_text(
+            self.port, "demo", poll_seconds=0.5, desk_period_seconds=1
+        )
+        write_private(layout.config, (config_text + DEMO_MIXING).encode())
+        for recipient, name, default in (
+            (RECIPIENT, "News Desk", True),
+            ("investigations", "Investigations", False),
+        ):
+            enroll(
+                layout,
+                datetime.now(UTC),
+                recipient_id=recipient,
+                display_name=name,
+                description=f"{name} of the demo newsroom",
+                is_desk=True,
+                default=default,
+            )
+        self.say(f"starting the edge on {self.url}")
+        self.supervisor.start("edge", quietline_command("edge", "--config", str(layout.folder)))
+        wait_until(edge_ready(self.url), self.deadline, "the edge to listen")
+        with EdgeClient(self.url) as edge:
+            publish(layout, edge, datetime.now(UTC), lambda line: None)
+        self.say("published provisioning keys, identities and profiles; starting the mixer")
+        self.supervisor.start("mixer", quietline_command("mixer", "--config", str(layout.folder)))
+        self._start_desk(layout)
+        writer = self._start_crowd(layout)
+        self._write(writer)
+        sent_at = time.monotonic()
+        source = self._await_delivery()
+        latency = time.monotonic() - sent_at
+        self.say(f"the desk read the message {latency:.1f} s after it was queued; replying")
+        self.answer(self.desk("reply", source, "--message", DESK_REPLY))
+        self._await_reply(writer)
+        self.say("the source read the reply; stopping every process")
+        with EdgeClient(self.url) as edge:
+            published = sum(len(edge.dead_drops(kind, 0)) for kind in DeadDropKind)
+        self.supervisor.close()
+        return DemoResult(
+            True,
+            True,
+            self.u2c_sent(),
+            published,
+            round(latency, 2),
+            self.clients,
+            round(time.monotonic() - self.started, 2),
+        )
+
+    def _start_desk(self, layout: Layout) -> None:
+        for bundle in sorted(layout.recipients.glob("*.json")):
+            self.answer(self.desk("add-recipient", str(bundle)))
+        self.supervisor.start("desk", self.desk("run"))
+        self.say("the desk holds news_desk and investigations; it sends one J2C a second")
+
+    def _start_crowd(self, layout: Layout) -> Path:
+        vaults = [self.folder / "clients" / f"client-{n:03d}" for n in range(self.clients)]
+        for n, vault in enumerate(vaults):
+            self.supervisor.start(
+                f"source-{n:03d}",
+                quietline_command(
+                    "source",
+                    "run",
+                    "--edge",
+                    self.url,
+                    "--vault",
+                    str(vault),
+                    "--anchor",
+                    str(layout.anchor),
+                    "--period",
+                    "1",
+                    "--download-period",
+                    "2",
+                ),
+            )
+        self.say(f"{self.clients} source clients send one 773-byte U2C a second each, all cover")
+        return vaults[len(vaults) // 2]
+
+    def _write(self, writer: Path) -> None:
+        def queued() -> bool:
+            send = ("send", "--to", RECIPIENT, "--message", WRITER_MESSAGE, "--new")
+            return self.supervisor.run(self.source(*send, vault=writer)).returncode == 0
+
+        self.wait(queued, "a client to download the keys it needs to write")
+        self.say(
+            f"client {writer.name} queued a real message for {RECIPIENT}: "
+            "it replaces its next cover message; its traffic does not change"
+        )
+
+    def _await_delivery(self) -> str:
+        found: list[str] = []
+
+        def read() -> bool:
+            self.say(f"mixing · {self.u2c_sent()} U2C sent by the crowd so far")
+            sources = self.answer(self.desk("sources", "--json"))["sources"]
+            found.extend(row["source"] for row in sources if row["received"])
+            return bool(found)
+
+        self.wait(read, "the desk to receive the message")
+        return found[0]
+
+    def _await_reply(self, writer: Path) -> None:
+        def replied() -> bool:
+            self.say(f"the reply is mixing · {self.u2c_sent()} U2C sent so far")
+            replies = self.answer(self.source("inbox", "--json", vault=writer))["replies"]
+            return any(reply["text"] == DESK_REPLY for reply in replies)
+
+        self.wait(replied, "the source to receive the reply")
+
+
+def run_demo(
+    clients: int, report: Callable[[str], None], *, timeout: float = 110, keep: Path | None = None
+) -> DemoResult:
+    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed."""
+    folder = keep or Path(tempfile.mkdtemp(prefix="quietline-demo-"))
+    demo = Demo(folder, clients, report, timeout)
+    try:
+        return demo.run()
+    finally:
+        demo.supervisor.close()
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def result_json(result: DemoResult) -> str:
+    return json.dumps(asdict(result))

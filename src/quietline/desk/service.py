@@ -1,0 +1,350 @@
+"""The desk's work: read what sources sent, keep conversations, reply on a fixed schedule.
+
+One :meth:`Desk.step` per period does, under the vault lock:
+
+1. rotate every recipient's messaging key when a day old, saving it before publishing it,
+   and forget messaging keys a week after they expire;
+2. fetch and verify the published keys from the pinned anchors, and publish any of the
+   desk's messaging keys the edge does not list yet;
+3. read journalist dead drops after the cursor: a dead drop whose epoch is newer than the
+   verified keys waits (keys are fetched again once; if still older the desk stops there
+   and the cursor does not pass it); each signature is checked; each recipient
+   trial-decrypts; new messages are stored once;
+4. send exactly one J2C when the period is due: the head of the outbox, else cover. Every
+   J2C, real or cover, is signed by the same identity (the desk's first recipient's), so
+   the edge cannot tell which recipient replied, or whether anyone did. A failed send
+   keeps the reply at the head of the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from quietline.desk.keys import forget_old_keys, reply_pair, rotate_messaging_keys, trial_decryptors
+from quietline.desk.report import Sent, StepReport
+from quietline.desk.state import (
+    Conversation,
+    DeskState,
+    Message,
+    MessageKind,
+    Recipient,
+    message_digest,
+)
+from quietline.desk.store import DeskStore
+from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.deaddrops import (
+    DeadDrop,
+    DeadDropKind,
+    JournalistTrialDecryptor,
+    needs_newer_keys,
+)
+from quietline.protocol.encoding import b64_encode
+from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError
+from quietline.protocol.forms import sign_form
+from quietline.protocol.hierarchy import VerifiedKeys, verify_published_keys
+from quietline.protocol.keygen import CertifiedEncryptionKey
+from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.messages import (
+    EncryptedJ2C,
+    J2UMessage,
+    encrypt_cover_j2c,
+    encrypt_j2c,
+    handover,
+    text_reply,
+)
+from quietline.protocol.pcs import PaddedCompressedString
+
+# A misbehaving edge could page forever; a desk reads at most this many pages per step.
+MAX_DEAD_DROP_PAGES = 1000
+EdgeFailure = (EdgeUnavailable, EdgeRefused, ProtocolError)
+
+
+@dataclass(slots=True)
+class _Step:
+    """Counters gathered while a step runs."""
+
+    now: datetime
+    dead_drops_read: int = 0
+    messages_received: int = 0
+    keys_rotated: int = 0
+    keys_published: int = 0
+    waiting_for_epoch: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A queued handover: whether the conversation moved to a recipient on this desk."""
+
+    message: Message
+    moved: bool
+
+
+class Desk:
+    """A desk working against one edge, verifying everything from ``anchors``."""
+
+    def __init__(
+        self,
+        store: DeskStore,
+        edge: EdgeClient,
+        anchors: Sequence[SignedKey],
+        period: timedelta,
+    ) -> None:
+        self.store = store
+        self.edge = edge
+        self.anchors = tuple(anchors)
+        self.period = period
+
+    # --- what people do -----------------------------------------------------------------
+
+    def add_recipient(
+        self, recipient: Recipient, now: datetime, problems: Callable[[str], None]
+    ) -> bool:
+        """Import a recipient (or merge a renewed bundle), then try to publish its messaging
+        keys; an edge that is down only defers that to the next step. Returns True when
+        the recipient is new."""
+        with self.store.transaction() as transaction:
+            new = transaction.state.put_recipient(recipient)
+            held = transaction.state.recipient(recipient.id)
+        for key in held.messaging:
+            if now <= key.not_valid_after:
+                self._publish(held, key, problems)
+        return new
+
+    def reply(
+        self, source: str, text: str, now: datetime, as_recipient: str | None = None
+    ) -> tuple[Conversation, Message]:
+        """Queue a text reply to ``source`` (a prefix of its reply key, hex), from the
+        recipient it is with unless ``as_recipient`` says otherwise.
+
+        Raises MessageTooLong, UnknownSource, UnknownRecipient.
+        """
+        _require_fits(text, "the reply")
+        with self.store.transaction() as transaction:
+            state = transaction.state
+            conversation = state.conversation(source)
+            sender = state.recipient(as_recipient or conversation.recipient_id)
+            message = state.queue_outgoing(conversation, MessageKind.TEXT, sender.id, text, now)
+        return conversation, message
+
+    def handover(self, source: str, new_recipient_id: str, now: datetime) -> Handover:
+        """Queue a handover message telling ``source`` that ``new_recipient_id`` takes over.
+        When that recipient is on this desk the conversation moves to it; otherwise the
+        conversation is marked as handed over.
+
+        Raises MessageTooLong, UnknownSource, UnknownRecipient (the conversation's own
+        recipient is gone), MisuseError (the source is already with that recipient).
+        """
+        _require_fits(new_recipient_id, "the recipient id")
+        with self.store.transaction() as transaction:
+            state = transaction.state
+            conversation = state.conversation(source)
+            if conversation.recipient_id == new_recipient_id:
+                raise MisuseError(f"source {conversation.short_id} is already with that recipient")
+            sender = state.recipient(conversation.recipient_id)
+            message = state.queue_outgoing(
+                conversation, MessageKind.HANDOVER, sender.id, new_recipient_id, now
+            )
+            moved = state.has_recipient(new_recipient_id)
+            if moved:
+                conversation.recipient_id = new_recipient_id
+                conversation.handed_over_to = None
+            else:
+                conversation.handed_over_to = new_recipient_id
+        return Handover(message, moved)
+
+    # --- the periodic step --------------------------------------------------------------
+
+    def step(self, now: datetime) -> StepReport:
+        """Do one period's work at ``now`` (see the module docstring). Never raises for an
+        unreachable or misbehaving edge: problems are reported and retried next step."""
+        step = _Step(now)
+        with self.store.transaction() as transaction:
+            state = transaction.state
+            step.keys_rotated = rotate_messaging_keys(state, now, step.problems.append)
+            if step.keys_rotated:
+                transaction.save()  # durable before it is published
+            forget_old_keys(state, now)
+            keys = self._fetch_keys(step)
+            if keys is not None and self._publish_missing(state, keys, step):
+                keys = self._fetch_keys(step)
+            if keys is not None:
+                self._read_dead_drops(state, keys, step)
+            sent, reply_to = self._send(state, keys, step)
+        if sent is Sent.NOTHING and state.last_j2c_at is not None:
+            next_send_at = state.last_j2c_at + self.period
+        else:
+            next_send_at = now + self.period
+        return StepReport(
+            at=now,
+            dead_drops_read=step.dead_drops_read,
+            messages_received=step.messages_received,
+            sent=sent,
+            reply_to=reply_to,
+            keys_rotated=step.keys_rotated,
+            keys_published=step.keys_published,
+            waiting_for_epoch=step.waiting_for_epoch,
+            next_send_at=next_send_at,
+            problems=tuple(step.problems),
+        )
+
+    def _fetch_keys(self, step: _Step) -> VerifiedKeys | None:
+        try:
+            published = self.edge.public_keys()
+            return verify_published_keys(published, self.anchors, step.now).verified
+        except EdgeFailure as error:
+            step.problems.append(f"cannot get verified keys: {error}")
+            return None
+
+    def _publish(
+        self, recipient: Recipient, key: CertifiedEncryptionKey, problems: Callable[[str], None]
+    ) -> bool:
+        try:
+            self.edge.publish_key(
+                KeyRole.JOURNALIST_MSG,
+                recipient.id,
+                recipient.identity.pair.public.raw,
+                key.published,
+            )
+        except EdgeFailure as error:
+            problems(
+                f"messaging key of {recipient.id} not published yet: {error} "
+                "(has the admin published its identity? the desk retries every period)"
+            )
+            return False
+        return True
+
+    def _publish_missing(self, state: DeskState, keys: VerifiedKeys, step: _Step) -> bool:
+        verified = keys.of_role(KeyRole.JOURNALIST_ID)
+        listed = keys.of_role(KeyRole.JOURNALIST_MSG)
+        for recipient in state.recipients:
+            identities = {k.key for k in verified.get(recipient.id, ())}
+            if recipient.identity.pair.public.raw not in identities:
+                step.problems.append(
+                    f"the identity key of {recipient.id} is not among the verified published "
+                    "keys (ask the admin to publish it)"
+                )
+                continue
+            known = {k.key for k in listed.get(recipient.id, ())}
+            for key in recipient.messaging:
+                if step.now <= key.not_valid_after and key.published.key not in known:
+                    step.keys_published += self._publish(recipient, key, step.problems.append)
+        return step.keys_published > 0
+
+    def _read_dead_drops(self, state: DeskState, keys: VerifiedKeys, step: _Step) -> None:
+        decryptors = trial_decryptors(state, keys)
+        for _ in range(MAX_DEAD_DROP_PAGES):
+            try:
+                page = self.edge.dead_drops(DeadDropKind.JOURNALIST, state.cursor)
+            except EdgeFailure as error:
+                step.problems.append(f"cannot read dead drops: {error}")
+                return
+            fresh = sorted((d for d in page if d.id > state.cursor), key=lambda d: d.id)
+            if not fresh:
+                return
+            for dead_drop in fresh:
+                if needs_newer_keys(dead_drop, keys):
+                    newer = self._fetch_keys(step)
+                    if newer is None or needs_newer_keys(dead_drop, newer):
+                        step.waiting_for_epoch = dead_drop.body.epoch
+                        return
+                    keys = newer
+                    decryptors = trial_decryptors(state, keys)
+                self._open(state, dead_drop, keys, decryptors, step)
+                state.cursor = dead_drop.id
+                step.dead_drops_read += 1
+
+    def _open(
+        self,
+        state: DeskState,
+        dead_drop: DeadDrop,
+        keys: VerifiedKeys,
+        decryptors: Sequence[tuple[str, JournalistTrialDecryptor]],
+        step: _Step,
+    ) -> None:
+        try:
+            dead_drop.body.verify(keys)
+        except ProtocolError as error:
+            step.problems.append(f"dead drop {dead_drop.id} skipped: {error}")
+            return
+        for recipient_id, decryptor in decryptors:
+            for received in decryptor.open(dead_drop):
+                try:
+                    text = received.message.text.text()
+                except ProtocolError:
+                    step.problems.append(f"an unreadable message in dead drop {dead_drop.id}")
+                    continue
+                stored = state.record_received(
+                    received.message.reply_key,
+                    recipient_id,
+                    text,
+                    message_digest(received.message),
+                    step.now,
+                )
+                step.messages_received += stored is not None
+
+    def _send(
+        self, state: DeskState, keys: VerifiedKeys | None, step: _Step
+    ) -> tuple[Sent, str | None]:
+        if state.last_j2c_at is not None and step.now < state.last_j2c_at + self.period:
+            return Sent.NOTHING, None
+        if keys is None or not state.recipients:
+            step.problems.append("nothing sent this period: no verified keys or no recipient")
+            return Sent.FAILED, None
+        signer = next((r for r in state.recipients if step.now <= r.identity.not_valid_after), None)
+        if signer is None:
+            step.problems.append("nothing sent: every recipient's identity key has expired")
+            return Sent.FAILED, None
+        try:
+            wrapping = keys.covernode_wrapping_keys()
+            head = self._outbox_head(state, keys, step)
+            if head is None:
+                j2c: EncryptedJ2C = encrypt_cover_j2c(wrapping)
+            else:
+                conversation, message, pair = head
+                j2c = encrypt_j2c(wrapping, pair, conversation.reply_key, _j2u(message))
+            form = sign_form({"message": b64_encode(j2c.data)}, signer.identity.pair, step.now)
+            self.edge.send_j2c(form)
+        except (*EdgeFailure, MisuseError) as error:
+            step.problems.append(f"send failed: {error}")
+            return Sent.FAILED, None
+        state.last_j2c_at = step.now
+        if head is None:
+            return Sent.COVER, None
+        state.mark_sent(head[1].id, step.now)
+        return Sent.REPLY, head[0].short_id
+
+    def _outbox_head(
+        self, state: DeskState, keys: VerifiedKeys, step: _Step
+    ) -> tuple[Conversation, Message, EncryptionKeyPair] | None:
+        while state.outbox:
+            try:
+                conversation, message = state.message(state.outbox[0])
+            except KeyError:
+                state.outbox.pop(0)
+                continue
+            if state.has_recipient(message.recipient_id):
+                pair = reply_pair(state.recipient(message.recipient_id), keys, step.now)
+                if pair is not None:
+                    return conversation, message, pair
+            # Its sender left the desk or has no key: it can never go; don't block the rest.
+            step.problems.append(
+                f"dropped a reply to {conversation.short_id}: {message.recipient_id} "
+                "has no messaging key on this desk"
+            )
+            state.outbox.pop(0)
+        return None
+
+
+def _require_fits(text: str, what: str) -> None:
+    if not PaddedCompressedString.fits(text):
+        raise MessageTooLong(f"{what} is too long: it must compress to at most 510 bytes")
+
+
+def _j2u(message: Message) -> J2UMessage:
+    if message.kind is MessageKind.HANDOVER:
+        return handover(message.text)
+    return text_reply(message.text)

@@ -1,0 +1,399 @@
+"""What a desk keeps in its vault: recipients and their keys, conversations, the outbox.
+
+A desk holds one or more recipients (a journalist, a case officer, a shared desk), each
+with its profile, identity key and every messaging key that is still useful. A source
+is known only by the reply key it sent; its conversation records which recipient it is
+with, every message in and out, and whether it was handed over. Replies wait in the
+outbox until the desk's next period sends one. Everything here is plain data with a
+JSON form; :mod:`quietline.desk.store` keeps it in the vault.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from quietline.admin.ceremony import Bundle
+from quietline.keystore import certified_key_from_json, certified_key_to_json
+from quietline.protocol.certificates import KeyRole, require_object
+from quietline.protocol.encoding import format_rfc3339, hex_decode, parse_rfc3339
+from quietline.protocol.errors import MalformedInput, ProtocolError
+from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.keygen import CertifiedEncryptionKey, CertifiedSigningKey
+from quietline.protocol.keys import PublicEncryptionKey
+from quietline.protocol.messages import RecipientTag, U2JMessage
+
+STATE_VERSION = 1
+SHORT_ID_LEN = 8
+# A messaging key is kept this long after it expires: dead drops the mixer made just
+# before the expiry may still arrive (a mix can hold a message for its timeout).
+MESSAGING_KEY_GRACE = timedelta(weeks=1)
+
+
+class UnknownSource(LookupError):
+    """No conversation matches the given source id (or more than one does)."""
+
+
+class UnknownRecipient(LookupError):
+    """The desk holds no recipient with this id."""
+
+
+class Direction(enum.Enum):
+    IN = "in"
+    OUT = "out"
+
+
+class MessageKind(enum.Enum):
+    TEXT = "text"
+    HANDOVER = "handover"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A recipient on this desk and its secret keys."""
+
+    profile: JournalistProfile
+    identity: CertifiedSigningKey
+    messaging: tuple[CertifiedEncryptionKey, ...]
+
+    @property
+    def id(self) -> str:
+        return self.profile.id
+
+    def newest_messaging(self) -> CertifiedEncryptionKey | None:
+        """The messaging key made last, or None when the recipient has none left."""
+        return max(self.messaging, key=lambda k: k.created_at, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile.to_json(),
+            "identity": certified_key_to_json(self.identity),
+            "messaging": [certified_key_to_json(key) for key in self.messaging],
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Recipient:
+        """Parse a stored recipient (the same shape as an enrolment bundle, with a list of
+        messaging keys); raises MalformedInput."""
+        fields = require_object(obj, "a recipient")
+        messaging = fields.get("messaging")
+        if not isinstance(messaging, list):
+            raise MalformedInput("a recipient's messaging keys must be a list")
+        return cls(
+            JournalistProfile.from_json(fields.get("profile")),
+            _signing_key(fields.get("identity")),
+            tuple(_messaging_key(key) for key in messaging),
+        )
+
+
+def _signing_key(obj: object) -> CertifiedSigningKey:
+    key = certified_key_from_json(obj)
+    if not isinstance(key, CertifiedSigningKey) or key.role is not KeyRole.JOURNALIST_ID:
+        raise MalformedInput("the identity key must be a journalist_id key")
+    return key
+
+
+def _messaging_key(obj: object) -> CertifiedEncryptionKey:
+    key = certified_key_from_json(obj)
+    if not isinstance(key, CertifiedEncryptionKey) or key.role is not KeyRole.JOURNALIST_MSG:
+        raise MalformedInput("a messaging key must be a journalist_msg key")
+    return key
+
+
+def recipient_from_bundle(bundle: Bundle) -> Recipient:
+    """The recipient in an enrolment bundle written by ``quietline admin enroll``.
+
+    Raises MalformedInput when a key has the wrong role, the messaging key is not
+    certified by the identity key, or the profile's tag does not match its id.
+    """
+    if bundle.profile.tag != RecipientTag.of(bundle.profile.id):
+        raise MalformedInput("the profile's tag is not SHA-256 of its id")
+    if bundle.identity.role is not KeyRole.JOURNALIST_ID:
+        raise MalformedInput("the bundle's identity key is not a journalist_id key")
+    messaging = bundle.messaging
+    if not isinstance(messaging, CertifiedEncryptionKey) or messaging.role is not (
+        KeyRole.JOURNALIST_MSG
+    ):
+        raise MalformedInput("the bundle's messaging key is not a journalist_msg key")
+    try:
+        messaging.published.verify_certificate(bundle.identity.pair.public)
+    except ProtocolError as error:
+        raise MalformedInput("the messaging key is not certified by the identity key") from error
+    return Recipient(bundle.profile, bundle.identity, (messaging,))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation.
+
+    ``recipient_id`` is whom an incoming message was addressed to, or who sends an
+    outgoing one. ``sent_at`` is None while an outgoing message waits in the outbox.
+    ``digest`` identifies an incoming message so it is stored once however often it is read.
+    """
+
+    id: int
+    direction: Direction
+    kind: MessageKind
+    recipient_id: str
+    text: str
+    at: datetime
+    sent_at: datetime | None = None
+    digest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "direction": self.direction.value,
+            "kind": self.kind.value,
+            "recipient": self.recipient_id,
+            "text": self.text,
+            "at": format_rfc3339(self.at),
+            "sent_at": None if self.sent_at is None else format_rfc3339(self.sent_at),
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Message:
+        fields = require_object(obj, "a message")
+        sent_at = fields.get("sent_at")
+        digest = fields.get("digest")
+        try:
+            return cls(
+                id=int(fields["id"]),
+                direction=Direction(fields["direction"]),
+                kind=MessageKind(fields["kind"]),
+                recipient_id=str(fields["recipient"]),
+                text=str(fields["text"]),
+                at=parse_rfc3339(fields["at"]),
+                sent_at=None if sent_at is None else parse_rfc3339(sent_at),
+                digest=None if digest is None else str(digest),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedInput(f"a stored message is malformed: {error}") from None
+
+
+def message_digest(message: U2JMessage) -> str:
+    """What identifies a received message: its padding is random, so equal digests mean
+    the same message delivered twice."""
+    return hashlib.sha256(message.to_bytes()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Conversation:
+    """Everything exchanged with one source, known by its reply key."""
+
+    reply_key: PublicEncryptionKey
+    recipient_id: str
+    messages: list[Message] = field(default_factory=list)
+    # Set when the source was handed to a recipient who is not on this desk.
+    handed_over_to: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.reply_key.hex()[:SHORT_ID_LEN]
+
+    def has_digest(self, digest: str) -> bool:
+        return any(message.digest == digest for message in self.messages)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reply_key": self.reply_key.hex(),
+            "recipient": self.recipient_id,
+            "messages": [message.to_json() for message in self.messages],
+            "handed_over_to": self.handed_over_to,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Conversation:
+        fields = require_object(obj, "a conversation")
+        messages = fields.get("messages")
+        handed = fields.get("handed_over_to")
+        recipient = fields.get("recipient")
+        if not isinstance(messages, list) or not isinstance(recipient, str):
+            raise MalformedInput("a stored conversation is malformed")
+        return cls(
+            PublicEncryptionKey(hex_decode(fields.get("reply_key"), 32)),
+            recipient,
+            [Message.from_json(message) for message in messages],
+            None if handed is None else str(handed),
+        )
+
+
+@dataclass(slots=True)
+class DeskState:
+    """The whole contents of a desk's vault."""
+
+    recipients: list[Recipient] = field(default_factory=list)
+    # The id of the last journalist dead drop read: the next read asks for ids above it.
+    cursor: int = 0
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    # Message ids of outgoing messages not yet sent, oldest first.
+    outbox: list[int] = field(default_factory=list)
+    last_j2c_at: datetime | None = None
+    next_message_id: int = 1
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def recipient(self, recipient_id: str) -> Recipient:
+        """The recipient with this id; raises UnknownRecipient."""
+        for recipient in self.recipients:
+            if recipient.id == recipient_id:
+                return recipient
+        held = ", ".join(r.id for r in self.recipients) or "none"
+        raise UnknownRecipient(f"no recipient {recipient_id!r} on this desk (it holds: {held})")
+
+    def has_recipient(self, recipient_id: str) -> bool:
+        return any(recipient.id == recipient_id for recipient in self.recipients)
+
+    def conversation(self, source: str) -> Conversation:
+        """The conversation whose reply key starts with ``source`` (hex, any case).
+
+        Raises UnknownSource when none or several match.
+        """
+        prefix = source.strip().lower()
+        matches = [c for key, c in self.conversations.items() if prefix and key.startswith(prefix)]
+        if not matches:
+            raise UnknownSource(f"no source {source!r} on this desk (see `quietline desk sources`)")
+        if len(matches) > 1:
+            raise UnknownSource(f"{source!r} matches {len(matches)} sources: give more characters")
+        return matches[0]
+
+    def message(self, message_id: int) -> tuple[Conversation, Message]:
+        for conversation in self.conversations.values():
+            for message in conversation.messages:
+                if message.id == message_id:
+                    return conversation, message
+        raise KeyError(message_id)
+
+    # --- changes ------------------------------------------------------------------------
+
+    def put_recipient(self, recipient: Recipient) -> bool:
+        """Add a recipient, or merge a renewed bundle into the one already held (a newer
+        identity key replaces the old one; messaging keys accumulate). Returns True when
+        the recipient is new."""
+        for index, held in enumerate(self.recipients):
+            if held.id != recipient.id:
+                continue
+            known = {key.published.key for key in held.messaging}
+            identity = held.identity
+            if recipient.identity.not_valid_after > identity.not_valid_after:
+                identity = recipient.identity
+            merged = held.messaging + tuple(
+                key for key in recipient.messaging if key.published.key not in known
+            )
+            self.recipients[index] = Recipient(recipient.profile, identity, merged)
+            return False
+        self.recipients.append(recipient)
+        return True
+
+    def replace_recipient(self, recipient: Recipient) -> None:
+        for index, held in enumerate(self.recipients):
+            if held.id == recipient.id:
+                self.recipients[index] = recipient
+                return
+        raise UnknownRecipient(recipient.id)
+
+    def new_message_id(self) -> int:
+        message_id = self.next_message_id
+        self.next_message_id += 1
+        return message_id
+
+    def record_received(
+        self,
+        reply_key: PublicEncryptionKey,
+        recipient_id: str,
+        text: str,
+        digest: str,
+        at: datetime,
+    ) -> Conversation | None:
+        """Store an incoming message once; returns its conversation, or None when this
+        message was already stored."""
+        conversation = self.conversations.get(reply_key.hex())
+        if conversation is None:
+            conversation = Conversation(reply_key, recipient_id)
+            self.conversations[reply_key.hex()] = conversation
+        elif conversation.has_digest(digest):
+            return None
+        conversation.messages.append(
+            Message(
+                self.new_message_id(),
+                Direction.IN,
+                MessageKind.TEXT,
+                recipient_id,
+                text,
+                at,
+                digest=digest,
+            )
+        )
+        return conversation
+
+    def queue_outgoing(
+        self, conversation: Conversation, kind: MessageKind, sender_id: str, text: str, at: datetime
+    ) -> Message:
+        """Append an outgoing message to the conversation and to the end of the outbox."""
+        message = Message(self.new_message_id(), Direction.OUT, kind, sender_id, text, at)
+        conversation.messages.append(message)
+        self.outbox.append(message.id)
+        return message
+
+    def mark_sent(self, message_id: int, at: datetime) -> None:
+        """Take a message off the outbox and record when it left."""
+        conversation, message = self.message(message_id)
+        index = conversation.messages.index(message)
+        conversation.messages[index] = Message(
+            message.id,
+            message.direction,
+            message.kind,
+            message.recipient_id,
+            message.text,
+            message.at,
+            sent_at=at,
+        )
+        self.outbox.remove(message_id)
+
+    # --- JSON ---------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "recipients": [recipient.to_json() for recipient in self.recipients],
+            "cursor": self.cursor,
+            "conversations": [c.to_json() for c in self.conversations.values()],
+            "outbox": list(self.outbox),
+            "last_j2c_at": None if self.last_j2c_at is None else format_rfc3339(self.last_j2c_at),
+            "next_message_id": self.next_message_id,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> DeskState:
+        """Parse a vault's contents; raises MalformedInput (e.g. a vault of another kind)."""
+        fields = require_object(obj, "the desk state")
+        if fields.get("version") != STATE_VERSION:
+            raise MalformedInput("this vault does not hold a desk (or a desk of another version)")
+        recipients = fields.get("recipients")
+        conversations = fields.get("conversations")
+        outbox = fields.get("outbox")
+        cursor = fields.get("cursor")
+        next_id = fields.get("next_message_id")
+        if not (
+            isinstance(recipients, list)
+            and isinstance(conversations, list)
+            and isinstance(outbox, list)
+            and all(isinstance(i, int) for i in outbox)
+            and isinstance(cursor, int)
+            and isinstance(next_id, int)
+        ):
+            raise MalformedInput("the desk state is malformed")
+        last = fields.get("last_j2c_at")
+        parsed = [Conversation.from_json(c) for c in conversations]
+        return cls(
+            recipients=[Recipient.from_json(r) for r in recipients],
+            cursor=cursor,
+            conversations={c.reply_key.hex(): c for c in parsed},
+            outbox=list(outbox),
+            last_j2c_at=None if last is None else parse_rfc3339(last),
+            next_message_id=next_id,
+        )

@@ -1,0 +1,78 @@
+"""Reading request bodies with their size checked before and while they are read.
+
+A body is refused from its declared ``Content-Length`` before any byte is read, and
+reading stops as soon as more bytes arrive than allowed, so an oversized body costs the
+edge at most the cap plus one chunk.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+FORM_BODY_CAP = 64 * 1024
+DEAD_DROP_BODY_CAP = 2 * 1024 * 1024
+
+
+class Refusal(Exception):
+    """A request the edge refuses, with the status and the reason it answers."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def error_response(status: int, reason: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": reason}, status_code=status, headers={"Cache-Control": "no-store"}
+    )
+
+
+def declared_length(request: Request) -> int | None:
+    """The Content-Length header as a number, None when absent; Refusal(400) when garbled."""
+    text = request.headers.get("content-length")
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise Refusal(400, "Content-Length must be a decimal number of bytes")
+    return int(text)
+
+
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it turns out longer than ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refusal(400, "the request body ended early") from None
+    return b"".join(chunks)
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """The whole body if it is at most ``cap`` bytes; Refusal(413) otherwise."""
+    declared = declared_length(request)
+    too_large = f"the request body is larger than {cap} bytes"
+    if declared is not None and declared > cap:
+        raise Refusal(413, too_large)
+    body = await _read_at_most(request, cap)
+    if body is None:
+        raise Refusal(413, too_large)
+    return body
+
+
+async def read_exact(request: Request, size: int) -> bytes:
+    """A body of exactly ``size`` bytes, declared as such; Refusal(400) for any other."""
+    wrong = f"the request body must be exactly {size} bytes"
+    if declared_length(request) != size:
+        raise Refusal(400, wrong)
+    body = await _read_at_most(request, size)
+    if body is None or len(body) != size:
+        raise Refusal(400, wrong)
+    return body

@@ -1,0 +1,181 @@
+"""The key hierarchy as the edge holds it: what it publishes and which keys it admits.
+
+The edge publishes, under each pinned organisation anchor, every stored key that has
+not expired and whose parent it publishes too, so the document it serves verifies with
+no rejected key. It admits a new key only under a parent that verifies in that same
+document (or under a pinned anchor, for provisioning keys): one chain of trust for
+reading and writing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from quietline.edge.store import EdgeStore, StoredKey
+from quietline.protocol.certificates import KeyRole, SignedKey, require_object
+from quietline.protocol.encoding import format_rfc3339, hex_decode
+from quietline.protocol.errors import KeyExpired, MalformedInput, UntrustedKey
+from quietline.protocol.hierarchy import (
+    IdentityFamily,
+    OrganizationFamily,
+    ProvisioningFamily,
+    PublishedKeys,
+    Realm,
+    VerifiedKeys,
+    verify_published_keys,
+)
+from quietline.protocol.keygen import PARENT
+
+MAX_OWNER_LEN = 128
+
+
+def _provisioning_family(
+    realm: Realm, provisioning: StoredKey, children: dict[bytes, list[StoredKey]]
+) -> ProvisioningFamily:
+    _, id_role, msg_role = realm.roles
+    members: dict[str, list[IdentityFamily]] = defaultdict(list)
+    for identity in children[provisioning.signed.key]:
+        if identity.role is not id_role or identity.owner is None:
+            continue
+        messaging = tuple(
+            child.signed
+            for child in children[identity.signed.key]
+            if child.role is msg_role and child.owner == identity.owner
+        )
+        members[identity.owner].append(IdentityFamily(identity.signed, messaging))
+    return ProvisioningFamily(
+        realm, provisioning.signed, {owner: tuple(f) for owner, f in members.items()}
+    )
+
+
+def _unique_anchors(anchors: Sequence[SignedKey], now: datetime) -> list[SignedKey]:
+    seen: set[bytes] = set()
+    unique = []
+    for anchor in anchors:
+        if anchor.key not in seen and now <= anchor.not_valid_after:
+            seen.add(anchor.key)
+            unique.append(anchor)
+    return unique
+
+
+def published_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> PublishedKeys:
+    """The ``GET /v1/public-keys`` document at ``now``: one organisation family per
+    unexpired pinned anchor, holding every unexpired stored key below it."""
+    children: dict[bytes, list[StoredKey]] = defaultdict(list)
+    for stored in store.live_keys(now):
+        children[stored.parent_key].append(stored)
+    families = []
+    for anchor in _unique_anchors(anchors, now):
+        by_realm: dict[Realm, list[ProvisioningFamily]] = {r: [] for r in Realm}
+        for provisioning in children[anchor.key]:
+            for realm in Realm:
+                if provisioning.role is realm.roles[0]:
+                    by_realm[realm].append(_provisioning_family(realm, provisioning, children))
+        families.append(
+            OrganizationFamily(
+                anchor, tuple(by_realm[Realm.COVERNODE]), tuple(by_realm[Realm.JOURNALIST])
+            )
+        )
+    profiles, default = store.profiles()
+    return PublishedKeys(tuple(profiles), default, tuple(families), store.max_epoch())
+
+
+def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
+    """The published document, verified from the anchors at ``now``: the keys that may
+    sign forms and dead drops. Raises UntrustedKey when no anchor is valid."""
+    return verify_published_keys(published_keys(store, anchors, now), anchors, now).verified
+
+
+@dataclass(frozen=True, slots=True)
+class KeySubmission:
+    """The body of ``POST /v1/keys``."""
+
+    role: KeyRole
+    owner: str | None
+    parent_key: bytes
+    key: SignedKey
+
+    @classmethod
+    def from_json(cls, obj: object) -> KeySubmission:
+        """Parse ``{"role", "owner", "parent_key", "key"}``; raises MalformedInput."""
+        fields = require_object(obj, "a key submission")
+        try:
+            role = KeyRole(fields.get("role"))
+        except ValueError:
+            raise MalformedInput("role must be one of the key roles") from None
+        if role is KeyRole.ORGANIZATION:
+            raise MalformedInput("an organisation key is pinned, not published")
+        owner = fields.get("owner")
+        if PARENT[role] is KeyRole.ORGANIZATION:
+            if owner is not None:
+                raise MalformedInput("a provisioning key has no owner")
+        elif not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER_LEN:
+            raise MalformedInput(f"owner must be a string of 1 to {MAX_OWNER_LEN} characters")
+        return cls(
+            role,
+            owner,
+            hex_decode(fields.get("parent_key"), 32),
+            SignedKey.from_json(fields.get("key")),
+        )
+
+
+def admit_key(
+    store: EdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
+) -> int:
+    """Verify ``submission`` under its parent and store it; returns its epoch.
+
+    Raises UntrustedKey when the parent is not a pinned anchor or a verified key of the
+    parent role (and, for messaging keys, the same owner); BadSignature when the
+    certificate does not verify; KeyExpired when the key (clamped to its parent) has
+    expired; KeyConflict (from the store) when the key is stored in another place.
+    """
+    if submission.key.key == submission.parent_key or any(
+        submission.key.key == anchor.key for anchor in anchors
+    ):
+        raise UntrustedKey("a key cannot be its own parent or a pinned anchor")
+    parent_role = PARENT[submission.role]
+    verified = verified_keys(store, anchors, now)
+    # Only messaging keys have a parent with an owner (their identity key); the others'
+    # parents (organisation, provisioning) are listed under the empty owner.
+    owner = submission.owner if submission.role.is_encryption_key else None
+    candidates = verified.of_role(parent_role).get(owner or "", [])
+    parent = next((k for k in candidates if k.key == submission.parent_key), None)
+    if parent is None:
+        raise UntrustedKey(
+            f"parent_key is not a valid {parent_role.value} key"
+            + ("" if parent_role is KeyRole.ORGANIZATION else " published here")
+            + (" of the same owner" if submission.role.is_encryption_key else "")
+        )
+    submission.key.verify_certificate(parent.signing_key())
+    expires_at = min(submission.key.not_valid_after, parent.not_valid_after)
+    if now > expires_at:
+        raise KeyExpired(f"the key expired at {format_rfc3339(expires_at)}")
+    return store.add_key(
+        submission.role, submission.owner, submission.parent_key, submission.key, expires_at
+    )
+
+
+def status_json(verified: VerifiedKeys | None, now: datetime) -> dict[str, Any]:
+    """The ``GET /v1/status`` body: available when a CoverNode and a journalist
+    messaging key are valid (``verified`` is None when no anchor is valid)."""
+    covernode = verified is not None and bool(verified.of_role(KeyRole.COVERNODE_MSG))
+    journalist = verified is not None and bool(verified.of_role(KeyRole.JOURNALIST_MSG))
+    if covernode and journalist:
+        description = "Quietline is available"
+    elif verified is None:
+        description = "The pinned organisation key is not valid"
+    elif not covernode:
+        description = "No CoverNode messaging key is published yet"
+    else:
+        description = "No journalist messaging key is published yet"
+    available = covernode and journalist
+    return {
+        "status": "AVAILABLE" if available else "NO_INFORMATION",
+        "is_available": available,
+        "description": description,
+        "timestamp": format_rfc3339(now),
+    }

@@ -1,0 +1,318 @@
+"""The edge's SQLite store: certified keys, profiles, dead drops and the two submission queues.
+
+Everything here is public or encrypted; no table has a column for anything about a
+caller. Each thread gets its own connection (Starlette runs handlers in a thread pool);
+the database runs in WAL mode, and every write is one transaction, so a refused or
+failed write leaves what was stored untouched. Dead drops older than the retention
+(by their ``created_at``) are purged on every dead-drop write and hidden from reads.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.deaddrops import DeadDrop, DeadDropKind, UnpublishedDeadDrop
+from quietline.protocol.hierarchy import JournalistProfile
+
+DEFAULT_RETENTION = timedelta(days=14)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    key BLOB PRIMARY KEY,
+    role TEXT NOT NULL,
+    owner TEXT,
+    parent_key BLOB NOT NULL,
+    certificate BLOB NOT NULL,
+    not_valid_after INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    epoch INTEGER NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    is_default INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_drops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    signature BLOB NOT NULL UNIQUE,
+    epoch INTEGER,
+    stored_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_drops_created_at ON dead_drops (created_at);
+CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journalist_queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL
+);
+"""
+
+
+class Direction(enum.Enum):
+    """The two submission queues: U2C from users, J2C from journalists."""
+
+    USER = "user"
+    JOURNALIST = "journalist"
+
+    @property
+    def table(self) -> str:
+        return f"{self.value}_queue"
+
+
+class KeyConflict(Exception):
+    """A key is already stored in another place of the hierarchy (role, owner or parent)."""
+
+
+class DeadDropConflict(Exception):
+    """A dead drop's signature is already stored as a dead drop of the other kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A certified key the edge accepted, with its parent and the epoch it raised."""
+
+    role: KeyRole
+    owner: str | None
+    parent_key: bytes
+    signed: SignedKey
+    expires_at: datetime  # not_valid_after clamped to every ancestor's
+    epoch: int
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class EdgeStore:
+    """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``)."""
+
+    def __init__(self, path: Path, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self.path = path
+        self.retention = retention
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # executescript commits on its own; the schema statements are idempotent.
+        self._db().executescript(_SCHEMA)
+
+    # --- connections and transactions -------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # Autocommit mode: transactions are opened explicitly by _write.
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection (the last close checkpoints the WAL)."""
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def add_key(
+        self,
+        role: KeyRole,
+        owner: str | None,
+        parent_key: bytes,
+        signed: SignedKey,
+        expires_at: datetime,
+    ) -> int:
+        """Store a verified key with the next epoch and return it; storing the same key
+        in the same place again returns its epoch. Raises KeyConflict when the key is
+        stored in another place."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT role, owner, parent_key, epoch FROM keys WHERE key = ?", (signed.key,)
+            ).fetchone()
+            if row is not None:
+                if (row[0], row[1], row[2]) != (role.value, owner, parent_key):
+                    raise KeyConflict("this key is already published in another place")
+                return int(row[3])
+            epoch = int(db.execute("SELECT COALESCE(MAX(epoch), 0) + 1 FROM keys").fetchone()[0])
+            db.execute(
+                "INSERT INTO keys (key, role, owner, parent_key, certificate, not_valid_after,"
+                " expires_at, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    signed.key,
+                    role.value,
+                    owner,
+                    parent_key,
+                    signed.certificate,
+                    _micros(signed.not_valid_after),
+                    _micros(expires_at),
+                    epoch,
+                ),
+            )
+            return epoch
+
+    def live_keys(self, now: datetime) -> list[StoredKey]:
+        """Every stored key not yet expired at ``now`` (clamped expiry), oldest epoch first."""
+        rows = self._db().execute(
+            "SELECT role, owner, parent_key, key, certificate, not_valid_after, expires_at,"
+            " epoch FROM keys WHERE expires_at >= ? ORDER BY epoch",
+            (_micros(now),),
+        )
+        return [
+            StoredKey(
+                KeyRole(role),
+                owner,
+                parent,
+                SignedKey(key, certificate, _moment(not_valid_after)),
+                _moment(expires_at),
+                epoch,
+            )
+            for role, owner, parent, key, certificate, not_valid_after, expires_at, epoch in rows
+        ]
+
+    def max_epoch(self) -> int:
+        """The highest epoch given to any stored key; 0 before the first."""
+        row = self._db().execute("SELECT COALESCE(MAX(epoch), 0) FROM keys").fetchone()
+        return int(row[0])
+
+    # --- profiles -----------------------------------------------------------------------
+
+    def put_profile(self, profile: JournalistProfile, *, default: bool) -> None:
+        """Insert or replace a profile; ``default`` makes it the only default one."""
+        with self._write() as db:
+            if default:
+                db.execute("UPDATE profiles SET is_default = 0")
+            db.execute(
+                "INSERT OR REPLACE INTO profiles (id, profile, is_default) VALUES (?, ?, ?)",
+                (profile.id, json.dumps(profile.to_json()), int(default)),
+            )
+
+    def profiles(self) -> tuple[list[JournalistProfile], str | None]:
+        """Every profile (by id) and the default recipient's id, if one is set."""
+        rows = self._db().execute("SELECT profile, is_default, id FROM profiles ORDER BY id")
+        profiles = []
+        default = None
+        for text, is_default, profile_id in rows:
+            profiles.append(JournalistProfile.from_json(json.loads(text)))
+            if is_default:
+                default = profile_id
+        return profiles, default
+
+    # --- dead drops ---------------------------------------------------------------------
+
+    def add_dead_drop(self, dead_drop: UnpublishedDeadDrop, now: datetime) -> int:
+        """Store a verified dead drop once per signature and return its id (the stored
+        id when it is already there); purges dead drops past the retention first.
+
+        Raises DeadDropConflict when the signature is stored under the other kind.
+        """
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM dead_drops WHERE created_at < ?", (_micros(now - self.retention),)
+            )
+            row = db.execute(
+                "SELECT id, kind FROM dead_drops WHERE signature = ?", (dead_drop.signature,)
+            ).fetchone()
+            if row is not None:
+                if row[1] != dead_drop.kind.value:
+                    raise DeadDropConflict("this signature is stored on another kind of dead drop")
+                return int(row[0])
+            cursor = db.execute(
+                "INSERT INTO dead_drops (kind, created_at, data, signature, epoch, stored_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    dead_drop.kind.value,
+                    _micros(dead_drop.created_at),
+                    dead_drop.data,
+                    dead_drop.signature,
+                    dead_drop.epoch,
+                    _micros(now),
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def dead_drops(
+        self, kind: DeadDropKind, after: int, limit: int, now: datetime
+    ) -> list[DeadDrop]:
+        """Up to ``limit`` dead drops of ``kind`` with ids above ``after``, in id order,
+        leaving out those past the retention at ``now``."""
+        rows = self._db().execute(
+            "SELECT id, created_at, data, signature, epoch FROM dead_drops"
+            " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
+            (kind.value, after, _micros(now - self.retention), limit),
+        )
+        return [
+            DeadDrop(
+                dead_drop_id,
+                UnpublishedDeadDrop(kind, _moment(created_at), data, signature, epoch),
+            )
+            for dead_drop_id, created_at, data, signature, epoch in rows
+        ]
+
+    def purge(self, now: datetime) -> int:
+        """Delete dead drops created before ``now - retention``; returns how many."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM dead_drops WHERE created_at < ?", (_micros(now - self.retention),)
+            )
+            return cursor.rowcount
+
+    def dead_drop_count(self) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM dead_drops").fetchone()[0])
+
+    # --- queues -------------------------------------------------------------------------
+
+    def enqueue(self, direction: Direction, data: bytes) -> int:
+        """Append a submission; returns its sequence number."""
+        with self._write() as db:
+            cursor = db.execute(f"INSERT INTO {direction.table} (data) VALUES (?)", (data,))  # noqa: S608
+            return int(cursor.lastrowid or 0)
+
+    def pull(
+        self, direction: Direction, after: int, limit: int, ack_through: int
+    ) -> list[tuple[int, bytes]]:
+        """Delete every entry up to ``ack_through``, then return up to ``limit`` entries
+        after ``after`` in sequence order."""
+        with self._write() as db:
+            db.execute(f"DELETE FROM {direction.table} WHERE seq <= ?", (ack_through,))  # noqa: S608
+            rows = db.execute(
+                f"SELECT seq, data FROM {direction.table} WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (after, limit),
+            ).fetchall()
+        return [(int(seq), bytes(data)) for seq, data in rows]
+
+    def queue_length(self, direction: Direction) -> int:
+        row = self._db().execute(f"SELECT COUNT(*) FROM {direction.table}").fetchone()  # noqa: S608
+        return int(row[0])

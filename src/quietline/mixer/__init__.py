@@ -1,0 +1,5 @@
+"""The mixer (CoverDrop's CoverNode): pulls the edge's queues, never listens.
+
+``state`` is its durable SQLite state, ``keys`` its own key folder and rotation,
+``service`` the step that ties them to the edge.
+"""

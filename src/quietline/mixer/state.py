@@ -1,0 +1,299 @@
+"""The mixer's durable state: one SQLite file, changed only in whole transactions.
+
+What must survive a crash at any instant, so that no real message is lost or delivered
+twice: how far each edge queue has been read (the cursor), the real messages waiting in
+each mix, the mix counters, the replay digests of every real message seen, and the
+signed dead drops not yet stored at the edge (the outbox). Each step of the mixer
+changes these together or not at all.
+
+The edge queue is acknowledged only up to :meth:`MixerStore.ack_point`: below the oldest
+message that is still pending or sits in an unpublished dead drop.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop
+from quietline.protocol.encoding import format_rfc3339, parse_rfc3339
+from quietline.protocol.mixing import MixState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursor (
+    direction TEXT PRIMARY KEY, after INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mix (
+    direction TEXT PRIMARY KEY, received INTEGER NOT NULL, last_release TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    direction TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replay (
+    digest BLOB NOT NULL, messaging_key BLOB NOT NULL, PRIMARY KEY (digest, messaging_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS replay_by_key ON replay (messaging_key);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    direction TEXT NOT NULL,
+    dead_drop TEXT NOT NULL,
+    real_count INTEGER NOT NULL,
+    first_seq INTEGER
+);
+CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class Direction(enum.Enum):
+    """An edge queue the mixer pulls, named as in the queue route's ``direction``."""
+
+    USER = "user"  # U2C in, journalist dead drops out
+    JOURNALIST = "journalist"  # J2C in, user dead drops out
+
+    @property
+    def dead_drop_kind(self) -> DeadDropKind:
+        return DeadDropKind.JOURNALIST if self is Direction.USER else DeadDropKind.USER
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """A real message waiting in a mix: its edge queue seq and what the mixer kept of it
+    (for U2C the tag and sealed U2J, 597 bytes; for J2C the boxed J2U, 553 bytes)."""
+
+    id: int
+    seq: int
+    payload: bytes
+
+    def __repr__(self) -> str:
+        return f"PendingItem(id={self.id}, seq={self.seq}, {len(self.payload)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """One pulled page, reduced to what must be stored: applied in one transaction."""
+
+    cursor: int  # the highest seq pulled
+    received: int  # inputs that count toward the thresholds (cover, replays and real)
+    real: Sequence[tuple[int, bytes]]  # (seq, payload) of new real messages
+    digests: Sequence[tuple[bytes, bytes]]  # (messaging key, replay digest) of each real one
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A signed dead drop waiting to be stored at the edge."""
+
+    id: int
+    direction: Direction
+    dead_drop: UnpublishedDeadDrop
+    real_count: int
+
+
+class MixerStore:
+    """The mixer's SQLite state. Not thread-safe: one mixer, one thread, one store."""
+
+    def __init__(self, path: Path | str) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> MixerStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _scalar(self, sql: str, *args: object) -> int | None:
+        row = self._db.execute(sql, args).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # --- the mixes --------------------------------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        """Create the cursors and mix counters the first time; the mix timeout runs from
+        ``now``. Does nothing on later starts."""
+        with self._transaction() as db:
+            for direction in Direction:
+                db.execute(
+                    "INSERT OR IGNORE INTO cursor (direction, after) VALUES (?, 0)",
+                    (direction.value,),
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO mix (direction, received, last_release)"
+                    " VALUES (?, 0, ?)",
+                    (direction.value, format_rfc3339(now)),
+                )
+
+    def cursor(self, direction: Direction) -> int:
+        """The highest queue seq already taken in (0 before the first pull)."""
+        return self._scalar("SELECT after FROM cursor WHERE direction = ?", direction.value) or 0
+
+    def mix_state(self, direction: Direction) -> MixState[PendingItem]:
+        """The persisted mix, pending messages oldest first. Call :meth:`start` first."""
+        row = self._db.execute(
+            "SELECT received, last_release FROM mix WHERE direction = ?", (direction.value,)
+        ).fetchone()
+        if row is None:
+            raise LookupError("the mixer store was not started")
+        pending = tuple(
+            PendingItem(item_id, seq, bytes(payload))
+            for item_id, seq, payload in self._db.execute(
+                "SELECT id, seq, payload FROM pending WHERE direction = ? ORDER BY id",
+                (direction.value,),
+            )
+        )
+        return MixState(int(row[0]), parse_rfc3339(row[1]), pending)
+
+    def seen(self, digest: bytes) -> bool:
+        """Whether a real message with this replay digest was taken in before."""
+        return self._scalar("SELECT 1 FROM replay WHERE digest = ? LIMIT 1", digest) is not None
+
+    def ingest(self, direction: Direction, page: Ingest) -> None:
+        """Store a pulled page: new real messages, their replay digests, the threshold
+        count and the advanced cursor, all in one transaction."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO pending (direction, seq, payload) VALUES (?, ?, ?)",
+                [(direction.value, seq, payload) for seq, payload in page.real],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO replay (messaging_key, digest) VALUES (?, ?)",
+                page.digests,
+            )
+            db.execute(
+                "UPDATE mix SET received = received + ? WHERE direction = ?",
+                (page.received, direction.value),
+            )
+            db.execute(
+                "UPDATE cursor SET after = max(after, ?) WHERE direction = ?",
+                (page.cursor, direction.value),
+            )
+            self._bump(db, f"{direction.value}_received", page.received)
+
+    def release(
+        self,
+        direction: Direction,
+        released: Iterable[PendingItem],
+        state: MixState[PendingItem],
+        dead_drop: UnpublishedDeadDrop,
+    ) -> int:
+        """Put a signed dead drop in the outbox, remove the messages it holds from the mix
+        and store the mix counters after the release, in one transaction. Returns the
+        outbox id."""
+        items = list(released)
+        first_seq = min((item.seq for item in items), default=None)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (direction, dead_drop, real_count, first_seq)"
+                " VALUES (?, ?, ?, ?)",
+                (direction.value, json.dumps(dead_drop.to_json()), len(items), first_seq),
+            )
+            db.executemany("DELETE FROM pending WHERE id = ?", [(item.id,) for item in items])
+            db.execute(
+                "UPDATE mix SET received = ?, last_release = ? WHERE direction = ?",
+                (state.received, format_rfc3339(state.last_release), direction.value),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    # --- the outbox -------------------------------------------------------------------
+
+    def outbox(self) -> list[OutboxEntry]:
+        """Signed dead drops not yet stored at the edge, oldest first."""
+        entries = []
+        for entry_id, direction, document, real_count in self._db.execute(
+            "SELECT id, direction, dead_drop, real_count FROM outbox ORDER BY id"
+        ):
+            kind = Direction(direction)
+            dead_drop = UnpublishedDeadDrop.from_json(kind.dead_drop_kind, json.loads(document))
+            entries.append(OutboxEntry(entry_id, kind, dead_drop, real_count))
+        return entries
+
+    def replace_dead_drop(self, entry_id: int, dead_drop: UnpublishedDeadDrop) -> None:
+        """Swap an outbox entry's dead drop for one signed again (the same entries)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET dead_drop = ? WHERE id = ?",
+                (json.dumps(dead_drop.to_json()), entry_id),
+            )
+
+    def mark_published(self, entry_id: int) -> None:
+        """The edge stored this dead drop: drop it from the outbox and count it."""
+        with self._transaction() as db:
+            row = db.execute("SELECT real_count FROM outbox WHERE id = ?", (entry_id,)).fetchone()
+            if row is None:
+                return
+            db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
+            self._bump(db, "dead_drops_published", 1)
+            self._bump(db, "real_published", int(row[0]))
+
+    def ack_point(self, direction: Direction) -> int:
+        """The highest seq the edge may delete: every real message at or below it is in a
+        dead drop the edge has stored (or was cover, a replay or undecryptable)."""
+        bound = self.cursor(direction)
+        for sql in (
+            "SELECT min(seq) FROM pending WHERE direction = ?",
+            "SELECT min(first_seq) FROM outbox WHERE direction = ?",
+        ):
+            oldest = self._scalar(sql, direction.value)
+            if oldest is not None:
+                bound = min(bound, oldest - 1)
+        return bound
+
+    # --- replay digests and counters --------------------------------------------------
+
+    def forget_keys_except(self, live_keys: Iterable[bytes]) -> int:
+        """Forget the replay digests of every messaging key not in ``live_keys`` (deleted
+        keys open nothing, so their replays cannot get in). Returns how many went."""
+        keep = list(live_keys)
+        marks = ",".join("?" * len(keep))
+        with self._transaction() as db:
+            sql = "DELETE FROM replay"
+            if keep:
+                sql += f" WHERE messaging_key NOT IN ({marks})"  # only ? marks are formatted in
+            return db.execute(sql, keep).rowcount
+
+    def replay_digest_count(self) -> int:
+        return self._scalar("SELECT count(*) FROM replay") or 0
+
+    def pending_count(self, direction: Direction) -> int:
+        return (
+            self._scalar("SELECT count(*) FROM pending WHERE direction = ?", direction.value) or 0
+        )
+
+    def counter(self, name: str) -> int:
+        """A running total: ``dead_drops_published``, ``real_published``,
+        ``user_received``, ``journalist_received``."""
+        return self._scalar("SELECT value FROM counter WHERE name = ?", name) or 0
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, name: str, amount: int) -> None:
+        db.execute(
+            "INSERT INTO counter (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, amount),
+        )

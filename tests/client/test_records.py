@@ -1,0 +1,71 @@
+"""The vault's records: bounded entries, oldest dropped first, handovers followed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from quietline.client.records import SentMessage, SourceRecords, StoredReply
+from quietline.protocol.errors import MalformedInput
+from quietline.protocol.messages import handover, text_reply
+from quietline.protocol.pcs import PaddedCompressedString
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_records_round_trip_through_json() -> None:
+    records = SourceRecords.new()
+    records.sent.append(SentMessage("desk", PaddedCompressedString.from_text("hi"), T0))
+    records.add_reply(StoredReply.of("desk", text_reply("hello"), T0))
+    records.add_reply(StoredReply.of("desk", handover("other"), T0 + timedelta(seconds=1)))
+    again = SourceRecords.from_json(records.to_json())
+    assert again.to_json() == records.to_json()
+    assert [r.shown().kind for r in again.replies] == ["text", "handover"]
+    assert again.handovers == {"desk": "other"}
+
+
+def test_the_same_reply_is_kept_once() -> None:
+    records = SourceRecords.new()
+    reply = text_reply("hello")
+    assert records.add_reply(StoredReply.of("desk", reply, T0))
+    assert not records.add_reply(StoredReply.of("desk", reply, T0 + timedelta(days=1)))
+    assert len(records.replies) == 1
+
+
+def test_handovers_are_followed_and_cycles_stop() -> None:
+    records = SourceRecords.new()
+    records.handovers = {"a": "b", "b": "c", "x": "y", "y": "x"}
+    assert records.current_recipient("a") == "c"
+    assert records.current_recipient("c") == "c"
+    assert records.current_recipient("x") == "y"
+
+
+def test_trim_drops_the_oldest_entries_first() -> None:
+    records = SourceRecords.new()
+    for minute in range(10):
+        records.sent.append(
+            SentMessage(
+                "desk",
+                PaddedCompressedString.from_text(f"m{minute}"),
+                T0 + timedelta(minutes=minute),
+            )
+        )
+    records.add_reply(StoredReply.of("desk", text_reply("r"), T0 + timedelta(seconds=30)))
+    entry = len(records.serialised()) - len(
+        SourceRecords(records.user_key, records.hint_key).serialised()
+    )
+    room = len(records.serialised()) - entry // 3
+    dropped = records.trim_to(room)
+    assert len(records.serialised()) <= room
+    assert dropped >= 1
+    assert records.sent[-1].queued_at == T0 + timedelta(minutes=9)
+    assert records.sent[0].queued_at > T0
+
+
+def test_garbage_is_refused() -> None:
+    with pytest.raises(MalformedInput):
+        SourceRecords.from_json({"version": 99})
+    with pytest.raises(MalformedInput):
+        SourceRecords.from_json([])
+    good = SourceRecords.new().to_json()
+    with pytest.raises(MalformedInput):
+        SourceRecords.from_json({**good, "handovers": {"a": 1}})

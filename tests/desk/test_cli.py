@@ -1,0 +1,142 @@
+"""``quietline desk`` end to end against a real edge: import, run, list, read, reply,
+hand over, and the errors a person sees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from quietline.cli import app
+from quietline.clock import SystemClock
+from quietline.config import default_config_text
+from quietline.edge import EdgeStore
+from quietline.edge_client import EdgeClient
+from quietline.keystore import write_private_json, write_public_json
+from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.messages import J2UType
+from tests.desk.world import Organisation, open_j2c, real_edge, seal_message, sent_j2c
+
+PASSPHRASE = "a long desk passphrase"
+runner = CliRunner()
+
+
+@dataclass
+class Deployment:
+    folder: Path
+    org: Organisation
+    edge: EdgeClient
+    store: EdgeStore
+    bundle: Path
+
+    def desk(self, *args: str, passphrase: str = PASSPHRASE) -> Result:
+        command = ["desk", args[0], "--config", str(self.folder), "--kdf-cost", "interactive"]
+        return runner.invoke(app, [*command, *args[1:]], env={"QUIETLINE_PASSPHRASE": passphrase})
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    clock = SystemClock()
+    folder = tmp_path / "deployment"
+    org = Organisation.create(clock.now(), ("alice", "bob"))
+    with real_edge(tmp_path, org, clock) as (url, store), EdgeClient(url) as edge:
+        org.publish(edge, clock.now())
+        port = int(url.rsplit(":", 1)[1])
+        config = default_config_text(edge_port=port).replace(
+            "period_seconds = 60", "period_seconds = 0.001"
+        )
+        folder.mkdir()
+        (folder / "quietline.toml").write_text(config, encoding="utf-8")
+        write_public_json(folder / "organization.pub.json", org.anchor.to_json())
+        bundle = tmp_path / "alice.json"
+        write_private_json(bundle, org.bundle("alice", clock.now()).to_json())
+        yield Deployment(folder, org, edge, store, bundle)
+
+
+def _write(deployment: Deployment, source: EncryptionKeyPair, text: str) -> PublicEncryptionKey:
+    now = SystemClock().now()
+    key = deployment.org.verified(deployment.edge, now).journalist_messaging_key("alice")
+    sealed = seal_message(key, source, text)
+    deployment.org.drop_message(
+        deployment.edge, now, key, sealed, epoch=deployment.store.max_epoch()
+    )
+    return key
+
+
+def test_a_desk_reads_lists_and_replies(deployment: Deployment) -> None:
+    added = deployment.desk("add-recipient", str(deployment.bundle))
+    assert added.exit_code == 0, added.output
+    assert "added recipient alice" in added.output
+    assert "not published" not in added.output
+
+    source = EncryptionKeyPair.generate()
+    alice = _write(deployment, source, "meet at noon")
+    ran = deployment.desk("run", "--once")
+    assert ran.exit_code == 0, ran.output
+    assert "dead drops read 1 · messages received 1 · sent cover" in ran.output
+
+    listed = deployment.desk("sources", "--json")
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)["sources"]
+    short = source.public.hex()[:8]
+    assert (row["source"], row["recipient"], row["received"]) == (short, "alice", 1)
+
+    thread = deployment.desk("thread", short, "--json")
+    messages = json.loads(thread.output)["messages"]
+    assert [(m["direction"], m["text"]) for m in messages] == [("in", "meet at noon")]
+    assert "meet at noon" in deployment.desk("thread", short).output
+
+    replied = deployment.desk("reply", short, "--message", "see you there")
+    assert replied.exit_code == 0, replied.output
+    handed = deployment.desk("handover", short, "--to", "bob")
+    assert "bob is not on this desk" in handed.output
+    for expected in (f"sent reply to {short}", f"sent reply to {short}", "sent cover"):
+        ran = deployment.desk("run", "--once")
+        assert expected in ran.output
+
+    queued = sent_j2c(deployment.store)
+    assert len(queued) == 4
+    _, reply = open_j2c(deployment.org, queued[1], source, alice)
+    assert reply is not None
+    assert reply.body.text() == "see you there"
+    _, handover = open_j2c(deployment.org, queued[2], source, alice)
+    assert handover is not None
+    assert (handover.type, handover.body.text()) == (J2UType.HANDOVER, "bob")
+
+    # Nothing but the vault and its lock file was written: no log, no cache.
+    written = {p.name for p in deployment.folder.iterdir()}
+    assert written == {"quietline.toml", "organization.pub.json", "desk.vault", "desk.vault.lock"}
+    assert (deployment.folder / "desk.vault").stat().st_mode & 0o777 == 0o600
+
+
+def test_errors_a_person_can_act_on(deployment: Deployment) -> None:
+    missing = deployment.desk("sources")
+    assert missing.exit_code == 1
+    assert "add a recipient first" in missing.output
+    assert deployment.desk("add-recipient", str(deployment.bundle)).exit_code == 0
+    wrong = deployment.desk("sources", passphrase="not it")
+    assert wrong.exit_code == 1
+    assert "passphrase does not open the desk vault" in wrong.output
+
+    source = EncryptionKeyPair.generate()
+    _write(deployment, source, "hi")
+    assert deployment.desk("run", "--once").exit_code == 0
+    unknown = deployment.desk("reply", "ffffffff", "--message", "hello")
+    assert unknown.exit_code == 1
+    assert "no source 'ffffffff'" in unknown.output
+    long_text = "".join(EncryptionKeyPair.generate().secret.hex() for _ in range(40))
+    too_long = deployment.desk("reply", source.public.hex()[:8], "--message", long_text)
+    assert too_long.exit_code == 1
+    assert "too long" in too_long.output
+    stranger = deployment.desk("reply", source.public.hex()[:8], "--message", "x", "--as", "eve")
+    assert stranger.exit_code == 1
+    assert "no recipient 'eve'" in stranger.output
+
+    not_a_bundle = deployment.folder / "quietline.toml"
+    refused = deployment.desk("add-recipient", str(not_a_bundle))
+    assert refused.exit_code == 1
+    assert "not a JSON file" in refused.output

@@ -1,0 +1,335 @@
+"""The desk's periodic step against a real edge (the Starlette app under uvicorn, SQLite in
+a temporary folder), with time moved by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.clock import FixedClock
+from quietline.desk.report import Sent
+from quietline.desk.service import Desk
+from quietline.desk.state import (
+    DeskState,
+    Direction,
+    MessageKind,
+    UnknownSource,
+    recipient_from_bundle,
+)
+from quietline.desk.store import DeskStore
+from quietline.edge import EdgeStore, create_app
+from quietline.edge_client import EdgeClient
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.errors import MessageTooLong
+from quietline.protocol.keygen import generate_messaging_key
+from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.messages import J2UType
+from quietline.vault import INTERACTIVE
+from tests.desk.world import (
+    Organisation,
+    keys_from,
+    open_j2c,
+    real_edge,
+    seal_message,
+    sent_j2c,
+    serve,
+)
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+PERIOD = timedelta(minutes=1)
+PASSPHRASE = "desk passphrase"
+
+
+@dataclass
+class World:
+    clock: FixedClock
+    org: Organisation
+    edge: EdgeClient
+    store: EdgeStore
+    desk: Desk
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def add(self, recipient_id: str) -> PublicEncryptionKey:
+        """Import a recipient into the desk; returns the messaging key it published."""
+        recipient = recipient_from_bundle(self.org.bundle(recipient_id, self.now))
+        problems: list[str] = []
+        self.desk.add_recipient(recipient, self.now, problems.append)
+        assert problems == []
+        return recipient.messaging[0].pair.public
+
+    def write(self, recipient_id: str, source: EncryptionKeyPair, text: str) -> int:
+        """A source's message to the recipient's newest published key, in a dead drop."""
+        key = self.org.verified(self.edge, self.now).journalist_messaging_key(recipient_id)
+        sealed = seal_message(key, source, text)
+        return self.org.drop_message(self.edge, self.now, key, sealed, epoch=self.store.max_epoch())
+
+    def tick(self) -> None:
+        self.clock.advance(PERIOD)
+
+
+def _desk(folder: Path, url: str, org: Organisation) -> Desk:
+    store = DeskStore(folder / "desk.vault", INTERACTIVE)
+    store.create(PASSPHRASE, DeskState())
+    return Desk(store, EdgeClient(url), [org.anchor], PERIOD)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    clock = FixedClock(NOW)
+    org = Organisation.create(NOW, ("alice", "bob", "carol"))
+    with real_edge(tmp_path, org, clock) as (url, store), EdgeClient(url) as edge:
+        org.publish(edge, NOW, recipients=("alice", "bob"))
+        desk = _desk(tmp_path, url, org)
+        try:
+            yield World(clock, org, edge, store, desk)
+        finally:
+            desk.edge.close()
+
+
+def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
+    world.add("alice")
+    source = EncryptionKeyPair.generate()
+    dead_drop_id = world.write("alice", source, "the documents are in the locker")
+
+    report = world.desk.step(world.now)
+    assert (report.dead_drops_read, report.messages_received) == (1, 1)
+    assert report.problems == ()
+    world.tick()
+    assert world.desk.step(world.now).messages_received == 0
+
+    state = world.desk.store.read()
+    assert state.cursor == dead_drop_id
+    (conversation,) = state.conversations.values()
+    assert conversation.reply_key == source.public
+    assert conversation.recipient_id == "alice"
+    assert [(m.direction, m.text) for m in conversation.messages] == [
+        (Direction.IN, "the documents are in the locker")
+    ]
+
+
+def test_the_same_message_in_a_second_dead_drop_is_not_stored_twice(world: World) -> None:
+    key = world.add("alice")
+    source = EncryptionKeyPair.generate()
+    sealed = seal_message(key, source, "once")
+    for _ in range(2):  # a re-published batch: the same sealed message, freshly forwarded
+        world.org.drop_message(world.edge, world.now, key, sealed, epoch=world.store.max_epoch())
+        world.clock.advance(timedelta(seconds=1))
+    report = world.desk.step(world.now)
+    assert (report.dead_drops_read, report.messages_received) == (2, 1)
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert len(conversation.messages) == 1
+
+
+def test_exactly_one_j2c_per_period_and_the_queued_reply_is_the_one_sent(world: World) -> None:
+    sender = world.add("alice")
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "hello")
+
+    assert world.desk.step(world.now).sent is Sent.COVER
+    world.clock.advance(PERIOD / 2)
+    assert world.desk.step(world.now).sent is Sent.NOTHING
+    assert len(sent_j2c(world.store)) == 1
+
+    conversation, _ = world.desk.reply(source.public.hex()[:8], "we got it", world.now)
+    world.clock.advance(PERIOD / 2)
+    report = world.desk.step(world.now)
+    assert (report.sent, report.reply_to) == (Sent.REPLY, conversation.short_id)
+    world.tick()
+    assert world.desk.step(world.now).sent is Sent.COVER
+
+    queued = sent_j2c(world.store)
+    assert len(queued) == 3
+    opened = [open_j2c(world.org, raw, source, sender) for raw in queued]
+    assert [real for real, _ in opened] == [False, True, False]
+    reply = opened[1][1]
+    assert reply is not None
+    assert (reply.type, reply.body.text()) == (J2UType.TEXT, "we got it")
+    state = world.desk.store.read()
+    assert state.outbox == []
+    assert state.conversation(conversation.short_id).messages[-1].sent_at is not None
+
+
+def test_a_failed_send_keeps_the_reply_until_it_can_go(world: World) -> None:
+    # carol's identity is not published yet, so the edge refuses what her desk signs.
+    recipient = recipient_from_bundle(world.org.bundle("carol", world.now))
+    problems: list[str] = []
+    world.desk.add_recipient(recipient, world.now, problems.append)
+    assert len(problems) == 1
+    assert "not published yet" in problems[0]
+    source = EncryptionKeyPair.generate()
+    key = recipient.messaging[0].pair.public
+    world.org.drop_message(
+        world.edge,
+        world.now,
+        key,
+        seal_message(key, source, "for carol"),
+        epoch=world.store.max_epoch(),
+    )
+    assert world.desk.step(world.now).messages_received == 1
+    world.desk.reply(source.public.hex(), "carol here", world.now)
+
+    world.tick()
+    report = world.desk.step(world.now)
+    assert report.sent is Sent.FAILED
+    assert sent_j2c(world.store) == []
+    assert len(world.desk.store.read().outbox) == 1
+
+    world.org.publish(world.edge, world.now, recipients=("carol",))
+    world.clock.advance(timedelta(seconds=1))
+    report = world.desk.step(world.now)
+    assert (report.sent, report.keys_published) == (Sent.REPLY, 1)
+    (raw,) = sent_j2c(world.store)
+    real, reply = open_j2c(world.org, raw, source, key)
+    assert real
+    assert reply is not None
+    assert reply.body.text() == "carol here"
+
+
+def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Path) -> None:
+    clock = FixedClock(NOW)
+    org = Organisation.create(NOW, ("alice",))
+    main_store = EdgeStore(tmp_path / "main.sqlite3")
+    keys_store = EdgeStore(tmp_path / "keys.sqlite3")
+    main_app = create_app(main_store, [org.anchor], clock)
+    # A CDN that still serves an older copy of the keys: a second real edge behind it.
+    keys_app = create_app(keys_store, [org.anchor], clock)
+    bundle = recipient_from_bundle(org.bundle("alice", NOW))
+    with (
+        serve(main_app) as main_url,
+        serve(keys_app) as keys_url,
+        serve(keys_from(keys_app, main_app)) as desk_url,
+        EdgeClient(main_url) as main,
+        EdgeClient(keys_url) as stale,
+    ):
+        for edge in (main, stale):
+            org.publish(edge, NOW)
+            edge.publish_key(
+                KeyRole.JOURNALIST_MSG,
+                "alice",
+                org.identities["alice"].pair.public.raw,
+                bundle.messaging[0].published,
+            )
+        desk = _desk(tmp_path, desk_url, org)
+        desk.add_recipient(bundle, NOW, pytest.fail)
+
+        # The mixer rotates its messaging key and uses it in a dead drop of the new epoch.
+        new_covernode_key = generate_messaging_key(
+            KeyRole.COVERNODE_MSG, org.covernode_identity, NOW
+        )
+        epoch = org.publish_covernode_messaging(main, new_covernode_key)
+        assert epoch == keys_store.max_epoch() + 1
+        source = EncryptionKeyPair.generate()
+        recipient_key = bundle.messaging[0].pair.public
+        sealed = seal_message(recipient_key, source, "after the rotation")
+        org.drop_message(
+            main, NOW, recipient_key, sealed, epoch=epoch, covernode_key=new_covernode_key
+        )
+
+        report = desk.step(NOW)
+        assert (report.dead_drops_read, report.messages_received) == (0, 0)
+        assert report.waiting_for_epoch == epoch
+        assert desk.store.read().cursor == 0
+
+        org.publish_covernode_messaging(stale, new_covernode_key)  # the copy catches up
+        clock.advance(PERIOD)
+        report = desk.step(clock.now())
+        assert (report.dead_drops_read, report.messages_received) == (1, 1)
+        assert report.waiting_for_epoch is None
+        desk.edge.close()
+    main_store.close()
+    keys_store.close()
+
+
+def test_daily_rotation_publishes_a_new_messaging_key(world: World) -> None:
+    first = world.add("alice")
+    assert world.desk.step(world.now).keys_rotated == 0
+    world.clock.advance(timedelta(days=1))
+    report = world.desk.step(world.now)
+    assert (report.keys_rotated, report.keys_published) == (1, 1)
+
+    listed = world.org.verified(world.edge, world.now).of_role(KeyRole.JOURNALIST_MSG)["alice"]
+    assert len(listed) == 2
+    newest = world.org.verified(world.edge, world.now).journalist_messaging_key("alice")
+    assert newest != first
+    assert world.desk.store.read().recipient("alice").newest_messaging() is not None
+
+    # Sources write to the new key, and replies now come from it.
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "to the new key")
+    world.tick()
+    assert world.desk.step(world.now).messages_received == 1
+    world.desk.reply(source.public.hex()[:8], "from the new key", world.now)
+    world.tick()
+    assert world.desk.step(world.now).sent is Sent.REPLY
+    real, reply = open_j2c(world.org, sent_j2c(world.store)[-1], source, newest)
+    assert real
+    assert reply is not None
+    assert reply.body.text() == "from the new key"
+
+
+def test_messaging_keys_are_forgotten_a_week_after_they_expire(world: World) -> None:
+    world.add("alice")
+    world.clock.advance(timedelta(days=13))
+    world.desk.step(world.now)
+    assert len(world.desk.store.read().recipient("alice").messaging) == 2
+    world.clock.advance(timedelta(days=9))  # the first key expired on day 14: + 7 days
+    world.desk.step(world.now)
+    created = [k.created_at for k in world.desk.store.read().recipient("alice").messaging]
+    assert created == [NOW + timedelta(days=13), NOW + timedelta(days=22)]
+
+
+def test_handover_between_two_recipients_on_one_desk(world: World) -> None:
+    alice = world.add("alice")
+    bob = world.add("bob")
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "I have a story")
+    world.desk.step(world.now)
+    short = source.public.hex()[:8]
+
+    handed = world.desk.handover(short, "bob", world.now)
+    assert handed.moved
+    state = world.desk.store.read()
+    assert state.conversation(short).recipient_id == "bob"
+    world.desk.reply(short, "bob here", world.now)
+    for _ in range(2):
+        world.tick()
+        assert world.desk.step(world.now).sent is Sent.REPLY
+
+    first, second = sent_j2c(world.store)[-2:]
+    _, handover = open_j2c(world.org, first, source, alice)
+    assert handover is not None
+    assert (handover.type, handover.body.text()) == (J2UType.HANDOVER, "bob")
+    _, reply = open_j2c(world.org, second, source, bob)
+    assert reply is not None
+    assert reply.body.text() == "bob here"
+    kinds = [(m.kind, m.recipient_id) for m in world.desk.store.read().conversation(short).messages]
+    assert kinds == [
+        (MessageKind.TEXT, "alice"),
+        (MessageKind.HANDOVER, "alice"),
+        (MessageKind.TEXT, "bob"),
+    ]
+
+    # A recipient on another desk: the source is told, the conversation is marked.
+    elsewhere = world.desk.handover(short, "dana", world.now)
+    assert not elsewhere.moved
+    assert world.desk.store.read().conversation(short).handed_over_to == "dana"
+
+
+def test_replies_refuse_unknown_sources_and_long_texts(world: World) -> None:
+    world.add("alice")
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "hi")
+    world.desk.step(world.now)
+    with pytest.raises(UnknownSource):
+        world.desk.reply("00000000", "hello", world.now)
+    random_text = "".join(EncryptionKeyPair.generate().secret.hex() for _ in range(40))
+    with pytest.raises(MessageTooLong, match="too long"):
+        world.desk.reply(source.public.hex()[:8], random_text, world.now)
+    assert world.desk.store.read().outbox == []

@@ -1,0 +1,68 @@
+"""Fixtures for the edge: a store in a temporary folder, a fixed clock, a key hierarchy
+made with the real key generation, and the real app driven by Starlette's TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from quietline.clock import FixedClock
+from quietline.edge import EdgeStore, create_app
+from quietline.protocol.deaddrops import DeadDropKind
+from tests.edge.checks import stored_rows
+from tests.edge.organization import (
+    NOW,
+    Organization,
+    build_organization,
+    dead_drop,
+    j2c_form,
+    publish_keys,
+    u2c_body,
+)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EdgeStore]:
+    edge_store = EdgeStore(tmp_path / "edge.sqlite3")
+    yield edge_store
+    edge_store.close()
+
+
+@pytest.fixture(scope="session")
+def organization() -> Organization:
+    return build_organization(NOW)
+
+
+@pytest.fixture
+def client(store: EdgeStore, organization: Organization, clock: FixedClock) -> Iterator[TestClient]:
+    """A client of an edge that has no keys yet."""
+    app = create_app(store, [organization.organization.published], clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def edge(client: TestClient, organization: Organization) -> TestClient:
+    """A client of an edge with the whole hierarchy and one profile published."""
+    publish_keys(client, organization)
+    return client
+
+
+@pytest.fixture
+def untouched(edge: TestClient, store: EdgeStore, organization: Organization) -> Iterator[None]:
+    """Some of everything stored first; afterwards, every row must be as it was."""
+    edge.post("/user/messages", content=u2c_body(organization))
+    edge.post("/v1/journalist-messages", json=j2c_form(organization, NOW))
+    edge.post("/v1/user/dead-drops", json=dead_drop(organization, DeadDropKind.USER, NOW).to_json())
+    before = stored_rows(store.path)
+    assert all(before.values())
+    yield
+    assert stored_rows(store.path) == before

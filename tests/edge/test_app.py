@@ -1,0 +1,276 @@
+"""Every route of docs/api.md on the real app, driven with keys made by keygen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.testclient import TestClient
+
+from quietline.clock import FixedClock
+from quietline.edge import EdgeStore
+from quietline.edge.app import DEAD_DROP_PAGE, U2C_BODY_LEN
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
+from quietline.protocol.deaddrops import DeadDropKind, parse_dead_drop_list
+from quietline.protocol.encoding import b64_decode, format_rfc3339
+from quietline.protocol.hierarchy import PublishedKeys, verify_published_keys
+from tests.edge.organization import (
+    JOURNALIST_ID,
+    NOW,
+    Organization,
+    dead_drop,
+    j2c_form,
+    profile_form,
+    queue_form,
+    u2c_body,
+)
+
+
+def _verify(client: TestClient, organization: Organization, clock: FixedClock) -> PublishedKeys:
+    response = client.get("/v1/public-keys")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=60"
+    published = PublishedKeys.from_json(response.json())
+    verification = verify_published_keys(
+        published, [organization.organization.published], clock.now()
+    )
+    assert verification.rejected == ()
+    return published
+
+
+def test_an_empty_edge_publishes_just_the_anchor(
+    client: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    published = _verify(client, organization, clock)
+    assert published.max_epoch == 0
+    assert published.profiles == ()
+    assert published.default_journalist_id is None
+    (family,) = published.families
+    assert family.organization == organization.organization.published
+    assert family.covernodes == family.journalists == ()
+
+
+def test_posted_keys_get_epochs_and_are_published_verifiably(
+    client: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    epochs = [
+        client.post("/v1/keys", json=body).json()["epoch"]
+        for body in organization.key_submissions()
+    ]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    again = client.post("/v1/keys", json=organization.key_submissions()[2])
+    assert again.status_code == 200
+    assert again.json() == {"epoch": 3}
+
+    published = _verify(client, organization, clock)
+    assert published.max_epoch == 6
+    verified = verify_published_keys(
+        published, [organization.organization.published], clock.now()
+    ).verified
+    assert len(verified.keys) == 7
+    assert verified.journalist_messaging_key(JOURNALIST_ID) == (
+        organization.journalist_messaging.pair.public
+    )
+    assert verified.covernode_wrapping_keys() == [organization.covernode_messaging.pair.public] * 2
+
+
+def test_profiles_are_published_with_the_default(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    published = _verify(edge, organization, clock)
+    assert [p.id for p in published.profiles] == [JOURNALIST_ID]
+    assert published.default_journalist_id == JOURNALIST_ID
+    verified = verify_published_keys(
+        published, [organization.organization.published], clock.now()
+    ).verified
+    assert verified.default_journalist_id == JOURNALIST_ID
+
+
+def test_expired_keys_leave_the_published_document_which_still_verifies(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    clock.advance(timedelta(weeks=2, seconds=1))  # both messaging keys expire
+    published = _verify(edge, organization, clock)
+    roles = {
+        k.role
+        for k in verify_published_keys(
+            published, [organization.organization.published], clock.now()
+        ).verified.keys
+    }
+    assert KeyRole.COVERNODE_MSG not in roles
+    assert KeyRole.JOURNALIST_MSG not in roles
+    assert KeyRole.COVERNODE_ID in roles
+    assert published.max_epoch == 6
+
+
+def test_status_follows_the_messaging_keys(
+    client: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    before = client.get("/v1/status")
+    assert before.headers["cache-control"] == "public, max-age=30"
+    assert before.json()["status"] == "NO_INFORMATION"
+    assert before.json()["is_available"] is False
+    for body in organization.key_submissions():
+        client.post("/v1/keys", json=body)
+    after = client.get("/v1/status").json()
+    assert after == {
+        "status": "AVAILABLE",
+        "is_available": True,
+        "description": after["description"],
+        "timestamp": format_rfc3339(NOW),
+    }
+    clock.advance(timedelta(weeks=2, seconds=1))
+    assert client.get("/v1/status").json()["is_available"] is False
+
+
+def test_a_u2c_is_queued_and_pulled_by_the_covernode(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    body = u2c_body(organization)
+    assert len(body) == U2C_BODY_LEN == 1033
+    response = edge.post("/user/messages", content=body)
+    assert response.status_code == 204
+    pulled = edge.post("/v1/covernode/queue", json=queue_form(organization, clock.now()))
+    assert pulled.status_code == 200
+    (message,) = pulled.json()["messages"]
+    assert message["seq"] == 1
+    assert b64_decode(message["data"]) == b64_decode(body.decode()[1:-1])
+    assert len(b64_decode(message["data"])) == U2C_ENCRYPTED_LEN
+
+
+def test_a_j2c_is_queued_in_the_journalist_queue(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    response = edge.post("/v1/journalist-messages", json=j2c_form(organization, clock.now()))
+    assert response.status_code == 204, response.text
+    users = edge.post("/v1/covernode/queue", json=queue_form(organization, clock.now()))
+    assert users.json() == {"messages": []}
+    journalists = edge.post(
+        "/v1/covernode/queue", json=queue_form(organization, clock.now(), "journalist")
+    )
+    (message,) = journalists.json()["messages"]
+    assert len(b64_decode(message["data"])) == J2C_ENCRYPTED_LEN
+
+
+def test_the_queue_returns_after_and_limit_and_deletes_through_ack(
+    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+) -> None:
+    for _ in range(5):
+        edge.post("/user/messages", content=u2c_body(organization))
+
+    def pull(after: int, limit: int, ack_through: int) -> list[int]:
+        form = queue_form(
+            organization, clock.now(), after=after, limit=limit, ack_through=ack_through
+        )
+        response = edge.post("/v1/covernode/queue", json=form)
+        assert response.status_code == 200
+        return [m["seq"] for m in response.json()["messages"]]
+
+    assert pull(0, 2, 0) == [1, 2]
+    assert pull(2, 10, 0) == [3, 4, 5]
+    assert pull(3, 10, 3) == [4, 5]
+    assert pull(0, 10, 0) == [4, 5]  # 1 to 3 were acknowledged and deleted
+    assert pull(5, 10, 5) == []
+
+
+def test_dead_drops_are_posted_once_and_served_in_order(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    first = dead_drop(organization, DeadDropKind.USER, clock.now())
+    second = dead_drop(organization, DeadDropKind.USER, clock.now())
+    assert edge.post("/v1/user/dead-drops", json=first.to_json()).json() == {"id": 1}
+    assert edge.post("/v1/user/dead-drops", json=first.to_json()).json() == {"id": 1}
+    assert edge.post("/v1/user/dead-drops", json=second.to_json()).json() == {"id": 2}
+
+    response = edge.get("/v1/user/dead-drops", params={"ids_greater_than": 0})
+    assert response.headers["cache-control"] == "public, max-age=60"
+    served = parse_dead_drop_list(DeadDropKind.USER, response.json())
+    assert [(d.id, d.body) for d in served] == [(1, first), (2, second)]
+    assert set(response.json()["dead_drops"][0]) == {"id", "created_at", "data", "signature"}
+    later = edge.get("/v1/user/dead-drops?ids_greater_than=1").json()
+    assert [d["id"] for d in later["dead_drops"]] == [2]
+    assert edge.get("/v1/user/dead-drops").json() == response.json()
+    assert edge.get("/v1/journalist/dead-drops").json() == {"dead_drops": []}
+
+
+def test_journalist_dead_drops_carry_their_epoch(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    body = dead_drop(organization, DeadDropKind.JOURNALIST, clock.now(), epoch=6)
+    assert edge.post("/v1/journalist/dead-drops", json=body.to_json()).json() == {"id": 1}
+    response = edge.get("/v1/journalist/dead-drops?ids_greater_than=0").json()
+    (served,) = parse_dead_drop_list(DeadDropKind.JOURNALIST, response)
+    assert served.body == body
+    assert response["dead_drops"][0]["epoch"] == 6
+
+
+def test_dead_drop_reads_are_paged(
+    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+) -> None:
+    for _ in range(DEAD_DROP_PAGE + 5):
+        store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
+    page = edge.get("/v1/user/dead-drops?ids_greater_than=0").json()["dead_drops"]
+    assert [d["id"] for d in page] == list(range(1, DEAD_DROP_PAGE + 1))
+    rest = edge.get(f"/v1/user/dead-drops?ids_greater_than={DEAD_DROP_PAGE}").json()
+    assert [d["id"] for d in rest["dead_drops"]] == list(range(101, 106))
+
+
+def test_dead_drops_past_retention_disappear(
+    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+) -> None:
+    edge.post("/v1/user/dead-drops", json=dead_drop(organization, DeadDropKind.USER, NOW).to_json())
+    clock.advance(timedelta(days=14, seconds=1))
+    assert edge.get("/v1/user/dead-drops").json() == {"dead_drops": []}
+    # The CoverNode identity key (4 weeks) still signs: the next write purges the old one.
+    fresh = dead_drop(organization, DeadDropKind.USER, clock.now())
+    assert edge.post("/v1/user/dead-drops", json=fresh.to_json()).json() == {"id": 2}
+    assert store.dead_drop_count() == 1
+
+
+def test_a_profile_can_be_replaced_and_the_default_moved(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    edge.post("/v1/journalist-profiles", json=profile_form(organization, NOW, default=False))
+    published = _verify(edge, organization, clock)
+    assert [p.id for p in published.profiles] == [JOURNALIST_ID]
+    assert published.default_journalist_id is None
+
+
+def test_every_get_is_cacheable_and_the_openapi_document_lists_every_route(
+    edge: TestClient,
+) -> None:
+    document = edge.get("/openapi.json")
+    assert document.status_code == 200
+    assert document.headers["cache-control"].startswith("public, max-age=")
+    paths = document.json()["paths"]
+    assert set(paths) == {
+        "/v1/public-keys",
+        "/v1/user/dead-drops",
+        "/v1/journalist/dead-drops",
+        "/v1/status",
+        "/user/messages",
+        "/v1/journalist-messages",
+        "/v1/keys",
+        "/v1/journalist-profiles",
+        "/v1/covernode/queue",
+        "/openapi.json",
+    }
+    for path, operations in paths.items():
+        for method in operations:
+            if method == "get":
+                response = edge.get(path)
+                assert response.status_code == 200
+                assert response.headers["cache-control"].startswith("public, max-age="), path
+
+
+def test_unknown_routes_and_methods_answer_json(edge: TestClient) -> None:
+    missing = edge.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert "error" in missing.json()
+    wrong = edge.delete("/v1/public-keys")
+    assert wrong.status_code == 405
+    assert "error" in wrong.json()
+    assert "GET" in wrong.headers["allow"]
+    put = edge.put("/v1/user/dead-drops", content=b"{}")
+    assert put.status_code == 405
+    assert "POST" in put.headers["allow"]

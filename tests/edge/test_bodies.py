@@ -1,0 +1,81 @@
+"""Body size checks happen before reading, and reading stops at the cap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.requests import Request
+from starlette.types import Message
+
+from quietline.edge.bodies import Refusal, read_capped, read_exact
+
+
+def _request(headers: dict[str, str], chunks: list[bytes]) -> tuple[Request, list[int]]:
+    """A request whose body arrives in ``chunks``; the list counts how many were read."""
+    reads: list[int] = []
+
+    async def receive() -> Message:
+        index = len(reads)
+        reads.append(index)
+        return {
+            "type": "http.request",
+            "body": chunks[index],
+            "more_body": index + 1 < len(chunks),
+        }
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    return Request(scope, receive), reads
+
+
+def test_a_declared_length_over_the_cap_is_refused_without_reading() -> None:
+    request, reads = _request({"content-length": str(10**9)}, [b"x" * 10])
+    with pytest.raises(Refusal) as refusal:
+        asyncio.run(read_capped(request, 1024))
+    assert refusal.value.status == 413
+    assert reads == []
+
+
+def test_an_undeclared_body_stops_being_read_past_the_cap() -> None:
+    request, reads = _request({}, [b"x" * 600, b"x" * 600, b"x" * 600, b"x" * 600])
+    with pytest.raises(Refusal) as refusal:
+        asyncio.run(read_capped(request, 1000))
+    assert refusal.value.status == 413
+    assert len(reads) == 2
+
+
+def test_a_body_longer_than_it_declared_is_refused() -> None:
+    request, reads = _request({"content-length": "10"}, [b"x" * 600, b"x" * 600])
+    with pytest.raises(Refusal):
+        asyncio.run(read_capped(request, 100))
+    assert len(reads) == 1
+
+
+def test_a_body_within_the_cap_is_read_whole() -> None:
+    request, _ = _request({"content-length": "6"}, [b"abc", b"def"])
+    assert asyncio.run(read_capped(request, 6)) == b"abcdef"
+
+
+def test_an_exact_body_must_declare_its_size() -> None:
+    for headers in ({}, {"content-length": "5"}, {"content-length": "7"}):
+        request, reads = _request(headers, [b"abcdef"])
+        with pytest.raises(Refusal) as refusal:
+            asyncio.run(read_exact(request, 6))
+        assert refusal.value.status == 400
+        assert reads == []
+    request, _ = _request({"content-length": "6"}, [b"abcdef"])
+    assert asyncio.run(read_exact(request, 6)) == b"abcdef"
+
+
+@pytest.mark.parametrize("value", ["-1", "1e3", "0x10", "", "\uff11\uff12"])
+def test_a_garbled_content_length_is_refused(value: str) -> None:
+    request, reads = _request({"content-length": value}, [b""])
+    with pytest.raises(Refusal) as refusal:
+        asyncio.run(read_capped(request, 100))
+    assert refusal.value.status == 400
+    assert reads == []

@@ -1,0 +1,248 @@
+"""The real ``quietline edge`` process: what a caller sends about itself is kept nowhere,
+the edge writes nothing but its database, every route works over real HTTP with the
+shared EdgeClient, and SIGTERM and Ctrl-C stop it cleanly."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from quietline.clock import SystemClock
+from quietline.config import CONFIG_NAME, default_config_text
+from quietline.edge import EdgeStore
+from quietline.edge.store import Direction
+from quietline.edge_client import EdgeClient, EdgeRefused
+from quietline.keystore import write_public_json
+from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.forms import sign_form
+from quietline.protocol.hierarchy import JournalistProfile, verify_published_keys
+from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+from tests.edge.organization import (
+    JOURNALIST_ID,
+    Organization,
+    build_organization,
+    dead_drop,
+    j2c_form,
+    profile_form,
+    queue_form,
+    u2c_body,
+)
+
+QUIETLINE = Path(sys.executable).parent / "quietline"
+READY_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 15.0
+DATABASE_FILES = {"edge.sqlite3", "edge.sqlite3-wal", "edge.sqlite3-shm"}
+CLIENT_ADDRESS = "127.0.0.77"  # a loopback address of its own, to look for afterwards
+SENTINEL_HEADERS = {
+    "User-Agent": "SentinelAgent/7f3a9c (quietline privacy test)",
+    "X-Forwarded-For": "203.0.113.77",
+    "X-Real-IP": "198.51.100.99",
+    "Forwarded": "for=192.0.2.55;proto=https",
+    "X-Request-ID": "sentinel-request-5b1e0d",
+}
+SENTINELS = [CLIENT_ADDRESS, *SENTINEL_HEADERS.values(), "7f3a9c", "203.0.113", "198.51.100"]
+
+
+@dataclass
+class EdgeProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    folder: Path
+    stdout: Path
+    stderr: Path
+    prepared: frozenset[Path]  # the files in ``folder`` before the edge started
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _deployment(folder: Path, organization: Organization, port: int) -> None:
+    folder.mkdir()
+    (folder / CONFIG_NAME).write_text(default_config_text(edge_port=port), encoding="utf-8")
+    write_public_json(
+        folder / "organization.pub.json", organization.organization.published.to_json()
+    )
+
+
+def _wait_ready(edge: EdgeProcess) -> None:
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while time.monotonic() < deadline:
+        if edge.process.poll() is not None:
+            pytest.fail(f"the edge exited early: {edge.stderr.read_text()}")
+        try:
+            if httpx.get(f"{edge.url}/v1/status", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the edge was not ready within {READY_DEADLINE_S} s")
+
+
+@contextmanager
+def running_edge(tmp_path: Path, organization: Organization) -> Iterator[EdgeProcess]:
+    """Start ``quietline edge`` on a free port and stop it however the test ends."""
+    port = _free_port()
+    folder = tmp_path / "deployment"
+    _deployment(folder, organization, port)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
+    prepared = frozenset(_files(folder))
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [str(QUIETLINE), "edge", "--config", str(folder), "--port", str(port)],
+            stdout=out,
+            stderr=err,
+        )
+    edge = EdgeProcess(process, f"http://127.0.0.1:{port}", folder, stdout, stderr, prepared)
+    try:
+        _wait_ready(edge)
+        yield edge
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _stop(edge: EdgeProcess, signum: int) -> None:
+    edge.process.send_signal(signum)
+    assert edge.process.wait(timeout=STOP_DEADLINE_S) == 0, edge.stderr.read_text()
+
+
+def _exercise_every_route(client: httpx.Client, organization: Organization) -> None:
+    """Good and bad requests at every route, as a caller with a sentinel identity."""
+    now = SystemClock().now()
+    for body in organization.key_submissions():
+        assert client.post("/v1/keys", json=body).status_code == 200
+    assert (
+        client.post("/v1/journalist-profiles", json=profile_form(organization, now)).status_code
+        == 204
+    )
+    assert client.post("/user/messages", content=u2c_body(organization)).status_code == 204
+    assert client.post("/user/messages", content=b'"short"').status_code == 400
+    assert (
+        client.post("/v1/journalist-messages", json=j2c_form(organization, now)).status_code == 204
+    )
+    drop = dead_drop(organization, DeadDropKind.USER, now)
+    assert client.post("/v1/user/dead-drops", json=drop.to_json()).status_code == 200
+    assert client.post("/v1/user/dead-drops", content=b"{" * 100).status_code == 400
+    assert client.post("/v1/keys", content=b"x" * (65 * 1024)).status_code == 413
+    assert client.post("/v1/covernode/queue", json=queue_form(organization, now)).status_code == 200
+    for path in ("/v1/public-keys", "/v1/status", "/v1/user/dead-drops", "/openapi.json"):
+        assert client.get(path).status_code == 200
+    assert client.get("/v1/journalist/dead-drops?ids_greater_than=-1").status_code == 400
+    assert client.get("/nowhere").status_code == 404
+    assert client.delete("/v1/status").status_code == 405
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_nothing_about_the_caller_is_kept_and_only_the_database_is_written(
+    tmp_path: Path,
+) -> None:
+    organization = build_organization(SystemClock().now())
+    with running_edge(tmp_path, organization) as edge:
+        transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+        with httpx.Client(
+            base_url=edge.url, transport=transport, headers=SENTINEL_HEADERS, timeout=10
+        ) as client:
+            _exercise_every_route(client, organization)
+        _stop(edge, signal.SIGTERM)
+
+    assert "edge listening on http://127.0.0.1:" in edge.stdout.read_text()
+    written = set(_files(edge.folder)) - edge.prepared
+    assert {path.name for path in written} <= DATABASE_FILES
+    assert all(path.parent == edge.folder for path in written)
+    assert edge.folder / "edge.sqlite3" in written
+
+    # The database really holds what was sent, so the search below means something.
+    store = EdgeStore(edge.folder / "edge.sqlite3")
+    try:
+        assert store.max_epoch() == 6
+        assert store.dead_drop_count() == 1
+        assert store.queue_length(Direction.JOURNALIST) == 1
+    finally:
+        store.close()
+
+    everything = _files(tmp_path)
+    assert edge.stdout in everything
+    assert edge.stderr in everything
+    for path, content in everything.items():
+        for sentinel in SENTINELS:
+            assert sentinel.encode() not in content, f"{sentinel!r} found in {path}"
+            assert sentinel.encode("utf-16-le") not in content, f"{sentinel!r} found in {path}"
+
+
+def test_every_route_works_with_the_edge_client_and_ctrl_c_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    now = SystemClock().now()
+    organization = build_organization(now)
+    with running_edge(tmp_path, organization) as edge:
+        with EdgeClient(edge.url) as client:
+            assert client.status()["is_available"] is False
+            epochs = [
+                client.publish_key(key.role, owner, parent.published.key, key.published)
+                for key, owner, parent in organization.chain()
+            ]
+            assert epochs == [1, 2, 3, 4, 5, 6]
+            profile = JournalistProfile.create(JOURNALIST_ID, "Alice", "", is_desk=False)
+            client.publish_profile(
+                sign_form(
+                    {"profile": profile.to_json(), "default": True},
+                    organization.journalist_provisioning.pair,
+                    now,
+                )
+            )
+            assert client.status()["is_available"] is True
+            verification = verify_published_keys(
+                client.public_keys(), [organization.organization.published], SystemClock().now()
+            )
+            assert verification.rejected == ()
+            assert verification.verified.default_journalist_id == JOURNALIST_ID
+
+            u2c = encrypt_cover_u2c([organization.covernode_messaging.pair.public] * 2)
+            client.send_u2c(u2c)
+            pulled = client.pull_queue(
+                sign_form(
+                    {"direction": "user", "after": 0, "limit": 10, "ack_through": 0},
+                    organization.covernode_identity.pair,
+                    SystemClock().now(),
+                )
+            )
+            assert [(seq, parse_u2c(data)) for seq, data in pulled] == [(1, u2c)]
+
+            journalist_drop = dead_drop(organization, DeadDropKind.JOURNALIST, now, epoch=6)
+            assert client.publish_dead_drop(journalist_drop) == 1
+            assert client.publish_dead_drop(journalist_drop) == 1
+            (served,) = client.dead_drops(DeadDropKind.JOURNALIST, 0)
+            assert served.body == journalist_drop
+            assert client.dead_drops(DeadDropKind.USER, 0) == []
+
+            with pytest.raises(EdgeRefused) as refused:
+                client.publish_dead_drop(
+                    dead_drop(organization, DeadDropKind.JOURNALIST, now, epoch=99)
+                )
+            assert refused.value.status == 400
+        _stop(edge, signal.SIGINT)
+    assert "edge stopped" in edge.stdout.read_text()

@@ -1,0 +1,201 @@
+"""Keys and dead drops that do not verify are refused with a 4xx and store nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from quietline.clock import FixedClock
+from quietline.edge import EdgeStore
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, signature_data
+from quietline.protocol.encoding import b64_encode
+from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
+from quietline.protocol.keys import SigningKeyPair
+from tests.edge.checks import assert_refused, flip_last_hex, stored_rows
+from tests.edge.organization import (
+    COVERNODE_ID,
+    JOURNALIST_ID,
+    NOW,
+    Organization,
+    dead_drop,
+    key_submission,
+)
+
+# --- POST /v1/keys ------------------------------------------------------------------------
+
+
+def _forged(o: Organization) -> dict[str, Any]:
+    body = key_submission(o.journalist_messaging, JOURNALIST_ID, o.journalist_identity)
+    body["key"]["certificate"] = flip_last_hex(body["key"]["certificate"])
+    return body
+
+
+def _new_messaging(o: Organization, created: timedelta = timedelta()) -> dict[str, Any]:
+    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, o.journalist_identity, NOW + created)
+    return key_submission(key, JOURNALIST_ID, o.journalist_identity)
+
+
+def _unknown_parent(o: Organization) -> dict[str, Any]:
+    body = _new_messaging(o)
+    body["parent_key"] = SigningKeyPair.generate().public.raw.hex()
+    return body
+
+
+def _other_owner(o: Organization) -> dict[str, Any]:
+    return {**_new_messaging(o), "owner": "bob"}
+
+
+def _wrong_parent_role(o: Organization) -> dict[str, Any]:
+    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, o.journalist_identity, NOW)
+    return key_submission(key, JOURNALIST_ID, o.journalist_provisioning)
+
+
+def _under_covernode(o: Organization) -> dict[str, Any]:
+    key = generate_signing_key(KeyRole.JOURNALIST_ID, o.journalist_provisioning, NOW)
+    body = key_submission(key, COVERNODE_ID, o.covernode_provisioning)
+    body["role"] = KeyRole.COVERNODE_ID.value
+    return body
+
+
+def _moved(o: Organization) -> dict[str, Any]:
+    # The stored identity key again, under the same parent but for another owner.
+    return key_submission(o.journalist_identity, "bob", o.journalist_provisioning)
+
+
+def _expired(o: Organization) -> dict[str, Any]:
+    return _new_messaging(o, -timedelta(weeks=3))
+
+
+def _anchor_again(o: Organization) -> dict[str, Any]:
+    return key_submission(o.organization, None, o.organization) | {
+        "role": KeyRole.COVERNODE_PROVISIONING.value
+    }
+
+
+KEY_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+    "forged certificate": (_forged, 403),
+    "unknown parent": (_unknown_parent, 403),
+    "messaging key of another owner": (_other_owner, 403),
+    "parent of the wrong role": (_wrong_parent_role, 403),
+    "identity key under the wrong realm": (_under_covernode, 403),
+    "stored key moved to another owner": (_moved, 409),
+    "expired key": (_expired, 400),
+    "the anchor posted as its own child": (_anchor_again, 403),
+    "organisation role": (lambda o: _new_messaging(o) | {"role": "organization"}, 400),
+    "unknown role": (lambda o: _new_messaging(o) | {"role": "root"}, 400),
+    "provisioning key with an owner": (
+        lambda o: key_submission(o.covernode_provisioning, "x", o.organization),
+        400,
+    ),
+    "owner too long": (lambda o: _new_messaging(o) | {"owner": "x" * 129}, 400),
+    "parent_key not hex": (lambda o: _new_messaging(o) | {"parent_key": "zz"}, 400),
+    "key missing": (lambda o: _new_messaging(o) | {"key": None}, 400),
+    "not an object": (lambda o: "key", 400),
+}
+
+
+@pytest.mark.usefixtures("untouched")
+@pytest.mark.parametrize("name", sorted(KEY_REFUSALS))
+def test_bad_keys_are_refused(edge: TestClient, organization: Organization, name: str) -> None:
+    make, status = KEY_REFUSALS[name]
+    assert_refused(edge.post("/v1/keys", json=make(organization)), status)
+
+
+def test_a_key_under_an_expired_parent_is_refused(
+    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+) -> None:
+    successor = generate_messaging_key(
+        KeyRole.JOURNALIST_MSG, organization.journalist_identity, NOW + timedelta(weeks=7)
+    )
+    clock.advance(timedelta(weeks=8, seconds=1))  # the journalist identity key has expired
+    before = stored_rows(store.path)
+    body = key_submission(successor, JOURNALIST_ID, organization.journalist_identity)
+    assert_refused(edge.post("/v1/keys", json=body), 403)
+    assert stored_rows(store.path) == before
+
+
+# --- POST dead drops ----------------------------------------------------------------------
+
+
+def _forged_dead_drop(o: Organization) -> dict[str, Any]:
+    body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
+    body["signature"] = flip_last_hex(body["signature"])
+    return body
+
+
+def _unknown_signer_dead_drop(o: Organization) -> dict[str, Any]:
+    genuine = dead_drop(o, DeadDropKind.USER, NOW)
+    stranger = SigningKeyPair.generate()
+    signature = stranger.sign(signature_data(DeadDropKind.USER, genuine.data, NOW, None))
+    return UnpublishedDeadDrop(DeadDropKind.USER, NOW, genuine.data, signature, None).to_json()
+
+
+def _wrong_entry_size(o: Organization) -> dict[str, Any]:
+    body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
+    body["data"] = b64_encode(bytes(552))
+    return body
+
+
+USER_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+    "forged signature": (_forged_dead_drop, 403),
+    "signed by an unknown key": (_unknown_signer_dead_drop, 403),
+    "entries of the wrong size": (_wrong_entry_size, 400),
+    "bad created_at": (lambda o: _forged_dead_drop(o) | {"created_at": "yesterday"}, 400),
+    "a journalist dead drop": (
+        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW).to_json() | {"data": "AAAA"},
+        400,
+    ),
+    "not an object": (lambda o: [1, 2], 400),
+}
+
+
+@pytest.mark.usefixtures("untouched")
+@pytest.mark.parametrize("name", sorted(USER_DEAD_DROP_REFUSALS))
+def test_bad_user_dead_drops_are_refused(
+    edge: TestClient, organization: Organization, name: str
+) -> None:
+    make, status = USER_DEAD_DROP_REFUSALS[name]
+    assert_refused(edge.post("/v1/user/dead-drops", json=make(organization)), status)
+
+
+JOURNALIST_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+    "epoch newer than every key": (
+        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW, epoch=7).to_json(),
+        400,
+    ),
+    "epoch changed after signing": (
+        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW, epoch=2).to_json() | {"epoch": 3},
+        403,
+    ),
+    "no epoch": (
+        lambda o: dead_drop(o, DeadDropKind.USER, NOW).to_json(),
+        400,
+    ),
+    "epoch as a string": (
+        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW).to_json() | {"epoch": "1"},
+        400,
+    ),
+}
+
+
+@pytest.mark.usefixtures("untouched")
+@pytest.mark.parametrize("name", sorted(JOURNALIST_DEAD_DROP_REFUSALS))
+def test_bad_journalist_dead_drops_are_refused(
+    edge: TestClient, organization: Organization, name: str
+) -> None:
+    make, status = JOURNALIST_DEAD_DROP_REFUSALS[name]
+    assert_refused(edge.post("/v1/journalist/dead-drops", json=make(organization)), status)
+
+
+@pytest.mark.usefixtures("untouched")
+def test_a_dead_drop_signed_by_an_expired_identity_key_is_refused(
+    edge: TestClient, organization: Organization, clock: FixedClock
+) -> None:
+    body = dead_drop(organization, DeadDropKind.USER, NOW)
+    clock.advance(timedelta(weeks=4, seconds=1))
+    assert_refused(edge.post("/v1/user/dead-drops", json=body.to_json()), 403)

@@ -1,0 +1,262 @@
+"""The edge store: keys and epochs, profiles, dead drops once per signature, retention,
+queues, and that a refused write leaves everything as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.edge.store import DeadDropConflict, Direction, EdgeStore, KeyConflict
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.hierarchy import JournalistProfile
+from tests.edge.organization import NOW, Organization, dead_drop
+
+
+def _add_provisioning(store: EdgeStore, organization: Organization) -> int:
+    key = organization.covernode_provisioning.published
+    return store.add_key(
+        KeyRole.COVERNODE_PROVISIONING,
+        None,
+        organization.organization.published.key,
+        key,
+        key.not_valid_after,
+    )
+
+
+def test_schema_has_no_column_about_a_caller(store: EdgeStore) -> None:
+    db = sqlite3.connect(store.path)
+    try:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {
+            column[1].lower()
+            for table in tables
+            for column in db.execute(f"PRAGMA table_info({table})")
+        }
+    finally:
+        db.close()
+    assert columns.isdisjoint({"ip", "address", "client", "user_agent", "agent", "request_id"})
+    assert {"keys", "profiles", "dead_drops", "user_queue", "journalist_queue"} <= set(tables)
+
+
+def test_the_database_runs_in_wal_mode(store: EdgeStore) -> None:
+    db = sqlite3.connect(store.path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+
+
+def test_keys_get_increasing_epochs_and_the_same_key_keeps_its_epoch(
+    store: EdgeStore, organization: Organization
+) -> None:
+    assert store.max_epoch() == 0
+    first = _add_provisioning(store, organization)
+    assert first == 1
+    assert _add_provisioning(store, organization) == 1
+    identity = organization.covernode_identity.published
+    second = store.add_key(
+        KeyRole.COVERNODE_ID,
+        "covernode_001",
+        organization.covernode_provisioning.published.key,
+        identity,
+        identity.not_valid_after,
+    )
+    assert second == 2
+    assert store.max_epoch() == 2
+    stored = store.live_keys(NOW)
+    assert [k.epoch for k in stored] == [1, 2]
+    assert stored[1].signed == identity
+    assert stored[1].owner == "covernode_001"
+
+
+def test_a_key_in_another_place_is_refused_and_nothing_changes(
+    store: EdgeStore, organization: Organization
+) -> None:
+    _add_provisioning(store, organization)
+    key = organization.covernode_provisioning.published
+    with pytest.raises(KeyConflict):
+        store.add_key(
+            KeyRole.JOURNALIST_PROVISIONING,
+            None,
+            organization.organization.published.key,
+            key,
+            key.not_valid_after,
+        )
+    assert [k.role for k in store.live_keys(NOW)] == [KeyRole.COVERNODE_PROVISIONING]
+    assert store.max_epoch() == 1
+
+
+def test_expired_keys_are_not_live(store: EdgeStore, organization: Organization) -> None:
+    key = organization.covernode_provisioning.published
+    store.add_key(
+        KeyRole.COVERNODE_PROVISIONING,
+        None,
+        organization.organization.published.key,
+        key,
+        NOW + timedelta(hours=1),
+    )
+    assert len(store.live_keys(NOW + timedelta(hours=1))) == 1
+    assert store.live_keys(NOW + timedelta(hours=1, seconds=1)) == []
+    assert store.max_epoch() == 1
+
+
+def test_profiles_upsert_and_one_default(store: EdgeStore) -> None:
+    alice = JournalistProfile.create("alice", "Alice A", "", is_desk=False)
+    desk = JournalistProfile.create("desk", "News Desk", "", is_desk=True)
+    store.put_profile(alice, default=True)
+    store.put_profile(desk, default=False)
+    assert store.profiles() == ([alice, desk], "alice")
+    store.put_profile(desk, default=True)
+    assert store.profiles() == ([alice, desk], "desk")
+    renamed = JournalistProfile.create("alice", "Alice B", "moved", is_desk=False)
+    store.put_profile(renamed, default=False)
+    assert store.profiles() == ([renamed, desk], "desk")
+
+
+def test_dead_drops_are_stored_once_per_signature(
+    store: EdgeStore, organization: Organization
+) -> None:
+    first = dead_drop(organization, DeadDropKind.USER, NOW)
+    second = dead_drop(organization, DeadDropKind.USER, NOW)
+    assert store.add_dead_drop(first, NOW) == 1
+    assert store.add_dead_drop(first, NOW) == 1
+    assert store.add_dead_drop(second, NOW) == 2
+    found = store.dead_drops(DeadDropKind.USER, 0, 100, NOW)
+    assert [(d.id, d.body) for d in found] == [(1, first), (2, second)]
+    assert store.dead_drops(DeadDropKind.USER, 1, 100, NOW)[0].body == second
+    assert store.dead_drops(DeadDropKind.JOURNALIST, 0, 100, NOW) == []
+
+
+def test_a_signature_stored_under_the_other_kind_is_refused(
+    store: EdgeStore, organization: Organization
+) -> None:
+    user = dead_drop(organization, DeadDropKind.USER, NOW)
+    store.add_dead_drop(user, NOW)
+    # Same signature bytes on a journalist dead drop: cannot verify, but the store
+    # must not mix the kinds even if asked.
+    journalist = dead_drop(organization, DeadDropKind.JOURNALIST, NOW)
+    forged = type(journalist)(
+        journalist.kind, journalist.created_at, journalist.data, user.signature, journalist.epoch
+    )
+    with pytest.raises(DeadDropConflict):
+        store.add_dead_drop(forged, NOW)
+    assert store.dead_drop_count() == 1
+
+
+def test_journalist_dead_drops_keep_their_epoch(
+    store: EdgeStore, organization: Organization
+) -> None:
+    body = dead_drop(organization, DeadDropKind.JOURNALIST, NOW, epoch=7)
+    store.add_dead_drop(body, NOW)
+    (found,) = store.dead_drops(DeadDropKind.JOURNALIST, 0, 100, NOW)
+    assert found.body.epoch == 7
+    assert found.body == body
+
+
+def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
+    tmp_path: Path, organization: Organization
+) -> None:
+    store = EdgeStore(tmp_path / "edge.sqlite3", timedelta(days=14))
+    try:
+        old = dead_drop(organization, DeadDropKind.USER, NOW)
+        store.add_dead_drop(old, NOW)
+        later = NOW + timedelta(days=14, seconds=1)
+        assert store.dead_drop_count() == 1
+        assert store.dead_drops(DeadDropKind.USER, 0, 100, later) == []
+        assert store.dead_drops(DeadDropKind.USER, 0, 100, NOW + timedelta(days=14))
+        fresh = dead_drop(organization, DeadDropKind.USER, later)
+        fresh_id = store.add_dead_drop(fresh, later)
+        assert store.dead_drop_count() == 1
+        assert fresh_id == 2  # ids are never reused after a purge
+        assert [d.body for d in store.dead_drops(DeadDropKind.USER, 0, 100, later)] == [fresh]
+    finally:
+        store.close()
+
+
+def test_purge_removes_only_what_is_past_retention(
+    store: EdgeStore, organization: Organization
+) -> None:
+    store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW), NOW)
+    store.add_dead_drop(
+        dead_drop(organization, DeadDropKind.USER, NOW + timedelta(days=2)), NOW + timedelta(days=2)
+    )
+    assert store.purge(NOW + timedelta(days=15)) == 1
+    assert store.dead_drop_count() == 1
+
+
+def test_dead_drop_reads_are_limited_and_in_id_order(
+    store: EdgeStore, organization: Organization
+) -> None:
+    for _ in range(5):
+        store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
+    assert [d.id for d in store.dead_drops(DeadDropKind.USER, 0, 3, NOW)] == [1, 2, 3]
+    assert [d.id for d in store.dead_drops(DeadDropKind.USER, 3, 3, NOW)] == [4, 5]
+
+
+def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
+    for i in range(5):
+        store.enqueue(Direction.USER, bytes([i]) * 3)
+    store.enqueue(Direction.JOURNALIST, b"j")
+    assert store.pull(Direction.USER, 0, 2, 0) == [(1, b"\x00" * 3), (2, b"\x01" * 3)]
+    assert store.pull(Direction.USER, 2, 10, 2) == [
+        (3, b"\x02" * 3),
+        (4, b"\x03" * 3),
+        (5, b"\x04" * 3),
+    ]
+    assert store.queue_length(Direction.USER) == 3
+    assert store.pull(Direction.USER, 0, 10, 0)[0][0] == 3  # acknowledged entries are gone
+    assert store.pull(Direction.JOURNALIST, 0, 10, 0) == [(1, b"j")]
+    store.pull(Direction.USER, 5, 10, 5)
+    assert store.queue_length(Direction.USER) == 0
+    assert store.enqueue(Direction.USER, b"x") == 6  # sequence numbers are never reused
+
+
+def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Organization) -> None:
+    old = dead_drop(organization, DeadDropKind.USER, NOW)
+    later = NOW + timedelta(days=15)
+    recent = dead_drop(organization, DeadDropKind.USER, later)
+    store.add_dead_drop(old, NOW)
+    store.add_dead_drop(recent, NOW)  # stored before ``old`` is due for purging
+    journalist = dead_drop(organization, DeadDropKind.JOURNALIST, later)
+    conflicting = type(journalist)(
+        journalist.kind, later, journalist.data, recent.signature, journalist.epoch
+    )
+    with pytest.raises(DeadDropConflict):
+        store.add_dead_drop(conflicting, later)
+    assert store.dead_drop_count() == 2  # the purge of ``old`` went with the refused write
+
+
+def test_the_store_survives_a_reopen(tmp_path: Path, organization: Organization) -> None:
+    path = tmp_path / "edge.sqlite3"
+    store = EdgeStore(path)
+    _add_provisioning(store, organization)
+    store.enqueue(Direction.USER, b"durable")
+    store.close()
+    reopened = EdgeStore(path)
+    try:
+        assert reopened.max_epoch() == 1
+        assert reopened.pull(Direction.USER, 0, 10, 0) == [(1, b"durable")]
+    finally:
+        reopened.close()
+
+
+def test_threads_write_concurrently_without_losing_anything(store: EdgeStore) -> None:
+    def write(worker: int) -> None:
+        for i in range(50):
+            store.enqueue(Direction.USER, bytes([worker, i]))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pulled = store.pull(Direction.USER, 0, 1000, 0)
+    assert sorted(data for _, data in pulled) == sorted(
+        bytes([w, i]) for w in range(4) for i in range(50)
+    )
+    assert [seq for seq, _ in pulled] == list(range(1, 201))

@@ -1,0 +1,214 @@
+"""Tests for quietline.mixer.keys: the CoverNode's key folder, rotation and retirement.
+
+Time moves by hand (FixedClock): a messaging key is made at once, the next one a week
+later, a new identity key after two weeks; every key the folder offers for publication
+verifies from the organisation anchor; expired keys leave the disk.
+"""
+
+import json
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.clock import FixedClock
+from quietline.keystore import certified_key_to_json, write_private_json
+from quietline.mixer.keys import CoverNodeKeys, KeyFolderError, KeyToPublish
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.errors import KeyUnavailable
+from quietline.protocol.hierarchy import (
+    IdentityFamily,
+    OrganizationFamily,
+    ProvisioningFamily,
+    PublishedKeys,
+    Realm,
+    verify_published_keys,
+)
+from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
+from tests.mixer.keyfolder import Hierarchy, make_hierarchy, write_covernode_folder
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+WEEK = timedelta(weeks=1)
+NODE = "covernode_001"
+
+
+@pytest.fixture
+def hierarchy() -> Hierarchy:
+    return make_hierarchy(T0)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, hierarchy: Hierarchy) -> Path:
+    return write_covernode_folder(tmp_path / "covernode", hierarchy)
+
+
+def published_document(hierarchy: Hierarchy, bodies: list[KeyToPublish]) -> PublishedKeys:
+    """The public-keys document an edge would serve after storing ``bodies``."""
+    identities = [b for b in bodies if b.role is KeyRole.COVERNODE_ID]
+    families = tuple(
+        IdentityFamily(
+            identity.key,
+            tuple(
+                b.key
+                for b in bodies
+                if b.role is KeyRole.COVERNODE_MSG and b.parent_key == identity.key.key
+            ),
+        )
+        for identity in identities
+    )
+    (provisioning,) = [b for b in bodies if b.role is KeyRole.COVERNODE_PROVISIONING]
+    assert provisioning.parent_key == hierarchy.organization.published.key
+    return PublishedKeys(
+        (),
+        None,
+        (
+            OrganizationFamily(
+                hierarchy.organization.published,
+                (ProvisioningFamily(Realm.COVERNODE, provisioning.key, {NODE: families}),),
+                (),
+            ),
+        ),
+        1,
+    )
+
+
+def verified_messaging_keys(hierarchy: Hierarchy, keys: CoverNodeKeys, now: datetime) -> set[bytes]:
+    document = published_document(
+        hierarchy, keys.to_publish(now, hierarchy.organization.published.key)
+    )
+    verification = verify_published_keys(document, [hierarchy.organization.published], now)
+    assert verification.rejected == ()
+    return {k.key for k in verification.verified.of_role(KeyRole.COVERNODE_MSG).get(NODE, [])}
+
+
+class TestLoad:
+    def test_the_admins_folder_loads(self, folder: Path, hierarchy: Hierarchy) -> None:
+        keys = CoverNodeKeys.load(folder, NODE)
+        assert keys.provisioning.published == hierarchy.covernode_provisioning.published
+        assert keys.current_identity(T0).published == hierarchy.covernode_identity.published
+        assert keys.messaging == {}
+        with pytest.raises(KeyUnavailable):
+            keys.current_messaging(T0)
+
+    def test_a_missing_folder_says_what_to_run(self, tmp_path: Path) -> None:
+        with pytest.raises(KeyFolderError, match="admin init"):
+            CoverNodeKeys.load(tmp_path / "nowhere", NODE)
+
+    def test_a_key_of_the_wrong_role_is_named(self, folder: Path, hierarchy: Hierarchy) -> None:
+        write_private_json(
+            folder / "identity-wrong.json", certified_key_to_json(hierarchy.journalist_provisioning)
+        )
+        with pytest.raises(KeyFolderError, match=r"identity-wrong\.json.*journalist_provisioning"):
+            CoverNodeKeys.load(folder, NODE)
+
+    def test_a_messaging_key_without_its_identity_is_refused(
+        self, folder: Path, hierarchy: Hierarchy
+    ) -> None:
+        stranger = generate_signing_key(KeyRole.COVERNODE_ID, hierarchy.covernode_provisioning, T0)
+        orphan = generate_messaging_key(KeyRole.COVERNODE_MSG, stranger, T0)
+        write_private_json(folder / "messaging-orphan.json", certified_key_to_json(orphan))
+        with pytest.raises(KeyFolderError, match="not signed by any identity key"):
+            CoverNodeKeys.load(folder, NODE)
+
+    def test_a_damaged_key_file_is_named(self, folder: Path) -> None:
+        (folder / "messaging-broken.json").write_text("{not json")
+        with pytest.raises(KeyFolderError, match=r"messaging-broken\.json"):
+            CoverNodeKeys.load(folder, NODE)
+
+
+class TestRotation:
+    def test_keys_rotate_on_the_schedule(self, folder: Path, hierarchy: Hierarchy) -> None:
+        clock = FixedClock(T0)
+        keys = CoverNodeKeys.load(folder, NODE)
+
+        first = keys.rotate(clock.now())
+        assert [key.role for key in first] == [KeyRole.COVERNODE_MSG]
+        assert keys.rotate(clock.now()) == []
+        first_msg = keys.current_messaging(clock.now())
+        assert keys.parent_of(first_msg).published == hierarchy.covernode_identity.published
+
+        clock.advance(WEEK - timedelta(seconds=1))
+        assert keys.rotate(clock.now()) == []
+        clock.advance(timedelta(seconds=1))
+        (second,) = keys.rotate(clock.now())
+        assert second.role is KeyRole.COVERNODE_MSG
+        assert keys.current_messaging(clock.now()).published == second.published
+        assert {k.published.key for k in keys.live_messaging(clock.now())} == {
+            first_msg.published.key,
+            second.published.key,
+        }
+
+        clock.advance(WEEK)
+        third = keys.rotate(clock.now())
+        assert [key.role for key in third] == [KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG]
+        new_identity, new_messaging = third
+        assert keys.current_identity(clock.now()).published == new_identity.published
+        assert keys.parent_of(keys.current_messaging(clock.now())) is new_identity
+        assert new_messaging.published.key in verified_messaging_keys(hierarchy, keys, clock.now())
+
+        # The files are private, and a restart reads the same keys back.
+        for path in folder.glob("*.json"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        again = CoverNodeKeys.load(folder, NODE)
+        assert again.current_messaging(clock.now()).published == new_messaging.published
+        assert again.current_identity(clock.now()).published == new_identity.published
+        assert len(again.messaging) == 3
+
+    def test_every_published_key_verifies_from_the_anchor(
+        self, folder: Path, hierarchy: Hierarchy
+    ) -> None:
+        clock = FixedClock(T0)
+        keys = CoverNodeKeys.load(folder, NODE)
+        made: list[bytes] = []
+        for _ in range(6):
+            made += [k.published.key for k in keys.rotate(clock.now()) if k.role.is_encryption_key]
+            live = {k.published.key for k in keys.live_messaging(clock.now())}
+            assert verified_messaging_keys(hierarchy, keys, clock.now()) == live
+            assert keys.current_messaging(clock.now()).published.key == made[-1]
+            clock.advance(WEEK)
+        assert len(made) == 6
+
+    def test_a_mixer_that_slept_through_expiry_starts_fresh(
+        self, folder: Path, hierarchy: Hierarchy
+    ) -> None:
+        keys = CoverNodeKeys.load(folder, NODE)
+        keys.rotate(T0)
+        later = T0 + 5 * WEEK  # every identity and messaging key has expired
+        made = keys.rotate(later)
+        assert [k.role for k in made] == [KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG]
+        assert keys.current_messaging(later).published.key in verified_messaging_keys(
+            hierarchy, keys, later
+        )
+
+    def test_an_expired_provisioning_key_asks_for_the_admin(self, folder: Path) -> None:
+        keys = CoverNodeKeys.load(folder, NODE)
+        with pytest.raises(KeyUnavailable, match="admin"):
+            keys.rotate(T0 + timedelta(weeks=53))
+
+
+class TestRetirement:
+    def test_expired_keys_leave_the_disk(self, folder: Path) -> None:
+        clock = FixedClock(T0)
+        keys = CoverNodeKeys.load(folder, NODE)
+        forgotten: list[bytes] = []
+        history = []
+        for _ in range(5):
+            keys.rotate(clock.now())
+            history.append(keys.current_messaging(clock.now()).published.key)
+            keys.retire_expired(clock.now(), forgotten.append)
+            clock.advance(WEEK)
+        # Just after T0 + 4 weeks the messaging keys made up to T0 + 2 weeks (valid two
+        # weeks) are gone, and so is the admin's identity key (valid four weeks); the
+        # identities made at T0 + 2 and + 4 weeks stay.
+        clock.advance(timedelta(seconds=1) - WEEK)
+        keys.retire_expired(clock.now(), forgotten.append)
+        assert forgotten == history[:3]
+        on_disk = [
+            json.loads(p.read_text())["published"]["key"] for p in folder.glob("messaging-*")
+        ]
+        assert sorted(on_disk) == sorted(k.hex() for k in history[3:])
+        identities = sorted(p.name for p in folder.glob("identity-*.json"))
+        assert [name[9:17] for name in identities] == ["20260315", "20260329"]
+        assert (folder / "provisioning.json").exists()
+        assert keys.current_messaging(clock.now()).published.key == history[-1]

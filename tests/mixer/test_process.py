@@ -1,0 +1,211 @@
+"""The mixer as a real process (``quietline mixer --config DIR``) against the real edge.
+
+The crash test SIGKILLs the mixer again and again at varied moments while sources keep
+writing, restarts it each time, and then checks that every real message reached the
+desk exactly once across all journalist dead drops, that the edge queue was fully
+acknowledged, and that SIGTERM stops the mixer cleanly.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.clock import SystemClock
+from quietline.config import default_config_text, load_config
+from quietline.edge.store import Direction as EdgeDirection
+from quietline.edge.store import EdgeStore
+from quietline.edge_client import EdgeClient, EdgeUnavailable
+from quietline.keystore import write_public_json
+from quietline.mixer.state import Direction, MixerStore
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.hierarchy import VerifiedKeys
+from quietline.protocol.mixing import MixingParameters
+from tests.mixer.deployment import Organisation, serve_edge
+
+QUIETLINE = Path(sys.executable).parent / "quietline"
+DEADLINE = 40.0
+# Each of the mixer's POSTs waits this long before and after the edge handles it, so
+# that kills often land while a pull or a dead drop is in flight.
+LATENCY = 0.1
+KILLS = 8
+# Release every half second whatever came in, four entries a dead drop: many batches.
+FAST_U2J = MixingParameters(
+    threshold_min=0, threshold_max=6, timeout=timedelta(seconds=0.5), output_size=4
+)
+OVERRIDES = """
+[mixer.override.u2j]
+threshold_min = 0
+threshold_max = 6
+timeout_seconds = 0.5
+output_size = 4
+"""
+
+
+@dataclass
+class Deployment:
+    folder: Path
+    org: Organisation
+    edge: EdgeClient
+    edge_store: EdgeStore
+    starts: int = 0
+
+    @property
+    def log(self) -> Path:
+        """The output of the mixer process started last."""
+        return self.folder / f"mixer-{self.starts}.log"
+
+    def logs(self) -> str:
+        return "".join(
+            f"--- run {n}\n" + (self.folder / f"mixer-{n}.log").read_text()
+            for n in range(1, self.starts + 1)
+        )
+
+    def start_mixer(self, *extra: str) -> subprocess.Popen[bytes]:
+        self.starts += 1
+        with self.log.open("ab") as output:
+            return subprocess.Popen(
+                [str(QUIETLINE), "mixer", "--config", str(self.folder), *extra],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def keys(self) -> VerifiedKeys:
+        return self.org.verified(self.edge, SystemClock().now())
+
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; mixer logs:\n{self.logs()}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    now = SystemClock().now()
+    org = Organisation.create(tmp_path / "secrets" / "covernode", now)
+    write_public_json(
+        tmp_path / "organization.pub.json", org.hierarchy.organization.published.to_json()
+    )
+    edge_store = EdgeStore(tmp_path / "edge.sqlite3")
+    with (
+        serve_edge(edge_store, org.hierarchy, SystemClock(), latency=LATENCY) as url,
+        EdgeClient(url) as edge,
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        text = default_config_text(edge_port=port, mixing="demo")
+        text = text.replace("poll_seconds = 5", "poll_seconds = 0.2") + OVERRIDES
+        (tmp_path / "quietline.toml").write_text(text)
+        settings = load_config(tmp_path).mixer
+        assert (settings.u2j, settings.edge_url, settings.poll_seconds) == (FAST_U2J, url, 0.2)
+        assert settings.keys == org.covernode_keys
+        org.publish_recipient(edge, now)
+        yield Deployment(tmp_path, org, edge, edge_store)
+    edge_store.close()
+
+
+def covernode_published(deployment: Deployment) -> bool:
+    try:
+        return bool(deployment.keys().of_role(KeyRole.COVERNODE_MSG))
+    except EdgeUnavailable:
+        return False
+
+
+def test_one_step_prints_counts_and_nothing_else(deployment: Deployment) -> None:
+    result = subprocess.run(
+        [str(QUIETLINE), "mixer", "--config", str(deployment.folder), "--once", "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "2 and 900 s" in lines[0]  # --demo: CoverDrop's demo parameters, not the config's
+    assert lines[-1].endswith(
+        "pulled 0 (cover 0, replayed 0, unreadable 0) · pending user 0 journalist 0"
+        " · dead drops made 0, published 0"
+    )
+    assert covernode_published(deployment)
+
+
+def test_a_bad_config_folder_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(QUIETLINE), "mixer", "--config", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "quietline.toml" in result.stderr
+
+
+def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
+    deployment: Deployment,
+) -> None:
+    process = deployment.start_mixer()
+    deployment.wait_for("the mixer's keys", lambda: covernode_published(deployment))
+    keys = deployment.keys()
+
+    texts = [f"message {n:02d}" for n in range(24)]
+    sent = threading.Event()
+
+    def sources() -> None:
+        for text in texts:
+            deployment.org.send_cover(deployment.edge, keys, 2)
+            deployment.org.send_real(deployment.edge, keys, text)
+            time.sleep(0.25)
+        sent.set()
+
+    writer = threading.Thread(target=sources, daemon=True)
+    writer.start()
+    rng = random.Random(2026)
+    kills = 0
+    while not sent.is_set() or kills < KILLS:
+        time.sleep(rng.uniform(0.8, 2.0))  # start-up takes about 0.7 s
+        if process.poll() is None:
+            kills += 1
+        process.kill()
+        process.wait()
+        process = deployment.start_mixer()
+    writer.join()
+
+    def delivered() -> list[str]:
+        return deployment.org.desk_reads(deployment.edge, deployment.keys())[1]
+
+    deployment.wait_for("every message", lambda: len(delivered()) >= len(texts))
+    deployment.wait_for(
+        "the queue to be acknowledged",
+        lambda: deployment.edge_store.queue_length(EdgeDirection.USER) == 0,
+    )
+
+    # SIGTERM once the last mixer is in its loop (before that, Python's default applies).
+    deployment.wait_for(
+        "the last mixer's first step", lambda: "pulled" in deployment.log.read_text()
+    )
+    print(deployment.logs())  # shown when the test fails
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=DEADLINE) == 0
+    assert "mixer stopped" in deployment.log.read_text()
+
+    counts = Counter(delivered())
+    assert counts == Counter(texts), counts
+    assert kills >= KILLS
+    with MixerStore(deployment.folder / "mixer.sqlite3") as state:
+        assert state.outbox() == []
+        assert [state.pending_count(d) for d in Direction] == [0, 0]
+        assert state.counter("real_published") == len(texts)

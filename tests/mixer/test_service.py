@@ -1,0 +1,311 @@
+"""End-to-end tests of quietline.mixer.service against the real edge app over HTTP.
+
+The edge (create_app over an EdgeStore) runs under uvicorn on a loopback port; sources,
+the desk and the mixer talk to it with EdgeClient. Time is a FixedClock shared by the
+edge and the test, so mix timeouts and key rotation happen when the test says.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.clock import FixedClock
+from quietline.config import MixerConfig
+from quietline.edge.store import Direction as EdgeDirection
+from quietline.edge.store import EdgeStore
+from quietline.edge_client import EdgeClient
+from quietline.mixer.service import Mixer, StepReport
+from quietline.mixer.state import Direction, MixerStore
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind, sign_dead_drop, signature_data
+from quietline.protocol.encoding import b64_encode
+from quietline.protocol.forms import sign_form
+from quietline.protocol.hierarchy import VerifiedKeys
+from quietline.protocol.keygen import generate_signing_key
+from quietline.protocol.keys import EncryptionKeyPair, PublicSigningKey
+from quietline.protocol.messages import encrypt_cover_j2c, encrypt_u2c, filler_c2j
+from quietline.protocol.mixing import MixingParameters, MixState
+from tests.mixer.deployment import (
+    RECIPIENT,
+    Organisation,
+    all_dead_drops,
+    serve_edge,
+    user_reads,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+WEEK = timedelta(weeks=1)
+NODE = "covernode_001"
+U2J = MixingParameters(threshold_min=1, threshold_max=50, timeout=MINUTE, output_size=6)
+J2U = MixingParameters(threshold_min=1, threshold_max=50, timeout=MINUTE, output_size=4)
+
+
+@dataclass
+class World:
+    tmp: Path
+    clock: FixedClock
+    org: Organisation
+    edge: EdgeClient
+    edge_store: EdgeStore
+    config: MixerConfig
+    mixer: Mixer
+    mixer_store: MixerStore
+
+    def step(self, advance: timedelta = timedelta(0)) -> StepReport:
+        self.clock.advance(advance)
+        report = self.mixer.step(self.clock.now())
+        assert report.error is None, report.error
+        return report
+
+    def restart(self) -> None:
+        """A new mixer process over the same folder and database."""
+        self.mixer_store.close()
+        self.mixer_store = MixerStore(self.config.database)
+        self.mixer = Mixer(
+            self.config,
+            self.edge,
+            [self.org.hierarchy.organization.published],
+            self.clock,
+            self.mixer_store,
+            rng=random.Random(8),
+        )
+
+    def keys(self) -> VerifiedKeys:
+        return self.org.verified(self.edge, self.clock.now())
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    clock = FixedClock(T0)
+    org = Organisation.create(tmp_path / "covernode", T0)
+    edge_store = EdgeStore(tmp_path / "edge.sqlite3")
+    with serve_edge(edge_store, org.hierarchy, clock) as url, EdgeClient(url) as edge:
+        org.publish_recipient(edge, T0)
+        config = MixerConfig(
+            edge_url=url,
+            database=tmp_path / "mixer.sqlite3",
+            covernode_id=NODE,
+            keys=org.covernode_keys,
+            u2j=U2J,
+            j2u=J2U,
+            poll_seconds=1,
+            anchor=tmp_path / "organization.pub.json",
+        )
+        mixer_store = MixerStore(config.database)
+        mixer = Mixer(
+            config,
+            edge,
+            [org.hierarchy.organization.published],
+            clock,
+            mixer_store,
+            rng=random.Random(7),
+        )
+        world = World(tmp_path, clock, org, edge, edge_store, config, mixer, mixer_store)
+        world.step()  # publishes the CoverNode's keys
+        yield world
+        world.mixer_store.close()
+    edge_store.close()
+
+
+def test_the_first_step_publishes_verifiable_covernode_keys(world: World) -> None:
+    keys = world.keys()
+    (messaging,) = keys.of_role(KeyRole.COVERNODE_MSG)[NODE]
+    assert messaging.key == world.mixer.keys.current_messaging(T0).published.key
+    assert len(keys.covernode_wrapping_keys()) == 2
+
+
+def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
+    keys = world.keys()
+    world.org.send_cover(world.edge, keys, 5)
+    world.org.send_real(world.edge, keys, "the documents are in the usual place")
+    world.org.send_cover(world.edge, keys, 3)
+
+    report = world.step()
+    assert (report.pulled, report.cover, report.replayed, report.unreadable) == (9, 8, 0, 0)
+    assert (report.released, report.pending[Direction.USER]) == (0, 1)
+    # The cover before the real message is acknowledged; from the real message on,
+    # nothing is while it waits in the mix.
+    world.step()
+    assert world.edge_store.queue_length(EdgeDirection.USER) == 4
+
+    report = world.step(MINUTE)
+    assert (report.released, report.published, report.pending[Direction.USER]) == (1, 1, 0)
+    dead_drops, texts = world.org.desk_reads(world.edge, world.keys())
+    assert texts == ["the documents are in the usual place"]
+    (dead_drop,) = dead_drops
+    assert len(dead_drop.body.entries()) == U2J.output_size
+    assert dead_drop.body.epoch == keys.max_epoch
+
+    world.step()  # the next pull acknowledges what the stored dead drop holds
+    assert world.edge_store.queue_length(EdgeDirection.USER) == 0
+    world.step(MINUTE)  # a later release carries fillers only
+    _, texts = world.org.desk_reads(world.edge, world.keys())
+    assert texts == ["the documents are in the usual place"]
+
+
+def test_a_reply_reaches_the_source(world: World) -> None:
+    keys = world.keys()
+    source = world.org.send_real(world.edge, keys, "hello")
+    world.step(MINUTE)
+    world.org.reply(world.edge, keys, source, "we read you", world.clock.now())
+    cover = encrypt_cover_j2c(keys.covernode_wrapping_keys())
+    world.edge.send_j2c(
+        sign_form(
+            {"message": b64_encode(cover.data)},
+            world.org.journalist_identity.pair,
+            world.clock.now(),
+        )
+    )
+    # The user mix's timeout has run since the mixer started: this step releases.
+    report = world.step()
+    assert (report.pulled, report.cover, report.released, report.published) == (2, 1, 1, 1)
+    assert report.pending[Direction.JOURNALIST] == 0
+    assert user_reads(world.edge, world.keys(), source) == ["we read you"]
+    assert user_reads(world.edge, world.keys(), EncryptionKeyPair.generate()) == []
+    (user_drop,) = all_dead_drops(world.edge, DeadDropKind.USER)
+    assert len(user_drop.body.entries()) == J2U.output_size
+    world.step()
+    assert world.edge_store.queue_length(EdgeDirection.JOURNALIST) == 0
+
+
+def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:
+    keys = world.keys()
+    message = encrypt_u2c(
+        keys.covernode_wrapping_keys(),
+        recipient_id=RECIPIENT,
+        recipient_key=keys.journalist_messaging_key(RECIPIENT),
+        reply_key=EncryptionKeyPair.generate().public,
+        text="only once",
+    )
+    world.edge.send_u2c(message)
+    world.edge.send_u2c(message)
+    report = world.step()
+    assert (report.pulled, report.replayed, report.pending[Direction.USER]) == (2, 1, 1)
+    assert world.mixer_store.mix_state(Direction.USER).received == 2
+    world.step(MINUTE)
+
+    # Replayed again after delivery and after a restart: the digest was persisted.
+    world.restart()
+    world.edge.send_u2c(message)
+    report = world.step()
+    assert (report.replayed, report.pending[Direction.USER]) == (1, 0)
+    world.step(MINUTE)
+    _, texts = world.org.desk_reads(world.edge, world.keys())
+    assert texts == ["only once"]
+
+
+def test_an_unknown_recipient_gets_a_full_size_dead_drop_with_nothing_in_it(
+    world: World,
+) -> None:
+    keys = world.keys()
+    # Sealed to the desk's key, but tagged for nobody: the mixer must not deliver it.
+    world.org.send_real(world.edge, keys, "for nobody", recipient="nobody")
+    report = world.step(MINUTE)
+    assert (report.pulled, report.cover, report.released) == (1, 0, 1)
+    dead_drops, texts = world.org.desk_reads(world.edge, world.keys())
+    assert texts == []
+    (dead_drop,) = dead_drops
+    assert len(dead_drop.body.entries()) == U2J.output_size
+
+
+def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
+    first_keys = world.keys()
+    first_identity = world.mixer.keys.current_identity(T0)
+    first_messaging = world.mixer.keys.current_messaging(T0).published.key
+    world.org.send_real(world.edge, first_keys, "before rotation")
+    world.step(MINUTE)
+    assert world.mixer_store.replay_digest_count() == 1
+
+    # A week later: a new messaging key, published; the old one still opens inputs.
+    report = world.step(WEEK)
+    assert [note.split()[3] for note in report.notes] == ["covernode_msg"]
+    week_keys = world.keys()
+    published = {k.key for k in week_keys.of_role(KeyRole.COVERNODE_MSG)[NODE]}
+    second_messaging = world.mixer.keys.current_messaging(world.clock.now()).published.key
+    assert published == {first_messaging, second_messaging}
+    assert week_keys.covernode_wrapping_keys()[0].raw == second_messaging
+    world.org.send_real(world.edge, first_keys, "wrapped for the old key")
+    world.org.send_real(world.edge, week_keys, "wrapped for the new key")
+    world.step(MINUTE)
+    _, texts = world.org.desk_reads(world.edge, world.keys())
+    assert sorted(texts) == [
+        "before rotation",
+        "wrapped for the new key",
+        "wrapped for the old key",
+    ]
+
+    # Two weeks in: a new identity key signs the queue pulls and the dead drops; the
+    # first messaging key has expired, left the disk and taken its replay digest along.
+    report = world.step(WEEK)
+    assert sorted(note.split()[3] for note in report.notes[:2]) == ["covernode_id", "covernode_msg"]
+    world.org.send_cover(world.edge, world.keys(), 1)
+    world.step(MINUTE)
+    now = world.clock.now()
+    identity = world.mixer.keys.current_identity(now)
+    assert identity.published.key != first_identity.published.key
+    identities = {k.key for k in world.keys().of_role(KeyRole.COVERNODE_ID)[NODE]}
+    assert identity.published.key in identities
+    newest = all_dead_drops(world.edge, DeadDropKind.JOURNALIST)[-1].body
+    PublicSigningKey(identity.published.key).verify(
+        signature_data(newest.kind, newest.data, newest.created_at, newest.epoch),
+        newest.signature,
+    )
+    assert newest.epoch == world.keys().max_epoch
+    assert first_messaging not in {k.published.key for k in world.mixer.keys.messaging.values()}
+    # Two of the three messages came in under the first key: only the third's digest stays.
+    assert world.mixer_store.replay_digest_count() == 1
+
+
+def test_an_unreachable_edge_is_reported_and_retried(world: World) -> None:
+    with EdgeClient("http://127.0.0.1:9", timeout=2) as nowhere:
+        lost = Mixer(
+            world.config,
+            nowhere,
+            [world.org.hierarchy.organization.published],
+            world.clock,
+            world.mixer_store,
+        )
+        report = lost.step(world.clock.now())
+    assert report.error is not None
+    assert "unavailable" in report.error
+    assert "unavailable" in report.line()
+
+
+def test_a_dead_drop_the_edge_refuses_is_signed_again_so_the_queue_moves_on(
+    world: World,
+) -> None:
+    keys = world.keys()
+    world.org.send_real(world.edge, keys, "held up")
+    world.step()
+    # As if the mixer had stopped with a dead drop signed by an identity key the edge no
+    # longer accepts: here one it never saw.
+    stranger = generate_signing_key(
+        KeyRole.COVERNODE_ID, world.org.hierarchy.covernode_provisioning, T0
+    )
+    refused = sign_dead_drop(
+        DeadDropKind.JOURNALIST,
+        [filler_c2j().data for _ in range(U2J.output_size)],
+        T0,
+        keys.max_epoch,
+        identity=stranger.pair,
+        identity_not_valid_after=stranger.not_valid_after,
+    )
+    pending = world.mixer_store.mix_state(Direction.USER).pending
+    world.mixer_store.release(Direction.USER, pending, MixState(0, T0, ()), refused)
+    assert world.edge_store.queue_length(EdgeDirection.USER) == 1
+
+    report = world.step()
+    assert report.published == 1
+    assert report.notes[0].startswith("signed again a dead drop the edge refused")
+    (stored,) = all_dead_drops(world.edge, DeadDropKind.JOURNALIST)
+    assert stored.body.data == refused.data
+    stored.body.verify(world.keys())
+    world.step()
+    assert world.edge_store.queue_length(EdgeDirection.USER) == 0
