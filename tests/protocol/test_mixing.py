@@ -490,3 +490,13 @@ class TestReplayDigest:
     def test_domain_separated_from_plain_sha256(self) -> None:
         plaintext = b"U2C plaintext"
         assert replay_digest(plaintext) != hashlib.sha256(plaintext).digest()
+
+
+def test_receive_cover_counts_many_inputs_at_once() -> None:
+    one_by_one: ThresholdMix[str] = ThresholdMix.start(DEMO_U2J, T0)
+    at_once: ThresholdMix[str] = ThresholdMix.start(DEMO_U2J, T0)
+    one_by_one.receive_all([None] * 7)
+    at_once.receive_cover(7)
+    assert at_once.state() == one_by_one.state()
+    with pytest.raises(MisuseError):
+        at_once.receive_cover(-1)

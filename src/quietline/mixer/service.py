@@ -275,6 +275,7 @@ class Mixer:
         """Store every outbox entry at the edge (re-posting returns the same id), and only
         then take it out of the outbox, which lets the queue be acknowledged past it."""
         for entry in self._store.outbox():
+            self._store.mark_published(entry.id)
             try:
                 self._edge.publish_dead_drop(entry.dead_drop)
             except EdgeRefused as error:

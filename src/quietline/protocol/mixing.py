@@ -103,6 +103,12 @@ class ThresholdMix(Generic[T]):
         if real is not None:
             self._pending.append(real)
 
+    def receive_cover(self, count: int) -> None:
+        """Count ``count`` cover inputs at once (they are discarded)."""
+        if count < 0:
+            raise MisuseError("a count of inputs cannot be negative")
+        self._received += count
+
     def receive_all(self, inputs: Iterable[T | None]) -> None:
         for item in inputs:
             self.receive(item)
