@@ -5,7 +5,6 @@ Nothing here writes a log file: the status lines go to the terminal only.
 """
 
 import json
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import typer
 
 from quietline.admin.ceremony import Bundle
 from quietline.cli.files import fail, load_json
-from quietline.cli.source import KDF_COSTS, KdfName
+from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
 from quietline.desk.service import Desk
@@ -43,17 +42,8 @@ desk = typer.Typer(
     no_args_is_help=True,
 )
 
-PASSPHRASE_VARIABLE = "QUIETLINE_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
-
 Folder = Annotated[
     Path, typer.Option("--config", help="The deployment folder (holds quietline.toml).")
-]
-Kdf = Annotated[
-    KdfName,
-    typer.Option(
-        "--kdf-cost",
-        help="Argon2id cost of the vault passphrase; interactive is for tests and demos only.",
-    ),
 ]
 Source = Annotated[str, typer.Argument(help="The source: the first 8 hex characters of its key.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -79,14 +69,7 @@ def _anchors(config: Config) -> list[SignedKey]:
 
 
 def _passphrase(*, confirm: bool) -> str:
-    passphrase = os.environ.get(PASSPHRASE_VARIABLE)
-    if passphrase is None:
-        passphrase = typer.prompt(
-            "Desk vault passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
-    if not passphrase:
-        raise fail(f"the passphrase is empty (set it at the prompt or in {PASSPHRASE_VARIABLE})")
-    return passphrase
+    return read_passphrase("Desk vault passphrase", confirm=confirm)
 
 
 def _store(config: Config, kdf: KdfName) -> DeskStore:

@@ -10,7 +10,6 @@ options show in process lists).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Annotated
 import typer
 
 from quietline.cli.files import fail, load_json
+from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.client import (
     SourceClient,
     SourceClientError,
@@ -34,9 +34,6 @@ from quietline.client import (
 from quietline.clock import SystemClock
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
-from quietline.vault import INTERACTIVE, MODERATE, KdfCost
-
-PASSPHRASE_ENV = "QUIETLINE_PASSPHRASE"  # noqa: S105 (the variable's name)
 
 source = typer.Typer(
     help="A source client: cover traffic on a schedule, real messages in its place.",
@@ -49,13 +46,6 @@ class ScheduleName(StrEnum):
     memoryless = "memoryless"
 
 
-class KdfName(StrEnum):
-    moderate = "moderate"
-    interactive = "interactive"
-
-
-KDF_COSTS: dict[KdfName, KdfCost] = {KdfName.moderate: MODERATE, KdfName.interactive: INTERACTIVE}
-
 VaultFolder = Annotated[
     Path,
     typer.Option("--vault", help="The client's folder (queue, vault, cache); created by run."),
@@ -65,13 +55,6 @@ Anchors = Annotated[
     typer.Option(
         "--anchor",
         help="A pinned organisation key (JSON: key, certificate, not_valid_after); repeatable.",
-    ),
-]
-Kdf = Annotated[
-    KdfName,
-    typer.Option(
-        "--kdf-cost",
-        help="Argon2id cost of the vault passphrase; interactive is for tests and demos only.",
     ),
 ]
 
@@ -90,14 +73,7 @@ def _anchors(paths: list[Path] | None, storage: SourceStorage | None = None) -> 
 
 
 def _passphrase(confirm: bool) -> str:
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is None:
-        passphrase = typer.prompt(
-            "Vault passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
-    if not passphrase:
-        raise fail(f"the passphrase is empty (set it at the prompt or in {PASSPHRASE_ENV})")
-    return passphrase
+    return read_passphrase("Vault passphrase", confirm=confirm)
 
 
 def _client(folder: Path, anchors: list[Path] | None, kdf: KdfName) -> SourceClient:
