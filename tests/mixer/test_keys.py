@@ -196,13 +196,13 @@ class TestRetirement:
         for _ in range(5):
             keys.rotate(clock.now())
             history.append(keys.current_messaging(clock.now()).published.key)
-            keys.retire_expired(clock.now(), forgotten.append)
+            forgotten += keys.retire_expired(clock.now())
             clock.advance(WEEK)
         # Just after T0 + 4 weeks the messaging keys made up to T0 + 2 weeks (valid two
         # weeks) are gone, and so is the admin's identity key (valid four weeks); the
         # identities made at T0 + 2 and + 4 weeks stay.
         clock.advance(timedelta(seconds=1) - WEEK)
-        keys.retire_expired(clock.now(), forgotten.append)
+        forgotten += keys.retire_expired(clock.now())
         assert forgotten == history[:3]
         on_disk = [
             json.loads(p.read_text())["published"]["key"] for p in folder.glob("messaging-*")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,28 +59,36 @@ class Deployment:
     org: Organisation
     edge: EdgeClient
     edge_store: EdgeStore
-    starts: int = 0
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def log(self) -> Path:
         """The output of the mixer process started last."""
-        return self.folder / f"mixer-{self.starts}.log"
+        return self.folder / f"mixer-{len(self.processes)}.log"
 
     def logs(self) -> str:
         return "".join(
             f"--- run {n}\n" + (self.folder / f"mixer-{n}.log").read_text()
-            for n in range(1, self.starts + 1)
+            for n in range(1, len(self.processes) + 1)
         )
 
-    def start_mixer(self, *extra: str) -> subprocess.Popen[bytes]:
-        self.starts += 1
-        with self.log.open("ab") as output:
-            return subprocess.Popen(
-                [str(QUIETLINE), "mixer", "--config", str(self.folder), *extra],
+    def start_mixer(self) -> subprocess.Popen[bytes]:
+        with (self.folder / f"mixer-{len(self.processes) + 1}.log").open("ab") as output:
+            process = subprocess.Popen(
+                [str(QUIETLINE), "mixer", "--config", str(self.folder)],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        """Kill whatever a failed test left running."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
     def keys(self) -> VerifiedKeys:
         return self.org.verified(self.edge, SystemClock().now())
@@ -113,7 +121,11 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         assert (settings.u2j, settings.edge_url, settings.poll_seconds) == (FAST_U2J, url, 0.2)
         assert settings.keys == org.covernode_keys
         org.publish_recipient(edge, now)
-        yield Deployment(tmp_path, org, edge, edge_store)
+        deployment = Deployment(tmp_path, org, edge, edge_store)
+        try:
+            yield deployment
+        finally:
+            deployment.stop_all()
     edge_store.close()
 
 

@@ -11,7 +11,7 @@ renew.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -174,29 +174,26 @@ class CoverNodeKeys:
             made.append(messaging)
         return made
 
-    def retire_expired(self, now: datetime, on_delete: Callable[[bytes], None]) -> int:
-        """Delete the files of identity and messaging keys expired at ``now``.
+    def retire_expired(self, now: datetime) -> list[bytes]:
+        """Delete the files of identity and messaging keys expired at ``now``; returns
+        the public keys of the messaging keys deleted (to forget their replay digests).
 
         A messaging key is only used to open inputs while it is valid, so once expired it
-        can open nothing; ``on_delete`` is called with its public key (to forget its
-        replay digests) after the file is gone. Returns how many keys were deleted.
+        can open nothing. An identity key stays while a messaging key it signed does.
         """
-        deleted = 0
+        deleted = []
         for path, messaging in list(self.messaging.items()):
             if now > messaging.not_valid_after:
                 path.unlink(missing_ok=True)
                 del self.messaging[path]
-                on_delete(messaging.published.key)
-                deleted += 1
+                deleted.append(messaging.published.key)
         for path, identity in list(self.identities.items()):
-            # An identity key stays while a messaging key it signed is still on disk.
             signed_children = any(
                 self.parent_of(child) is identity for child in self.messaging.values()
             )
             if now > identity.not_valid_after and not signed_children:
                 path.unlink(missing_ok=True)
                 del self.identities[path]
-                deleted += 1
         return deleted
 
     # --- publication ------------------------------------------------------------------

@@ -147,7 +147,7 @@ class Mixer:
     def _keys_step(self, now: datetime, report: StepReport) -> None:
         for key in self.keys.rotate(now):
             report.notes.append(f"made a new {key.role.value} key {key.published.key[:4].hex()}…")
-        if self.keys.retire_expired(now, on_delete=lambda _: None):
+        if self.keys.retire_expired(now):
             live = [key.published.key for key in self.keys.messaging.values()]
             forgotten = self._store.forget_keys_except(live)
             report.notes.append(f"deleted expired keys; forgot {forgotten} replay digests")
@@ -275,7 +275,6 @@ class Mixer:
         """Store every outbox entry at the edge (re-posting returns the same id), and only
         then take it out of the outbox, which lets the queue be acknowledged past it."""
         for entry in self._store.outbox():
-            self._store.mark_published(entry.id)
             try:
                 self._edge.publish_dead_drop(entry.dead_drop)
             except EdgeRefused as error:
