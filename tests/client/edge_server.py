@@ -1,32 +1,23 @@
-"""The real edge app served by uvicorn on a free loopback port in a background thread,
-behind a recording ASGI wrapper: a test instrument that notes, for every request, the
-method, path, query, headers and body size the edge received (never a client address)."""
+"""The real edge app served on loopback (``tests.support.edge_server.serve``) behind a
+recording ASGI wrapper: a test instrument that notes, for every request, the method, path,
+query, headers and body size the edge received (never a client address)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from quietline.clock import Clock
+from quietline.clock import SystemClock
 from quietline.edge.app import create_app
 from quietline.edge.store import EdgeStore
-from quietline.protocol.certificates import SignedKey
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-STARTUP_DEADLINE_S = 10.0
+from quietline.edge_client import EdgeClient
+from tests.support.edge_server import serve
+from tests.support.organisation import Organisation
 
 
 @dataclass(frozen=True)
@@ -45,7 +36,7 @@ class RecordedRequest:
 
 @dataclass
 class Recorder:
-    app: App
+    app: ASGIApp
     requests: list[RecordedRequest] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,33 +71,19 @@ class RunningEdge:
     recorder: Recorder
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def running_edge(folder: Path, anchors: Sequence[SignedKey], clock: Clock) -> Iterator[RunningEdge]:
-    """Serve a fresh edge (SQLite store in ``folder``) until the block ends."""
+def published_edge(folder: Path, org: Organisation) -> Iterator[RunningEdge]:
+    """Serve a fresh edge (SQLite store in ``folder``, the system clock) behind a
+    :class:`Recorder` until the block ends, with every key and profile of ``org``
+    published; the recorder starts empty, after the publishing."""
     folder.mkdir(parents=True, exist_ok=True)
     store = EdgeStore(folder / "edge.sqlite")
-    recorder = Recorder(create_app(store, anchors, clock))
-    port = free_port()
-    config = uvicorn.Config(
-        recorder, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the edge did not start")
-        time.sleep(0.01)
+    recorder = Recorder(create_app(store, [org.anchor], SystemClock()))
     try:
-        yield RunningEdge(f"http://127.0.0.1:{port}", store, recorder)
+        with serve(recorder) as url:
+            with EdgeClient(url) as admin:
+                org.publish(admin, datetime.now(UTC))
+            recorder.requests.clear()
+            yield RunningEdge(url, store, recorder)
     finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_DEADLINE_S)
         store.close()

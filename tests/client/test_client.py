@@ -13,7 +13,6 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,14 +21,16 @@ import pytest
 
 from quietline.client import FixedRate, Memoryless, QueueFull, SourceClient, SourceStorage
 from quietline.client.mailbox import open_records
-from quietline.clock import FixedClock, SystemClock
+from quietline.clock import FixedClock
 from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
+from quietline.processes import free_port
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.messages import RecipientTag, U2CMessage, parse_u2c, text_reply
 from quietline.vault import INTERACTIVE
-from tests.client.edge_server import RecordedRequest, RunningEdge, free_port, running_edge
-from tests.client.organisation import Organisation
+from tests.client.edge_server import RecordedRequest, RunningEdge, published_edge
+from tests.client.replies import reply_entry, user_dead_drop
+from tests.support.organisation import Organisation
 
 PASSPHRASE = "a long and private passphrase"
 SECRET_TEXT = "the sentinel text 7f3a9c"
@@ -40,15 +41,6 @@ WRITE_AT_TICK = 20
 @pytest.fixture(scope="module")
 def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
-
-
-@pytest.fixture
-def edge(tmp_path: Path, org: Organisation) -> Iterator[RunningEdge]:
-    with running_edge(tmp_path / "edge", [org.anchor], SystemClock()) as running:
-        with EdgeClient(running.url) as admin:
-            org.publish(admin, datetime.now(UTC))
-        running.recorder.requests.clear()
-        yield running
 
 
 def _client(edge_url: str, folder: Path, org: Organisation, start: datetime) -> SourceClient:
@@ -159,9 +151,9 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
         # The desk's side: open the message, reply to its reply key.
         (real,) = [u2c for _, u2c in _queued_u2c(edge, org) if u2c and not u2c.tag.is_cover]
         u2j = real.payload.open(org.recipients["news_desk"].messaging.pair)
-        entry = org.reply_entry("news_desk", u2j.reply_key, text_reply("we got it"))
+        entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("we got it"))
         with EdgeClient(edge.url) as publisher:
-            publisher.publish_dead_drop(org.user_dead_drop([entry], datetime.now(UTC)))
+            publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
         assert client.inbox(PASSPHRASE, now=start + timedelta(seconds=tick)) == []
         client.tick(start + timedelta(seconds=tick + 61))  # the next download
@@ -220,10 +212,9 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
     assert good is not None
 
     impostor = Organisation.create(start - timedelta(hours=1))
-    with running_edge(tmp_path / "impostor", [impostor.anchor], SystemClock()) as fake:
+    with published_edge(tmp_path / "impostor", impostor) as fake:
         with EdgeClient(fake.url) as admin:
-            impostor.publish(admin, datetime.now(UTC))
-            admin.publish_dead_drop(impostor.user_dead_drop([], datetime.now(UTC)))
+            admin.publish_dead_drop(user_dead_drop(impostor, [], datetime.now(UTC)))
         with _client(fake.url, folder, org, start) as misled:
             misled.tick(start)
             assert misled.counters.key_sets_refused == 1

@@ -22,7 +22,8 @@ from quietline.clock import FixedClock
 from quietline.protocol.deaddrops import DeadDrop
 from quietline.protocol.messages import RecipientTag, handover, parse_u2c, text_reply
 from quietline.vault import INTERACTIVE
-from tests.client.organisation import Organisation
+from tests.client.replies import reply_entry, user_dead_drop
+from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
@@ -159,18 +160,19 @@ def test_inbox_finds_replies_once_and_follows_handovers(tmp_path: Path, org: Org
     drops = [
         DeadDrop(
             1,
-            org.user_dead_drop(
-                [org.reply_entry("news_desk", user, text_reply("we read you"))], NOW
+            user_dead_drop(
+                org, [reply_entry(org, "news_desk", user, text_reply("we read you"))], NOW
             ),
         ),
         DeadDrop(
             2,
-            org.user_dead_drop(
-                [org.reply_entry("news_desk", user, handover("investigations"))],
+            user_dead_drop(
+                org,
+                [reply_entry(org, "news_desk", user, handover("investigations"))],
                 NOW + timedelta(minutes=5),
             ),
         ),
-        DeadDrop(3, org.user_dead_drop([], NOW + timedelta(minutes=6))),
+        DeadDrop(3, user_dead_drop(org, [], NOW + timedelta(minutes=6))),
     ]
     cache = client.storage.read_cache()
     cache.dead_drops = drops

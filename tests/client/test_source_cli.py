@@ -8,19 +8,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from quietline.clock import SystemClock
 from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
-from tests.client.edge_server import RunningEdge, running_edge
-from tests.client.organisation import Organisation
+from tests.client.edge_server import RunningEdge
+from tests.client.replies import reply_entry, user_dead_drop
+from tests.support.organisation import Organisation
 
 SECRET_TEXT = "sentinel 51d0 meet at the usual place"
 DEADLINE_S = 30.0
@@ -29,14 +29,6 @@ DEADLINE_S = 30.0
 @pytest.fixture
 def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
-
-
-@pytest.fixture
-def edge(tmp_path: Path, org: Organisation) -> Iterator[RunningEdge]:
-    with running_edge(tmp_path / "edge", [org.anchor], SystemClock()) as running:
-        with EdgeClient(running.url) as admin:
-            org.publish(admin, datetime.now(UTC))
-        yield running
 
 
 def _quietline(*args: str, passphrase: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -127,9 +119,9 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         (real,) = _real_messages(edge, org)
         u2j = real.payload.open(org.recipients["news_desk"].messaging.pair)
         assert u2j.text.text() == SECRET_TEXT
-        entry = org.reply_entry("news_desk", u2j.reply_key, text_reply("received, thanks"))
+        entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("received, thanks"))
         with EdgeClient(edge.url) as publisher:
-            publisher.publish_dead_drop(org.user_dead_drop([entry], datetime.now(UTC)))
+            publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
         def reply_arrived() -> bool:
             shown = _quietline("inbox", *common, "--json", passphrase="pass phrase one")

@@ -17,7 +17,8 @@ from quietline.client.storage import (
 )
 from quietline.protocol.deaddrops import DeadDrop
 from quietline.vault import INTERACTIVE
-from tests.client.organisation import Organisation
+from tests.client.replies import user_dead_drop
+from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ def test_cache_round_trips_keys_and_dead_drops(tmp_path: Path) -> None:
     org = Organisation.create(NOW)
     storage = _storage(tmp_path)
     storage.install()
-    drop = DeadDrop(3, org.user_dead_drop([], NOW))
+    drop = DeadDrop(3, user_dead_drop(org, [], NOW))
     storage.write_cache(Cache([org.anchor], org.published_keys(), [drop], 3))
     cache = storage.read_cache()
     assert cache.anchors == [org.anchor]

@@ -19,7 +19,8 @@ from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private_json, write_public_json
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import J2UType
-from tests.desk.world import Organisation, open_j2c, real_edge, seal_message, sent_j2c
+from tests.desk.world import bundle_for, drop_message, open_j2c, real_edge, seal_message, sent_j2c
+from tests.support.organisation import Organisation
 
 PASSPHRASE = "a long desk passphrase"
 runner = CliRunner()
@@ -44,7 +45,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     folder = tmp_path / "deployment"
     org = Organisation.create(clock.now(), ("alice", "bob"))
     with real_edge(tmp_path, org, clock) as (url, store), EdgeClient(url) as edge:
-        org.publish(edge, clock.now())
+        org.publish(edge, clock.now(), messaging=False)
         port = int(url.rsplit(":", 1)[1])
         config = default_config_text(edge_port=port).replace(
             "period_seconds = 60", "period_seconds = 0.001"
@@ -53,7 +54,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         (folder / "quietline.toml").write_text(config, encoding="utf-8")
         write_public_json(folder / "organization.pub.json", org.anchor.to_json())
         bundle = tmp_path / "alice.json"
-        write_private_json(bundle, org.bundle("alice", clock.now()).to_json())
+        write_private_json(bundle, bundle_for(org, "alice", clock.now()).to_json())
         yield Deployment(folder, org, edge, store, bundle)
 
 
@@ -61,8 +62,8 @@ def _write(deployment: Deployment, source: EncryptionKeyPair, text: str) -> Publ
     now = SystemClock().now()
     key = deployment.org.verified(deployment.edge, now).journalist_messaging_key("alice")
     sealed = seal_message(key, source, text)
-    deployment.org.drop_message(
-        deployment.edge, now, key, sealed, epoch=deployment.store.max_epoch()
+    drop_message(
+        deployment.org, deployment.edge, now, key, sealed, epoch=deployment.store.max_epoch()
     )
     return key
 

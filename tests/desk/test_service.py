@@ -30,14 +30,17 @@ from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import J2UType
 from quietline.vault import INTERACTIVE
 from tests.desk.world import (
-    Organisation,
+    bundle_for,
+    drop_message,
     keys_from,
     open_j2c,
+    publish_covernode_messaging,
     real_edge,
     seal_message,
     sent_j2c,
-    serve,
 )
+from tests.support.edge_server import serve
+from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PERIOD = timedelta(minutes=1)
@@ -58,7 +61,7 @@ class World:
 
     def add(self, recipient_id: str) -> PublicEncryptionKey:
         """Import a recipient into the desk; returns the messaging key it published."""
-        recipient = recipient_from_bundle(self.org.bundle(recipient_id, self.now))
+        recipient = recipient_from_bundle(bundle_for(self.org, recipient_id, self.now))
         problems: list[str] = []
         self.desk.add_recipient(recipient, self.now, problems.append)
         assert problems == []
@@ -68,7 +71,9 @@ class World:
         """A source's message to the recipient's newest published key, in a dead drop."""
         key = self.org.verified(self.edge, self.now).journalist_messaging_key(recipient_id)
         sealed = seal_message(key, source, text)
-        return self.org.drop_message(self.edge, self.now, key, sealed, epoch=self.store.max_epoch())
+        return drop_message(
+            self.org, self.edge, self.now, key, sealed, epoch=self.store.max_epoch()
+        )
 
     def tick(self) -> None:
         self.clock.advance(PERIOD)
@@ -85,7 +90,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     clock = FixedClock(NOW)
     org = Organisation.create(NOW, ("alice", "bob", "carol"))
     with real_edge(tmp_path, org, clock) as (url, store), EdgeClient(url) as edge:
-        org.publish(edge, NOW, recipients=("alice", "bob"))
+        org.publish(edge, NOW, recipients=("alice", "bob"), messaging=False)
         desk = _desk(tmp_path, url, org)
         try:
             yield World(clock, org, edge, store, desk)
@@ -119,7 +124,7 @@ def test_the_same_message_in_a_second_dead_drop_is_not_stored_twice(world: World
     source = EncryptionKeyPair.generate()
     sealed = seal_message(key, source, "once")
     for _ in range(2):  # a re-published batch: the same sealed message, freshly forwarded
-        world.org.drop_message(world.edge, world.now, key, sealed, epoch=world.store.max_epoch())
+        drop_message(world.org, world.edge, world.now, key, sealed, epoch=world.store.max_epoch())
         world.clock.advance(timedelta(seconds=1))
     report = world.desk.step(world.now)
     assert (report.dead_drops_read, report.messages_received) == (2, 1)
@@ -158,14 +163,15 @@ def test_exactly_one_j2c_per_period_and_the_queued_reply_is_the_one_sent(world: 
 
 def test_a_failed_send_keeps_the_reply_until_it_can_go(world: World) -> None:
     # carol's identity is not published yet, so the edge refuses what her desk signs.
-    recipient = recipient_from_bundle(world.org.bundle("carol", world.now))
+    recipient = recipient_from_bundle(bundle_for(world.org, "carol", world.now))
     problems: list[str] = []
     world.desk.add_recipient(recipient, world.now, problems.append)
     assert len(problems) == 1
     assert "not published yet" in problems[0]
     source = EncryptionKeyPair.generate()
     key = recipient.messaging[0].pair.public
-    world.org.drop_message(
+    drop_message(
+        world.org,
         world.edge,
         world.now,
         key,
@@ -181,7 +187,7 @@ def test_a_failed_send_keeps_the_reply_until_it_can_go(world: World) -> None:
     assert sent_j2c(world.store) == []
     assert len(world.desk.store.read().outbox) == 1
 
-    world.org.publish(world.edge, world.now, recipients=("carol",))
+    world.org.publish(world.edge, world.now, recipients=("carol",), messaging=False)
     world.clock.advance(timedelta(seconds=1))
     report = world.desk.step(world.now)
     assert (report.sent, report.keys_published) == (Sent.REPLY, 1)
@@ -200,7 +206,7 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
     main_app = create_app(main_store, [org.anchor], clock)
     # A CDN that still serves an older copy of the keys: a second real edge behind it.
     keys_app = create_app(keys_store, [org.anchor], clock)
-    bundle = recipient_from_bundle(org.bundle("alice", NOW))
+    bundle = recipient_from_bundle(bundle_for(org, "alice", NOW))
     with (
         serve(main_app) as main_url,
         serve(keys_app) as keys_url,
@@ -209,11 +215,11 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         EdgeClient(keys_url) as stale,
     ):
         for edge in (main, stale):
-            org.publish(edge, NOW)
+            org.publish(edge, NOW, messaging=False)
             edge.publish_key(
                 KeyRole.JOURNALIST_MSG,
                 "alice",
-                org.identities["alice"].pair.public.raw,
+                org.recipients["alice"].identity.pair.public.raw,
                 bundle.messaging[0].published,
             )
         desk = _desk(tmp_path, desk_url, org)
@@ -223,13 +229,13 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         new_covernode_key = generate_messaging_key(
             KeyRole.COVERNODE_MSG, org.covernode_identity, NOW
         )
-        epoch = org.publish_covernode_messaging(main, new_covernode_key)
+        epoch = publish_covernode_messaging(org, main, new_covernode_key)
         assert epoch == keys_store.max_epoch() + 1
         source = EncryptionKeyPair.generate()
         recipient_key = bundle.messaging[0].pair.public
         sealed = seal_message(recipient_key, source, "after the rotation")
-        org.drop_message(
-            main, NOW, recipient_key, sealed, epoch=epoch, covernode_key=new_covernode_key
+        drop_message(
+            org, main, NOW, recipient_key, sealed, epoch=epoch, covernode_key=new_covernode_key
         )
 
         report = desk.step(NOW)
@@ -237,7 +243,7 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         assert report.waiting_for_epoch == epoch
         assert desk.store.read().cursor == 0
 
-        org.publish_covernode_messaging(stale, new_covernode_key)  # the copy catches up
+        publish_covernode_messaging(org, stale, new_covernode_key)  # the copy catches up
         clock.advance(PERIOD)
         report = desk.step(clock.now())
         assert (report.dead_drops_read, report.messages_received) == (1, 1)

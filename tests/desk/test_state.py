@@ -23,7 +23,8 @@ from quietline.protocol.errors import MalformedInput
 from quietline.protocol.keygen import generate_messaging_key
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.vault import INTERACTIVE, VaultLocked
-from tests.desk.world import Organisation
+from tests.desk.world import bundle_for
+from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple"
@@ -36,8 +37,8 @@ def org() -> Organisation:
 
 def _state(org: Organisation) -> tuple[DeskState, PublicEncryptionKey]:
     state = DeskState()
-    state.put_recipient(recipient_from_bundle(org.bundle("alice", NOW)))
-    state.put_recipient(recipient_from_bundle(org.bundle("bob", NOW)))
+    state.put_recipient(recipient_from_bundle(bundle_for(org, "alice", NOW)))
+    state.put_recipient(recipient_from_bundle(bundle_for(org, "bob", NOW)))
     source = EncryptionKeyPair.generate().public
     conversation = state.record_received(source, "alice", "hello", "d1", NOW)
     assert conversation is not None
@@ -55,7 +56,7 @@ def test_state_round_trips_through_json(org: Organisation) -> None:
     again = DeskState.from_json(state.to_json())
     assert again.to_json() == state.to_json()
     assert [r.id for r in again.recipients] == ["alice", "bob"]
-    assert again.recipient("alice").identity.pair.seed == org.identities["alice"].pair.seed
+    assert again.recipient("alice").identity.pair.seed == org.recipients["alice"].identity.pair.seed
 
 
 def test_state_round_trips_through_the_vault(tmp_path: Path, org: Organisation) -> None:
@@ -163,15 +164,15 @@ def test_a_renewed_bundle_merges_into_the_recipient(org: Organisation) -> None:
     state, _ = _state(org)
     first = state.recipient("alice").messaging[0]
     later = NOW + timedelta(days=1)
-    assert state.put_recipient(recipient_from_bundle(org.bundle("alice", later))) is False
+    assert state.put_recipient(recipient_from_bundle(bundle_for(org, "alice", later))) is False
     keys = state.recipient("alice").messaging
     assert len(keys) == 2
     assert keys[0] == first
 
 
 def test_bundles_with_wrong_roles_or_certificates_are_refused(org: Organisation) -> None:
-    bundle = org.bundle("alice", NOW)
-    stranger = generate_messaging_key(KeyRole.JOURNALIST_MSG, org.identities["bob"], NOW)
+    bundle = bundle_for(org, "alice", NOW)
+    stranger = generate_messaging_key(KeyRole.JOURNALIST_MSG, org.recipients["bob"].identity, NOW)
     with pytest.raises(MalformedInput, match="not certified"):
         recipient_from_bundle(replace(bundle, messaging=stranger))
     with pytest.raises(MalformedInput, match="not a journalist_id"):

@@ -1,22 +1,18 @@
-"""A real edge served by uvicorn in a thread, and an organisation published to it.
+"""A real edge on loopback, and what the admin, sources and the mixer do around a desk.
 
-The organisation is made with the real key generation: a root key, both provisioning
-keys, one CoverNode (identity and messaging keys) and recipients with identity keys and
-profiles. Recipients' messaging keys are the desk's to publish; a source's messages are
-sealed and forwarded here as the mixer would, into a journalist dead drop the CoverNode
-identity signs.
+The organisation is ``tests.support.organisation.Organisation``; here it is published as
+the admin does for a desk (recipients' messaging keys are the desk's to publish) and
+enrolled into desk bundles. A source's messages are sealed and forwarded here as the mixer
+would, into a journalist dead drop the CoverNode identity signs.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quietline.admin.ceremony import Bundle
@@ -24,19 +20,10 @@ from quietline.clock import Clock
 from quietline.edge import EdgeStore, create_app
 from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
-from quietline.processes import free_port
 from quietline.protocol.boxes import AnonymousBox
-from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.deaddrops import DeadDropKind, sign_dead_drop
-from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import JournalistProfile, VerifiedKeys, verify_published_keys
-from quietline.protocol.keygen import (
-    CertifiedEncryptionKey,
-    CertifiedSigningKey,
-    generate_messaging_key,
-    generate_organization_key,
-    generate_signing_key,
-)
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.keygen import CertifiedEncryptionKey, generate_messaging_key
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import (
     U2J,
@@ -48,120 +35,46 @@ from quietline.protocol.messages import (
     parse_j2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from tests.support.edge_server import serve
+from tests.support.organisation import COVERNODE_ID, Organisation
 
-COVERNODE_ID = "covernode_001"
-SERVER_START_DEADLINE_S = 10.0
+
+def bundle_for(org: Organisation, recipient_id: str, now: datetime) -> Bundle:
+    """What ``admin enroll`` gives the desk: the recipient's profile and identity key, and a
+    messaging key certified at ``now`` (a fresh one each time)."""
+    recipient = org.recipients[recipient_id]
+    messaging = generate_messaging_key(KeyRole.JOURNALIST_MSG, recipient.identity, now)
+    return Bundle(recipient.profile, recipient.identity, messaging, default=False)
 
 
-@dataclass
-class Organisation:
-    """An organisation's keys, with the secret halves the tests act with."""
+def publish_covernode_messaging(
+    org: Organisation, edge: EdgeClient, key: CertifiedEncryptionKey
+) -> int:
+    """Publish ``key`` as the CoverNode's new messaging key, as the mixer does when it
+    rotates; returns its epoch."""
+    return edge.publish_key(
+        KeyRole.COVERNODE_MSG, COVERNODE_ID, org.covernode_identity.published.key, key.published
+    )
 
-    root: CertifiedSigningKey
-    covernode_provisioning: CertifiedSigningKey
-    journalist_provisioning: CertifiedSigningKey
-    covernode_identity: CertifiedSigningKey
-    covernode_messaging: CertifiedEncryptionKey
-    identities: dict[str, CertifiedSigningKey] = field(default_factory=dict)
 
-    @classmethod
-    def create(cls, now: datetime, recipient_ids: tuple[str, ...]) -> Organisation:
-        root = generate_organization_key(now)
-        cn_prov = generate_signing_key(KeyRole.COVERNODE_PROVISIONING, root, now)
-        j_prov = generate_signing_key(KeyRole.JOURNALIST_PROVISIONING, root, now)
-        cn_id = generate_signing_key(KeyRole.COVERNODE_ID, cn_prov, now)
-        cn_msg = generate_messaging_key(KeyRole.COVERNODE_MSG, cn_id, now)
-        org = cls(root, cn_prov, j_prov, cn_id, cn_msg)
-        for recipient_id in recipient_ids:
-            org.identities[recipient_id] = generate_signing_key(KeyRole.JOURNALIST_ID, j_prov, now)
-        return org
-
-    @property
-    def anchor(self) -> SignedKey:
-        return self.root.published
-
-    def bundle(self, recipient_id: str, now: datetime) -> Bundle:
-        """What ``admin enroll`` gives the desk: profile, identity and a messaging key."""
-        identity = self.identities[recipient_id]
-        messaging = generate_messaging_key(KeyRole.JOURNALIST_MSG, identity, now)
-        profile = JournalistProfile.create(recipient_id, f"Desk {recipient_id}", "", is_desk=True)
-        return Bundle(profile, identity, messaging, default=False)
-
-    def publish(
-        self, edge: EdgeClient, now: datetime, recipients: tuple[str, ...] | None = None
-    ) -> None:
-        """What ``admin publish`` uploads: every key but the recipients' messaging keys,
-        and a signed profile per recipient (of ``recipients`` only, when given)."""
-        org = self.root.published.key
-        edge.publish_key(
-            KeyRole.COVERNODE_PROVISIONING, None, org, self.covernode_provisioning.published
-        )
-        edge.publish_key(
-            KeyRole.JOURNALIST_PROVISIONING, None, org, self.journalist_provisioning.published
-        )
-        edge.publish_key(
-            KeyRole.COVERNODE_ID,
-            COVERNODE_ID,
-            self.covernode_provisioning.published.key,
-            self.covernode_identity.published,
-        )
-        self.publish_covernode_messaging(edge, self.covernode_messaging)
-        for recipient_id, identity in self.identities.items():
-            if recipients is not None and recipient_id not in recipients:
-                continue
-            edge.publish_key(
-                KeyRole.JOURNALIST_ID,
-                recipient_id,
-                self.journalist_provisioning.published.key,
-                identity.published,
-            )
-            profile = JournalistProfile.create(
-                recipient_id, f"Desk {recipient_id}", "", is_desk=True
-            )
-            form = sign_form(
-                {"profile": profile.to_json(), "default": False},
-                self.journalist_provisioning.pair,
-                now,
-            )
-            edge.publish_profile(form)
-
-    def publish_covernode_messaging(self, edge: EdgeClient, key: CertifiedEncryptionKey) -> int:
-        return edge.publish_key(
-            KeyRole.COVERNODE_MSG,
-            COVERNODE_ID,
-            self.covernode_identity.published.key,
-            key.published,
-        )
-
-    def verified(self, edge: EdgeClient, now: datetime) -> VerifiedKeys:
-        return verify_published_keys(edge.public_keys(), [self.anchor], now).verified
-
-    def drop_message(
-        self,
-        edge: EdgeClient,
-        now: datetime,
-        recipient_key: PublicEncryptionKey,
-        sealed: EncryptedU2J,
-        *,
-        epoch: int,
-        covernode_key: CertifiedEncryptionKey | None = None,
-        fillers: int = 3,
-    ) -> int:
-        """Publish a journalist dead drop holding ``sealed`` for the holder of
-        ``recipient_key`` among fillers, as the mixer would; returns its id."""
-        covernode = covernode_key or self.covernode_messaging
-        real = forward_to_journalist(covernode.pair, recipient_key, sealed)
-        entries = [filler_c2j().data for _ in range(fillers)]
-        entries.insert(1, real.data)
-        dead_drop = sign_dead_drop(
-            DeadDropKind.JOURNALIST,
-            entries,
-            now,
-            epoch,
-            identity=self.covernode_identity.pair,
-            identity_not_valid_after=self.covernode_identity.not_valid_after,
-        )
-        return edge.publish_dead_drop(dead_drop)
+def drop_message(
+    org: Organisation,
+    edge: EdgeClient,
+    now: datetime,
+    recipient_key: PublicEncryptionKey,
+    sealed: EncryptedU2J,
+    *,
+    epoch: int,
+    covernode_key: CertifiedEncryptionKey | None = None,
+    fillers: int = 3,
+) -> int:
+    """Publish a journalist dead drop holding ``sealed`` for the holder of
+    ``recipient_key`` among fillers, as the mixer would; returns its id."""
+    covernode = covernode_key or org.covernode_messaging
+    real = forward_to_journalist(covernode.pair, recipient_key, sealed)
+    entries = [filler_c2j().data for _ in range(fillers)]
+    entries.insert(1, real.data)
+    return edge.publish_dead_drop(org.sign_dead_drop(DeadDropKind.JOURNALIST, entries, now, epoch))
 
 
 def seal_message(
@@ -185,32 +98,6 @@ def open_j2c(
     if not j2c.is_real:
         return False, None
     return True, j2c.payload.open(source, sender)
-
-
-@contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    ready = threading.Event()
-    for _ in range(int(SERVER_START_DEADLINE_S / 0.05)):
-        if server.started:
-            ready.set()
-            break
-        ready.wait(0.05)
-    try:
-        if not ready.is_set():
-            raise RuntimeError("the edge did not start in time")
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=SERVER_START_DEADLINE_S)
 
 
 @contextmanager

@@ -13,15 +13,15 @@ from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.protocol.deaddrops import DeadDropKind
 from tests.edge.checks import stored_rows
-from tests.edge.organization import (
+from tests.edge.submissions import (
     NOW,
-    Organization,
     build_organization,
     dead_drop,
     j2c_form,
     publish_keys,
     u2c_body,
 )
+from tests.support.organisation import Organisation
 
 
 @pytest.fixture
@@ -37,27 +37,27 @@ def store(tmp_path: Path) -> Iterator[EdgeStore]:
 
 
 @pytest.fixture(scope="session")
-def organization() -> Organization:
+def organization() -> Organisation:
     return build_organization(NOW)
 
 
 @pytest.fixture
-def client(store: EdgeStore, organization: Organization, clock: FixedClock) -> Iterator[TestClient]:
+def client(store: EdgeStore, organization: Organisation, clock: FixedClock) -> Iterator[TestClient]:
     """A client of an edge that has no keys yet."""
-    app = create_app(store, [organization.organization.published], clock)
+    app = create_app(store, [organization.anchor], clock)
     with TestClient(app) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def edge(client: TestClient, organization: Organization) -> TestClient:
+def edge(client: TestClient, organization: Organisation) -> TestClient:
     """A client of an edge with the whole hierarchy and one profile published."""
     publish_keys(client, organization)
     return client
 
 
 @pytest.fixture
-def untouched(edge: TestClient, store: EdgeStore, organization: Organization) -> Iterator[None]:
+def untouched(edge: TestClient, store: EdgeStore, organization: Organisation) -> Iterator[None]:
     """Some of everything stored first; afterwards, every row must be as it was."""
     edge.post("/user/messages", content=u2c_body(organization))
     edge.post("/v1/journalist-messages", json=j2c_form(organization, NOW))

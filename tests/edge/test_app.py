@@ -14,88 +14,81 @@ from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import DeadDropKind, parse_dead_drop_list
 from quietline.protocol.encoding import b64_decode, format_rfc3339
 from quietline.protocol.hierarchy import PublishedKeys, verify_published_keys
-from tests.edge.organization import (
+from tests.edge.submissions import (
     JOURNALIST_ID,
     NOW,
-    Organization,
+    alice,
     dead_drop,
     j2c_form,
+    key_submissions,
     profile_form,
     queue_form,
     u2c_body,
 )
+from tests.support.organisation import Organisation
 
 
-def _verify(client: TestClient, organization: Organization, clock: FixedClock) -> PublishedKeys:
+def _verify(client: TestClient, organization: Organisation, clock: FixedClock) -> PublishedKeys:
     response = client.get("/v1/public-keys")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=60"
     published = PublishedKeys.from_json(response.json())
-    verification = verify_published_keys(
-        published, [organization.organization.published], clock.now()
-    )
+    verification = verify_published_keys(published, [organization.anchor], clock.now())
     assert verification.rejected == ()
     return published
 
 
 def test_an_empty_edge_publishes_just_the_anchor(
-    client: TestClient, organization: Organization, clock: FixedClock
+    client: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     published = _verify(client, organization, clock)
     assert published.max_epoch == 0
     assert published.profiles == ()
     assert published.default_journalist_id is None
     (family,) = published.families
-    assert family.organization == organization.organization.published
+    assert family.organization == organization.anchor
     assert family.covernodes == family.journalists == ()
 
 
 def test_posted_keys_get_epochs_and_are_published_verifiably(
-    client: TestClient, organization: Organization, clock: FixedClock
+    client: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     epochs = [
-        client.post("/v1/keys", json=body).json()["epoch"]
-        for body in organization.key_submissions()
+        client.post("/v1/keys", json=body).json()["epoch"] for body in key_submissions(organization)
     ]
     assert epochs == [1, 2, 3, 4, 5, 6]
-    again = client.post("/v1/keys", json=organization.key_submissions()[2])
+    again = client.post("/v1/keys", json=key_submissions(organization)[2])
     assert again.status_code == 200
     assert again.json() == {"epoch": 3}
 
     published = _verify(client, organization, clock)
     assert published.max_epoch == 6
-    verified = verify_published_keys(
-        published, [organization.organization.published], clock.now()
-    ).verified
+    verified = verify_published_keys(published, [organization.anchor], clock.now()).verified
     assert len(verified.keys) == 7
     assert verified.journalist_messaging_key(JOURNALIST_ID) == (
-        organization.journalist_messaging.pair.public
+        alice(organization).messaging.pair.public
     )
     assert verified.covernode_wrapping_keys() == [organization.covernode_messaging.pair.public] * 2
 
 
 def test_profiles_are_published_with_the_default(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     published = _verify(edge, organization, clock)
     assert [p.id for p in published.profiles] == [JOURNALIST_ID]
     assert published.default_journalist_id == JOURNALIST_ID
-    verified = verify_published_keys(
-        published, [organization.organization.published], clock.now()
-    ).verified
+    verified = verify_published_keys(published, [organization.anchor], clock.now()).verified
     assert verified.default_journalist_id == JOURNALIST_ID
 
 
 def test_expired_keys_leave_the_published_document_which_still_verifies(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     clock.advance(timedelta(weeks=2, seconds=1))  # both messaging keys expire
     published = _verify(edge, organization, clock)
     roles = {
         k.role
-        for k in verify_published_keys(
-            published, [organization.organization.published], clock.now()
-        ).verified.keys
+        for k in verify_published_keys(published, [organization.anchor], clock.now()).verified.keys
     }
     assert KeyRole.COVERNODE_MSG not in roles
     assert KeyRole.JOURNALIST_MSG not in roles
@@ -104,13 +97,13 @@ def test_expired_keys_leave_the_published_document_which_still_verifies(
 
 
 def test_status_follows_the_messaging_keys(
-    client: TestClient, organization: Organization, clock: FixedClock
+    client: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     before = client.get("/v1/status")
     assert before.headers["cache-control"] == "public, max-age=30"
     assert before.json()["status"] == "NO_INFORMATION"
     assert before.json()["is_available"] is False
-    for body in organization.key_submissions():
+    for body in key_submissions(organization):
         client.post("/v1/keys", json=body)
     after = client.get("/v1/status").json()
     assert after == {
@@ -124,7 +117,7 @@ def test_status_follows_the_messaging_keys(
 
 
 def test_a_u2c_is_queued_and_pulled_by_the_covernode(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     body = u2c_body(organization)
     assert len(body) == U2C_BODY_LEN == 1033
@@ -139,7 +132,7 @@ def test_a_u2c_is_queued_and_pulled_by_the_covernode(
 
 
 def test_a_j2c_is_queued_in_the_journalist_queue(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     response = edge.post("/v1/journalist-messages", json=j2c_form(organization, clock.now()))
     assert response.status_code == 204, response.text
@@ -153,7 +146,7 @@ def test_a_j2c_is_queued_in_the_journalist_queue(
 
 
 def test_the_queue_returns_after_and_limit_and_deletes_through_ack(
-    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+    edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     for _ in range(5):
         edge.post("/user/messages", content=u2c_body(organization))
@@ -174,7 +167,7 @@ def test_the_queue_returns_after_and_limit_and_deletes_through_ack(
 
 
 def test_dead_drops_are_posted_once_and_served_in_order(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     first = dead_drop(organization, DeadDropKind.USER, clock.now())
     second = dead_drop(organization, DeadDropKind.USER, clock.now())
@@ -194,7 +187,7 @@ def test_dead_drops_are_posted_once_and_served_in_order(
 
 
 def test_journalist_dead_drops_carry_their_epoch(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     body = dead_drop(organization, DeadDropKind.JOURNALIST, clock.now(), epoch=6)
     assert edge.post("/v1/journalist/dead-drops", json=body.to_json()).json() == {"id": 1}
@@ -205,7 +198,7 @@ def test_journalist_dead_drops_carry_their_epoch(
 
 
 def test_dead_drop_reads_are_paged(
-    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+    edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     for _ in range(DEAD_DROP_PAGE + 5):
         store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
@@ -216,7 +209,7 @@ def test_dead_drop_reads_are_paged(
 
 
 def test_dead_drops_past_retention_disappear(
-    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+    edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     edge.post("/v1/user/dead-drops", json=dead_drop(organization, DeadDropKind.USER, NOW).to_json())
     clock.advance(timedelta(days=14, seconds=1))
@@ -228,7 +221,7 @@ def test_dead_drops_past_retention_disappear(
 
 
 def test_a_profile_can_be_replaced_and_the_default_moved(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     edge.post("/v1/journalist-profiles", json=profile_form(organization, NOW, default=False))
     published = _verify(edge, organization, clock)

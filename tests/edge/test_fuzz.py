@@ -21,13 +21,7 @@ from quietline.edge import EdgeStore, create_app
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.forms import sign_form
 from tests.edge.checks import stored_rows
-from tests.edge.organization import (
-    NOW,
-    build_organization,
-    dead_drop,
-    publish_keys,
-    u2c_body,
-)
+from tests.edge.submissions import NOW, alice, build_organization, dead_drop, publish_keys, u2c_body
 
 POST_ROUTES = [
     "/user/messages",
@@ -113,7 +107,7 @@ def edge() -> Iterator[tuple[TestClient, Path]]:
     """One edge for every example, with keys, a profile, a queued U2C and a dead drop."""
     with TemporaryDirectory() as folder:
         store = EdgeStore(Path(folder) / "edge.sqlite3")
-        app = create_app(store, [ORGANIZATION.organization.published], FixedClock(NOW))
+        app = create_app(store, [ORGANIZATION.anchor], FixedClock(NOW))
         try:
             with TestClient(app) as client:
                 publish_keys(client, ORGANIZATION)
@@ -162,7 +156,7 @@ def test_no_get_answers_5xx(
 
 
 FORM_SIGNERS = {
-    "/v1/journalist-messages": ORGANIZATION.journalist_identity.pair,
+    "/v1/journalist-messages": alice(ORGANIZATION).identity.pair,
     "/v1/journalist-profiles": ORGANIZATION.journalist_provisioning.pair,
     "/v1/covernode/queue": ORGANIZATION.covernode_identity.pair,
 }

@@ -5,7 +5,6 @@ shared EdgeClient, and SIGTERM and Ctrl-C stop it cleanly."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,20 +22,22 @@ from quietline.edge import EdgeStore
 from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient, EdgeRefused
 from quietline.keystore import write_public_json
+from quietline.processes import free_port
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import JournalistProfile, verify_published_keys
+from quietline.protocol.hierarchy import verify_published_keys
 from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
-from tests.edge.organization import (
+from tests.edge.submissions import (
     JOURNALIST_ID,
-    Organization,
     build_organization,
     dead_drop,
     j2c_form,
+    key_submissions,
     profile_form,
     queue_form,
     u2c_body,
 )
+from tests.support.organisation import Organisation
 
 QUIETLINE = Path(sys.executable).parent / "quietline"
 READY_DEADLINE_S = 30.0
@@ -63,19 +64,10 @@ class EdgeProcess:
     prepared: frozenset[Path]  # the files in ``folder`` before the edge started
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def _deployment(folder: Path, organization: Organization, port: int) -> None:
+def _deployment(folder: Path, organization: Organisation, port: int) -> None:
     folder.mkdir()
     (folder / CONFIG_NAME).write_text(default_config_text(edge_port=port), encoding="utf-8")
-    write_public_json(
-        folder / "organization.pub.json", organization.organization.published.to_json()
-    )
+    write_public_json(folder / "organization.pub.json", organization.anchor.to_json())
 
 
 def _wait_ready(edge: EdgeProcess) -> None:
@@ -93,9 +85,9 @@ def _wait_ready(edge: EdgeProcess) -> None:
 
 
 @contextmanager
-def running_edge(tmp_path: Path, organization: Organization) -> Iterator[EdgeProcess]:
+def running_edge(tmp_path: Path, organization: Organisation) -> Iterator[EdgeProcess]:
     """Start ``quietline edge`` on a free port and stop it however the test ends."""
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "deployment"
     _deployment(folder, organization, port)
     logs = tmp_path / "logs"
@@ -127,10 +119,10 @@ def _stop(edge: EdgeProcess, signum: int) -> None:
     assert edge.process.wait(timeout=STOP_DEADLINE_S) == 0, edge.stderr.read_text()
 
 
-def _exercise_every_route(client: httpx.Client, organization: Organization) -> None:
+def _exercise_every_route(client: httpx.Client, organization: Organisation) -> None:
     """Good and bad requests at every route, as a caller with a sentinel identity."""
     now = SystemClock().now()
-    for body in organization.key_submissions():
+    for body in key_submissions(organization):
         assert client.post("/v1/keys", json=body).status_code == 200
     assert (
         client.post("/v1/journalist-profiles", json=profile_form(organization, now)).status_code
@@ -203,20 +195,13 @@ def test_every_route_works_with_the_edge_client_and_ctrl_c_stops_cleanly(
             assert client.status()["is_available"] is False
             epochs = [
                 client.publish_key(key.role, owner, parent.published.key, key.published)
-                for key, owner, parent in organization.chain()
+                for key, owner, parent in organization.key_chain()
             ]
             assert epochs == [1, 2, 3, 4, 5, 6]
-            profile = JournalistProfile.create(JOURNALIST_ID, "Alice", "", is_desk=False)
-            client.publish_profile(
-                sign_form(
-                    {"profile": profile.to_json(), "default": True},
-                    organization.journalist_provisioning.pair,
-                    now,
-                )
-            )
+            client.publish_profile(organization.signed_profile(JOURNALIST_ID, now, default=True))
             assert client.status()["is_available"] is True
             verification = verify_published_keys(
-                client.public_keys(), [organization.organization.published], SystemClock().now()
+                client.public_keys(), [organization.anchor], SystemClock().now()
             )
             assert verification.rejected == ()
             assert verification.verified.default_journalist_id == JOURNALIST_ID

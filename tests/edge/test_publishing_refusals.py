@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,68 +15,66 @@ from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, sign
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
 from quietline.protocol.keys import SigningKeyPair
-from tests.edge.checks import assert_refused, flip_last_hex, stored_rows
-from tests.edge.organization import (
-    COVERNODE_ID,
-    JOURNALIST_ID,
-    NOW,
-    Organization,
-    dead_drop,
-    key_submission,
+from tests.edge.checks import (
+    Refusal,
+    assert_post_refused,
+    assert_refused,
+    flip_last_hex,
+    stored_rows,
 )
+from tests.edge.submissions import JOURNALIST_ID, NOW, alice, dead_drop, key_submission
+from tests.support.organisation import COVERNODE_ID, Organisation
 
 # --- POST /v1/keys ------------------------------------------------------------------------
 
 
-def _forged(o: Organization) -> dict[str, Any]:
-    body = key_submission(o.journalist_messaging, JOURNALIST_ID, o.journalist_identity)
+def _forged(o: Organisation) -> dict[str, Any]:
+    body = key_submission(alice(o).messaging, JOURNALIST_ID, alice(o).identity)
     body["key"]["certificate"] = flip_last_hex(body["key"]["certificate"])
     return body
 
 
-def _new_messaging(o: Organization, created: timedelta = timedelta()) -> dict[str, Any]:
-    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, o.journalist_identity, NOW + created)
-    return key_submission(key, JOURNALIST_ID, o.journalist_identity)
+def _new_messaging(o: Organisation, created: timedelta = timedelta()) -> dict[str, Any]:
+    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, alice(o).identity, NOW + created)
+    return key_submission(key, JOURNALIST_ID, alice(o).identity)
 
 
-def _unknown_parent(o: Organization) -> dict[str, Any]:
+def _unknown_parent(o: Organisation) -> dict[str, Any]:
     body = _new_messaging(o)
     body["parent_key"] = SigningKeyPair.generate().public.raw.hex()
     return body
 
 
-def _other_owner(o: Organization) -> dict[str, Any]:
+def _other_owner(o: Organisation) -> dict[str, Any]:
     return {**_new_messaging(o), "owner": "bob"}
 
 
-def _wrong_parent_role(o: Organization) -> dict[str, Any]:
-    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, o.journalist_identity, NOW)
+def _wrong_parent_role(o: Organisation) -> dict[str, Any]:
+    key = generate_messaging_key(KeyRole.JOURNALIST_MSG, alice(o).identity, NOW)
     return key_submission(key, JOURNALIST_ID, o.journalist_provisioning)
 
 
-def _under_covernode(o: Organization) -> dict[str, Any]:
+def _under_covernode(o: Organisation) -> dict[str, Any]:
     key = generate_signing_key(KeyRole.JOURNALIST_ID, o.journalist_provisioning, NOW)
     body = key_submission(key, COVERNODE_ID, o.covernode_provisioning)
     body["role"] = KeyRole.COVERNODE_ID.value
     return body
 
 
-def _moved(o: Organization) -> dict[str, Any]:
+def _moved(o: Organisation) -> dict[str, Any]:
     # The stored identity key again, under the same parent but for another owner.
-    return key_submission(o.journalist_identity, "bob", o.journalist_provisioning)
+    return key_submission(alice(o).identity, "bob", o.journalist_provisioning)
 
 
-def _expired(o: Organization) -> dict[str, Any]:
+def _expired(o: Organisation) -> dict[str, Any]:
     return _new_messaging(o, -timedelta(weeks=3))
 
 
-def _anchor_again(o: Organization) -> dict[str, Any]:
-    return key_submission(o.organization, None, o.organization) | {
-        "role": KeyRole.COVERNODE_PROVISIONING.value
-    }
+def _anchor_again(o: Organisation) -> dict[str, Any]:
+    return key_submission(o.root, None, o.root) | {"role": KeyRole.COVERNODE_PROVISIONING.value}
 
 
-KEY_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+KEY_REFUSALS: dict[str, Refusal] = {
     "forged certificate": (_forged, 403),
     "unknown parent": (_unknown_parent, 403),
     "messaging key of another owner": (_other_owner, 403),
@@ -89,7 +86,7 @@ KEY_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
     "organisation role": (lambda o: _new_messaging(o) | {"role": "organization"}, 400),
     "unknown role": (lambda o: _new_messaging(o) | {"role": "root"}, 400),
     "provisioning key with an owner": (
-        lambda o: key_submission(o.covernode_provisioning, "x", o.organization),
+        lambda o: key_submission(o.covernode_provisioning, "x", o.root),
         400,
     ),
     "owner too long": (lambda o: _new_messaging(o) | {"owner": "x" * 129}, 400),
@@ -101,20 +98,21 @@ KEY_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
 
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(KEY_REFUSALS))
-def test_bad_keys_are_refused(edge: TestClient, organization: Organization, name: str) -> None:
-    make, status = KEY_REFUSALS[name]
-    assert_refused(edge.post("/v1/keys", json=make(organization)), status)
+def test_bad_keys_are_refused(edge: TestClient, organization: Organisation, name: str) -> None:
+    assert_post_refused(edge, "/v1/keys", KEY_REFUSALS[name], organization)
 
 
 def test_a_key_under_an_expired_parent_is_refused(
-    edge: TestClient, organization: Organization, clock: FixedClock, store: EdgeStore
+    edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     successor = generate_messaging_key(
-        KeyRole.JOURNALIST_MSG, organization.journalist_identity, NOW + timedelta(weeks=7)
+        KeyRole.JOURNALIST_MSG,
+        alice(organization).identity,
+        NOW + timedelta(weeks=7),
     )
     clock.advance(timedelta(weeks=8, seconds=1))  # the journalist identity key has expired
     before = stored_rows(store.path)
-    body = key_submission(successor, JOURNALIST_ID, organization.journalist_identity)
+    body = key_submission(successor, JOURNALIST_ID, alice(organization).identity)
     assert_refused(edge.post("/v1/keys", json=body), 403)
     assert stored_rows(store.path) == before
 
@@ -122,26 +120,26 @@ def test_a_key_under_an_expired_parent_is_refused(
 # --- POST dead drops ----------------------------------------------------------------------
 
 
-def _forged_dead_drop(o: Organization) -> dict[str, Any]:
+def _forged_dead_drop(o: Organisation) -> dict[str, Any]:
     body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
     body["signature"] = flip_last_hex(body["signature"])
     return body
 
 
-def _unknown_signer_dead_drop(o: Organization) -> dict[str, Any]:
+def _unknown_signer_dead_drop(o: Organisation) -> dict[str, Any]:
     genuine = dead_drop(o, DeadDropKind.USER, NOW)
     stranger = SigningKeyPair.generate()
     signature = stranger.sign(signature_data(DeadDropKind.USER, genuine.data, NOW, None))
     return UnpublishedDeadDrop(DeadDropKind.USER, NOW, genuine.data, signature, None).to_json()
 
 
-def _wrong_entry_size(o: Organization) -> dict[str, Any]:
+def _wrong_entry_size(o: Organisation) -> dict[str, Any]:
     body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
     body["data"] = b64_encode(bytes(552))
     return body
 
 
-USER_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+USER_DEAD_DROP_REFUSALS: dict[str, Refusal] = {
     "forged signature": (_forged_dead_drop, 403),
     "signed by an unknown key": (_unknown_signer_dead_drop, 403),
     "entries of the wrong size": (_wrong_entry_size, 400),
@@ -157,13 +155,12 @@ USER_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]]
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(USER_DEAD_DROP_REFUSALS))
 def test_bad_user_dead_drops_are_refused(
-    edge: TestClient, organization: Organization, name: str
+    edge: TestClient, organization: Organisation, name: str
 ) -> None:
-    make, status = USER_DEAD_DROP_REFUSALS[name]
-    assert_refused(edge.post("/v1/user/dead-drops", json=make(organization)), status)
+    assert_post_refused(edge, "/v1/user/dead-drops", USER_DEAD_DROP_REFUSALS[name], organization)
 
 
-JOURNALIST_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+JOURNALIST_DEAD_DROP_REFUSALS: dict[str, Refusal] = {
     "epoch newer than every key": (
         lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW, epoch=7).to_json(),
         400,
@@ -186,15 +183,16 @@ JOURNALIST_DEAD_DROP_REFUSALS: dict[str, tuple[Callable[[Organization], object],
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(JOURNALIST_DEAD_DROP_REFUSALS))
 def test_bad_journalist_dead_drops_are_refused(
-    edge: TestClient, organization: Organization, name: str
+    edge: TestClient, organization: Organisation, name: str
 ) -> None:
-    make, status = JOURNALIST_DEAD_DROP_REFUSALS[name]
-    assert_refused(edge.post("/v1/journalist/dead-drops", json=make(organization)), status)
+    assert_post_refused(
+        edge, "/v1/journalist/dead-drops", JOURNALIST_DEAD_DROP_REFUSALS[name], organization
+    )
 
 
 @pytest.mark.usefixtures("untouched")
 def test_a_dead_drop_signed_by_an_expired_identity_key_is_refused(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     body = dead_drop(organization, DeadDropKind.USER, NOW)
     clock.advance(timedelta(weeks=4, seconds=1))

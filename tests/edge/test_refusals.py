@@ -17,15 +17,9 @@ from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.keys import SigningKeyPair
-from tests.edge.checks import assert_refused, flip_last_hex
-from tests.edge.organization import (
-    JOURNALIST_ID,
-    NOW,
-    Organization,
-    j2c_form,
-    queue_form,
-    u2c_body,
-)
+from tests.edge.checks import Refusal, assert_post_refused, assert_refused, flip_last_hex
+from tests.edge.submissions import JOURNALIST_ID, NOW, alice, j2c_form, queue_form, u2c_body
+from tests.support.organisation import Organisation
 
 # --- POST /user/messages ------------------------------------------------------------------
 
@@ -45,7 +39,7 @@ U2C_BAD_BODIES: dict[str, Callable[[bytes], bytes]] = {
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(U2C_BAD_BODIES))
 def test_a_u2c_of_any_other_shape_is_refused(
-    edge: TestClient, organization: Organization, name: str
+    edge: TestClient, organization: Organisation, name: str
 ) -> None:
     body = U2C_BAD_BODIES[name](u2c_body(organization))
     assert_refused(edge.post("/user/messages", content=body), 400)
@@ -53,7 +47,7 @@ def test_a_u2c_of_any_other_shape_is_refused(
 
 @pytest.mark.usefixtures("untouched")
 def test_a_u2c_without_a_declared_length_is_refused(
-    edge: TestClient, organization: Organization
+    edge: TestClient, organization: Organisation
 ) -> None:
     body = u2c_body(organization)
     response = edge.post("/user/messages", content=iter([body[:500], body[500:]]))
@@ -63,36 +57,36 @@ def test_a_u2c_without_a_declared_length_is_refused(
 # --- signed forms (J2C, profiles, queue) ---------------------------------------------------
 
 
-def _stale(organization: Organization) -> dict[str, str]:
+def _stale(organization: Organisation) -> dict[str, str]:
     return j2c_form(organization, NOW - timedelta(minutes=6))
 
 
-def _future(organization: Organization) -> dict[str, str]:
+def _future(organization: Organisation) -> dict[str, str]:
     return j2c_form(organization, NOW + timedelta(minutes=2))
 
 
-def _unknown_signer(organization: Organization) -> dict[str, str]:
+def _unknown_signer(organization: Organisation) -> dict[str, str]:
     message = b64_encode(bytes(730))
     return sign_form({"message": message}, SigningKeyPair.generate(), NOW).to_json()
 
 
-def _wrong_role(organization: Organization) -> dict[str, str]:
+def _wrong_role(organization: Organisation) -> dict[str, str]:
     message = b64_encode(bytes(730))
     return sign_form({"message": message}, organization.covernode_identity.pair, NOW).to_json()
 
 
-def _tampered(organization: Organization) -> dict[str, str]:
+def _tampered(organization: Organisation) -> dict[str, str]:
     form = j2c_form(organization, NOW)
     return {**form, "signature": flip_last_hex(form["signature"])}
 
 
-def _j2c_payload(message: object) -> Callable[[Organization], dict[str, str]]:
+def _j2c_payload(message: object) -> Callable[[Organisation], dict[str, str]]:
     return lambda organization: sign_form(
-        {"message": message}, organization.journalist_identity.pair, NOW
+        {"message": message}, alice(organization).identity.pair, NOW
     ).to_json()
 
 
-J2C_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+J2C_REFUSALS: dict[str, Refusal] = {
     "stale form": (_stale, 400),
     "form from the future": (_future, 400),
     "unknown signer": (_unknown_signer, 403),
@@ -108,21 +102,20 @@ J2C_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
 
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(J2C_REFUSALS))
-def test_bad_j2c_forms_are_refused(edge: TestClient, organization: Organization, name: str) -> None:
-    make, status = J2C_REFUSALS[name]
-    assert_refused(edge.post("/v1/journalist-messages", json=make(organization)), status)
+def test_bad_j2c_forms_are_refused(edge: TestClient, organization: Organisation, name: str) -> None:
+    assert_post_refused(edge, "/v1/journalist-messages", J2C_REFUSALS[name], organization)
 
 
 @pytest.mark.usefixtures("untouched")
 def test_a_form_by_an_expired_identity_key_is_refused(
-    edge: TestClient, organization: Organization, clock: FixedClock
+    edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
     clock.advance(timedelta(weeks=8, seconds=1))
     response = edge.post("/v1/journalist-messages", json=j2c_form(organization, clock.now()))
     assert_refused(response, 403)
 
 
-def _profile(organization: Organization, **changes: Any) -> dict[str, str]:
+def _profile(organization: Organisation, **changes: Any) -> dict[str, str]:
     profile = JournalistProfile.create(JOURNALIST_ID, "Alice Example", "Desk", is_desk=False)
     payload: dict[str, Any] = {"profile": profile.to_json(), "default": True}
     signer = changes.pop("signer", organization.journalist_provisioning.pair)
@@ -135,17 +128,17 @@ def _tag(recipient_id: str) -> str:
     return JournalistProfile.create(recipient_id, "x", "", is_desk=False).tag.hex()
 
 
-def _no_profile(organization: Organization) -> dict[str, str]:
+def _no_profile(organization: Organisation) -> dict[str, str]:
     return sign_form({"default": True}, organization.journalist_provisioning.pair, NOW).to_json()
 
 
-PROFILE_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+PROFILE_REFUSALS: dict[str, Refusal] = {
     "tag of another id": (lambda o: _profile(o, profile={"tag": "00000000"}), 400),
     "default not a boolean": (lambda o: _profile(o, default="yes"), 400),
     "profile missing": (_no_profile, 400),
     "empty id": (lambda o: _profile(o, profile={"id": "", "tag": _tag("")}), 400),
     "signed by an identity key": (
-        lambda o: _profile(o, signer=o.journalist_identity.pair),
+        lambda o: _profile(o, signer=alice(o).identity.pair),
         403,
     ),
     "stale": (
@@ -157,12 +150,11 @@ PROFILE_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
 
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(PROFILE_REFUSALS))
-def test_bad_profiles_are_refused(edge: TestClient, organization: Organization, name: str) -> None:
-    make, status = PROFILE_REFUSALS[name]
-    assert_refused(edge.post("/v1/journalist-profiles", json=make(organization)), status)
+def test_bad_profiles_are_refused(edge: TestClient, organization: Organisation, name: str) -> None:
+    assert_post_refused(edge, "/v1/journalist-profiles", PROFILE_REFUSALS[name], organization)
 
 
-QUEUE_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
+QUEUE_REFUSALS: dict[str, Refusal] = {
     "unknown direction": (lambda o: queue_form(o, NOW, "sideways"), 400),
     "limit 0": (lambda o: queue_form(o, NOW, limit=0), 400),
     "limit 1001": (lambda o: queue_form(o, NOW, limit=1001), 400),
@@ -173,7 +165,7 @@ QUEUE_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
     "signed by a journalist": (
         lambda o: sign_form(
             {"direction": "user", "after": 0, "limit": 1, "ack_through": 5},
-            o.journalist_identity.pair,
+            alice(o).identity.pair,
             NOW,
         ).to_json(),
         403,
@@ -200,10 +192,9 @@ QUEUE_REFUSALS: dict[str, tuple[Callable[[Organization], object], int]] = {
 @pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", sorted(QUEUE_REFUSALS))
 def test_bad_queue_pulls_are_refused_and_acknowledge_nothing(
-    edge: TestClient, organization: Organization, name: str
+    edge: TestClient, organization: Organisation, name: str
 ) -> None:
-    make, status = QUEUE_REFUSALS[name]
-    assert_refused(edge.post("/v1/covernode/queue", json=make(organization)), status)
+    assert_post_refused(edge, "/v1/covernode/queue", QUEUE_REFUSALS[name], organization)
 
 
 # --- oversized bodies ---------------------------------------------------------------------
@@ -236,7 +227,7 @@ def test_garbage_bodies_are_refused_with_400(edge: TestClient, path: str) -> Non
 
 
 @pytest.mark.usefixtures("untouched")
-def test_a_garbled_content_length_is_refused(edge: TestClient, organization: Organization) -> None:
+def test_a_garbled_content_length_is_refused(edge: TestClient, organization: Organisation) -> None:
     response = edge.post("/v1/keys", content=b"{}", headers={"Content-Length": "two"})
     assert_refused(response, 400)
 

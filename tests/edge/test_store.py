@@ -14,15 +14,16 @@ from quietline.edge.store import DeadDropConflict, Direction, EdgeStore, KeyConf
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.hierarchy import JournalistProfile
-from tests.edge.organization import NOW, Organization, dead_drop
+from tests.edge.submissions import NOW, dead_drop
+from tests.support.organisation import Organisation
 
 
-def _add_provisioning(store: EdgeStore, organization: Organization) -> int:
+def _add_provisioning(store: EdgeStore, organization: Organisation) -> int:
     key = organization.covernode_provisioning.published
     return store.add_key(
         KeyRole.COVERNODE_PROVISIONING,
         None,
-        organization.organization.published.key,
+        organization.anchor.key,
         key,
         key.not_valid_after,
     )
@@ -52,7 +53,7 @@ def test_the_database_runs_in_wal_mode(store: EdgeStore) -> None:
 
 
 def test_keys_get_increasing_epochs_and_the_same_key_keeps_its_epoch(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     assert store.max_epoch() == 0
     first = _add_provisioning(store, organization)
@@ -75,7 +76,7 @@ def test_keys_get_increasing_epochs_and_the_same_key_keeps_its_epoch(
 
 
 def test_a_key_in_another_place_is_refused_and_nothing_changes(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     _add_provisioning(store, organization)
     key = organization.covernode_provisioning.published
@@ -83,7 +84,7 @@ def test_a_key_in_another_place_is_refused_and_nothing_changes(
         store.add_key(
             KeyRole.JOURNALIST_PROVISIONING,
             None,
-            organization.organization.published.key,
+            organization.anchor.key,
             key,
             key.not_valid_after,
         )
@@ -91,12 +92,12 @@ def test_a_key_in_another_place_is_refused_and_nothing_changes(
     assert store.max_epoch() == 1
 
 
-def test_expired_keys_are_not_live(store: EdgeStore, organization: Organization) -> None:
+def test_expired_keys_are_not_live(store: EdgeStore, organization: Organisation) -> None:
     key = organization.covernode_provisioning.published
     store.add_key(
         KeyRole.COVERNODE_PROVISIONING,
         None,
-        organization.organization.published.key,
+        organization.anchor.key,
         key,
         NOW + timedelta(hours=1),
     )
@@ -119,7 +120,7 @@ def test_profiles_upsert_and_one_default(store: EdgeStore) -> None:
 
 
 def test_dead_drops_are_stored_once_per_signature(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     first = dead_drop(organization, DeadDropKind.USER, NOW)
     second = dead_drop(organization, DeadDropKind.USER, NOW)
@@ -133,7 +134,7 @@ def test_dead_drops_are_stored_once_per_signature(
 
 
 def test_a_signature_stored_under_the_other_kind_is_refused(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     user = dead_drop(organization, DeadDropKind.USER, NOW)
     store.add_dead_drop(user, NOW)
@@ -149,7 +150,7 @@ def test_a_signature_stored_under_the_other_kind_is_refused(
 
 
 def test_journalist_dead_drops_keep_their_epoch(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     body = dead_drop(organization, DeadDropKind.JOURNALIST, NOW, epoch=7)
     store.add_dead_drop(body, NOW)
@@ -159,7 +160,7 @@ def test_journalist_dead_drops_keep_their_epoch(
 
 
 def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
-    tmp_path: Path, organization: Organization
+    tmp_path: Path, organization: Organisation
 ) -> None:
     store = EdgeStore(tmp_path / "edge.sqlite3", timedelta(days=14))
     try:
@@ -179,7 +180,7 @@ def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
 
 
 def test_purge_removes_only_what_is_past_retention(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW), NOW)
     store.add_dead_drop(
@@ -190,7 +191,7 @@ def test_purge_removes_only_what_is_past_retention(
 
 
 def test_dead_drop_reads_are_limited_and_in_id_order(
-    store: EdgeStore, organization: Organization
+    store: EdgeStore, organization: Organisation
 ) -> None:
     for _ in range(5):
         store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
@@ -216,7 +217,7 @@ def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
     assert store.enqueue(Direction.USER, b"x") == 6  # sequence numbers are never reused
 
 
-def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Organization) -> None:
+def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Organisation) -> None:
     old = dead_drop(organization, DeadDropKind.USER, NOW)
     later = NOW + timedelta(days=15)
     recent = dead_drop(organization, DeadDropKind.USER, later)
@@ -231,7 +232,7 @@ def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Or
     assert store.dead_drop_count() == 2  # the purge of ``old`` went with the refused write
 
 
-def test_the_store_survives_a_reopen(tmp_path: Path, organization: Organization) -> None:
+def test_the_store_survives_a_reopen(tmp_path: Path, organization: Organisation) -> None:
     path = tmp_path / "edge.sqlite3"
     store = EdgeStore(path)
     _add_provisioning(store, organization)

@@ -1,25 +1,20 @@
-"""A real edge (the Starlette app under uvicorn in a thread) and an organisation around it.
+"""A real edge (the Starlette app on loopback) for the mixer, and the sources and desk
+around it.
 
-:func:`serve_edge` runs ``quietline.edge.app.create_app`` over an ``EdgeStore`` in a
-temporary folder on a free loopback port. :class:`Organisation` holds a key hierarchy
-made with ``quietline.protocol.keygen``, writes the CoverNode's key folder as the admin
-does, and publishes one recipient ("desk": its keys and a signed profile) to the edge
-with ``EdgeClient``. Sources and the desk then talk to the edge exactly as the real
-clients do.
+:func:`serve_edge` runs ``quietline.edge.app.create_app`` over an ``EdgeStore``, optionally
+behind a slow network. The organisation is ``tests.support.organisation.Organisation`` with
+one recipient, the desk (published with ``covernode=False``: the CoverNode's keys are the
+mixer's to publish); the functions below act as its sources and its desk, talking to the
+edge exactly as the real clients do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quietline.clock import Clock
@@ -35,13 +30,7 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import JournalistProfile, VerifiedKeys, verify_published_keys
-from quietline.protocol.keygen import (
-    CertifiedEncryptionKey,
-    CertifiedSigningKey,
-    generate_messaging_key,
-    generate_signing_key,
-)
+from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import (
     encrypt_cover_u2c,
@@ -49,10 +38,10 @@ from quietline.protocol.messages import (
     encrypt_u2c,
     text_reply,
 )
-from tests.mixer.keyfolder import Hierarchy, make_hierarchy, write_covernode_folder
+from tests.support.edge_server import serve
+from tests.support.organisation import Organisation
 
 RECIPIENT = "desk"
-STARTUP_DEADLINE = 10.0
 
 
 # The routes only the mixer writes to: where a slow network widens the crash windows.
@@ -86,141 +75,72 @@ def with_latency(app: ASGIApp, seconds: float) -> ASGIApp:
 
 @contextmanager
 def serve_edge(
-    store: EdgeStore, hierarchy: Hierarchy, clock: Clock, latency: float = 0.0
+    store: EdgeStore, org: Organisation, clock: Clock, latency: float = 0.0
 ) -> Iterator[str]:
-    """Serve the real edge app on a free loopback port; yields its base URL."""
-    app = with_latency(create_app(store, [hierarchy.organization.published], clock), latency)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the edge did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_DEADLINE)
+    """Serve the real edge app, behind :func:`with_latency`, on a free loopback port;
+    yields its base URL."""
+    with serve(with_latency(create_app(store, [org.anchor], clock), latency)) as url:
+        yield url
 
 
-@dataclass
-class Organisation:
-    """Every secret of a test deployment, and the clients that act on the edge."""
+# --- what sources and the desk do ---------------------------------------------------------
 
-    hierarchy: Hierarchy
-    covernode_keys: Path
-    journalist_identity: CertifiedSigningKey
-    journalist_messaging: CertifiedEncryptionKey
 
-    @classmethod
-    def create(cls, folder: Path, now: datetime) -> Organisation:
-        hierarchy = make_hierarchy(now)
-        identity = generate_signing_key(
-            KeyRole.JOURNALIST_ID, hierarchy.journalist_provisioning, now
-        )
-        return cls(
-            hierarchy,
-            write_covernode_folder(folder, hierarchy),
-            identity,
-            generate_messaging_key(KeyRole.JOURNALIST_MSG, identity, now),
-        )
-
-    def publish_recipient(self, edge: EdgeClient, now: datetime) -> None:
-        """Publish the journalist branch and the desk's profile, as the admin does."""
-        h = self.hierarchy
-        edge.publish_key(
-            KeyRole.JOURNALIST_PROVISIONING,
-            None,
-            h.organization.published.key,
-            h.journalist_provisioning.published,
-        )
-        edge.publish_key(
-            KeyRole.JOURNALIST_ID,
-            RECIPIENT,
-            h.journalist_provisioning.published.key,
-            self.journalist_identity.published,
-        )
-        edge.publish_key(
-            KeyRole.JOURNALIST_MSG,
-            RECIPIENT,
-            self.journalist_identity.published.key,
-            self.journalist_messaging.published,
-        )
-        profile = JournalistProfile.create(RECIPIENT, "The Desk", "a shared desk", is_desk=True)
-        edge.publish_profile(
-            sign_form(
-                {"profile": profile.to_json(), "default": True}, h.journalist_provisioning.pair, now
-            )
-        )
-
-    def verified(self, edge: EdgeClient, now: datetime) -> VerifiedKeys:
-        published = edge.public_keys()
-        return verify_published_keys(
-            published, [self.hierarchy.organization.published], now
-        ).verified
-
-    # --- what sources and the desk do -----------------------------------------------------
-
-    def send_real(
-        self, edge: EdgeClient, keys: VerifiedKeys, text: str, recipient: str = RECIPIENT
-    ) -> EncryptionKeyPair:
-        """Send one real U2C to ``recipient`` (sealed to the desk's key whatever the tag);
-        returns the source's reply key pair."""
-        source = EncryptionKeyPair.generate()
-        edge.send_u2c(
-            encrypt_u2c(
-                keys.covernode_wrapping_keys(),
-                recipient_id=recipient,
-                recipient_key=keys.journalist_messaging_key(RECIPIENT),
-                reply_key=source.public,
-                text=text,
-            )
-        )
-        return source
-
-    @staticmethod
-    def send_cover(edge: EdgeClient, keys: VerifiedKeys, count: int) -> None:
-        for _ in range(count):
-            edge.send_u2c(encrypt_cover_u2c(keys.covernode_wrapping_keys()))
-
-    def reply(
-        self,
-        edge: EdgeClient,
-        keys: VerifiedKeys,
-        source: EncryptionKeyPair,
-        text: str,
-        now: datetime,
-    ) -> None:
-        """The desk's real J2C reply to ``source``."""
-        j2c = encrypt_j2c(
+def send_real(
+    edge: EdgeClient, keys: VerifiedKeys, text: str, recipient: str = RECIPIENT
+) -> EncryptionKeyPair:
+    """Send one real U2C to ``recipient`` (sealed to the desk's key whatever the tag);
+    returns the source's reply key pair."""
+    source = EncryptionKeyPair.generate()
+    edge.send_u2c(
+        encrypt_u2c(
             keys.covernode_wrapping_keys(),
-            self.journalist_messaging.pair,
-            source.public,
-            text_reply(text),
+            recipient_id=recipient,
+            recipient_key=keys.journalist_messaging_key(RECIPIENT),
+            reply_key=source.public,
+            text=text,
         )
-        edge.send_j2c(
-            sign_form({"message": b64_encode(j2c.data)}, self.journalist_identity.pair, now)
-        )
+    )
+    return source
 
-    def desk_reads(self, edge: EdgeClient, keys: VerifiedKeys) -> tuple[list[DeadDrop], list[str]]:
-        """Every journalist dead drop (each signature checked) and the texts the desk finds."""
-        dead_drops = all_dead_drops(edge, DeadDropKind.JOURNALIST)
-        covernode_keys = [
-            key.encryption_key()
-            for keys_of_node in keys.of_role(KeyRole.COVERNODE_MSG).values()
-            for key in keys_of_node
-        ]
-        desk = JournalistTrialDecryptor([self.journalist_messaging.pair], covernode_keys)
-        texts = []
-        for dead_drop in dead_drops:
-            dead_drop.body.verify(keys)
-            texts += [received.message.text.text() for received in desk.open(dead_drop)]
-        return dead_drops, texts
+
+def send_cover(edge: EdgeClient, keys: VerifiedKeys, count: int) -> None:
+    for _ in range(count):
+        edge.send_u2c(encrypt_cover_u2c(keys.covernode_wrapping_keys()))
+
+
+def reply(
+    org: Organisation,
+    edge: EdgeClient,
+    keys: VerifiedKeys,
+    source: EncryptionKeyPair,
+    text: str,
+    now: datetime,
+) -> None:
+    """The desk's real J2C reply to ``source``."""
+    desk = org.recipients[RECIPIENT]
+    j2c = encrypt_j2c(
+        keys.covernode_wrapping_keys(), desk.messaging.pair, source.public, text_reply(text)
+    )
+    edge.send_j2c(sign_form({"message": b64_encode(j2c.data)}, desk.identity.pair, now))
+
+
+def desk_reads(
+    org: Organisation, edge: EdgeClient, keys: VerifiedKeys
+) -> tuple[list[DeadDrop], list[str]]:
+    """Every journalist dead drop (each signature checked) and the texts the desk finds."""
+    dead_drops = all_dead_drops(edge, DeadDropKind.JOURNALIST)
+    covernode_keys = [
+        key.encryption_key()
+        for keys_of_node in keys.of_role(KeyRole.COVERNODE_MSG).values()
+        for key in keys_of_node
+    ]
+    desk = JournalistTrialDecryptor([org.recipients[RECIPIENT].messaging.pair], covernode_keys)
+    texts = []
+    for dead_drop in dead_drops:
+        dead_drop.body.verify(keys)
+        texts += [received.message.text.text() for received in desk.open(dead_drop)]
+    return dead_drops, texts
 
 
 def user_reads(edge: EdgeClient, keys: VerifiedKeys, source: EncryptionKeyPair) -> list[str]:

@@ -1,50 +1,21 @@
-"""A CoverNode key folder as ``quietline admin init`` leaves it, built in code for tests.
-
-:func:`make_hierarchy` certifies an organisation key, both provisioning keys and a
-CoverNode identity at ``now``; :func:`write_covernode_folder` writes the CoverNode's part
-(provisioning.json and one identity-*.json) the way the admin does.
-"""
+"""A CoverNode key folder as ``quietline admin init`` leaves it, written in code for tests:
+the CoverNode's part of a ``tests.support.organisation.Organisation`` (provisioning.json and
+one identity-*.json). The messaging keys are the mixer's own to make."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from quietline.keystore import certified_key_to_json, write_private_json
-from quietline.protocol.certificates import KeyRole
-from quietline.protocol.keygen import (
-    CertifiedSigningKey,
-    generate_organization_key,
-    generate_signing_key,
-)
+from tests.support.organisation import Organisation
 
 
-@dataclass(frozen=True)
-class Hierarchy:
-    organization: CertifiedSigningKey
-    covernode_provisioning: CertifiedSigningKey
-    journalist_provisioning: CertifiedSigningKey
-    covernode_identity: CertifiedSigningKey
-
-
-def make_hierarchy(now: datetime) -> Hierarchy:
-    organization = generate_organization_key(now)
-    covernode_provisioning = generate_signing_key(KeyRole.COVERNODE_PROVISIONING, organization, now)
-    return Hierarchy(
-        organization,
-        covernode_provisioning,
-        generate_signing_key(KeyRole.JOURNALIST_PROVISIONING, organization, now),
-        generate_signing_key(KeyRole.COVERNODE_ID, covernode_provisioning, now),
-    )
-
-
-def write_covernode_folder(folder: Path, hierarchy: Hierarchy) -> Path:
+def write_covernode_folder(folder: Path, org: Organisation) -> Path:
     """Write provisioning.json and identity-<stamp>.json into ``folder``; returns it."""
     write_private_json(
-        folder / "provisioning.json", certified_key_to_json(hierarchy.covernode_provisioning)
+        folder / "provisioning.json", certified_key_to_json(org.covernode_provisioning)
     )
-    identity = hierarchy.covernode_identity
+    identity = org.covernode_identity
     write_private_json(
         folder / f"identity-{identity.created_at.strftime('%Y%m%dT%H%M%S%fZ')}.json",
         certified_key_to_json(identity),

@@ -26,7 +26,8 @@ from quietline.protocol.hierarchy import (
     verify_published_keys,
 )
 from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
-from tests.mixer.keyfolder import Hierarchy, make_hierarchy, write_covernode_folder
+from tests.mixer.keyfolder import write_covernode_folder
+from tests.support.organisation import Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WEEK = timedelta(weeks=1)
@@ -34,16 +35,16 @@ NODE = "covernode_001"
 
 
 @pytest.fixture
-def hierarchy() -> Hierarchy:
-    return make_hierarchy(T0)
+def hierarchy() -> Organisation:
+    return Organisation.create(T0, ())
 
 
 @pytest.fixture
-def folder(tmp_path: Path, hierarchy: Hierarchy) -> Path:
+def folder(tmp_path: Path, hierarchy: Organisation) -> Path:
     return write_covernode_folder(tmp_path / "covernode", hierarchy)
 
 
-def published_document(hierarchy: Hierarchy, bodies: list[KeyToPublish]) -> PublishedKeys:
+def published_document(hierarchy: Organisation, bodies: list[KeyToPublish]) -> PublishedKeys:
     """The public-keys document an edge would serve after storing ``bodies``."""
     identities = [b for b in bodies if b.role is KeyRole.COVERNODE_ID]
     families = tuple(
@@ -58,13 +59,13 @@ def published_document(hierarchy: Hierarchy, bodies: list[KeyToPublish]) -> Publ
         for identity in identities
     )
     (provisioning,) = [b for b in bodies if b.role is KeyRole.COVERNODE_PROVISIONING]
-    assert provisioning.parent_key == hierarchy.organization.published.key
+    assert provisioning.parent_key == hierarchy.root.published.key
     return PublishedKeys(
         (),
         None,
         (
             OrganizationFamily(
-                hierarchy.organization.published,
+                hierarchy.anchor,
                 (ProvisioningFamily(Realm.COVERNODE, provisioning.key, {NODE: families}),),
                 (),
             ),
@@ -73,17 +74,17 @@ def published_document(hierarchy: Hierarchy, bodies: list[KeyToPublish]) -> Publ
     )
 
 
-def verified_messaging_keys(hierarchy: Hierarchy, keys: CoverNodeKeys, now: datetime) -> set[bytes]:
-    document = published_document(
-        hierarchy, keys.to_publish(now, hierarchy.organization.published.key)
-    )
-    verification = verify_published_keys(document, [hierarchy.organization.published], now)
+def verified_messaging_keys(
+    hierarchy: Organisation, keys: CoverNodeKeys, now: datetime
+) -> set[bytes]:
+    document = published_document(hierarchy, keys.to_publish(now, hierarchy.root.published.key))
+    verification = verify_published_keys(document, [hierarchy.anchor], now)
     assert verification.rejected == ()
     return {k.key for k in verification.verified.of_role(KeyRole.COVERNODE_MSG).get(NODE, [])}
 
 
 class TestLoad:
-    def test_the_admins_folder_loads(self, folder: Path, hierarchy: Hierarchy) -> None:
+    def test_the_admins_folder_loads(self, folder: Path, hierarchy: Organisation) -> None:
         keys = CoverNodeKeys.load(folder, NODE)
         assert keys.provisioning.published == hierarchy.covernode_provisioning.published
         assert keys.current_identity(T0).published == hierarchy.covernode_identity.published
@@ -95,7 +96,7 @@ class TestLoad:
         with pytest.raises(KeyFolderError, match="admin init"):
             CoverNodeKeys.load(tmp_path / "nowhere", NODE)
 
-    def test_a_key_of_the_wrong_role_is_named(self, folder: Path, hierarchy: Hierarchy) -> None:
+    def test_a_key_of_the_wrong_role_is_named(self, folder: Path, hierarchy: Organisation) -> None:
         write_private_json(
             folder / "identity-wrong.json", certified_key_to_json(hierarchy.journalist_provisioning)
         )
@@ -103,7 +104,7 @@ class TestLoad:
             CoverNodeKeys.load(folder, NODE)
 
     def test_a_messaging_key_without_its_identity_is_refused(
-        self, folder: Path, hierarchy: Hierarchy
+        self, folder: Path, hierarchy: Organisation
     ) -> None:
         stranger = generate_signing_key(KeyRole.COVERNODE_ID, hierarchy.covernode_provisioning, T0)
         orphan = generate_messaging_key(KeyRole.COVERNODE_MSG, stranger, T0)
@@ -118,7 +119,7 @@ class TestLoad:
 
 
 class TestRotation:
-    def test_keys_rotate_on_the_schedule(self, folder: Path, hierarchy: Hierarchy) -> None:
+    def test_keys_rotate_on_the_schedule(self, folder: Path, hierarchy: Organisation) -> None:
         clock = FixedClock(T0)
         keys = CoverNodeKeys.load(folder, NODE)
 
@@ -156,7 +157,7 @@ class TestRotation:
         assert len(again.messaging) == 3
 
     def test_every_published_key_verifies_from_the_anchor(
-        self, folder: Path, hierarchy: Hierarchy
+        self, folder: Path, hierarchy: Organisation
     ) -> None:
         clock = FixedClock(T0)
         keys = CoverNodeKeys.load(folder, NODE)
@@ -170,7 +171,7 @@ class TestRotation:
         assert len(made) == 6
 
     def test_a_mixer_that_slept_through_expiry_starts_fresh(
-        self, folder: Path, hierarchy: Hierarchy
+        self, folder: Path, hierarchy: Organisation
     ) -> None:
         keys = CoverNodeKeys.load(folder, NODE)
         keys.rotate(T0)

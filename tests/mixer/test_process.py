@@ -32,7 +32,9 @@ from quietline.mixer.state import Direction, MixerStore
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.mixing import MixingParameters
-from tests.mixer.deployment import Organisation, serve_edge
+from tests.mixer.deployment import RECIPIENT, desk_reads, send_cover, send_real, serve_edge
+from tests.mixer.keyfolder import write_covernode_folder
+from tests.support.organisation import Organisation
 
 QUIETLINE = Path(sys.executable).parent / "quietline"
 DEADLINE = 40.0
@@ -104,13 +106,12 @@ class Deployment:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     now = SystemClock().now()
-    org = Organisation.create(tmp_path / "secrets" / "covernode", now)
-    write_public_json(
-        tmp_path / "organization.pub.json", org.hierarchy.organization.published.to_json()
-    )
+    org = Organisation.create(now, (RECIPIENT,))
+    covernode_keys = write_covernode_folder(tmp_path / "secrets" / "covernode", org)
+    write_public_json(tmp_path / "organization.pub.json", org.anchor.to_json())
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
     with (
-        serve_edge(edge_store, org.hierarchy, SystemClock(), latency=LATENCY) as url,
+        serve_edge(edge_store, org, SystemClock(), latency=LATENCY) as url,
         EdgeClient(url) as edge,
     ):
         port = int(url.rsplit(":", 1)[1])
@@ -119,8 +120,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         (tmp_path / "quietline.toml").write_text(text)
         settings = load_config(tmp_path).mixer
         assert (settings.u2j, settings.edge_url, settings.poll_seconds) == (FAST_U2J, url, 0.2)
-        assert settings.keys == org.covernode_keys
-        org.publish_recipient(edge, now)
+        assert settings.keys == covernode_keys
+        org.publish(edge, now, covernode=False)
         deployment = Deployment(tmp_path, org, edge, edge_store)
         try:
             yield deployment
@@ -178,8 +179,8 @@ def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
 
     def sources() -> None:
         for text in texts:
-            deployment.org.send_cover(deployment.edge, keys, 2)
-            deployment.org.send_real(deployment.edge, keys, text)
+            send_cover(deployment.edge, keys, 2)
+            send_real(deployment.edge, keys, text)
             time.sleep(0.25)
         sent.set()
 
@@ -197,7 +198,7 @@ def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     writer.join()
 
     def delivered() -> list[str]:
-        return deployment.org.desk_reads(deployment.edge, deployment.keys())[1]
+        return desk_reads(deployment.org, deployment.edge, deployment.keys())[1]
 
     deployment.wait_for("every message", lambda: len(delivered()) >= len(texts))
     deployment.wait_for(

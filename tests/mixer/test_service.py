@@ -33,11 +33,16 @@ from quietline.protocol.messages import encrypt_cover_j2c, encrypt_u2c, filler_c
 from quietline.protocol.mixing import MixingParameters, MixState
 from tests.mixer.deployment import (
     RECIPIENT,
-    Organisation,
     all_dead_drops,
+    desk_reads,
+    reply,
+    send_cover,
+    send_real,
     serve_edge,
     user_reads,
 )
+from tests.mixer.keyfolder import write_covernode_folder
+from tests.support.organisation import Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -71,7 +76,7 @@ class World:
         self.mixer = Mixer(
             self.config,
             self.edge,
-            [self.org.hierarchy.organization.published],
+            [self.org.anchor],
             self.clock,
             self.mixer_store,
             rng=random.Random(8),
@@ -84,15 +89,16 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     clock = FixedClock(T0)
-    org = Organisation.create(tmp_path / "covernode", T0)
+    org = Organisation.create(T0, (RECIPIENT,))
+    covernode_keys = write_covernode_folder(tmp_path / "covernode", org)
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
-    with serve_edge(edge_store, org.hierarchy, clock) as url, EdgeClient(url) as edge:
-        org.publish_recipient(edge, T0)
+    with serve_edge(edge_store, org, clock) as url, EdgeClient(url) as edge:
+        org.publish(edge, T0, covernode=False)
         config = MixerConfig(
             edge_url=url,
             database=tmp_path / "mixer.sqlite3",
             covernode_id=NODE,
-            keys=org.covernode_keys,
+            keys=covernode_keys,
             u2j=U2J,
             j2u=J2U,
             poll_seconds=1,
@@ -102,7 +108,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         mixer = Mixer(
             config,
             edge,
-            [org.hierarchy.organization.published],
+            [org.anchor],
             clock,
             mixer_store,
             rng=random.Random(7),
@@ -123,9 +129,9 @@ def test_the_first_step_publishes_verifiable_covernode_keys(world: World) -> Non
 
 def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
     keys = world.keys()
-    world.org.send_cover(world.edge, keys, 5)
-    world.org.send_real(world.edge, keys, "the documents are in the usual place")
-    world.org.send_cover(world.edge, keys, 3)
+    send_cover(world.edge, keys, 5)
+    send_real(world.edge, keys, "the documents are in the usual place")
+    send_cover(world.edge, keys, 3)
 
     report = world.step()
     assert (report.pulled, report.cover, report.replayed, report.unreadable) == (9, 8, 0, 0)
@@ -137,7 +143,7 @@ def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
 
     report = world.step(MINUTE)
     assert (report.released, report.published, report.pending[Direction.USER]) == (1, 1, 0)
-    dead_drops, texts = world.org.desk_reads(world.edge, world.keys())
+    dead_drops, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["the documents are in the usual place"]
     (dead_drop,) = dead_drops
     assert len(dead_drop.body.entries()) == U2J.output_size
@@ -146,20 +152,20 @@ def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
     world.step()  # the next pull acknowledges what the stored dead drop holds
     assert world.edge_store.queue_length(EdgeDirection.USER) == 0
     world.step(MINUTE)  # a later release carries fillers only
-    _, texts = world.org.desk_reads(world.edge, world.keys())
+    _, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["the documents are in the usual place"]
 
 
 def test_a_reply_reaches_the_source(world: World) -> None:
     keys = world.keys()
-    source = world.org.send_real(world.edge, keys, "hello")
+    source = send_real(world.edge, keys, "hello")
     world.step(MINUTE)
-    world.org.reply(world.edge, keys, source, "we read you", world.clock.now())
+    reply(world.org, world.edge, keys, source, "we read you", world.clock.now())
     cover = encrypt_cover_j2c(keys.covernode_wrapping_keys())
     world.edge.send_j2c(
         sign_form(
             {"message": b64_encode(cover.data)},
-            world.org.journalist_identity.pair,
+            world.org.recipients[RECIPIENT].identity.pair,
             world.clock.now(),
         )
     )
@@ -197,7 +203,7 @@ def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:
     report = world.step()
     assert (report.replayed, report.pending[Direction.USER]) == (1, 0)
     world.step(MINUTE)
-    _, texts = world.org.desk_reads(world.edge, world.keys())
+    _, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["only once"]
 
 
@@ -206,10 +212,10 @@ def test_an_unknown_recipient_gets_a_full_size_dead_drop_with_nothing_in_it(
 ) -> None:
     keys = world.keys()
     # Sealed to the desk's key, but tagged for nobody: the mixer must not deliver it.
-    world.org.send_real(world.edge, keys, "for nobody", recipient="nobody")
+    send_real(world.edge, keys, "for nobody", recipient="nobody")
     report = world.step(MINUTE)
     assert (report.pulled, report.cover, report.released) == (1, 0, 1)
-    dead_drops, texts = world.org.desk_reads(world.edge, world.keys())
+    dead_drops, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == []
     (dead_drop,) = dead_drops
     assert len(dead_drop.body.entries()) == U2J.output_size
@@ -219,7 +225,7 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
     first_keys = world.keys()
     first_identity = world.mixer.keys.current_identity(T0)
     first_messaging = world.mixer.keys.current_messaging(T0).published.key
-    world.org.send_real(world.edge, first_keys, "before rotation")
+    send_real(world.edge, first_keys, "before rotation")
     world.step(MINUTE)
     assert world.mixer_store.replay_digest_count() == 1
 
@@ -231,10 +237,10 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
     second_messaging = world.mixer.keys.current_messaging(world.clock.now()).published.key
     assert published == {first_messaging, second_messaging}
     assert week_keys.covernode_wrapping_keys()[0].raw == second_messaging
-    world.org.send_real(world.edge, first_keys, "wrapped for the old key")
-    world.org.send_real(world.edge, week_keys, "wrapped for the new key")
+    send_real(world.edge, first_keys, "wrapped for the old key")
+    send_real(world.edge, week_keys, "wrapped for the new key")
     world.step(MINUTE)
-    _, texts = world.org.desk_reads(world.edge, world.keys())
+    _, texts = desk_reads(world.org, world.edge, world.keys())
     assert sorted(texts) == [
         "before rotation",
         "wrapped for the new key",
@@ -245,7 +251,7 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
     # first messaging key has expired, left the disk and taken its replay digest along.
     report = world.step(WEEK)
     assert sorted(note.split()[3] for note in report.notes[:2]) == ["covernode_id", "covernode_msg"]
-    world.org.send_cover(world.edge, world.keys(), 1)
+    send_cover(world.edge, world.keys(), 1)
     world.step(MINUTE)
     now = world.clock.now()
     identity = world.mixer.keys.current_identity(now)
@@ -268,7 +274,7 @@ def test_an_unreachable_edge_is_reported_and_retried(world: World) -> None:
         lost = Mixer(
             world.config,
             nowhere,
-            [world.org.hierarchy.organization.published],
+            [world.org.anchor],
             world.clock,
             world.mixer_store,
         )
@@ -282,13 +288,11 @@ def test_a_dead_drop_the_edge_refuses_is_signed_again_so_the_queue_moves_on(
     world: World,
 ) -> None:
     keys = world.keys()
-    world.org.send_real(world.edge, keys, "held up")
+    send_real(world.edge, keys, "held up")
     world.step()
     # As if the mixer had stopped with a dead drop signed by an identity key the edge no
     # longer accepts: here one it never saw.
-    stranger = generate_signing_key(
-        KeyRole.COVERNODE_ID, world.org.hierarchy.covernode_provisioning, T0
-    )
+    stranger = generate_signing_key(KeyRole.COVERNODE_ID, world.org.covernode_provisioning, T0)
     refused = sign_dead_drop(
         DeadDropKind.JOURNALIST,
         [filler_c2j().data for _ in range(U2J.output_size)],
