@@ -26,7 +26,6 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    verify_published_keys,
 )
 from quietline.protocol.keygen import (
     generate_messaging_key,
@@ -44,6 +43,7 @@ from quietline.protocol.messages import (
     text_reply,
 )
 from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, ThresholdMix
+from quietline.protocol.verification import verify_published_keys
 
 RECIPIENT_ID = "news_desk"
 

@@ -25,8 +25,8 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    verify_published_keys,
 )
+from quietline.protocol.verification import verify_published_keys
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,8 @@ from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import DeadDropKind, parse_dead_drop_list
 from quietline.protocol.encoding import b64_decode, format_rfc3339
-from quietline.protocol.hierarchy import PublishedKeys, verify_published_keys
+from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
     NOW,

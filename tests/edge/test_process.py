@@ -25,8 +25,8 @@ from quietline.keystore import write_public_json
 from quietline.processes import free_port
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import verify_published_keys
 from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
     build_organization,

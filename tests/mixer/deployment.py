@@ -30,7 +30,6 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import (
     encrypt_cover_u2c,
@@ -38,6 +37,7 @@ from quietline.protocol.messages import (
     encrypt_u2c,
     text_reply,
 )
+from quietline.protocol.verification import VerifiedKeys
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 

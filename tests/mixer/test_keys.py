@@ -23,9 +23,9 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    verify_published_keys,
 )
 from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
+from quietline.protocol.verification import verify_published_keys
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.organisation import Organisation
 

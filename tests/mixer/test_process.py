@@ -30,8 +30,8 @@ from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.keystore import write_public_json
 from quietline.mixer.state import Direction, MixerStore
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.mixing import MixingParameters
+from quietline.protocol.verification import VerifiedKeys
 from tests.mixer.deployment import RECIPIENT, desk_reads, send_cover, send_real, serve_edge
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.organisation import Organisation

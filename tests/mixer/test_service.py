@@ -26,11 +26,11 @@ from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import DeadDropKind, sign_dead_drop, signature_data
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keygen import generate_signing_key
 from quietline.protocol.keys import EncryptionKeyPair, PublicSigningKey
 from quietline.protocol.messages import encrypt_cover_j2c, encrypt_u2c, filler_c2j
 from quietline.protocol.mixing import MixingParameters, MixState
+from quietline.protocol.verification import VerifiedKeys
 from tests.mixer.deployment import (
     RECIPIENT,
     all_dead_drops,

@@ -31,19 +31,17 @@ from quietline.protocol.constants import (
 from quietline.protocol.hierarchy import (
     IdentityFamily,
     JournalistProfile,
-    KeyVerification,
     OrganizationFamily,
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    VerifiedKeys,
-    verify_published_keys,
 )
 from quietline.protocol.keys import (
     EncryptionKeyPair,
     PublicEncryptionKey,
     SigningKeyPair,
 )
+from quietline.protocol.verification import KeyVerification, VerifiedKeys, verify_published_keys
 
 # When the long-lived keys were made, relative to ``now``: long enough ago that a
 # rotated messaging key (a week older than the newest) was signed after its identity.

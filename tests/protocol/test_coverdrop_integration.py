@@ -30,13 +30,10 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.encoding import b64_encode, parse_rfc3339
 from quietline.protocol.errors import BadSignature, MalformedInput, UntrustedKey
-from quietline.protocol.hierarchy import (
-    PublishedKeys,
-    VerifiedKeys,
-    verify_published_keys,
-)
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import ENCRYPTED_U2J, J2UType, RecipientTag
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from tests.protocol.keyring import build_keyring
 
 pytestmark = pytest.mark.vectors

@@ -31,7 +31,6 @@ from quietline.protocol.deaddrops import (
     signature_data,
 )
 from quietline.protocol.errors import BadSignature, KeyUnavailable, MalformedInput
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import (
     J2U,
@@ -46,6 +45,7 @@ from quietline.protocol.messages import (
     handover,
     text_reply,
 )
+from quietline.protocol.verification import VerifiedKeys
 from tests.protocol.keyring import Keyring, Member, build_keyring, derive_encryption_pair
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)

@@ -58,12 +58,7 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.encoding import b64_decode, hex_decode, parse_rfc3339
 from quietline.protocol.errors import MalformedInput, ProtocolError
-from quietline.protocol.hierarchy import (
-    JournalistProfile,
-    PublishedKeys,
-    VerifiedKeys,
-    verify_published_keys,
-)
+from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
 from quietline.protocol.messages import (
     ENCRYPTED_U2J,
@@ -85,6 +80,7 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.parsers import PUBLIC_PARSERS
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pair
 
 T = TypeVar("T")

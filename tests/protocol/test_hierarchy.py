@@ -22,17 +22,10 @@ from quietline.protocol.constants import (
     JOURNALIST_MSG_KEY_VALIDITY,
 )
 from quietline.protocol.errors import KeyUnavailable, UntrustedKey
-from quietline.protocol.hierarchy import (
-    JournalistProfile,
-    KeyVerification,
-    ProvisioningFamily,
-    PublishedKeys,
-    Realm,
-    RejectedKey,
-    verify_published_keys,
-)
+from quietline.protocol.hierarchy import JournalistProfile, ProvisioningFamily, PublishedKeys, Realm
 from quietline.protocol.keys import SigningKeyPair
 from quietline.protocol.messages import RecipientTag
+from quietline.protocol.verification import KeyVerification, RejectedKey, verify_published_keys
 from tests.protocol.keyring import (
     IssuedEncryptionKey,
     IssuedSigningKey,

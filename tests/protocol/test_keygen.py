@@ -21,7 +21,6 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    verify_published_keys,
 )
 from quietline.protocol.keygen import (
     PARENT,
@@ -35,6 +34,7 @@ from quietline.protocol.keygen import (
     rotation_due,
 )
 from quietline.protocol.keys import PublicSigningKey
+from quietline.protocol.verification import verify_published_keys
 
 # A time with microseconds, to see them truncated from every expiry.
 NOW = datetime(2024, 2, 29, 9, 30, 15, 654_321, tzinfo=UTC)

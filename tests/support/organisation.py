@@ -27,8 +27,6 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    VerifiedKeys,
-    verify_published_keys,
 )
 from quietline.protocol.keygen import (
     CertifiedEncryptionKey,
@@ -37,6 +35,7 @@ from quietline.protocol.keygen import (
     generate_organization_key,
     generate_signing_key,
 )
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 COVERNODE_ID = "covernode_001"
 

@@ -30,8 +30,8 @@ from quietline.keystore import read_json
 from quietline.mixer.service import Mixer
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.hierarchy import VerifiedKeys, verify_published_keys
 from quietline.protocol.mixing import MixingParameters
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
 

@@ -12,9 +12,10 @@ from quietline.protocol.certificates import SignedKey
 from quietline.protocol.deaddrops import DeadDropKind, UserTrialDecryptor, parse_dead_drop_list
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError
-from quietline.protocol.hierarchy import KeyVerification, PublishedKeys, verify_published_keys
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keyfiles import encryption_key_pair_from_json
 from quietline.protocol.messages import J2UType
+from quietline.protocol.verification import KeyVerification, verify_published_keys
 from quietline.tour import run_tour
 
 interop = typer.Typer(

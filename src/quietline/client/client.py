@@ -26,8 +26,9 @@ from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.errors import ProtocolError
-from quietline.protocol.hierarchy import PublishedKeys, VerifiedKeys, verify_published_keys
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0

@@ -20,9 +20,9 @@ from quietline.protocol.errors import (
     ProtocolError,
     SendingQueueFull,
 )
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.messages import encrypt_u2c
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.verification import VerifiedKeys
 from quietline.vault import HEADER_LEN, LENGTH_LEN, MAC_LEN, VaultLocked
 
 

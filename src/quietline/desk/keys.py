@@ -10,9 +10,9 @@ from quietline.desk.state import MESSAGING_KEY_GRACE, DeskState, Recipient
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistTrialDecryptor
 from quietline.protocol.errors import MisuseError
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keygen import generate_messaging_key, rotation_due
 from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.verification import VerifiedKeys
 
 
 def rotate_messaging_keys(state: DeskState, now: datetime, problems: Callable[[str], None]) -> int:

@@ -44,7 +44,6 @@ from quietline.protocol.deaddrops import (
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import VerifiedKeys, verify_published_keys
 from quietline.protocol.keygen import CertifiedEncryptionKey
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import (
@@ -56,6 +55,7 @@ from quietline.protocol.messages import (
     text_reply,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 # A misbehaving edge could page forever; a desk reads at most this many pages per step.
 MAX_DEAD_DROP_PAGES = 1000

@@ -25,10 +25,9 @@ from quietline.protocol.hierarchy import (
     ProvisioningFamily,
     PublishedKeys,
     Realm,
-    VerifiedKeys,
-    verify_published_keys,
 )
 from quietline.protocol.keygen import PARENT
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 MAX_OWNER_LEN = 128
 

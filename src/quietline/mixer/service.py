@@ -29,7 +29,6 @@ from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, sign_dead_drop
 from quietline.protocol.errors import BadSignature, KeyUnavailable, ProtocolError
 from quietline.protocol.forms import sign_form
-from quietline.protocol.hierarchy import VerifiedKeys, verify_published_keys
 from quietline.protocol.keygen import CertifiedEncryptionKey
 from quietline.protocol.messages import (
     U2CMessage,
@@ -40,6 +39,7 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.mixing import MixingParameters, ThresholdMix, replay_digest
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 PAGE_LIMIT = 500
 MAX_PAGES_PER_STEP = 20

@@ -39,7 +39,6 @@ from quietline.protocol.errors import (
     MalformedInput,
     ProtocolError,
 )
-from quietline.protocol.hierarchy import VerifiedKeys
 from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey, SigningKeyPair
 from quietline.protocol.messages import (
     ENCRYPTED_U2J,
@@ -49,6 +48,7 @@ from quietline.protocol.messages import (
     J2UMessage,
     U2JMessage,
 )
+from quietline.protocol.verification import VerifiedKeys
 
 MAX_DEAD_DROP_ENTRIES = 100_000
 
