@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from quietline.protocol.errors import QuietlineError
 from quietline.protocol.mixing import (
     DEMO_J2U,
     DEMO_U2J,
@@ -24,7 +25,7 @@ from quietline.protocol.mixing import (
 CONFIG_NAME = "quietline.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(QuietlineError):
     """The configuration file is missing, malformed or incomplete; the message says where."""
 
 

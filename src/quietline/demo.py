@@ -23,7 +23,8 @@ from quietline.config import default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private
 from quietline.processes import Supervisor, edge_ready, free_port, quietline_command, wait_until
-from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
+from quietline.protocol.errors import QuietlineError
 
 # Fast enough to finish in a minute or two, slow enough to mix a real crowd.
 DEMO_MIXING = """
@@ -56,7 +57,7 @@ class DemoResult:
     elapsed_s: float
 
 
-class DemoFailed(Exception):
+class DemoFailed(QuietlineError):
     """The round trip did not complete; the message says at which stage."""
 
 
@@ -150,7 +151,9 @@ class Demo:
         self._await_reply(writer)
         self.say("the source read the reply; stopping every process")
         with EdgeClient(self.url) as edge:
-            published = sum(len(edge.dead_drops(kind, 0)) for kind in DeadDropKind)
+            published = len(edge.dead_drops(UserDeadDrop, 0)) + len(
+                edge.dead_drops(JournalistDeadDrop, 0)
+            )
         self.supervisor.close()
         return DemoResult(
             True,

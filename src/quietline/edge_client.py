@@ -1,41 +1,50 @@
 """An HTTP client for every route of the edge (docs/api.md), used by all other parts.
 
-Every source client sends the same headers to the same routes; nothing about the
-caller's identity is added. Network failures and 5xx answers raise EdgeUnavailable (try
-again later); 4xx answers raise EdgeRefused with the edge's reason; a body that is not
-what the protocol says raises ProtocolError.
+It speaks through the records of :mod:`quietline.protocol.api`, the same ones the edge
+answers with. Every source client sends the same headers to the same routes; nothing
+about the caller's identity is added. Network failures and 5xx answers raise
+EdgeUnavailable (try again later); 4xx answers raise EdgeRefused with the edge's reason;
+a body that is not what the protocol says raises ProtocolError.
+
+The HTTP client is injected where a caller has one (a test's Starlette ``TestClient``,
+which is an ``httpx.Client``); otherwise one is made for a base URL.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from quietline.protocol.certificates import KeyRole, SignedKey, require_object
-from quietline.protocol.deaddrops import (
-    DeadDrop,
-    DeadDropKind,
-    UnpublishedDeadDrop,
-    parse_dead_drop_list,
+from quietline.protocol.api import (
+    ErrorBody,
+    KeyEpoch,
+    KeySubmission,
+    QueuePage,
+    Route,
+    Status,
+    StoredId,
+    u2c_body,
 )
-from quietline.protocol.encoding import b64_decode, b64_encode
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.boxes import Codec
+from quietline.protocol.deaddrops import B, DeadDrop, SignedDeadDrop, parse_dead_drop_list
+from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.messages import EncryptedU2C
 
 # The same for every client: nothing here may vary between installations.
 CLIENT_HEADERS = {"User-Agent": "quietline", "Accept": "application/json"}
 DEFAULT_TIMEOUT = 10.0
+S = TypeVar("S")
 
 
-class EdgeUnavailable(Exception):
+class EdgeUnavailable(QuietlineError):
     """The edge could not be reached or failed; the request may be retried."""
 
 
-class EdgeRefused(Exception):
+class EdgeRefused(QuietlineError):
     """The edge refused the request (4xx) and said why."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -45,10 +54,14 @@ class EdgeRefused(Exception):
 
 
 class EdgeClient:
-    """A synchronous client for one edge base URL."""
+    """A synchronous client for one edge: a base URL, or an ``httpx.Client`` to use."""
 
-    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._http = httpx.Client(base_url=base_url, headers=CLIENT_HEADERS, timeout=timeout)
+    def __init__(self, edge: str | httpx.Client, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if isinstance(edge, httpx.Client):
+            self._http = edge
+            self._http.headers.update(CLIENT_HEADERS)
+        else:
+            self._http = httpx.Client(base_url=edge, headers=CLIENT_HEADERS, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -68,32 +81,28 @@ class EdgeClient:
             raise EdgeUnavailable(f"the edge failed ({response.status_code})")
         if response.status_code >= 400:
             try:
-                reason = str(response.json().get("error", "no reason given"))
-            except (ValueError, AttributeError):
+                reason = ErrorBody.from_json(load_json(response.content)).error
+            except ProtocolError:
                 reason = "no reason given"
             raise EdgeRefused(response.status_code, reason)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> object:
-        response = self._request(method, path, **kwargs)
-        try:
-            return response.json()
-        except ValueError as error:
-            raise MalformedInput(f"the edge's answer to {path} is not JSON") from error
+        return load_json(self._request(method, path, **kwargs).content)
 
     # --- public reads ---------------------------------------------------------------------
 
     def public_keys(self) -> PublishedKeys:
-        return PublishedKeys.from_json(self._json("GET", "/v1/public-keys"))
+        return PublishedKeys.from_json(self._json("GET", Route.PUBLIC_KEYS))
 
-    def dead_drops(self, kind: DeadDropKind, after: int) -> list[DeadDrop]:
-        path = "/v1/user/dead-drops" if kind is DeadDropKind.USER else "/v1/journalist/dead-drops"
-        return parse_dead_drop_list(
-            kind, self._json("GET", path, params={"ids_greater_than": after})
-        )
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
+        """The page of dead drops of ``body_type`` with ids above ``after``."""
+        path = Route.dead_drops(body_type.KIND)
+        document = self._json("GET", path, params={"ids_greater_than": after})
+        return parse_dead_drop_list(body_type, document)
 
-    def status(self) -> dict[str, Any]:
-        return require_object(self._json("GET", "/v1/status"), "a status")
+    def status(self) -> Status:
+        return Status.from_json(self._json("GET", Route.STATUS))
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -101,58 +110,34 @@ class EdgeClient:
         """POST one U2C exactly as every client does: a JSON string of unpadded base64."""
         self._request(
             "POST",
-            "/user/messages",
-            content=json.dumps(b64_encode(message.data)).encode(),
+            Route.USER_MESSAGES,
+            content=u2c_body(message),
             headers={"Content-Type": "application/json"},
         )
 
     def send_j2c(self, form: SignedForm) -> None:
-        self._request("POST", "/v1/journalist-messages", json=form.to_json())
+        """POST a J2C in a form signed by a journalist identity key (its payload is a
+        :class:`~quietline.protocol.api.J2CSubmission`)."""
+        self._request("POST", Route.JOURNALIST_MESSAGES, json=form.to_json())
 
-    def publish_key(
-        self, role: KeyRole, owner: str | None, parent_key: bytes, key: SignedKey
-    ) -> int:
+    def publish_key(self, submission: KeySubmission) -> int:
         """Upload a certified key; returns the epoch the edge gave it."""
-        body = {
-            "role": role.value,
-            "owner": owner,
-            "parent_key": parent_key.hex(),
-            "key": key.to_json(),
-        }
-        epoch = require_object(self._json("POST", "/v1/keys", json=body), "an epoch").get("epoch")
-        if not isinstance(epoch, int):
-            raise MalformedInput("the edge did not return an epoch")
-        return epoch
+        answer = self._json("POST", Route.KEYS, json=submission.to_json())
+        return KeyEpoch.from_json(answer).epoch
 
     def publish_profile(self, form: SignedForm) -> None:
-        self._request("POST", "/v1/journalist-profiles", json=form.to_json())
+        """Upload a profile in a form signed by a journalist provisioning key (its payload
+        is a :class:`~quietline.protocol.api.ProfileSubmission`)."""
+        self._request("POST", Route.JOURNALIST_PROFILES, json=form.to_json())
 
-    def publish_dead_drop(self, dead_drop: UnpublishedDeadDrop) -> int:
+    def publish_dead_drop(self, dead_drop: SignedDeadDrop) -> int:
         """Store a signed dead drop; returns its id (the same id when posted again)."""
-        path = (
-            "/v1/user/dead-drops"
-            if dead_drop.kind is DeadDropKind.USER
-            else "/v1/journalist/dead-drops"
-        )
-        stored = require_object(self._json("POST", path, json=dead_drop.to_json()), "an id")
-        dead_drop_id = stored.get("id")
-        if not isinstance(dead_drop_id, int):
-            raise MalformedInput("the edge did not return a dead drop id")
-        return dead_drop_id
+        answer = self._json("POST", Route.dead_drops(dead_drop.KIND), json=dead_drop.to_json())
+        return StoredId.from_json(answer).id
 
-    def pull_queue(self, form: SignedForm) -> list[tuple[int, bytes]]:
-        """Queued submissions after the form's ``after``, acknowledging its ``ack_through``."""
-        answer = require_object(
-            self._json("POST", "/v1/covernode/queue", json=form.to_json()), "a queue"
-        )
-        items = answer.get("messages")
-        if not isinstance(items, list):
-            raise MalformedInput("the edge's queue answer has no messages list")
-        pulled = []
-        for item in items:
-            fields = require_object(item, "a queued message")
-            seq = fields.get("seq")
-            if not isinstance(seq, int) or isinstance(seq, bool):
-                raise MalformedInput("a queued message needs an integer seq")
-            pulled.append((seq, b64_decode(fields.get("data"))))
-        return pulled
+    def pull_queue(self, codec: Codec[S], form: SignedForm) -> QueuePage[S]:
+        """Queued submissions (of ``codec``'s type) after the form's ``after``,
+        acknowledging its ``ack_through``; the form's payload is a
+        :class:`~quietline.protocol.api.QueuePull`."""
+        answer = self._json("POST", Route.COVERNODE_QUEUE, json=form.to_json())
+        return QueuePage.from_json(codec, answer)

@@ -2,7 +2,8 @@
 
 A certified key file holds ``{"role", "secret", "published", "created_at"}``: the secret
 half (an Ed25519 seed or an X25519 secret, hex), the published certified half, and when
-the holder made it (rotation counts from then).
+the holder made it (rotation counts from then). A recipient :class:`Bundle` is what the
+admin hands a desk: a profile, an identity key and a first messaging key.
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quietline.protocol.certificates import KeyRole, SignedKey, require_object
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339, hex_decode, parse_rfc3339
 from quietline.protocol.errors import MalformedInput
-from quietline.protocol.keygen import CertifiedEncryptionKey, CertifiedKey, CertifiedSigningKey
+from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.jsonvalues import load_json, require_bool, require_object
+from quietline.protocol.keygen import (
+    AnyCertifiedKey,
+    CertifiedEncryptionKey,
+    CertifiedKey,
+    CertifiedSigningKey,
+)
 from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
-
-AnyCertifiedKey = CertifiedSigningKey | CertifiedEncryptionKey
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -47,11 +54,11 @@ def write_public_json(path: Path, document: object) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path) -> object:
     """Read a JSON file; raises MalformedInput on bad JSON (OSError passes through)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+        return load_json(path.read_bytes())
+    except MalformedInput as error:
         raise MalformedInput(f"{path} is not a JSON file") from error
 
 
@@ -89,12 +96,72 @@ def certified_key_from_json(obj: object) -> AnyCertifiedKey:
     return key
 
 
-def read_certified_key(path: Path) -> AnyCertifiedKey:
-    return certified_key_from_json(read_json(path))
-
-
-def read_signing_key(path: Path) -> CertifiedSigningKey:
-    key = read_certified_key(path)
-    if not isinstance(key, CertifiedSigningKey):
-        raise MalformedInput(f"{path} holds a messaging key, not a signing key")
+def signing_key_from_json(obj: object, role: KeyRole) -> CertifiedSigningKey:
+    """Parse a certified signing key of ``role``; raises MalformedInput on another."""
+    key = certified_key_from_json(obj)
+    if not isinstance(key, CertifiedSigningKey) or key.role is not role:
+        raise MalformedInput(f"holds a {key.role.value} key, not a {role.value} key")
     return key
+
+
+def encryption_key_from_json(obj: object, role: KeyRole) -> CertifiedEncryptionKey:
+    """Parse a certified messaging key of ``role``; raises MalformedInput on another."""
+    key = certified_key_from_json(obj)
+    if not isinstance(key, CertifiedEncryptionKey) or key.role is not role:
+        raise MalformedInput(f"holds a {key.role.value} key, not a {role.value} key")
+    return key
+
+
+def read_signing_key(path: Path, role: KeyRole) -> CertifiedSigningKey:
+    """The signing key of ``role`` in ``path``; raises MalformedInput naming the file when
+    it holds anything else (OSError passes through)."""
+    try:
+        return signing_key_from_json(read_json(path), role)
+    except MalformedInput as error:
+        raise MalformedInput(f"{path}: {error}") from None
+
+
+def read_encryption_key(path: Path, role: KeyRole) -> CertifiedEncryptionKey:
+    """The messaging key of ``role`` in ``path``; raises MalformedInput naming the file when
+    it holds anything else (OSError passes through)."""
+    try:
+        return encryption_key_from_json(read_json(path), role)
+    except MalformedInput as error:
+        raise MalformedInput(f"{path}: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What a desk needs to act as one recipient, as ``quietline admin enroll`` writes it."""
+
+    profile: JournalistProfile
+    identity: CertifiedSigningKey
+    messaging: CertifiedEncryptionKey
+    default: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile.to_json(),
+            "identity": certified_key_to_json(self.identity),
+            "messaging": certified_key_to_json(self.messaging),
+            "default": self.default,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Bundle:
+        """Parse a bundle; raises MalformedInput when a key has the wrong role."""
+        fields = require_object(obj, "a recipient bundle")
+        return cls(
+            JournalistProfile.from_json(fields.get("profile")),
+            signing_key_from_json(fields.get("identity"), KeyRole.JOURNALIST_ID),
+            encryption_key_from_json(fields.get("messaging"), KeyRole.JOURNALIST_MSG),
+            require_bool(fields.get("default", False), "default"),
+        )
+
+
+def read_bundle(path: Path) -> Bundle:
+    """The bundle in ``path``; raises MalformedInput naming the file (OSError passes)."""
+    try:
+        return Bundle.from_json(read_json(path))
+    except MalformedInput as error:
+        raise MalformedInput(f"{path}: {error}") from None

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import (
-    DeadDropKind,
-    JournalistTrialDecryptor,
-    UserTrialDecryptor,
-    sign_dead_drop,
+from quietline.protocol.covernode import (
+    Lane,
+    Verdict,
+    journalist_dead_drop,
+    open_j2c,
+    open_u2c,
+    user_dead_drop,
 )
+from quietline.protocol.deaddrops import JournalistTrialDecryptor, UserTrialDecryptor
 from quietline.protocol.hierarchy import (
     IdentityFamily,
     JournalistProfile,
@@ -32,20 +35,21 @@ from quietline.protocol.keygen import (
     generate_organization_key,
     generate_signing_key,
 )
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import CoverNodeMessagingKey, EncryptionKeyPair, ReplyKey
 from quietline.protocol.messages import (
-    cover_j2u,
+    EncryptedJ2U,
+    U2CMessage,
+    encrypt_cover_j2c,
     encrypt_cover_u2c,
     encrypt_j2c,
     encrypt_u2c,
-    filler_c2j,
-    forward_to_journalist,
     text_reply,
 )
-from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, ThresholdMix
+from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, MixState, ReplayFilter
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import verify_published_keys
 
-RECIPIENT_ID = "news_desk"
+RECIPIENT_ID = RecipientId("news_desk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,11 @@ def run_tour(
                     ProvisioningFamily(
                         Realm.COVERNODE,
                         cn_prov.published,
-                        {"covernode_001": (IdentityFamily(cn_id.published, (cn_msg.published,)),)},
+                        {
+                            RecipientId("covernode_001"): (
+                                IdentityFamily(cn_id.published, (cn_msg.published,)),
+                            )
+                        },
                     ),
                 ),
                 (
@@ -102,7 +110,7 @@ def run_tour(
         wrapping,
         recipient_id=RECIPIENT_ID,
         recipient_key=keys.journalist_messaging_key(RECIPIENT_ID),
-        reply_key=source.public,
+        reply_key=ReplyKey.of(source),
         text=message,
     )
     submissions = [encrypt_cover_u2c(wrapping) for _ in range(crowd)]
@@ -111,51 +119,33 @@ def run_tour(
         f"{len(submissions)} clients each sent one {len(real.data)}-byte U2C; one of them is real"
     )
 
-    u2j_mix: ThresholdMix[bytes] = ThresholdMix.start(DEMO_U2J, now)
-    for submission in submissions:
-        opened = submission.open(cn_msg.pair)
-        if opened.tag.is_cover:
-            u2j_mix.receive(None)
-        else:
-            recipient_key = keys.journalist_messaging_key(RECIPIENT_ID)
-            u2j_mix.receive(forward_to_journalist(cn_msg.pair, recipient_key, opened.payload).data)
-    if not u2j_mix.due(now):
+    # The CoverNode: the same core the mixer runs, with nothing stored.
+    replays = ReplayFilter()
+    user_lane: Lane[U2CMessage] = Lane(DEMO_U2J, MixState(0, now, ()), replays)
+    opened = [(seq, open_u2c(box, [cn_msg.pair])) for seq, box in enumerate(submissions, 1)]
+    intake = user_lane.take(opened)
+    if not user_lane.due(now):
         now += DEMO_U2J.timeout  # a small crowd: the timeout releases the batch
-    u2j_batch = u2j_mix.release(now, lambda: filler_c2j().data)
-    journalist_drop = sign_dead_drop(
-        DeadDropKind.JOURNALIST,
-        u2j_batch.entries,
-        now,
-        keys.max_epoch,
-        identity=cn_id.pair,
-        identity_not_valid_after=cn_id.not_valid_after,
-    ).published(1)
+    u2j_batch = user_lane.release(now)
+    journalist_drop = journalist_dead_drop(u2j_batch, cn_msg.pair, cn_id, keys).published(1)
     report(
-        f"CoverNode dropped {len(submissions) - len(u2j_batch.real)} cover messages and published "
+        f"CoverNode dropped {intake.count(Verdict.COVER)} cover messages and published "
         f"a journalist dead drop of {len(u2j_batch.entries)} shuffled entries"
     )
 
     journalist_drop.body.verify(keys)
-    desk = JournalistTrialDecryptor([j_msg.pair], [cn_msg.pair.public])
+    desk = JournalistTrialDecryptor([j_msg.pair], [CoverNodeMessagingKey.of(cn_msg.pair)])
     (received,) = desk.open(journalist_drop)
     received_text = received.message.text.text()
     report(f"desk found 1 message among {len(u2j_batch.entries)} entries: {received_text!r}")
 
     j2c = encrypt_j2c(wrapping, j_msg.pair, received.message.reply_key, text_reply(reply))
-    j2u_mix: ThresholdMix[bytes] = ThresholdMix.start(DEMO_J2U, now)
-    opened_j2c = j2c.open(cn_msg.pair)
-    j2u_mix.receive(opened_j2c.payload.data if opened_j2c.is_real else None)
+    desks = [j2c, *(encrypt_cover_j2c(wrapping) for _ in range(DEMO_J2U.threshold_min - 1))]
+    j2u_lane: Lane[EncryptedJ2U] = Lane(DEMO_J2U, MixState(0, now, ()), replays)
+    j2u_lane.take([(seq, open_j2c(box, [cn_msg.pair])) for seq, box in enumerate(desks, 1)])
     later = now + DEMO_J2U.timeout
-    j2u_mix.receive_all([None] * (DEMO_J2U.threshold_min - 1))
-    j2u_batch = j2u_mix.release(later, lambda: cover_j2u().data)
-    user_drop = sign_dead_drop(
-        DeadDropKind.USER,
-        j2u_batch.entries,
-        later,
-        None,
-        identity=cn_id.pair,
-        identity_not_valid_after=cn_id.not_valid_after,
-    ).published(1)
+    j2u_batch = j2u_lane.release(later)
+    user_drop = user_dead_drop(j2u_batch, cn_id).published(1)
     report(
         f"desk replied with a {len(j2c.data)}-byte J2C; "
         f"a user dead drop of {len(j2u_batch.entries)} entries went out"

@@ -21,6 +21,7 @@ import nacl.pwhash
 import nacl.utils
 
 from quietline.keystore import write_private
+from quietline.protocol.errors import QuietlineError
 
 SALT_LEN = 16
 NONCE_LEN = 24
@@ -29,11 +30,11 @@ HEADER_LEN = SALT_LEN + NONCE_LEN
 LENGTH_LEN = 4
 
 
-class VaultLocked(Exception):
+class VaultLocked(QuietlineError):
     """The passphrase does not open this vault (or there is no vault, which looks the same)."""
 
 
-class VaultFull(Exception):
+class VaultFull(QuietlineError):
     """The contents no longer fit in the vault's fixed size."""
 
 

@@ -17,8 +17,14 @@ from datetime import datetime
 from typing import NamedTuple
 
 from quietline.edge_client import EdgeClient
+from quietline.protocol.api import KeySubmission, ProfileSubmission
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, sign_dead_drop
+from quietline.protocol.deaddrops import (
+    JournalistDeadDrop,
+    UserDeadDrop,
+    sign_journalist_dead_drop,
+    sign_user_dead_drop,
+)
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import (
     IdentityFamily,
@@ -35,16 +41,18 @@ from quietline.protocol.keygen import (
     generate_organization_key,
     generate_signing_key,
 )
+from quietline.protocol.messages import EncryptedC2J, EncryptedJ2U
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
-COVERNODE_ID = "covernode_001"
+COVERNODE_ID = RecipientId("covernode_001")
 
 
 @dataclass(frozen=True)
 class Recipient:
     """A journalist or a desk: its keys and the profile sources see."""
 
-    id: str
+    id: RecipientId
     identity: CertifiedSigningKey
     messaging: CertifiedEncryptionKey
     profile: JournalistProfile
@@ -54,7 +62,7 @@ class Link(NamedTuple):
     """One certified key below the root, with its owner and the key that certified it."""
 
     key: CertifiedSigningKey | CertifiedEncryptionKey
-    owner: str | None
+    owner: RecipientId | None
     parent: CertifiedSigningKey
 
 
@@ -67,7 +75,7 @@ class Organisation:
     covernode_identity: CertifiedSigningKey
     covernode_messaging: CertifiedEncryptionKey
     journalist_provisioning: CertifiedSigningKey
-    recipients: dict[str, Recipient]
+    recipients: dict[RecipientId, Recipient]
 
     @classmethod
     def create(cls, now: datetime, recipient_ids: Sequence[str] = ("news_desk",)) -> Organisation:
@@ -77,7 +85,7 @@ class Organisation:
         cn_identity = generate_signing_key(KeyRole.COVERNODE_ID, cn_provisioning, now)
         j_provisioning = generate_signing_key(KeyRole.JOURNALIST_PROVISIONING, root, now)
         recipients = {}
-        for recipient_id in recipient_ids:
+        for recipient_id in map(RecipientId, recipient_ids):
             identity = generate_signing_key(KeyRole.JOURNALIST_ID, j_provisioning, now)
             recipients[recipient_id] = Recipient(
                 recipient_id,
@@ -134,8 +142,8 @@ class Organisation:
     def signed_profile(self, recipient_id: str, now: datetime, *, default: bool) -> SignedForm:
         """The recipient's profile as ``POST /v1/journalist-profiles`` takes it, signed by
         the journalist provisioning key at ``now``."""
-        payload = {"profile": self.recipients[recipient_id].profile.to_json(), "default": default}
-        return sign_form(payload, self.journalist_provisioning.pair, now)
+        submission = ProfileSubmission(self.recipients[RecipientId(recipient_id)].profile, default)
+        return sign_form(submission.to_json(), self.journalist_provisioning.pair, now)
 
     def publish(
         self,
@@ -152,7 +160,7 @@ class Organisation:
         for key, owner, parent in self.key_chain(
             covernode=covernode, recipients=recipients, messaging=messaging
         ):
-            edge.publish_key(key.role, owner, parent.published.key, key.published)
+            edge.publish_key(KeySubmission(key.role, owner, parent.published.key, key.published))
         for recipient in self._chosen(recipients):
             default = recipient.id == self.default_recipient_id
             edge.publish_profile(self.signed_profile(recipient.id, now, default=default))
@@ -185,13 +193,24 @@ class Organisation:
             1,
         )
 
-    def sign_dead_drop(
-        self, kind: DeadDropKind, entries: list[bytes], created_at: datetime, epoch: int | None
-    ) -> UnpublishedDeadDrop:
-        """A dead drop of ``entries`` signed by the CoverNode identity key, as the mixer
-        publishes it (``epoch`` for journalist dead drops, None for user ones)."""
-        return sign_dead_drop(
-            kind,
+    def sign_user_dead_drop(
+        self, entries: list[EncryptedJ2U], created_at: datetime
+    ) -> UserDeadDrop:
+        """A user dead drop of ``entries`` signed by the CoverNode identity key, as the
+        mixer publishes it."""
+        return sign_user_dead_drop(
+            entries,
+            created_at,
+            identity=self.covernode_identity.pair,
+            identity_not_valid_after=self.covernode_identity.not_valid_after,
+        )
+
+    def sign_journalist_dead_drop(
+        self, entries: list[EncryptedC2J], created_at: datetime, epoch: int
+    ) -> JournalistDeadDrop:
+        """A journalist dead drop of ``entries`` at ``epoch`` signed by the CoverNode
+        identity key, as the mixer publishes it."""
+        return sign_journalist_dead_drop(
             entries,
             created_at,
             epoch,

@@ -20,39 +20,50 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from quietline.config import CONFIG_NAME, default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import (
-    AnyCertifiedKey,
-    certified_key_from_json,
+    Bundle,
     certified_key_to_json,
+    read_bundle,
     read_json,
     read_signing_key,
     write_private,
     write_private_json,
     write_public_json,
 )
-from quietline.protocol.certificates import KeyRole, SignedKey, require_object
+from quietline.protocol.api import KeySubmission, ProfileSubmission
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.protocol.forms import sign_form
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.keygen import (
+    AnyCertifiedKey,
+    CertifiedEncryptionKey,
     CertifiedSigningKey,
     generate_messaging_key,
     generate_organization_key,
     generate_signing_key,
-    rotation_due,
 )
 from quietline.protocol.keys import human_digest
+from quietline.protocol.recipients import RecipientId
+from quietline.protocol.rotation import RotationPolicy, make_keys, plan_rotation
 
 ANCHOR_NAME = "organization.pub.json"
 COVERNODE_ID = "covernode_001"
 
 
-class CeremonyError(Exception):
+# What the admin rotates: the provisioning keys under the organisation key, and each
+# recipient's identity key under the journalist provisioning key.
+PROVISIONING_ROTATION = RotationPolicy(
+    (KeyRole.COVERNODE_PROVISIONING, KeyRole.JOURNALIST_PROVISIONING)
+)
+IDENTITY_ROTATION = RotationPolicy((KeyRole.JOURNALIST_ID,))
+
+
+class CeremonyError(QuietlineError):
     """A ceremony cannot go ahead; the message says what to do."""
 
 
@@ -94,7 +105,10 @@ class Layout:
         return self.recipients / f"{recipient_id}.json"
 
     def covernode_identities(self) -> list[CertifiedSigningKey]:
-        keys = [read_signing_key(path) for path in sorted(self.covernode.glob("identity-*.json"))]
+        keys = [
+            read_signing_key(path, KeyRole.COVERNODE_ID)
+            for path in sorted(self.covernode.glob("identity-*.json"))
+        ]
         return sorted(keys, key=lambda key: key.created_at)
 
 
@@ -139,41 +153,6 @@ def digest(layout: Layout) -> str:
     return human_digest(SignedKey.from_json(read_json(layout.anchor)).signing_key())
 
 
-@dataclass(frozen=True, slots=True)
-class Bundle:
-    """What a desk needs to act as one recipient."""
-
-    profile: JournalistProfile
-    identity: CertifiedSigningKey
-    messaging: AnyCertifiedKey
-    default: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile.to_json(),
-            "identity": certified_key_to_json(self.identity),
-            "messaging": certified_key_to_json(self.messaging),
-            "default": self.default,
-        }
-
-    @classmethod
-    def from_json(cls, obj: object) -> Bundle:
-        fields = require_object(obj, "a recipient bundle")
-        identity = certified_key_from_json(fields.get("identity"))
-        if not isinstance(identity, CertifiedSigningKey):
-            raise MalformedInput("a bundle's identity must be a signing key")
-        return cls(
-            JournalistProfile.from_json(fields.get("profile")),
-            identity,
-            certified_key_from_json(fields.get("messaging")),
-            bool(fields.get("default", False)),
-        )
-
-
-def read_bundle(path: Path) -> Bundle:
-    return Bundle.from_json(read_json(path))
-
-
 def enroll(
     layout: Layout,
     now: datetime,
@@ -188,20 +167,16 @@ def enroll(
 
     Raises CeremonyError when the id is taken or malformed.
     """
-    if (
-        not recipient_id
-        or len(recipient_id) > 128
-        or not recipient_id.isprintable()
-        or "/" in recipient_id
-    ):
-        raise CeremonyError("a recipient id is 1 to 128 printable characters without '/'")
-    path = layout.bundle(recipient_id)
+    try:
+        profile = JournalistProfile.create(recipient_id, display_name, description, is_desk=is_desk)
+    except MalformedInput as error:
+        raise CeremonyError(str(error)) from None
+    path = layout.bundle(profile.id)
     if path.exists():
         raise CeremonyError(f"recipient {recipient_id!r} is already enrolled ({path})")
-    provisioning = read_signing_key(layout.journalist_provisioning)
+    provisioning = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
     identity = generate_signing_key(KeyRole.JOURNALIST_ID, provisioning, now)
     messaging = generate_messaging_key(KeyRole.JOURNALIST_MSG, identity, now)
-    profile = JournalistProfile.create(recipient_id, display_name, description, is_desk=is_desk)
     write_private_json(path, Bundle(profile, identity, messaging, default).to_json())
     return path
 
@@ -213,31 +188,35 @@ def renew(layout: Layout, now: datetime, report: Callable[[str], None]) -> int:
     verified before stops verifying. The organisation key itself is renewed by pinning
     a new anchor in clients, which no command can do for them.
     """
-    organization = read_signing_key(layout.organization)
-    made = 0
-    for path, role in (
-        (layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING),
-        (layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING),
-    ):
-        current = read_signing_key(path)
-        if rotation_due(role, current.created_at, now):
-            archived = path.with_name(f"{path.stem}-{_stamp(current.created_at)}.json")
-            write_key(archived, current)
-            write_key(path, generate_signing_key(role, organization, now))
-            report(f"renewed the {role.value} key (the old one is kept in {archived.name})")
-            made += 1
-    provisioning = read_signing_key(layout.journalist_provisioning)
+    organization = read_signing_key(layout.organization, KeyRole.ORGANIZATION)
+    provisioning_paths = {
+        KeyRole.COVERNODE_PROVISIONING: layout.covernode_provisioning,
+        KeyRole.JOURNALIST_PROVISIONING: layout.journalist_provisioning,
+    }
+    current = [read_signing_key(path, role) for role, path in provisioning_paths.items()]
+    held: list[AnyCertifiedKey] = [organization, *current]
+    made = make_keys(plan_rotation(held, PROVISIONING_ROTATION, now), held, now)
+    for key in made:
+        path = provisioning_paths[key.role]
+        (previous,) = [old for old in current if old.role is key.role]
+        archived = path.with_name(f"{path.stem}-{_stamp(previous.created_at)}.json")
+        write_key(archived, previous)
+        write_key(path, key)
+        report(f"renewed the {key.role.value} key (the old one is kept in {archived.name})")
+    provisioning = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
     for path in sorted(layout.recipients.glob("*.json")):
         bundle = read_bundle(path)
-        if rotation_due(KeyRole.JOURNALIST_ID, bundle.identity.created_at, now):
-            identity = generate_signing_key(KeyRole.JOURNALIST_ID, provisioning, now)
+        ring: list[AnyCertifiedKey] = [provisioning, bundle.identity]
+        for identity in make_keys(plan_rotation(ring, IDENTITY_ROTATION, now), ring, now):
+            if not isinstance(identity, CertifiedSigningKey):
+                continue
+            # A bundle carries a first messaging key under its identity.
             messaging = generate_messaging_key(KeyRole.JOURNALIST_MSG, identity, now)
-            write_private_json(
-                path, Bundle(bundle.profile, identity, messaging, bundle.default).to_json()
-            )
+            renewed = Bundle(bundle.profile, identity, messaging, bundle.default)
+            write_private_json(path, renewed.to_json())
             report(f"renewed the identity of {bundle.profile.id}: import {path.name} into its desk")
-            made += 1
-    return made
+            made.append(identity)
+    return len(made)
 
 
 def publish(layout: Layout, edge: EdgeClient, now: datetime, report: Callable[[str], None]) -> None:
@@ -245,39 +224,41 @@ def publish(layout: Layout, edge: EdgeClient, now: datetime, report: Callable[[s
     and first messaging key, and the signed profiles. Idempotent: run it again after
     every enrolment or renewal."""
     anchor = SignedKey.from_json(read_json(layout.anchor))
-    covernode_provisioning = read_signing_key(layout.covernode_provisioning)
-    journalist_provisioning = read_signing_key(layout.journalist_provisioning)
+    covernode_provisioning = read_signing_key(
+        layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING
+    )
+    journalist_provisioning = read_signing_key(
+        layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING
+    )
     for key in (covernode_provisioning, journalist_provisioning):
-        edge.publish_key(key.role, None, anchor.key, key.published)
+        edge.publish_key(KeySubmission(key.role, None, anchor.key, key.published))
+    covernode = RecipientId(COVERNODE_ID)
     for identity in layout.covernode_identities():
         if now <= identity.not_valid_after:
-            edge.publish_key(
-                KeyRole.COVERNODE_ID,
-                COVERNODE_ID,
-                covernode_provisioning.published.key,
-                identity.published,
-            )
+            parent = covernode_provisioning.published.key
+            edge.publish_key(KeySubmission(identity.role, covernode, parent, identity.published))
     report("published the provisioning keys and the mixer's identity")
     for path in sorted(layout.recipients.glob("*.json")):
         bundle = read_bundle(path)
         recipient = bundle.profile.id
         edge.publish_key(
-            KeyRole.JOURNALIST_ID,
-            recipient,
-            journalist_provisioning.published.key,
-            bundle.identity.published,
-        )
-        if now <= bundle.messaging.not_valid_after:
-            edge.publish_key(
-                KeyRole.JOURNALIST_MSG,
+            KeySubmission(
+                KeyRole.JOURNALIST_ID,
                 recipient,
-                bundle.identity.published.key,
-                bundle.messaging.published,
+                journalist_provisioning.published.key,
+                bundle.identity.published,
             )
-        form = sign_form(
-            {"profile": bundle.profile.to_json(), "default": bundle.default},
-            journalist_provisioning.pair,
-            now,
         )
-        edge.publish_profile(form)
+        messaging: CertifiedEncryptionKey = bundle.messaging
+        if now <= messaging.not_valid_after:
+            edge.publish_key(
+                KeySubmission(
+                    KeyRole.JOURNALIST_MSG,
+                    recipient,
+                    bundle.identity.published.key,
+                    messaging.published,
+                )
+            )
+        submission = ProfileSubmission(bundle.profile, bundle.default)
+        edge.publish_profile(sign_form(submission.to_json(), journalist_provisioning.pair, now))
         report(f"published {recipient} ({bundle.profile.display_name}) as of {format_rfc3339(now)}")

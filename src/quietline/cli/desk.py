@@ -9,33 +9,33 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
 
-from quietline.admin.ceremony import Bundle
-from quietline.cli.files import fail, load_json
+from quietline.cli.files import fail, load_json, print_report
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
+from quietline.desk.report import DeskReport
 from quietline.desk.service import Desk
 from quietline.desk.state import (
     Conversation,
     DeskState,
-    Direction,
-    UnknownRecipient,
-    UnknownSource,
+    Flow,
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskStore, NoDesk
 from quietline.edge_client import EdgeClient
+from quietline.keystore import Bundle
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import MisuseError, ProtocolError
-from quietline.vault import VaultFull, VaultLocked
+from quietline.protocol.errors import ProtocolError, QuietlineError
+from quietline.runner import run_steps
+from quietline.vault import VaultLocked
 
 desk = typer.Typer(
     help="The recipients' desk: read what sources send, reply, hand sources over.",
@@ -50,7 +50,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a ta
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return SystemClock().now()
 
 
 def _config(folder: Path) -> Config:
@@ -103,9 +103,7 @@ def _desk(folder: Path, kdf: KdfName, *, create: bool = False) -> Iterator[Desk]
     with EdgeClient(config.desk.edge_url) as edge:
         try:
             yield Desk(store, edge, anchors, period)
-        except (UnknownSource, UnknownRecipient) as error:
-            raise fail(str(error.args[0])) from None
-        except (MisuseError, VaultFull) as error:
+        except QuietlineError as error:
             raise fail(str(error)) from None
 
 
@@ -149,15 +147,22 @@ def run(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with _desk(folder, kdf) as the_desk:
-            clock = SystemClock()
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
-            while not stopping.is_set():
-                report = the_desk.step(clock.now())
-                typer.echo(report.line())
-                if once:
-                    return
-                due = report.next_send_at or clock.now() + the_desk.period
-                stopping.wait(max(0.0, (due - clock.now()).total_seconds()))
+
+            def until_due(report: DeskReport, now: datetime) -> float:
+                due = report.next_send_at or now + the_desk.period
+                return (due - now).total_seconds()
+
+            run_steps(
+                the_desk.step,
+                SystemClock(),
+                stopping,
+                pause=until_due,
+                on_step=print_report,
+                once=once,
+            )
+            if once:
+                return
             typer.echo("desk stopped")
     finally:
         for sig, handler in previous.items():
@@ -171,8 +176,8 @@ def _summary(conversation: Conversation, queued: set[int]) -> dict[str, Any]:
         "reply_key": conversation.reply_key.hex(),
         "recipient": conversation.recipient_id,
         "handed_over_to": conversation.handed_over_to,
-        "received": sum(m.direction is Direction.IN for m in messages),
-        "sent": sum(m.direction is Direction.OUT and m.sent_at is not None for m in messages),
+        "received": sum(m.direction is Flow.IN for m in messages),
+        "sent": sum(m.direction is Flow.OUT and m.sent_at is not None for m in messages),
         "queued": sum(m.id in queued for m in messages),
         "last_at": format_rfc3339(max(m.at for m in messages)) if messages else None,
     }
@@ -221,7 +226,7 @@ def thread(
     typer.echo(f"source {conversation.short_id}, with {conversation.recipient_id}")
     for message in conversation.messages:
         when = format_rfc3339(message.at)
-        if message.direction is Direction.IN:
+        if message.direction is Flow.IN:
             typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
             continue
         state_text = "queued" if message.id in queued else "sent"

@@ -1,6 +1,6 @@
-"""Reading the JSON files an operator points the CLI at, with errors a person can act on."""
+"""What every command shares: reading the JSON files an operator points it at, status
+lines, and errors a person can act on."""
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -8,8 +8,10 @@ from typing import TypeVar
 
 import typer
 
+from quietline.keystore import read_json
 from quietline.protocol.encoding import parse_rfc3339
 from quietline.protocol.errors import ProtocolError
+from quietline.runner import StepReport
 
 T = TypeVar("T")
 
@@ -23,11 +25,11 @@ def fail(message: str) -> typer.Exit:
 def load_json(path: Path, what: str, parse: Callable[[object], T]) -> T:
     """Read ``path`` as JSON and parse it; exits with a clear message on any failure."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = read_json(path)
     except OSError as error:
         raise fail(f"cannot read {what} from {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise fail(f"{path} is not a JSON file ({what}): {error}") from None
+    except ProtocolError as error:
+        raise fail(f"{error} ({what})") from None
     try:
         return parse(document)
     except ProtocolError as error:
@@ -41,3 +43,11 @@ def parse_now(text: str) -> datetime:
         raise fail(
             f"--now must be an RFC 3339 time such as 2023-10-04T19:06:51Z, not {text!r}"
         ) from None
+
+
+def print_report(report: StepReport) -> None:
+    """A service step's notes, then its status line, each stamped with the step's time."""
+    stamp = report.at.strftime("%H:%M:%S")
+    for note in report.notes:
+        typer.echo(f"[{stamp}] {note}")
+    typer.echo(f"[{stamp}] {report.line()}")

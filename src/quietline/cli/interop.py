@@ -9,7 +9,7 @@ import typer
 
 from quietline.cli.files import fail, load_json, parse_now
 from quietline.protocol.certificates import SignedKey
-from quietline.protocol.deaddrops import DeadDropKind, UserTrialDecryptor, parse_dead_drop_list
+from quietline.protocol.deaddrops import UserDeadDrop, UserTrialDecryptor, parse_dead_drop_list
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
@@ -102,7 +102,7 @@ def open_user_dead_drops(
         typer.echo(f"warning: ignoring rejected {rejected.describe()}", err=True)
     pair = load_json(user_key, "user key pair", encryption_key_pair_from_json)
     drops = load_json(
-        dead_drops, "user dead-drop list", lambda obj: parse_dead_drop_list(DeadDropKind.USER, obj)
+        dead_drops, "user dead-drop list", lambda obj: parse_dead_drop_list(UserDeadDrop, obj)
     )
     decryptor = UserTrialDecryptor(pair, verification.verified)
     bad = 0

@@ -10,13 +10,12 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from quietline.cli.files import fail, load_json
+from quietline.cli.files import fail, load_json, print_report
 from quietline.clock import SystemClock
 from quietline.config import ConfigError, load_config
 from quietline.edge_client import EdgeClient
@@ -25,10 +24,7 @@ from quietline.mixer.service import Mixer
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, MixingParameters
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%H:%M:%S")
+from quietline.runner import run_steps
 
 
 def _describe(parameters: MixingParameters) -> str:
@@ -58,14 +54,13 @@ def mixer(
     if demo:
         settings = replace(settings, u2j=DEMO_U2J, j2u=DEMO_J2U)
     anchor = load_json(settings.anchor, "organisation key", SignedKey.from_json)
-    clock = SystemClock()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
     with EdgeClient(settings.edge_url) as edge, MixerStore(settings.database) as store:
         try:
-            service = Mixer(settings, edge, [anchor], clock, store)
+            service = Mixer(settings, edge, [anchor], store)
         except KeyFolderError as error:
             raise fail(str(error)) from None
         typer.echo(
@@ -73,13 +68,14 @@ def mixer(
             f" {settings.poll_seconds:g} s; journalist dead drops: {_describe(settings.u2j)};"
             f" user dead drops: {_describe(settings.j2u)}"
         )
-        while not stop.is_set():
-            report = service.run_step()
-            now = _stamp(clock.now())
-            for note in report.notes:
-                typer.echo(f"[{now}] {note}")
-            typer.echo(f"[{now}] {report.line()}")
-            if once:
-                raise typer.Exit(code=0 if report.error is None else 1)
-            stop.wait(settings.poll_seconds)
+        last = run_steps(
+            service.step,
+            SystemClock(),
+            stop,
+            pause=lambda _report, _now: settings.poll_seconds,
+            on_step=print_report,
+            once=once,
+        )
+    if once:
+        raise typer.Exit(code=0 if last is not None and last.error is None else 1)
     typer.echo("mixer stopped")

@@ -25,7 +25,6 @@ from quietline.cli.files import fail, load_json
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.client import (
     SourceClient,
-    SourceClientError,
     SourceStorage,
     StorageError,
     TickOutcome,
@@ -34,6 +33,8 @@ from quietline.client import (
 from quietline.clock import SystemClock
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
+from quietline.protocol.errors import QuietlineError
+from quietline.runner import run_steps
 
 source = typer.Typer(
     help="A source client: cover traffic on a schedule, real messages in its place.",
@@ -82,7 +83,7 @@ def _client(folder: Path, anchors: list[Path] | None, kdf: KdfName) -> SourceCli
         storage.require_installed()
     except StorageError as error:
         raise fail(str(error)) from None
-    return SourceClient(None, _anchors(anchors, storage), storage, SystemClock())
+    return SourceClient(None, _anchors(anchors, storage), storage)
 
 
 def _status_printer(client: SourceClient) -> Callable[[TickOutcome], None]:
@@ -129,7 +130,6 @@ def run_command(
         edge,
         pinned,
         storage,
-        SystemClock(),
         send_schedule=schedule_named(schedule.value, timedelta(seconds=period)),
         download_schedule=schedule_named("fixed", timedelta(seconds=download_period)),
     )
@@ -139,7 +139,13 @@ def run_command(
     )
     try:
         with client:
-            client.run(stop, _status_printer(client))
+            run_steps(
+                client.tick,
+                SystemClock(),
+                stop,
+                pause=client.pause,
+                on_step=_status_printer(client),
+            )
     except StorageError as error:
         raise fail(str(error)) from None
     counters = client.counters
@@ -169,8 +175,8 @@ def send_command(
     client = _client(vault, anchor, kdf)
     passphrase = _passphrase(confirm=new)
     try:
-        recipient = client.send(passphrase, to, message, new=new)
-    except (SourceClientError, StorageError) as error:
+        recipient = client.send(passphrase, to, message, new=new, now=SystemClock().now())
+    except QuietlineError as error:
         raise fail(str(error)) from None
     redirected = f" (who took over from {to})" if recipient != to else ""
     typer.echo(f"queued for {recipient}{redirected}; it goes out in place of a cover message")
@@ -187,8 +193,8 @@ def inbox_command(
     client = _client(vault, anchor, kdf)
     passphrase = _passphrase(confirm=False)
     try:
-        replies = client.inbox(passphrase)
-    except (SourceClientError, StorageError) as error:
+        replies = client.inbox(passphrase, SystemClock().now())
+    except QuietlineError as error:
         raise fail(str(error)) from None
     if as_json:
         typer.echo(json.dumps({"replies": [r.to_json() for r in replies]}, ensure_ascii=False))

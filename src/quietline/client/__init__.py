@@ -20,18 +20,18 @@ out within ``8 x period``, far inside a CoverNode messaging key's two weeks, unl
 host app does not run at all in between.
 """
 
-from quietline.client.client import ClientCounters, SourceClient, TickOutcome
+from quietline.client.client import ClientCounters, SourceClient, SourceEdge, TickOutcome
 from quietline.client.errors import (
     NoVerifiedKeys,
     QueueFull,
     SourceClientError,
     TextTooLong,
-    UnknownRecipient,
     WrongPassphrase,
 )
 from quietline.client.records import Reply
 from quietline.client.schedule import FixedRate, Memoryless, Schedule, Timetable, schedule_named
 from quietline.client.storage import SourceStorage, StorageError
+from quietline.protocol.errors import UnknownRecipient
 
 __all__ = [
     "ClientCounters",
@@ -43,6 +43,7 @@ __all__ = [
     "Schedule",
     "SourceClient",
     "SourceClientError",
+    "SourceEdge",
     "SourceStorage",
     "StorageError",
     "TextTooLong",

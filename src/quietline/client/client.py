@@ -11,29 +11,40 @@ vault is rewritten by them and by nothing else), so writing changes no traffic.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from quietline.client.errors import NoVerifiedKeys, SourceClientError
 from quietline.client.mailbox import queue_message, read_inbox, read_sent
 from quietline.client.records import Reply
 from quietline.client.schedule import FixedRate, Schedule, Timetable
 from quietline.client.storage import DEAD_DROP_RETENTION, SourceStorage
-from quietline.clock import Clock
 from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
-from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0
 MAX_DEAD_DROP_PAGES = 16
+# The run loop wakes at least this often, so an accelerated clock is followed closely
+# and a stop request is noticed quickly.
 MAX_IDLE_WAIT_S = 1.0
+
+
+class SourceEdge(Protocol):
+    """What a source client needs of the edge (``EdgeClient`` is one)."""
+
+    def public_keys(self) -> PublishedKeys: ...
+
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]: ...
+
+    def send_u2c(self, message: EncryptedU2C) -> None: ...
 
 
 @dataclass
@@ -71,25 +82,25 @@ class _TickNotes:
 
 
 class SourceClient:
-    """One source client installation: a folder, the pinned anchors, an edge and a clock."""
+    """One source client installation: a folder, the pinned anchors and an edge (a URL,
+    or anything that speaks :class:`SourceEdge`; None for a client that only queues and
+    reads). Every method that needs the time takes it as ``now``."""
 
     def __init__(
         self,
-        edge: EdgeClient | str | None,
+        edge: SourceEdge | str | None,
         anchors: Sequence[SignedKey],
         storage: SourceStorage,
-        clock: Clock,
         *,
         send_schedule: Schedule | None = None,
         download_schedule: Schedule | None = None,
     ) -> None:
         if not anchors:
             raise SourceClientError("a source client needs the organisation's anchor key")
-        self._owns_edge = isinstance(edge, str)
-        self._edge = EdgeClient(edge) if isinstance(edge, str) else edge
+        self._owned: EdgeClient | None = EdgeClient(edge) if isinstance(edge, str) else None
+        self._edge: SourceEdge | None = self._owned if isinstance(edge, str) else edge
         self.anchors = list(anchors)
         self.storage = storage
-        self.clock = clock
         self.counters = ClientCounters()
         self._send_schedule = send_schedule or FixedRate(timedelta(seconds=DEFAULT_SEND_PERIOD_S))
         self._download_schedule = download_schedule or FixedRate(
@@ -99,8 +110,8 @@ class SourceClient:
         self._downloads: Timetable | None = None
 
     def close(self) -> None:
-        if self._owns_edge and self._edge is not None:
-            self._edge.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> SourceClient:
         return self
@@ -110,11 +121,10 @@ class SourceClient:
 
     # --- the run loop ----------------------------------------------------------------------
 
-    def start(self, now: datetime | None = None) -> tuple[Timetable, Timetable]:
+    def start(self, now: datetime) -> tuple[Timetable, Timetable]:
         """Set up the folder (random queue and vault on first run), record the anchors in
         the cache and start both timetables (sends, downloads): downloads at once, sends
         one gap later."""
-        now = self.clock.now() if now is None else now
         self.storage.install()
         with self.storage.locked():
             cache = self.storage.read_cache()
@@ -125,13 +135,12 @@ class SourceClient:
         self._sends = Timetable(self._send_schedule, self._send_schedule.next_after(now))
         return self._sends, self._downloads
 
-    def tick(self, now: datetime | None = None) -> TickOutcome:
+    def tick(self, now: datetime) -> TickOutcome:
         """Do whatever is due at ``now``: at most one download and at most one send.
 
         Network failures never raise: they are counted, and the next attempt comes at the
         next scheduled time.
         """
-        now = self.clock.now() if now is None else now
         if self._sends is None or self._downloads is None:
             sends, downloads = self.start(now)
         else:
@@ -150,24 +159,11 @@ class SourceClient:
         due = min(self._sends.next_at, self._downloads.next_at)
         return max(0.0, (due - now).total_seconds())
 
-    def run(
-        self,
-        stop: threading.Event,
-        on_tick: Callable[[TickOutcome], None] = lambda _: None,
-        max_wait_s: float = MAX_IDLE_WAIT_S,
-    ) -> None:
-        """Tick until ``stop`` is set, calling ``on_tick`` after every tick that did something.
+    def pause(self, _outcome: TickOutcome, now: datetime) -> float:
+        """How long the run loop may wait after a tick at ``now`` (see MAX_IDLE_WAIT_S)."""
+        return min(MAX_IDLE_WAIT_S, self.seconds_until_due(now))
 
-        Waits at most ``max_wait_s`` of wall time between ticks, so an accelerated clock
-        is followed closely and a stop request is noticed quickly.
-        """
-        while not stop.is_set():
-            outcome = self.tick()
-            if outcome.did_something:
-                on_tick(outcome)
-            stop.wait(min(max_wait_s, self.seconds_until_due(self.clock.now())))
-
-    def _edge_client(self) -> EdgeClient:
+    def _edge_client(self) -> SourceEdge:
         if self._edge is None:
             raise SourceClientError("this client was made without an edge to talk to")
         return self._edge
@@ -194,9 +190,9 @@ class SourceClient:
         edge = self._edge_client()
         with self.storage.locked():
             queue = self.storage.read_queue()
-            head = queue.dequeue(lambda: encrypt_cover_u2c(wrapping).data)
+            head = queue.dequeue(lambda: encrypt_cover_u2c(wrapping))
             try:
-                edge.send_u2c(parse_u2c(head))
+                edge.send_u2c(head)
             except (EdgeUnavailable, EdgeRefused) as error:
                 # The head stays in place and goes at the next scheduled send.
                 self.counters.send_failures += 1
@@ -228,7 +224,7 @@ class SourceClient:
         after = cache.last_dead_drop_id
         for _ in range(MAX_DEAD_DROP_PAGES):
             try:
-                page = edge.dead_drops(DeadDropKind.USER, after)
+                page = edge.dead_drops(UserDeadDrop, after)
             except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
                 self.counters.download_failures += 1
                 notes.failures.append(f"dead drop download failed: {error}")
@@ -278,8 +274,8 @@ class SourceClient:
         recipient_id: str,
         text: str,
         *,
+        now: datetime,
         new: bool = False,
-        now: datetime | None = None,
     ) -> str:
         """Queue a real message for ``recipient_id`` (or whoever took the conversation over);
         it replaces the next cover message, so the traffic does not change. Returns the id
@@ -289,18 +285,16 @@ class SourceClient:
         opens one (any other vault in the folder is replaced). Raises StorageError,
         NoVerifiedKeys, WrongPassphrase, UnknownRecipient, TextTooLong or QueueFull.
         """
-        now = self.clock.now() if now is None else now
         self.storage.require_installed()
         keys = self._keys_or_raise(now)
         return queue_message(self.storage, keys, passphrase, recipient_id, text, new=new, now=now)
 
-    def inbox(self, passphrase: str, now: datetime | None = None) -> list[Reply]:
+    def inbox(self, passphrase: str, now: datetime) -> list[Reply]:
         """Every reply received so far, oldest first, after trial-decrypting the cached
         user dead drops and keeping new replies (and handovers) in the vault.
 
         Raises StorageError, NoVerifiedKeys or WrongPassphrase.
         """
-        now = self.clock.now() if now is None else now
         self.storage.require_installed()
         return read_inbox(self.storage, self._keys_or_raise(now), passphrase)
 

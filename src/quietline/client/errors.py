@@ -1,16 +1,14 @@
 """Errors a source client's user can act on; each message says what to do."""
 
+from quietline.protocol.errors import QuietlineError
 
-class SourceClientError(Exception):
+
+class SourceClientError(QuietlineError):
     """Something the user asked for cannot be done; the message says what to do."""
 
 
 class NoVerifiedKeys(SourceClientError):
     """No published key set has verified yet (or every verified key has expired)."""
-
-
-class UnknownRecipient(SourceClientError):
-    """The recipient is not among the verified profiles."""
 
 
 class TextTooLong(SourceClientError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from quietline.client.errors import QueueFull, TextTooLong, UnknownRecipient, WrongPassphrase
+from quietline.client.errors import QueueFull, TextTooLong, WrongPassphrase
 from quietline.client.records import Reply, SentMessage, SourceRecords, StoredReply
 from quietline.client.storage import SourceStorage
 from quietline.protocol.deaddrops import UserTrialDecryptor
@@ -19,7 +19,9 @@ from quietline.protocol.errors import (
     MalformedInput,
     ProtocolError,
     SendingQueueFull,
+    UnknownRecipient,
 )
+from quietline.protocol.keys import ReplyKey
 from quietline.protocol.messages import encrypt_u2c
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.verification import VerifiedKeys
@@ -61,14 +63,14 @@ def queue_message(
                 keys.covernode_wrapping_keys(),
                 recipient_id=target,
                 recipient_key=keys.journalist_messaging_key(target),
-                reply_key=records.user_key.public,
+                reply_key=ReplyKey.of(records.user_key),
                 text=text,
             )
         except KeyUnavailable as error:
             raise UnknownRecipient(f"{target!r} cannot be written to now: {error}") from None
         queue = storage.read_queue(records.hint_key)
         try:
-            queue.enqueue(message.data)
+            queue.enqueue(message)
         except SendingQueueFull:
             raise QueueFull(
                 f"{queue.real_count()} messages are already waiting to be sent; try again "

@@ -16,7 +16,6 @@ from typing import Any
 
 import nacl.utils
 
-from quietline.protocol.certificates import require_object
 from quietline.protocol.encoding import (
     b64_decode,
     b64_encode,
@@ -25,6 +24,7 @@ from quietline.protocol.encoding import (
     parse_rfc3339,
 )
 from quietline.protocol.errors import MalformedInput
+from quietline.protocol.jsonvalues import require_object, require_string
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import J2UMessage, J2UType
 from quietline.protocol.pcs import PaddedCompressedString
@@ -51,7 +51,7 @@ class SentMessage:
     def from_json(cls, obj: object) -> SentMessage:
         fields = require_object(obj, "a sent message")
         return cls(
-            _string(fields, "to"),
+            require_string(fields.get("to"), "to"),
             PaddedCompressedString(b64_decode(fields.get("pcs"))),
             parse_rfc3339(fields.get("queued_at")),
         )
@@ -109,8 +109,8 @@ class StoredReply:
     def from_json(cls, obj: object) -> StoredReply:
         fields = require_object(obj, "a stored reply")
         return cls(
-            _string(fields, "digest"),
-            _string(fields, "from"),
+            require_string(fields.get("digest"), "digest"),
+            require_string(fields.get("from"), "from"),
             J2UMessage.from_bytes(b64_decode(fields.get("j2u"))),
             parse_rfc3339(fields.get("received_at")),
         )
@@ -200,10 +200,3 @@ class SourceRecords:
             [StoredReply.from_json(item) for item in replies],
             dict(handovers),
         )
-
-
-def _string(fields: dict[str, Any], name: str) -> str:
-    value = fields.get(name)
-    if not isinstance(value, str):
-        raise MalformedInput(f"{name} must be a string")
-    return value

@@ -30,11 +30,18 @@ from typing import Any
 import nacl.utils
 
 from quietline.keystore import write_private
-from quietline.protocol.certificates import SignedKey, require_object
-from quietline.protocol.constants import U2C_ENCRYPTED_LEN
-from quietline.protocol.deaddrops import DeadDrop, DeadDropKind
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.certificates import SignedKey
+from quietline.protocol.deaddrops import DeadDrop, UserDeadDrop
+from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.jsonvalues import (
+    I64_MAX,
+    load_json,
+    require_int,
+    require_list,
+    require_object,
+)
+from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C
 from quietline.protocol.sending_queue import DEFAULT_SLOTS, HINT_LEN, SendingQueue
 from quietline.vault import MODERATE, KdfCost, Vault
 
@@ -44,17 +51,12 @@ CACHE_NAME = "cache.json"
 LOCK_NAME = "lock"
 
 QUEUE_SLOTS = DEFAULT_SLOTS
-QUEUE_ITEM_SIZE = U2C_ENCRYPTED_LEN
-QUEUE_FILE_SIZE = QUEUE_SLOTS * (HINT_LEN + QUEUE_ITEM_SIZE)
+QUEUE_FILE_SIZE = QUEUE_SLOTS * (HINT_LEN + ENCRYPTED_U2C.size)
 VAULT_SIZE = 64 * 1024
 DEAD_DROP_RETENTION = timedelta(days=14)
 
-# Dequeuing never reads hints, so the run loop (which cannot open the vault) parses the
-# queue with a placeholder key; only enqueue and real_count need the real hint key.
-DEQUEUE_ONLY_HINT_KEY = bytes(32)
 
-
-class StorageError(Exception):
+class StorageError(QuietlineError):
     """A file in the client's folder is missing or damaged; the message names it."""
 
 
@@ -64,7 +66,7 @@ class Cache:
 
     anchors: list[SignedKey] = field(default_factory=list)
     published: PublishedKeys | None = None
-    dead_drops: list[DeadDrop] = field(default_factory=list)
+    dead_drops: list[DeadDrop[UserDeadDrop]] = field(default_factory=list)
     last_dead_drop_id: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -79,18 +81,14 @@ class Cache:
     def from_json(cls, obj: object) -> Cache:
         """Parse the cache file's JSON; raises MalformedInput on any shape error."""
         fields = require_object(obj, "the client cache")
-        anchors = fields.get("anchors", [])
-        drops = fields.get("user_dead_drops", [])
-        last = fields.get("last_dead_drop_id", 0)
-        if not isinstance(anchors, list) or not isinstance(drops, list):
-            raise MalformedInput("the cache's anchors and dead drops must be lists")
-        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-            raise MalformedInput("the cache's last dead drop id must be a non-negative integer")
+        anchors = require_list(fields.get("anchors", []), "the cache's anchors")
+        drops = require_list(fields.get("user_dead_drops", []), "the cache's dead drops")
+        last = require_int(fields.get("last_dead_drop_id", 0), "the last dead drop id", 0, I64_MAX)
         published = fields.get("published_keys")
         return cls(
             [SignedKey.from_json(anchor) for anchor in anchors],
             None if published is None else PublishedKeys.from_json(published),
-            [DeadDrop.from_json(DeadDropKind.USER, drop) for drop in drops],
+            [DeadDrop.from_json(UserDeadDrop, drop) for drop in drops],
             last,
         )
 
@@ -148,8 +146,9 @@ class SourceStorage:
 
     # --- queue ---------------------------------------------------------------------------
 
-    def read_queue(self, hint_key: bytes = DEQUEUE_ONLY_HINT_KEY) -> SendingQueue:
-        """The sending queue; raises StorageError when the file is missing or damaged."""
+    def read_queue(self, hint_key: bytes | None = None) -> SendingQueue[EncryptedU2C]:
+        """The sending queue, able to tell real from cover when given the vault's hint key;
+        raises StorageError when the file is missing or damaged."""
         try:
             raw = self.queue_path.read_bytes()
         except OSError as error:
@@ -159,9 +158,9 @@ class SourceStorage:
                 f"the sending queue {self.queue_path} is damaged: {len(raw)} bytes, "
                 f"expected {QUEUE_FILE_SIZE}"
             )
-        return SendingQueue.from_bytes(hint_key, QUEUE_ITEM_SIZE, raw)
+        return SendingQueue.from_bytes(hint_key, ENCRYPTED_U2C, raw)
 
-    def write_queue(self, queue: SendingQueue) -> None:
+    def write_queue(self, queue: SendingQueue[EncryptedU2C]) -> None:
         raw = queue.to_bytes()
         if len(raw) != QUEUE_FILE_SIZE:
             raise StorageError("refusing to write a sending queue of the wrong size")
@@ -172,10 +171,10 @@ class SourceStorage:
     def read_cache(self) -> Cache:
         """The cache; raises StorageError when it is missing or damaged."""
         try:
-            return Cache.from_json(json.loads(self.cache_path.read_text(encoding="utf-8")))
+            return Cache.from_json(load_json(self.cache_path.read_bytes()))
         except OSError as error:
             raise StorageError(f"cannot read the key cache {self.cache_path}") from error
-        except (UnicodeDecodeError, ValueError) as error:
+        except ProtocolError as error:
             raise StorageError(f"the key cache {self.cache_path} is damaged: {error}") from error
 
     def write_cache(self, cache: Cache) -> None:

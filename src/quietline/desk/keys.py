@@ -1,42 +1,50 @@
-"""The desk's own keys: daily rotation of messaging keys, forgetting old ones, choosing
-the key a reply comes from, and the trial decryptors for each recipient."""
+"""The desk's own keys: messaging keys rotated by the shared plan, the key a reply comes
+from, and the trial decryptors for each recipient.
+
+Each recipient rotates under :data:`DESK_ROTATION`: a new messaging key a day (valid two
+weeks), signed by its identity key, and an old one forgotten a week after it expires
+(dead drops the mixer made just before the expiry may still arrive: a mix can hold a
+message for its timeout). The identity key is the admin's to renew.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from quietline.desk.state import MESSAGING_KEY_GRACE, DeskState, Recipient
+from quietline.desk.state import DeskState, Recipient
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistTrialDecryptor
 from quietline.protocol.errors import MisuseError
-from quietline.protocol.keygen import generate_messaging_key, rotation_due
+from quietline.protocol.keygen import AnyCertifiedKey, CertifiedEncryptionKey
 from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.rotation import RotationPolicy, make_keys, plan_rotation
 from quietline.protocol.verification import VerifiedKeys
 
+DESK_ROTATION = RotationPolicy((KeyRole.JOURNALIST_MSG,), keep_expired=timedelta(weeks=1))
 
-def rotate_messaging_keys(state: DeskState, now: datetime, problems: Callable[[str], None]) -> int:
-    """Give every recipient whose newest messaging key is a day old (or who has none) a
-    new one signed by its identity key; returns how many were made."""
-    made = 0
+
+def rotate_keys(state: DeskState, now: datetime, problems: Callable[[str], None]) -> int:
+    """Carry out each recipient's rotation plan in ``state`` (a new messaging key when its
+    newest is a day old, old ones forgotten); returns how many keys were made."""
+    made_count = 0
     for recipient in list(state.recipients):
-        newest = recipient.newest_messaging()
-        created = None if newest is None else newest.created_at
-        if not rotation_due(KeyRole.JOURNALIST_MSG, created, now):
-            continue
+        held: list[AnyCertifiedKey] = [recipient.identity, *recipient.messaging]
+        plan = plan_rotation(held, DESK_ROTATION, now)
         try:
-            key = generate_messaging_key(KeyRole.JOURNALIST_MSG, recipient.identity, now)
+            made = make_keys(plan, held, now)
         except MisuseError as error:
             problems(
                 f"cannot rotate the messaging key of {recipient.id}: {error} "
                 "(import a renewed bundle with `quietline desk add-recipient`)"
             )
-            continue
-        state.replace_recipient(
-            Recipient(recipient.profile, recipient.identity, (*recipient.messaging, key))
-        )
-        made += 1
-    return made
+            made = []
+        kept = tuple(key for key in recipient.messaging if key not in plan.retire)
+        new = tuple(key for key in made if isinstance(key, CertifiedEncryptionKey))
+        if new or len(kept) != len(recipient.messaging):
+            state.replace_recipient(Recipient(recipient.profile, recipient.identity, kept + new))
+        made_count += len(new)
+    return made_count
 
 
 def reply_pair(recipient: Recipient, keys: VerifiedKeys, now: datetime) -> EncryptionKeyPair | None:
@@ -52,11 +60,7 @@ def reply_pair(recipient: Recipient, keys: VerifiedKeys, now: datetime) -> Encry
 def trial_decryptors(
     state: DeskState, keys: VerifiedKeys
 ) -> list[tuple[str, JournalistTrialDecryptor]]:
-    covernode_keys = [
-        key.encryption_key()
-        for owned in keys.of_role(KeyRole.COVERNODE_MSG).values()
-        for key in owned
-    ]
+    covernode_keys = keys.covernode_messaging_keys()
     return [
         (
             recipient.id,
@@ -65,13 +69,3 @@ def trial_decryptors(
         for recipient in state.recipients
         if recipient.messaging
     ]
-
-
-def forget_old_keys(state: DeskState, now: datetime) -> None:
-    """Drop messaging keys a week past their expiry: nothing sealed to them can still come."""
-    for recipient in list(state.recipients):
-        kept = tuple(
-            k for k in recipient.messaging if now <= k.not_valid_after + MESSAGING_KEY_GRACE
-        )
-        if len(kept) != len(recipient.messaging):
-            state.replace_recipient(Recipient(recipient.profile, recipient.identity, kept))

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from quietline.runner import StepReport
+
 
 class Sent(enum.Enum):
     NOTHING = "nothing"  # the period was not due
@@ -14,11 +16,11 @@ class Sent(enum.Enum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class StepReport:
-    """What one step did; for the desk's own screen (it is trusted), never for a log."""
+@dataclass
+class DeskReport(StepReport):
+    """What one step did; for the desk's own screen (it is trusted), never for a log.
+    Its notes are the problems the recipients should know about."""
 
-    at: datetime
     dead_drops_read: int = 0
     messages_received: int = 0
     sent: Sent = Sent.NOTHING
@@ -27,10 +29,9 @@ class StepReport:
     keys_published: int = 0
     waiting_for_epoch: int | None = None
     next_send_at: datetime | None = None
-    problems: tuple[str, ...] = ()
 
-    def line(self) -> str:
-        """One status line: dead drops read, messages received, what was sent."""
+    def summary(self) -> list[str]:
+        """Dead drops read, messages received, what was sent, then keys and waiting."""
         sent = {
             Sent.NOTHING: "nothing due",
             Sent.REPLY: f"sent reply to {self.reply_to}",
@@ -38,7 +39,6 @@ class StepReport:
             Sent.FAILED: "send failed (reply kept in outbox)",
         }[self.sent]
         parts = [
-            self.at.strftime("%Y-%m-%d %H:%M:%S"),
             f"dead drops read {self.dead_drops_read}",
             f"messages received {self.messages_received}",
             sent,
@@ -47,4 +47,4 @@ class StepReport:
             parts.append(f"keys rotated {self.keys_rotated}, published {self.keys_published}")
         if self.waiting_for_epoch is not None:
             parts.append(f"waiting for keys of epoch {self.waiting_for_epoch}")
-        return " · ".join(parts) + "".join(f"\n  ! {problem}" for problem in self.problems)
+        return parts

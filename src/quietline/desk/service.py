@@ -19,11 +19,12 @@ One :meth:`Desk.step` per period does, under the vault lock:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from quietline.desk.keys import forget_old_keys, reply_pair, rotate_messaging_keys, trial_decryptors
-from quietline.desk.report import Sent, StepReport
+from quietline.desk.keys import reply_pair, rotate_keys, trial_decryptors
+from quietline.desk.report import DeskReport, Sent
 from quietline.desk.state import (
     Conversation,
     DeskState,
@@ -33,17 +34,19 @@ from quietline.desk.state import (
     message_digest,
 )
 from quietline.desk.store import DeskStore
-from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.edge_client import EdgeRefused, EdgeUnavailable
+from quietline.protocol.api import J2CSubmission, KeySubmission
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import (
+    B,
     DeadDrop,
-    DeadDropKind,
+    JournalistDeadDrop,
     JournalistTrialDecryptor,
     needs_newer_keys,
 )
-from quietline.protocol.encoding import b64_encode
 from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError
-from quietline.protocol.forms import sign_form
+from quietline.protocol.forms import SignedForm, sign_form
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import CertifiedEncryptionKey
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import (
@@ -62,17 +65,16 @@ MAX_DEAD_DROP_PAGES = 1000
 EdgeFailure = (EdgeUnavailable, EdgeRefused, ProtocolError)
 
 
-@dataclass(slots=True)
-class _Step:
-    """Counters gathered while a step runs."""
+class DeskEdge(Protocol):
+    """What the desk needs of the edge (``EdgeClient`` is one)."""
 
-    now: datetime
-    dead_drops_read: int = 0
-    messages_received: int = 0
-    keys_rotated: int = 0
-    keys_published: int = 0
-    waiting_for_epoch: int | None = None
-    problems: list[str] = field(default_factory=list)
+    def public_keys(self) -> PublishedKeys: ...
+
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]: ...
+
+    def publish_key(self, submission: KeySubmission) -> int: ...
+
+    def send_j2c(self, form: SignedForm) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ class Desk:
     def __init__(
         self,
         store: DeskStore,
-        edge: EdgeClient,
+        edge: DeskEdge,
         anchors: Sequence[SignedKey],
         period: timedelta,
     ) -> None:
@@ -158,45 +160,33 @@ class Desk:
 
     # --- the periodic step --------------------------------------------------------------
 
-    def step(self, now: datetime) -> StepReport:
+    def step(self, now: datetime) -> DeskReport:
         """Do one period's work at ``now`` (see the module docstring). Never raises for an
         unreachable or misbehaving edge: problems are reported and retried next step."""
-        step = _Step(now)
+        step = DeskReport(now)
         with self.store.transaction() as transaction:
             state = transaction.state
-            step.keys_rotated = rotate_messaging_keys(state, now, step.problems.append)
+            step.keys_rotated = rotate_keys(state, now, step.notes.append)
             if step.keys_rotated:
                 transaction.save()  # durable before it is published
-            forget_old_keys(state, now)
             keys = self._fetch_keys(step)
             if keys is not None and self._publish_missing(state, keys, step):
                 keys = self._fetch_keys(step)
             if keys is not None:
                 self._read_dead_drops(state, keys, step)
-            sent, reply_to = self._send(state, keys, step)
-        if sent is Sent.NOTHING and state.last_j2c_at is not None:
-            next_send_at = state.last_j2c_at + self.period
+            step.sent, step.reply_to = self._send(state, keys, step)
+        if step.sent is Sent.NOTHING and state.last_j2c_at is not None:
+            step.next_send_at = state.last_j2c_at + self.period
         else:
-            next_send_at = now + self.period
-        return StepReport(
-            at=now,
-            dead_drops_read=step.dead_drops_read,
-            messages_received=step.messages_received,
-            sent=sent,
-            reply_to=reply_to,
-            keys_rotated=step.keys_rotated,
-            keys_published=step.keys_published,
-            waiting_for_epoch=step.waiting_for_epoch,
-            next_send_at=next_send_at,
-            problems=tuple(step.problems),
-        )
+            step.next_send_at = now + self.period
+        return step
 
-    def _fetch_keys(self, step: _Step) -> VerifiedKeys | None:
+    def _fetch_keys(self, step: DeskReport) -> VerifiedKeys | None:
         try:
             published = self.edge.public_keys()
-            return verify_published_keys(published, self.anchors, step.now).verified
+            return verify_published_keys(published, self.anchors, step.at).verified
         except EdgeFailure as error:
-            step.problems.append(f"cannot get verified keys: {error}")
+            step.notes.append(f"cannot get verified keys: {error}")
             return None
 
     def _publish(
@@ -204,10 +194,12 @@ class Desk:
     ) -> bool:
         try:
             self.edge.publish_key(
-                KeyRole.JOURNALIST_MSG,
-                recipient.id,
-                recipient.identity.pair.public.raw,
-                key.published,
+                KeySubmission(
+                    KeyRole.JOURNALIST_MSG,
+                    recipient.id,
+                    recipient.identity.pair.public.raw,
+                    key.published,
+                )
             )
         except EdgeFailure as error:
             problems(
@@ -217,30 +209,30 @@ class Desk:
             return False
         return True
 
-    def _publish_missing(self, state: DeskState, keys: VerifiedKeys, step: _Step) -> bool:
+    def _publish_missing(self, state: DeskState, keys: VerifiedKeys, step: DeskReport) -> bool:
         verified = keys.of_role(KeyRole.JOURNALIST_ID)
         listed = keys.of_role(KeyRole.JOURNALIST_MSG)
         for recipient in state.recipients:
             identities = {k.key for k in verified.get(recipient.id, ())}
             if recipient.identity.pair.public.raw not in identities:
-                step.problems.append(
+                step.notes.append(
                     f"the identity key of {recipient.id} is not among the verified published "
                     "keys (ask the admin to publish it)"
                 )
                 continue
             known = {k.key for k in listed.get(recipient.id, ())}
             for key in recipient.messaging:
-                if step.now <= key.not_valid_after and key.published.key not in known:
-                    step.keys_published += self._publish(recipient, key, step.problems.append)
+                if step.at <= key.not_valid_after and key.published.key not in known:
+                    step.keys_published += self._publish(recipient, key, step.notes.append)
         return step.keys_published > 0
 
-    def _read_dead_drops(self, state: DeskState, keys: VerifiedKeys, step: _Step) -> None:
+    def _read_dead_drops(self, state: DeskState, keys: VerifiedKeys, step: DeskReport) -> None:
         decryptors = trial_decryptors(state, keys)
         for _ in range(MAX_DEAD_DROP_PAGES):
             try:
-                page = self.edge.dead_drops(DeadDropKind.JOURNALIST, state.cursor)
+                page = self.edge.dead_drops(JournalistDeadDrop, state.cursor)
             except EdgeFailure as error:
-                step.problems.append(f"cannot read dead drops: {error}")
+                step.notes.append(f"cannot read dead drops: {error}")
                 return
             fresh = sorted((d for d in page if d.id > state.cursor), key=lambda d: d.id)
             if not fresh:
@@ -260,43 +252,43 @@ class Desk:
     def _open(
         self,
         state: DeskState,
-        dead_drop: DeadDrop,
+        dead_drop: DeadDrop[JournalistDeadDrop],
         keys: VerifiedKeys,
         decryptors: Sequence[tuple[str, JournalistTrialDecryptor]],
-        step: _Step,
+        step: DeskReport,
     ) -> None:
         try:
             dead_drop.body.verify(keys)
         except ProtocolError as error:
-            step.problems.append(f"dead drop {dead_drop.id} skipped: {error}")
+            step.notes.append(f"dead drop {dead_drop.id} skipped: {error}")
             return
         for recipient_id, decryptor in decryptors:
             for received in decryptor.open(dead_drop):
                 try:
                     text = received.message.text.text()
                 except ProtocolError:
-                    step.problems.append(f"an unreadable message in dead drop {dead_drop.id}")
+                    step.notes.append(f"an unreadable message in dead drop {dead_drop.id}")
                     continue
                 stored = state.record_received(
                     received.message.reply_key,
                     recipient_id,
                     text,
                     message_digest(received.message),
-                    step.now,
+                    step.at,
                 )
                 step.messages_received += stored is not None
 
     def _send(
-        self, state: DeskState, keys: VerifiedKeys | None, step: _Step
+        self, state: DeskState, keys: VerifiedKeys | None, step: DeskReport
     ) -> tuple[Sent, str | None]:
-        if state.last_j2c_at is not None and step.now < state.last_j2c_at + self.period:
+        if state.last_j2c_at is not None and step.at < state.last_j2c_at + self.period:
             return Sent.NOTHING, None
         if keys is None or not state.recipients:
-            step.problems.append("nothing sent this period: no verified keys or no recipient")
+            step.notes.append("nothing sent this period: no verified keys or no recipient")
             return Sent.FAILED, None
-        signer = next((r for r in state.recipients if step.now <= r.identity.not_valid_after), None)
+        signer = next((r for r in state.recipients if step.at <= r.identity.not_valid_after), None)
         if signer is None:
-            step.problems.append("nothing sent: every recipient's identity key has expired")
+            step.notes.append("nothing sent: every recipient's identity key has expired")
             return Sent.FAILED, None
         try:
             wrapping = keys.covernode_wrapping_keys()
@@ -306,19 +298,19 @@ class Desk:
             else:
                 conversation, message, pair = head
                 j2c = encrypt_j2c(wrapping, pair, conversation.reply_key, _j2u(message))
-            form = sign_form({"message": b64_encode(j2c.data)}, signer.identity.pair, step.now)
+            form = sign_form(J2CSubmission(j2c).to_json(), signer.identity.pair, step.at)
             self.edge.send_j2c(form)
         except (*EdgeFailure, MisuseError) as error:
-            step.problems.append(f"send failed: {error}")
+            step.notes.append(f"send failed: {error}")
             return Sent.FAILED, None
-        state.last_j2c_at = step.now
+        state.last_j2c_at = step.at
         if head is None:
             return Sent.COVER, None
-        state.mark_sent(head[1].id, step.now)
+        state.mark_sent(head[1].id, step.at)
         return Sent.REPLY, head[0].short_id
 
     def _outbox_head(
-        self, state: DeskState, keys: VerifiedKeys, step: _Step
+        self, state: DeskState, keys: VerifiedKeys, step: DeskReport
     ) -> tuple[Conversation, Message, EncryptionKeyPair] | None:
         while state.outbox:
             try:
@@ -327,11 +319,11 @@ class Desk:
                 state.outbox.pop(0)
                 continue
             if state.has_recipient(message.recipient_id):
-                pair = reply_pair(state.recipient(message.recipient_id), keys, step.now)
+                pair = reply_pair(state.recipient(message.recipient_id), keys, step.at)
                 if pair is not None:
                     return conversation, message, pair
             # Its sender left the desk or has no key: it can never go; don't block the rest.
-            step.problems.append(
+            step.notes.append(
                 f"dropped a reply to {conversation.short_id}: {message.recipient_id} "
                 "has no messaging key on this desk"
             )

@@ -13,35 +13,43 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from quietline.admin.ceremony import Bundle
-from quietline.keystore import certified_key_from_json, certified_key_to_json
-from quietline.protocol.certificates import KeyRole, require_object
+from quietline.keystore import (
+    Bundle,
+    certified_key_to_json,
+    encryption_key_from_json,
+    signing_key_from_json,
+)
+from quietline.protocol.certificates import KeyRole
 from quietline.protocol.encoding import format_rfc3339, hex_decode, parse_rfc3339
-from quietline.protocol.errors import MalformedInput, ProtocolError
+from quietline.protocol.errors import (
+    MalformedInput,
+    MisuseError,
+    ProtocolError,
+    UnknownRecipient,
+)
 from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.jsonvalues import require_object
 from quietline.protocol.keygen import CertifiedEncryptionKey, CertifiedSigningKey
-from quietline.protocol.keys import PublicEncryptionKey
-from quietline.protocol.messages import RecipientTag, U2JMessage
+from quietline.protocol.keys import ReplyKey
+from quietline.protocol.messages import U2JMessage
+from quietline.protocol.recipients import RecipientId
 
 STATE_VERSION = 1
 SHORT_ID_LEN = 8
-# A messaging key is kept this long after it expires: dead drops the mixer made just
-# before the expiry may still arrive (a mix can hold a message for its timeout).
-MESSAGING_KEY_GRACE = timedelta(weeks=1)
 
 
-class UnknownSource(LookupError):
+class UnknownSource(MisuseError):
     """No conversation matches the given source id (or more than one does)."""
 
-
-class UnknownRecipient(LookupError):
-    """The desk holds no recipient with this id."""
+    default_status = 404
 
 
-class Direction(enum.Enum):
+class Flow(enum.Enum):
+    """Whether a message came in from a source or goes out to one."""
+
     IN = "in"
     OUT = "out"
 
@@ -60,7 +68,7 @@ class Recipient:
     messaging: tuple[CertifiedEncryptionKey, ...]
 
     @property
-    def id(self) -> str:
+    def id(self) -> RecipientId:
         return self.profile.id
 
     def newest_messaging(self) -> CertifiedEncryptionKey | None:
@@ -84,23 +92,9 @@ class Recipient:
             raise MalformedInput("a recipient's messaging keys must be a list")
         return cls(
             JournalistProfile.from_json(fields.get("profile")),
-            _signing_key(fields.get("identity")),
-            tuple(_messaging_key(key) for key in messaging),
+            signing_key_from_json(fields.get("identity"), KeyRole.JOURNALIST_ID),
+            tuple(encryption_key_from_json(key, KeyRole.JOURNALIST_MSG) for key in messaging),
         )
-
-
-def _signing_key(obj: object) -> CertifiedSigningKey:
-    key = certified_key_from_json(obj)
-    if not isinstance(key, CertifiedSigningKey) or key.role is not KeyRole.JOURNALIST_ID:
-        raise MalformedInput("the identity key must be a journalist_id key")
-    return key
-
-
-def _messaging_key(obj: object) -> CertifiedEncryptionKey:
-    key = certified_key_from_json(obj)
-    if not isinstance(key, CertifiedEncryptionKey) or key.role is not KeyRole.JOURNALIST_MSG:
-        raise MalformedInput("a messaging key must be a journalist_msg key")
-    return key
 
 
 def recipient_from_bundle(bundle: Bundle) -> Recipient:
@@ -109,15 +103,8 @@ def recipient_from_bundle(bundle: Bundle) -> Recipient:
     Raises MalformedInput when a key has the wrong role, the messaging key is not
     certified by the identity key, or the profile's tag does not match its id.
     """
-    if bundle.profile.tag != RecipientTag.of(bundle.profile.id):
-        raise MalformedInput("the profile's tag is not SHA-256 of its id")
-    if bundle.identity.role is not KeyRole.JOURNALIST_ID:
-        raise MalformedInput("the bundle's identity key is not a journalist_id key")
+    bundle.profile.check_tag()
     messaging = bundle.messaging
-    if not isinstance(messaging, CertifiedEncryptionKey) or messaging.role is not (
-        KeyRole.JOURNALIST_MSG
-    ):
-        raise MalformedInput("the bundle's messaging key is not a journalist_msg key")
     try:
         messaging.published.verify_certificate(bundle.identity.pair.public)
     except ProtocolError as error:
@@ -135,7 +122,7 @@ class Message:
     """
 
     id: int
-    direction: Direction
+    direction: Flow
     kind: MessageKind
     recipient_id: str
     text: str
@@ -163,7 +150,7 @@ class Message:
         try:
             return cls(
                 id=int(fields["id"]),
-                direction=Direction(fields["direction"]),
+                direction=Flow(fields["direction"]),
                 kind=MessageKind(fields["kind"]),
                 recipient_id=str(fields["recipient"]),
                 text=str(fields["text"]),
@@ -185,7 +172,7 @@ def message_digest(message: U2JMessage) -> str:
 class Conversation:
     """Everything exchanged with one source, known by its reply key."""
 
-    reply_key: PublicEncryptionKey
+    reply_key: ReplyKey
     recipient_id: str
     messages: list[Message] = field(default_factory=list)
     # Set when the source was handed to a recipient who is not on this desk.
@@ -215,7 +202,7 @@ class Conversation:
         if not isinstance(messages, list) or not isinstance(recipient, str):
             raise MalformedInput("a stored conversation is malformed")
         return cls(
-            PublicEncryptionKey(hex_decode(fields.get("reply_key"), 32)),
+            ReplyKey(hex_decode(fields.get("reply_key"), 32)),
             recipient,
             [Message.from_json(message) for message in messages],
             None if handed is None else str(handed),
@@ -303,7 +290,7 @@ class DeskState:
 
     def record_received(
         self,
-        reply_key: PublicEncryptionKey,
+        reply_key: ReplyKey,
         recipient_id: str,
         text: str,
         digest: str,
@@ -320,7 +307,7 @@ class DeskState:
         conversation.messages.append(
             Message(
                 self.new_message_id(),
-                Direction.IN,
+                Flow.IN,
                 MessageKind.TEXT,
                 recipient_id,
                 text,
@@ -334,7 +321,7 @@ class DeskState:
         self, conversation: Conversation, kind: MessageKind, sender_id: str, text: str, at: datetime
     ) -> Message:
         """Append an outgoing message to the conversation and to the end of the outbox."""
-        message = Message(self.new_message_id(), Direction.OUT, kind, sender_id, text, at)
+        message = Message(self.new_message_id(), Flow.OUT, kind, sender_id, text, at)
         conversation.messages.append(message)
         self.outbox.append(message.id)
         return message

@@ -15,18 +15,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from quietline.desk.state import DeskState
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.vault import MODERATE, KdfCost, Vault, VaultLocked
 
 # Generous: a year of busy conversations fits. Fixed, so the file says nothing by its size.
 DESK_VAULT_SIZE = 4 * 1024 * 1024
 
 
-class DeskExists(Exception):
+class DeskExists(QuietlineError):
     """There is already a vault at this path."""
 
 
-class NoDesk(Exception):
+class NoDesk(QuietlineError):
     """There is no desk vault at this path yet."""
 
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from quietline.protocol.api import ErrorBody
+from quietline.protocol.errors import QuietlineError
+
 FORM_BODY_CAP = 64 * 1024
 DEAD_DROP_BODY_CAP = 2 * 1024 * 1024
 
 
-class Refusal(Exception):
-    """A request the edge refuses, with the status and the reason it answers."""
+class Refusal(QuietlineError):
+    """A request the edge refuses for its shape on the wire, with the status it answers."""
 
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+        super().__init__(reason, status_hint=status)
 
 
 def error_response(status: int, reason: str) -> JSONResponse:
     return JSONResponse(
-        {"error": reason}, status_code=status, headers={"Cache-Control": "no-store"}
+        ErrorBody(reason).to_json(), status_code=status, headers={"Cache-Control": "no-store"}
     )
 
 

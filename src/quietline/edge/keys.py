@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from quietline.edge.store import EdgeStore, StoredKey
-from quietline.protocol.certificates import KeyRole, SignedKey, require_object
-from quietline.protocol.encoding import format_rfc3339, hex_decode
-from quietline.protocol.errors import KeyExpired, MalformedInput, UntrustedKey
+from quietline.protocol.api import KeySubmission, Status, SystemStatus
+from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.encoding import format_rfc3339
+from quietline.protocol.errors import KeyExpired, UntrustedKey
 from quietline.protocol.hierarchy import (
     IdentityFamily,
     OrganizationFamily,
@@ -27,16 +26,15 @@ from quietline.protocol.hierarchy import (
     Realm,
 )
 from quietline.protocol.keygen import PARENT
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
-
-MAX_OWNER_LEN = 128
 
 
 def _provisioning_family(
     realm: Realm, provisioning: StoredKey, children: dict[bytes, list[StoredKey]]
 ) -> ProvisioningFamily:
     _, id_role, msg_role = realm.roles
-    members: dict[str, list[IdentityFamily]] = defaultdict(list)
+    members: dict[RecipientId, list[IdentityFamily]] = defaultdict(list)
     for identity in children[provisioning.signed.key]:
         if identity.role is not id_role or identity.owner is None:
             continue
@@ -45,7 +43,7 @@ def _provisioning_family(
             for child in children[identity.signed.key]
             if child.role is msg_role and child.owner == identity.owner
         )
-        members[identity.owner].append(IdentityFamily(identity.signed, messaging))
+        members[RecipientId(identity.owner)].append(IdentityFamily(identity.signed, messaging))
     return ProvisioningFamily(
         realm, provisioning.signed, {owner: tuple(f) for owner, f in members.items()}
     )
@@ -89,39 +87,6 @@ def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime)
     return verify_published_keys(published_keys(store, anchors, now), anchors, now).verified
 
 
-@dataclass(frozen=True, slots=True)
-class KeySubmission:
-    """The body of ``POST /v1/keys``."""
-
-    role: KeyRole
-    owner: str | None
-    parent_key: bytes
-    key: SignedKey
-
-    @classmethod
-    def from_json(cls, obj: object) -> KeySubmission:
-        """Parse ``{"role", "owner", "parent_key", "key"}``; raises MalformedInput."""
-        fields = require_object(obj, "a key submission")
-        try:
-            role = KeyRole(fields.get("role"))
-        except ValueError:
-            raise MalformedInput("role must be one of the key roles") from None
-        if role is KeyRole.ORGANIZATION:
-            raise MalformedInput("an organisation key is pinned, not published")
-        owner = fields.get("owner")
-        if PARENT[role] is KeyRole.ORGANIZATION:
-            if owner is not None:
-                raise MalformedInput("a provisioning key has no owner")
-        elif not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER_LEN:
-            raise MalformedInput(f"owner must be a string of 1 to {MAX_OWNER_LEN} characters")
-        return cls(
-            role,
-            owner,
-            hex_decode(fields.get("parent_key"), 32),
-            SignedKey.from_json(fields.get("key")),
-        )
-
-
 def admit_key(
     store: EdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
 ) -> int:
@@ -158,8 +123,8 @@ def admit_key(
     )
 
 
-def status_json(verified: VerifiedKeys | None, now: datetime) -> dict[str, Any]:
-    """The ``GET /v1/status`` body: available when a CoverNode and a journalist
+def status(verified: VerifiedKeys | None, now: datetime) -> Status:
+    """The ``GET /v1/status`` answer: available when a CoverNode and a journalist
     messaging key are valid (``verified`` is None when no anchor is valid)."""
     covernode = verified is not None and bool(verified.of_role(KeyRole.COVERNODE_MSG))
     journalist = verified is not None and bool(verified.of_role(KeyRole.JOURNALIST_MSG))
@@ -172,9 +137,6 @@ def status_json(verified: VerifiedKeys | None, now: datetime) -> dict[str, Any]:
     else:
         description = "No journalist messaging key is published yet"
     available = covernode and journalist
-    return {
-        "status": "AVAILABLE" if available else "NO_INFORMATION",
-        "is_available": available,
-        "description": description,
-        "timestamp": format_rfc3339(now),
-    }
+    return Status(
+        SystemStatus.AVAILABLE if available else SystemStatus.NO_INFORMATION, description, now
+    )

@@ -9,22 +9,25 @@ failed write leaves what was stored untouched. Dead drops older than the retenti
 
 from __future__ import annotations
 
-import enum
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.deaddrops import DeadDrop, DeadDropKind, UnpublishedDeadDrop
+from quietline.protocol.deaddrops import B, DeadDrop, JournalistDeadDrop, SignedDeadDrop
+from quietline.protocol.encoding import from_unix_micros, unix_micros
+from quietline.protocol.errors import QuietlineError
 from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.jsonvalues import load_json
 
 DEFAULT_RETENTION = timedelta(days=14)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -59,23 +62,22 @@ CREATE TABLE IF NOT EXISTS journalist_queue (
 """
 
 
-class Direction(enum.Enum):
-    """The two submission queues: U2C from users, J2C from journalists."""
-
-    USER = "user"
-    JOURNALIST = "journalist"
-
-    @property
-    def table(self) -> str:
-        return f"{self.value}_queue"
-
-
-class KeyConflict(Exception):
+class KeyConflict(QuietlineError):
     """A key is already stored in another place of the hierarchy (role, owner or parent)."""
 
+    default_status = 409
 
-class DeadDropConflict(Exception):
+
+class DeadDropConflict(QuietlineError):
     """A dead drop's signature is already stored as a dead drop of the other kind."""
+
+    default_status = 409
+
+
+class StoreBusy(QuietlineError):
+    """The store could not take the write in time (another writer holds it); try again."""
+
+    default_status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +90,6 @@ class StoredKey:
     signed: SignedKey
     expires_at: datetime  # not_valid_after clamped to every ancestor's
     epoch: int
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class EdgeStore:
@@ -128,14 +122,22 @@ class EdgeStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; StoreBusy when SQLite cannot take it in time."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            db.execute("ROLLBACK")
+            raise StoreBusy("the edge's store is busy; try again") from error
 
     def close(self) -> None:
         """Close every thread's connection (the last close checkpoints the WAL)."""
@@ -176,8 +178,8 @@ class EdgeStore:
                     owner,
                     parent_key,
                     signed.certificate,
-                    _micros(signed.not_valid_after),
-                    _micros(expires_at),
+                    unix_micros(signed.not_valid_after),
+                    unix_micros(expires_at),
                     epoch,
                 ),
             )
@@ -188,15 +190,15 @@ class EdgeStore:
         rows = self._db().execute(
             "SELECT role, owner, parent_key, key, certificate, not_valid_after, expires_at,"
             " epoch FROM keys WHERE expires_at >= ? ORDER BY epoch",
-            (_micros(now),),
+            (unix_micros(now),),
         )
         return [
             StoredKey(
                 KeyRole(role),
                 owner,
                 parent,
-                SignedKey(key, certificate, _moment(not_valid_after)),
-                _moment(expires_at),
+                SignedKey(key, certificate, from_unix_micros(not_valid_after)),
+                from_unix_micros(expires_at),
                 epoch,
             )
             for role, owner, parent, key, certificate, not_valid_after, expires_at, epoch in rows
@@ -225,14 +227,14 @@ class EdgeStore:
         profiles = []
         default = None
         for text, is_default, profile_id in rows:
-            profiles.append(JournalistProfile.from_json(json.loads(text)))
+            profiles.append(JournalistProfile.from_json(load_json(text)))
             if is_default:
                 default = profile_id
         return profiles, default
 
     # --- dead drops ---------------------------------------------------------------------
 
-    def add_dead_drop(self, dead_drop: UnpublishedDeadDrop, now: datetime) -> int:
+    def add_dead_drop(self, dead_drop: SignedDeadDrop, now: datetime) -> int:
         """Store a verified dead drop once per signature and return its id (the stored
         id when it is already there); purges dead drops past the retention first.
 
@@ -240,43 +242,43 @@ class EdgeStore:
         """
         with self._write() as db:
             db.execute(
-                "DELETE FROM dead_drops WHERE created_at < ?", (_micros(now - self.retention),)
+                "DELETE FROM dead_drops WHERE created_at < ?", (unix_micros(now - self.retention),)
             )
             row = db.execute(
                 "SELECT id, kind FROM dead_drops WHERE signature = ?", (dead_drop.signature,)
             ).fetchone()
             if row is not None:
-                if row[1] != dead_drop.kind.value:
+                if row[1] != dead_drop.KIND.value:
                     raise DeadDropConflict("this signature is stored on another kind of dead drop")
                 return int(row[0])
             cursor = db.execute(
                 "INSERT INTO dead_drops (kind, created_at, data, signature, epoch, stored_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    dead_drop.kind.value,
-                    _micros(dead_drop.created_at),
+                    dead_drop.KIND.value,
+                    unix_micros(dead_drop.created_at),
                     dead_drop.data,
                     dead_drop.signature,
-                    dead_drop.epoch,
-                    _micros(now),
+                    dead_drop.epoch if isinstance(dead_drop, JournalistDeadDrop) else None,
+                    unix_micros(now),
                 ),
             )
             return int(cursor.lastrowid or 0)
 
     def dead_drops(
-        self, kind: DeadDropKind, after: int, limit: int, now: datetime
-    ) -> list[DeadDrop]:
-        """Up to ``limit`` dead drops of ``kind`` with ids above ``after``, in id order,
-        leaving out those past the retention at ``now``."""
+        self, body_type: type[B], after: int, limit: int, now: datetime
+    ) -> list[DeadDrop[B]]:
+        """Up to ``limit`` dead drops of ``body_type`` with ids above ``after``, in id
+        order, leaving out those past the retention at ``now``."""
         rows = self._db().execute(
             "SELECT id, created_at, data, signature, epoch FROM dead_drops"
             " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
-            (kind.value, after, _micros(now - self.retention), limit),
+            (body_type.KIND.value, after, unix_micros(now - self.retention), limit),
         )
         return [
             DeadDrop(
                 dead_drop_id,
-                UnpublishedDeadDrop(kind, _moment(created_at), data, signature, epoch),
+                body_type.restore(from_unix_micros(created_at), data, signature, epoch),
             )
             for dead_drop_id, created_at, data, signature, epoch in rows
         ]
@@ -285,7 +287,7 @@ class EdgeStore:
         """Delete dead drops created before ``now - retention``; returns how many."""
         with self._write() as db:
             cursor = db.execute(
-                "DELETE FROM dead_drops WHERE created_at < ?", (_micros(now - self.retention),)
+                "DELETE FROM dead_drops WHERE created_at < ?", (unix_micros(now - self.retention),)
             )
             return cursor.rowcount
 
@@ -297,7 +299,8 @@ class EdgeStore:
     def enqueue(self, direction: Direction, data: bytes) -> int:
         """Append a submission; returns its sequence number."""
         with self._write() as db:
-            cursor = db.execute(f"INSERT INTO {direction.table} (data) VALUES (?)", (data,))  # noqa: S608
+            table = _QUEUE_TABLES[direction]
+            cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608
             return int(cursor.lastrowid or 0)
 
     def pull(
@@ -305,14 +308,16 @@ class EdgeStore:
     ) -> list[tuple[int, bytes]]:
         """Delete every entry up to ``ack_through``, then return up to ``limit`` entries
         after ``after`` in sequence order."""
+        table = _QUEUE_TABLES[direction]
         with self._write() as db:
-            db.execute(f"DELETE FROM {direction.table} WHERE seq <= ?", (ack_through,))  # noqa: S608
+            db.execute(f"DELETE FROM {table} WHERE seq <= ?", (ack_through,))  # noqa: S608
             rows = db.execute(
-                f"SELECT seq, data FROM {direction.table} WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                f"SELECT seq, data FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
                 (after, limit),
             ).fetchall()
         return [(int(seq), bytes(data)) for seq, data in rows]
 
     def queue_length(self, direction: Direction) -> int:
-        row = self._db().execute(f"SELECT COUNT(*) FROM {direction.table}").fetchone()  # noqa: S608
+        table = _QUEUE_TABLES[direction]
+        row = self._db().execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
         return int(row[0])

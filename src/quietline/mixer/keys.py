@@ -1,66 +1,58 @@
-"""The CoverNode's own keys: load them from its key folder, rotate, publish, retire.
+"""The CoverNode's own keys: its key folder, and the writer that carries out rotation plans.
 
 The folder holds ``provisioning.json`` (the CoverNode provisioning key, from the admin
 ceremony), ``identity-*.json`` (identity keys: the first from the admin, later ones made
-here) and ``messaging-*.json`` (messaging keys, all made here). Rotation follows
-DESIGN section 3, counted from when the newest key of a role was made: a new messaging
-key every week (valid two), a new identity key every two weeks (valid four), signed with
-the provisioning key. Expired keys are deleted; the provisioning key is the admin's to
-renew.
+here) and ``messaging-*.json`` (messaging keys, all made here). What to make and what to
+delete is decided by :func:`quietline.protocol.rotation.plan_rotation` under
+:data:`COVERNODE_ROTATION` (DESIGN section 3): a new messaging key every week (valid
+two), a new identity key every two weeks (valid four), expired keys deleted, an identity
+key kept while a messaging key it signed is. The provisioning key is the admin's to renew.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from quietline.keystore import (
-    AnyCertifiedKey,
     certified_key_to_json,
-    read_certified_key,
+    read_encryption_key,
+    read_signing_key,
     write_private_json,
 )
-from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.errors import BadSignature, KeyUnavailable, MalformedInput
-from quietline.protocol.keygen import (
-    CertifiedEncryptionKey,
-    CertifiedSigningKey,
-    generate_messaging_key,
-    generate_signing_key,
-    rotation_due,
+from quietline.protocol.api import KeySubmission
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.errors import KeyUnavailable, MalformedInput, QuietlineError
+from quietline.protocol.keygen import AnyCertifiedKey, CertifiedEncryptionKey, CertifiedSigningKey
+from quietline.protocol.recipients import RecipientId
+from quietline.protocol.rotation import (
+    RotationPlan,
+    RotationPolicy,
+    make_keys,
+    newest_valid,
+    plan_rotation,
+    publishable,
+    signed_by,
 )
 
 PROVISIONING_FILE = "provisioning.json"
 IDENTITY_GLOB = "identity-*.json"
 MESSAGING_GLOB = "messaging-*.json"
+COVERNODE_ROTATION = RotationPolicy((KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG))
 
 
-class KeyFolderError(Exception):
+class KeyFolderError(QuietlineError):
     """The key folder is missing a key, or holds one that is not what its name says."""
 
 
 @dataclass(frozen=True, slots=True)
-class KeyToPublish:
-    """One ``POST /v1/keys`` body: a key, its role, owner and the parent that certified it."""
+class RotationOutcome:
+    """What carrying out a plan changed: the keys made (parents first) and the public
+    halves of the messaging keys deleted (to forget their replay digests)."""
 
-    role: KeyRole
-    owner: str | None
-    parent_key: bytes
-    key: SignedKey
-
-
-def _load(path: Path, role: KeyRole) -> AnyCertifiedKey:
-    try:
-        key = read_certified_key(path)
-    except OSError as error:
-        raise KeyFolderError(f"cannot read {path}: {error.strerror}") from None
-    except MalformedInput as error:
-        raise KeyFolderError(f"{path} is not a certified key file: {error}") from None
-    if key.role is not role:
-        raise KeyFolderError(f"{path} holds a {key.role.value} key, not a {role.value} key")
-    return key
+    made: list[AnyCertifiedKey]
+    retired_messaging: list[bytes]
 
 
 def _stamp(now: datetime, public: bytes) -> str:
@@ -72,7 +64,7 @@ class CoverNodeKeys:
     """The keys in one CoverNode key folder, kept in step with the files."""
 
     folder: Path
-    covernode_id: str
+    covernode_id: RecipientId
     provisioning: CertifiedSigningKey
     identities: dict[Path, CertifiedSigningKey] = field(default_factory=dict)
     messaging: dict[Path, CertifiedEncryptionKey] = field(default_factory=dict)
@@ -85,19 +77,26 @@ class CoverNodeKeys:
             raise KeyFolderError(
                 f"the CoverNode key folder {folder} does not exist (run `quietline admin init`)"
             )
-        provisioning = _load(folder / PROVISIONING_FILE, KeyRole.COVERNODE_PROVISIONING)
-        assert isinstance(provisioning, CertifiedSigningKey)
-        keys = cls(folder, covernode_id, provisioning)
-        for path in sorted(folder.glob(IDENTITY_GLOB)):
-            identity = _load(path, KeyRole.COVERNODE_ID)
-            assert isinstance(identity, CertifiedSigningKey)
-            keys.identities[path] = identity
-        for path in sorted(folder.glob(MESSAGING_GLOB)):
-            messaging = _load(path, KeyRole.COVERNODE_MSG)
-            assert isinstance(messaging, CertifiedEncryptionKey)
-            keys.messaging[path] = messaging
+        try:
+            keys = cls(
+                folder,
+                RecipientId(covernode_id),
+                read_signing_key(folder / PROVISIONING_FILE, KeyRole.COVERNODE_PROVISIONING),
+            )
+            for path in sorted(folder.glob(IDENTITY_GLOB)):
+                keys.identities[path] = read_signing_key(path, KeyRole.COVERNODE_ID)
+            for path in sorted(folder.glob(MESSAGING_GLOB)):
+                keys.messaging[path] = read_encryption_key(path, KeyRole.COVERNODE_MSG)
+        except OSError as error:
+            raise KeyFolderError(f"cannot read {error.filename}: {error.strerror}") from None
+        except MalformedInput as error:
+            raise KeyFolderError(f"a file of the key folder is not usable: {error}") from None
+        for messaging in keys.messaging.values():
             keys.parent_of(messaging)  # every messaging key needs its identity on disk
         return keys
+
+    def held(self) -> list[AnyCertifiedKey]:
+        return [self.provisioning, *self.identities.values(), *self.messaging.values()]
 
     # --- what is valid now ------------------------------------------------------------
 
@@ -106,10 +105,10 @@ class CoverNodeKeys:
 
         Raises KeyUnavailable when none is valid (rotate first).
         """
-        valid = [key for key in self.identities.values() if now <= key.not_valid_after]
-        if not valid:
-            raise KeyUnavailable("the CoverNode has no valid identity key")
-        return max(valid, key=lambda key: key.created_at)
+        try:
+            return newest_valid(list(self.identities.values()), KeyRole.COVERNODE_ID, now)
+        except KeyUnavailable:
+            raise KeyUnavailable("the CoverNode has no valid identity key") from None
 
     def current_messaging(self, now: datetime) -> CertifiedEncryptionKey:
         """The newest messaging key valid at ``now``: the sender of C2J boxes.
@@ -119,7 +118,7 @@ class CoverNodeKeys:
         valid = self.live_messaging(now)
         if not valid:
             raise KeyUnavailable("the CoverNode has no valid messaging key")
-        return max(valid, key=lambda key: key.created_at)
+        return valid[0]
 
     def live_messaging(self, now: datetime) -> list[CertifiedEncryptionKey]:
         """Every messaging key valid at ``now``, newest first: inputs are opened with each."""
@@ -131,103 +130,70 @@ class CoverNodeKeys:
 
         Raises KeyFolderError when no identity key in the folder signed it.
         """
-        for identity in self.identities.values():
-            try:
-                key.published.verify_certificate(identity.pair.public)
-            except BadSignature:
-                continue
-            return identity
-        raise KeyFolderError(
-            f"messaging key {key.published.key[:4].hex()}… was not signed by any identity key"
-        )
+        parent = signed_by(key, list(self.identities.values()))
+        if parent is None:
+            raise KeyFolderError(
+                f"messaging key {key.published.key[:4].hex()}… was not signed by any identity key"
+            )
+        return parent
 
-    # --- rotation ---------------------------------------------------------------------
+    # --- rotation: the plan, then the writer ----------------------------------------------
 
-    def _newest(self, keys: Iterable[AnyCertifiedKey], now: datetime) -> datetime | None:
-        valid = [key.created_at for key in keys if now <= key.not_valid_after]
-        return max(valid, default=None)
+    def plan(self, now: datetime) -> RotationPlan:
+        return plan_rotation(self.held(), COVERNODE_ROTATION, now)
 
-    def rotate(self, now: datetime) -> list[AnyCertifiedKey]:
-        """Make the identity and messaging keys that are due at ``now`` and write them
-        (0600) into the folder. Returns the new keys, parents first.
+    def apply(self, plan: RotationPlan, now: datetime) -> RotationOutcome:
+        """Make the keys ``plan`` creates and write them (0600) into the folder, then delete
+        the files of the keys it retires.
 
         Raises KeyUnavailable when the provisioning key has expired and an identity key
         is needed: the admin must renew it.
         """
-        made: list[AnyCertifiedKey] = []
-        if rotation_due(KeyRole.COVERNODE_ID, self._newest(self.identities.values(), now), now):
-            if now > self.provisioning.not_valid_after:
-                raise KeyUnavailable(
-                    "the CoverNode provisioning key has expired: renew it with `quietline admin`"
-                )
-            identity = generate_signing_key(KeyRole.COVERNODE_ID, self.provisioning, now)
-            path = self.folder / f"identity-{_stamp(now, identity.published.key)}.json"
-            write_private_json(path, certified_key_to_json(identity))
-            self.identities[path] = identity
-            made.append(identity)
-        if rotation_due(KeyRole.COVERNODE_MSG, self._newest(self.messaging.values(), now), now):
-            parent = self.current_identity(now)
-            messaging = generate_messaging_key(KeyRole.COVERNODE_MSG, parent, now)
-            path = self.folder / f"messaging-{_stamp(now, messaging.published.key)}.json"
-            write_private_json(path, certified_key_to_json(messaging))
-            self.messaging[path] = messaging
-            made.append(messaging)
-        return made
-
-    def retire_expired(self, now: datetime) -> list[bytes]:
-        """Delete the files of identity and messaging keys expired at ``now``; returns
-        the public keys of the messaging keys deleted (to forget their replay digests).
-
-        A messaging key is only used to open inputs while it is valid, so once expired it
-        can open nothing. An identity key stays while a messaging key it signed does.
-        """
-        deleted = []
+        try:
+            made = make_keys(plan, self.held(), now)
+        except KeyUnavailable:
+            raise KeyUnavailable(
+                "the CoverNode provisioning key has expired: renew it with `quietline admin`"
+            ) from None
+        for key in made:
+            prefix = "identity" if key.role is KeyRole.COVERNODE_ID else "messaging"
+            path = self.folder / f"{prefix}-{_stamp(now, key.published.key)}.json"
+            write_private_json(path, certified_key_to_json(key))
+            if isinstance(key, CertifiedSigningKey):
+                self.identities[path] = key
+            else:
+                self.messaging[path] = key
+        retired = []
         for path, messaging in list(self.messaging.items()):
-            if now > messaging.not_valid_after:
+            if messaging in plan.retire:
                 path.unlink(missing_ok=True)
                 del self.messaging[path]
-                deleted.append(messaging.published.key)
+                retired.append(messaging.published.key)
         for path, identity in list(self.identities.items()):
-            signed_children = any(
-                self.parent_of(child) is identity for child in self.messaging.values()
-            )
-            if now > identity.not_valid_after and not signed_children:
+            if identity in plan.retire:
                 path.unlink(missing_ok=True)
                 del self.identities[path]
-        return deleted
+        return RotationOutcome(made, retired)
+
+    def rotate(self, now: datetime) -> RotationOutcome:
+        """Plan at ``now`` and carry the plan out."""
+        return self.apply(self.plan(now), now)
 
     # --- publication ------------------------------------------------------------------
 
-    def to_publish(self, now: datetime, anchor_key: bytes) -> list[KeyToPublish]:
+    def to_publish(self, now: datetime, anchor_key: bytes) -> list[KeySubmission]:
         """Every valid key, parents before children, as ``POST /v1/keys`` bodies.
 
         ``anchor_key`` is the organisation key that certified the provisioning key.
         """
         bodies = []
-        if now <= self.provisioning.not_valid_after:
-            bodies.append(
-                KeyToPublish(
-                    KeyRole.COVERNODE_PROVISIONING, None, anchor_key, self.provisioning.published
-                )
-            )
-        for identity in sorted(self.identities.values(), key=lambda key: key.created_at):
-            if now <= identity.not_valid_after:
-                bodies.append(
-                    KeyToPublish(
-                        KeyRole.COVERNODE_ID,
-                        self.covernode_id,
-                        self.provisioning.published.key,
-                        identity.published,
-                    )
-                )
-        for messaging in sorted(self.messaging.values(), key=lambda key: key.created_at):
-            if now <= messaging.not_valid_after:
-                bodies.append(
-                    KeyToPublish(
-                        KeyRole.COVERNODE_MSG,
-                        self.covernode_id,
-                        self.parent_of(messaging).published.key,
-                        messaging.published,
-                    )
-                )
+        for key in publishable(self.held(), now):
+            if key is self.provisioning:
+                bodies.append(KeySubmission(key.role, None, anchor_key, key.published))
+            elif isinstance(key, CertifiedEncryptionKey):
+                parent = self.parent_of(key).published.key
+                bodies.append(KeySubmission(key.role, self.covernode_id, parent, key.published))
+            else:
+                parent = self.provisioning.published.key
+                bodies.append(KeySubmission(key.role, self.covernode_id, parent, key.published))
         return bodies

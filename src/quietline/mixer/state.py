@@ -12,18 +12,24 @@ message that is still pending or sits in an unpublished dead drop.
 
 from __future__ import annotations
 
-import enum
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop
+from quietline.protocol.api import Direction
+from quietline.protocol.boxes import Codec
+from quietline.protocol.covernode import Intake, Pending, Released
+from quietline.protocol.deaddrops import BODY_TYPES, SignedDeadDrop
 from quietline.protocol.encoding import format_rfc3339, parse_rfc3339
+from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.mixing import MixState
+
+K = TypeVar("K")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursor (
@@ -38,6 +44,7 @@ CREATE TABLE IF NOT EXISTS pending (
     seq INTEGER NOT NULL,
     payload BLOB NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS pending_by_seq ON pending (direction, seq);
 CREATE TABLE IF NOT EXISTS replay (
     digest BLOB NOT NULL, messaging_key BLOB NOT NULL, PRIMARY KEY (digest, messaging_key)
 ) WITHOUT ROWID;
@@ -53,47 +60,13 @@ CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NUL
 """
 
 
-class Direction(enum.Enum):
-    """An edge queue the mixer pulls, named as in the queue route's ``direction``."""
-
-    USER = "user"  # U2C in, journalist dead drops out
-    JOURNALIST = "journalist"  # J2C in, user dead drops out
-
-    @property
-    def dead_drop_kind(self) -> DeadDropKind:
-        return DeadDropKind.JOURNALIST if self is Direction.USER else DeadDropKind.USER
-
-
-@dataclass(frozen=True, slots=True)
-class PendingItem:
-    """A real message waiting in a mix: its edge queue seq and what the mixer kept of it
-    (for U2C the tag and sealed U2J, 597 bytes; for J2C the boxed J2U, 553 bytes)."""
-
-    id: int
-    seq: int
-    payload: bytes
-
-    def __repr__(self) -> str:
-        return f"PendingItem(id={self.id}, seq={self.seq}, {len(self.payload)} bytes)"
-
-
-@dataclass(frozen=True, slots=True)
-class Ingest:
-    """One pulled page, reduced to what must be stored: applied in one transaction."""
-
-    cursor: int  # the highest seq pulled
-    received: int  # inputs that count toward the thresholds (cover, replays and real)
-    real: Sequence[tuple[int, bytes]]  # (seq, payload) of new real messages
-    digests: Sequence[tuple[bytes, bytes]]  # (messaging key, replay digest) of each real one
-
-
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """A signed dead drop waiting to be stored at the edge."""
 
     id: int
     direction: Direction
-    dead_drop: UnpublishedDeadDrop
+    dead_drop: SignedDeadDrop
     real_count: int
 
 
@@ -152,54 +125,56 @@ class MixerStore:
         """The highest queue seq already taken in (0 before the first pull)."""
         return self._scalar("SELECT after FROM cursor WHERE direction = ?", direction.value) or 0
 
-    def mix_state(self, direction: Direction) -> MixState[PendingItem]:
-        """The persisted mix, pending messages oldest first. Call :meth:`start` first."""
+    def mix_state(self, direction: Direction, kept: Codec[K]) -> MixState[Released[K]]:
+        """The persisted mix, pending messages oldest first, each decoded with ``kept``.
+        Call :meth:`start` first."""
         row = self._db.execute(
             "SELECT received, last_release FROM mix WHERE direction = ?", (direction.value,)
         ).fetchone()
         if row is None:
             raise LookupError("the mixer store was not started")
-        pending = tuple(
-            PendingItem(item_id, seq, bytes(payload))
-            for item_id, seq, payload in self._db.execute(
-                "SELECT id, seq, payload FROM pending WHERE direction = ? ORDER BY id",
+        pending: tuple[Released[K], ...] = tuple(
+            Pending(seq, kept.decode(bytes(payload)))
+            for seq, payload in self._db.execute(
+                "SELECT seq, payload FROM pending WHERE direction = ? ORDER BY id",
                 (direction.value,),
             )
         )
         return MixState(int(row[0]), parse_rfc3339(row[1]), pending)
 
-    def seen(self, digest: bytes) -> bool:
-        """Whether a real message with this replay digest was taken in before."""
-        return self._scalar("SELECT 1 FROM replay WHERE digest = ? LIMIT 1", digest) is not None
+    def replay_digests(self) -> list[tuple[bytes, bytes]]:
+        """Every (messaging key, replay digest) pair of the real messages taken in."""
+        rows = self._db.execute("SELECT messaging_key, digest FROM replay")
+        return [(bytes(key), bytes(digest)) for key, digest in rows]
 
-    def ingest(self, direction: Direction, page: Ingest) -> None:
-        """Store a pulled page: new real messages, their replay digests, the threshold
-        count and the advanced cursor, all in one transaction."""
+    def ingest(self, direction: Direction, intake: Intake[K], kept: Codec[K]) -> None:
+        """Store a page taken into a lane: new real messages (encoded with ``kept``), their
+        replay digests, the threshold count and the advanced cursor, in one transaction."""
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO pending (direction, seq, payload) VALUES (?, ?, ?)",
-                [(direction.value, seq, payload) for seq, payload in page.real],
+                [(direction.value, item.seq, kept.encode(item.kept)) for item in intake.real],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO replay (messaging_key, digest) VALUES (?, ?)",
-                page.digests,
+                intake.digests,
             )
             db.execute(
                 "UPDATE mix SET received = received + ? WHERE direction = ?",
-                (page.received, direction.value),
+                (intake.received, direction.value),
             )
             db.execute(
                 "UPDATE cursor SET after = max(after, ?) WHERE direction = ?",
-                (page.cursor, direction.value),
+                (intake.cursor, direction.value),
             )
-            self._bump(db, f"{direction.value}_received", page.received)
+            self._bump(db, f"{direction.value}_received", intake.received)
 
     def release(
         self,
         direction: Direction,
-        released: Iterable[PendingItem],
-        state: MixState[PendingItem],
-        dead_drop: UnpublishedDeadDrop,
+        released: Iterable[Pending[K]],
+        state: MixState[Released[K]],
+        dead_drop: SignedDeadDrop,
     ) -> int:
         """Put a signed dead drop in the outbox, remove the messages it holds from the mix
         and store the mix counters after the release, in one transaction. Returns the
@@ -212,13 +187,15 @@ class MixerStore:
                 " VALUES (?, ?, ?, ?)",
                 (direction.value, json.dumps(dead_drop.to_json()), len(items), first_seq),
             )
-            db.executemany("DELETE FROM pending WHERE id = ?", [(item.id,) for item in items])
+            db.executemany(
+                "DELETE FROM pending WHERE direction = ? AND seq = ?",
+                [(direction.value, item.seq) for item in items],
+            )
             db.execute(
                 "UPDATE mix SET received = ?, last_release = ? WHERE direction = ?",
                 (state.received, format_rfc3339(state.last_release), direction.value),
             )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            return int(cursor.lastrowid or 0)
 
     # --- the outbox -------------------------------------------------------------------
 
@@ -228,12 +205,12 @@ class MixerStore:
         for entry_id, direction, document, real_count in self._db.execute(
             "SELECT id, direction, dead_drop, real_count FROM outbox ORDER BY id"
         ):
-            kind = Direction(direction)
-            dead_drop = UnpublishedDeadDrop.from_json(kind.dead_drop_kind, json.loads(document))
-            entries.append(OutboxEntry(entry_id, kind, dead_drop, real_count))
+            queue = Direction(direction)
+            dead_drop = BODY_TYPES[queue.dead_drop_kind].from_json(load_json(document))
+            entries.append(OutboxEntry(entry_id, queue, dead_drop, real_count))
         return entries
 
-    def replace_dead_drop(self, entry_id: int, dead_drop: UnpublishedDeadDrop) -> None:
+    def replace_dead_drop(self, entry_id: int, dead_drop: SignedDeadDrop) -> None:
         """Swap an outbox entry's dead drop for one signed again (the same entries)."""
         with self._transaction() as db:
             db.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from quietline.protocol.constants import ED25519_SIGNATURE_LEN
 from quietline.protocol.encoding import (
@@ -16,6 +15,7 @@ from quietline.protocol.encoding import (
     unix_seconds,
 )
 from quietline.protocol.errors import KeyExpired, KeyUnavailable, MalformedInput
+from quietline.protocol.jsonvalues import require_object
 from quietline.protocol.keys import PublicEncryptionKey, PublicSigningKey, SigningKeyPair
 
 
@@ -83,13 +83,6 @@ class SignedKey:
 
     def __repr__(self) -> str:
         return f"SignedKey({self.key[:4].hex()}…, until {format_rfc3339(self.not_valid_after)})"
-
-
-def require_object(obj: object, what: str) -> dict[str, Any]:
-    """``obj`` as a JSON object with string keys; raises MalformedInput otherwise."""
-    if not isinstance(obj, dict):
-        raise MalformedInput(f"expected {what} as a JSON object")
-    return obj
 
 
 def certify(

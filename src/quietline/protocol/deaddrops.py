@@ -1,9 +1,11 @@
 """Dead drops: signed batches of fixed-size entries that recipients trial-decrypt.
 
-User-facing dead drops hold 553-byte J2U boxes; journalist-facing ones hold 633-byte
-C2J boxes and an epoch. A CoverNode identity key signs
-``SHA-256(data ‖ i64BE(created_at seconds) [‖ i32BE(epoch)])``. Readers accept the
-legacy ``cert`` field that older CoverDrop dead drops carry.
+There is one type per direction. A :class:`UserDeadDrop` holds 553-byte J2U boxes for
+sources; a :class:`JournalistDeadDrop` holds 633-byte C2J boxes for recipients and an
+epoch. A CoverNode identity key signs ``SHA-256(data ‖ i64BE(created_at seconds))``,
+with ``‖ i32BE(epoch)`` appended for journalist dead drops. Once the edge has stored one
+it has an id: a :class:`DeadDrop` of that body. Readers accept the legacy ``cert``
+field that older CoverDrop dead drops carry.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
-from quietline.protocol.boxes import AnonymousBox, TwoPartyBox, shared_key
-from quietline.protocol.certificates import KeyRole, require_object
+from quietline.protocol.boxes import AnonymousBox, shared_key
+from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import (
     C2J_ENCRYPTED_LEN,
     ED25519_SIGNATURE_LEN,
@@ -37,12 +39,18 @@ from quietline.protocol.errors import (
     DecryptionFailed,
     KeyUnavailable,
     MalformedInput,
+    MisuseError,
     ProtocolError,
 )
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey, SigningKeyPair
+from quietline.protocol.jsonvalues import I64_MAX, require_int, require_list, require_object
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    SigningKeyPair,
+)
 from quietline.protocol.messages import (
-    ENCRYPTED_U2J,
-    J2U,
+    ENCRYPTED_C2J,
+    ENCRYPTED_J2U,
     EncryptedC2J,
     EncryptedJ2U,
     J2UMessage,
@@ -51,10 +59,11 @@ from quietline.protocol.messages import (
 from quietline.protocol.verification import VerifiedKeys
 
 MAX_DEAD_DROP_ENTRIES = 100_000
+MAX_EPOCH = 2**31 - 1
 
 
 class DeadDropKind(enum.Enum):
-    """Which way a dead drop flows, which fixes its entry size and signed fields."""
+    """Who reads a dead drop, which fixes its entry size and signed fields."""
 
     USER = "user"
     JOURNALIST = "journalist"
@@ -64,147 +73,241 @@ class DeadDropKind(enum.Enum):
         return J2U_ENCRYPTED_LEN if self is DeadDropKind.USER else C2J_ENCRYPTED_LEN
 
 
-def signature_data(
-    kind: DeadDropKind, data: bytes, created_at: datetime, epoch: int | None
-) -> bytes:
-    """The 32-byte digest a CoverNode identity key signs."""
-    message = data + i64be(unix_seconds(created_at))
-    if kind is DeadDropKind.JOURNALIST:
-        if epoch is None:
-            raise MalformedInput("a journalist dead drop must carry an epoch")
-        message += i32be(epoch)
-    return hashlib.sha256(message).digest()
+def user_signed_digest(data: bytes, created_at: datetime) -> bytes:
+    """The 32-byte digest a CoverNode identity key signs for a user dead drop."""
+    return hashlib.sha256(data + i64be(unix_seconds(created_at))).digest()
+
+
+def journalist_signed_digest(data: bytes, created_at: datetime, epoch: int) -> bytes:
+    """The 32-byte digest a CoverNode identity key signs for a journalist dead drop."""
+    return hashlib.sha256(data + i64be(unix_seconds(created_at)) + i32be(epoch)).digest()
+
+
+def _check_shape(kind: DeadDropKind, data: bytes, signature: bytes) -> None:
+    size = kind.entry_size
+    if not data or len(data) % size or len(data) // size > MAX_DEAD_DROP_ENTRIES:
+        raise MalformedInput(f"dead drop data must be a whole number of {size}-byte entries")
+    if len(signature) != ED25519_SIGNATURE_LEN:
+        raise MalformedInput("a dead drop signature must be 64 bytes")
+
+
+def _verify(body: SignedDeadDrop, keys: VerifiedKeys) -> None:
+    digest = body.signed_digest()
+    for owners in keys.of_role(KeyRole.COVERNODE_ID).values():
+        for key in owners:
+            if body.created_at > key.not_valid_after:
+                continue
+            try:
+                key.signing_key().verify(digest, body.signature)
+            except BadSignature:
+                continue
+            return
+    raise BadSignature("no valid CoverNode identity key signed this dead drop")
+
+
+def _fields_json(created_at: datetime, data: bytes, signature: bytes) -> dict[str, Any]:
+    return {
+        "created_at": format_rfc3339(created_at),
+        "data": b64_encode(data),
+        "signature": signature.hex(),
+    }
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @dataclass(frozen=True, slots=True)
-class UnpublishedDeadDrop:
-    """A signed dead drop before the edge has given it an id."""
+class UserDeadDrop:
+    """A signed user-facing dead drop (J2U entries), before or after the edge stored it."""
 
-    kind: DeadDropKind
+    KIND: ClassVar[DeadDropKind] = DeadDropKind.USER
+
     created_at: datetime
     data: bytes
     signature: bytes
-    epoch: int | None
 
     def __post_init__(self) -> None:
-        size = self.kind.entry_size
-        if not self.data or len(self.data) % size or len(self.data) // size > MAX_DEAD_DROP_ENTRIES:
-            raise MalformedInput(f"dead drop data must be a whole number of {size}-byte entries")
-        if len(self.signature) != ED25519_SIGNATURE_LEN:
-            raise MalformedInput("a dead drop signature must be 64 bytes")
-        if (self.epoch is None) != (self.kind is DeadDropKind.USER):
-            raise MalformedInput("only journalist dead drops carry an epoch")
-        if self.epoch is not None and not 0 <= self.epoch < 2**31:
-            raise MalformedInput("a dead drop epoch must fit in a signed 32-bit integer")
+        _check_shape(self.KIND, self.data, self.signature)
 
-    def entries(self) -> list[bytes]:
-        size = self.kind.entry_size
-        return [self.data[i : i + size] for i in range(0, len(self.data), size)]
+    def entries(self) -> list[EncryptedJ2U]:
+        return [ENCRYPTED_J2U.decode(entry) for entry in _split(self.data, J2U_ENCRYPTED_LEN)]
+
+    def signed_digest(self) -> bytes:
+        return user_signed_digest(self.data, self.created_at)
 
     def verify(self, keys: VerifiedKeys) -> None:
         """Raise BadSignature unless a CoverNode identity key that was valid at
         ``created_at`` signed this dead drop."""
-        digest = signature_data(self.kind, self.data, self.created_at, self.epoch)
-        for owners in keys.of_role(KeyRole.COVERNODE_ID).values():
-            for key in owners:
-                if self.created_at > key.not_valid_after:
-                    continue
-                try:
-                    key.signing_key().verify(digest, self.signature)
-                except BadSignature:
-                    continue
-                return
-        raise BadSignature("no valid CoverNode identity key signed this dead drop")
+        _verify(self, keys)
 
-    def published(self, dead_drop_id: int) -> DeadDrop:
+    def published(self, dead_drop_id: int) -> DeadDrop[UserDeadDrop]:
         return DeadDrop(dead_drop_id, self)
 
     @classmethod
-    def from_json(cls, kind: DeadDropKind, obj: object) -> UnpublishedDeadDrop:
-        """Parse ``{created_at, data, signature[, epoch]}``; raises MalformedInput."""
+    def from_json(cls, obj: object) -> UserDeadDrop:
+        """Parse ``{created_at, data, signature}``; raises MalformedInput."""
         fields = require_object(obj, "a dead drop")
-        epoch = fields.get("epoch") if kind is DeadDropKind.JOURNALIST else None
-        if kind is DeadDropKind.JOURNALIST and (
-            not isinstance(epoch, int) or isinstance(epoch, bool)
-        ):
-            raise MalformedInput("a journalist dead drop must carry an integer epoch")
         return cls(
-            kind,
+            parse_rfc3339(fields.get("created_at")),
+            b64_decode(fields.get("data")),
+            hex_decode(fields.get("signature"), ED25519_SIGNATURE_LEN),
+        )
+
+    @classmethod
+    def restore(
+        cls, created_at: datetime, data: bytes, signature: bytes, epoch: int | None
+    ) -> UserDeadDrop:
+        """Rebuild one from a store's row (whose epoch column is empty for this kind)."""
+        if epoch is not None:
+            raise MalformedInput("a user dead drop carries no epoch")
+        return cls(created_at, data, signature)
+
+    def to_json(self) -> dict[str, Any]:
+        return _fields_json(self.created_at, self.data, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalistDeadDrop:
+    """A signed journalist-facing dead drop (C2J entries) with the epoch of the key set
+    the CoverNode held when it made it."""
+
+    KIND: ClassVar[DeadDropKind] = DeadDropKind.JOURNALIST
+
+    created_at: datetime
+    data: bytes
+    signature: bytes
+    epoch: int
+
+    def __post_init__(self) -> None:
+        _check_shape(self.KIND, self.data, self.signature)
+        if not isinstance(self.epoch, int) or not 0 <= self.epoch <= MAX_EPOCH:
+            raise MalformedInput("a dead drop epoch must fit in a signed 32-bit integer")
+
+    def entries(self) -> list[EncryptedC2J]:
+        return [ENCRYPTED_C2J.decode(entry) for entry in _split(self.data, C2J_ENCRYPTED_LEN)]
+
+    def signed_digest(self) -> bytes:
+        return journalist_signed_digest(self.data, self.created_at, self.epoch)
+
+    def verify(self, keys: VerifiedKeys) -> None:
+        """Raise BadSignature unless a CoverNode identity key that was valid at
+        ``created_at`` signed this dead drop."""
+        _verify(self, keys)
+
+    def published(self, dead_drop_id: int) -> DeadDrop[JournalistDeadDrop]:
+        return DeadDrop(dead_drop_id, self)
+
+    @classmethod
+    def from_json(cls, obj: object) -> JournalistDeadDrop:
+        """Parse ``{created_at, data, signature, epoch}``; raises MalformedInput."""
+        fields = require_object(obj, "a dead drop")
+        epoch = require_int(fields.get("epoch"), "a journalist dead drop's epoch", 0, MAX_EPOCH)
+        return cls(
             parse_rfc3339(fields.get("created_at")),
             b64_decode(fields.get("data")),
             hex_decode(fields.get("signature"), ED25519_SIGNATURE_LEN),
             epoch,
         )
 
+    @classmethod
+    def restore(
+        cls, created_at: datetime, data: bytes, signature: bytes, epoch: int | None
+    ) -> JournalistDeadDrop:
+        """Rebuild one from a store's row; raises MalformedInput without an epoch."""
+        if epoch is None:
+            raise MalformedInput("a journalist dead drop must carry an epoch")
+        return cls(created_at, data, signature, epoch)
+
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "created_at": format_rfc3339(self.created_at),
-            "data": b64_encode(self.data),
-            "signature": self.signature.hex(),
-        }
-        if self.epoch is not None:
-            body["epoch"] = self.epoch
-        return body
+        return {**_fields_json(self.created_at, self.data, self.signature), "epoch": self.epoch}
 
 
-def sign_dead_drop(
-    kind: DeadDropKind,
-    entries: Sequence[bytes],
-    created_at: datetime,
-    epoch: int | None,
-    *,
-    identity: SigningKeyPair,
-    identity_not_valid_after: datetime,
-) -> UnpublishedDeadDrop:
-    """Concatenate ``entries`` and sign them with a CoverNode identity key.
+SignedDeadDrop = UserDeadDrop | JournalistDeadDrop
+B = TypeVar("B", UserDeadDrop, JournalistDeadDrop)
 
-    Raises KeyUnavailable when the identity key is past its expiry at ``created_at``, and
-    MalformedInput when an entry has the wrong size.
-    """
-    if created_at > identity_not_valid_after:
-        raise KeyUnavailable("the CoverNode identity key has expired and may no longer sign")
-    if any(len(entry) != kind.entry_size for entry in entries):
-        raise MalformedInput(f"every {kind.value} dead-drop entry must be {kind.entry_size} bytes")
-    data = b"".join(entries)
-    signature = identity.sign(signature_data(kind, data, created_at, epoch))
-    return UnpublishedDeadDrop(kind, created_at, data, signature, epoch)
+BODY_TYPES: dict[DeadDropKind, type[UserDeadDrop] | type[JournalistDeadDrop]] = {
+    DeadDropKind.USER: UserDeadDrop,
+    DeadDropKind.JOURNALIST: JournalistDeadDrop,
+}
 
 
 @dataclass(frozen=True, slots=True)
-class DeadDrop:
-    """A published dead drop: an id given by the edge, and the signed body."""
+class DeadDrop(Generic[B]):
+    """A published dead drop: the id the edge gave it, and the signed body."""
 
     id: int
-    body: UnpublishedDeadDrop
+    body: B
 
     @classmethod
-    def from_json(cls, kind: DeadDropKind, obj: object) -> DeadDrop:
+    def from_json(cls, body_type: type[B], obj: object) -> DeadDrop[B]:
         """Parse one dead drop; raises MalformedInput on any shape error."""
         fields = require_object(obj, "a dead drop")
-        dead_drop_id = fields.get("id")
-        if not isinstance(dead_drop_id, int) or isinstance(dead_drop_id, bool) or dead_drop_id < 0:
-            raise MalformedInput("a dead drop id must be a non-negative integer")
-        return cls(dead_drop_id, UnpublishedDeadDrop.from_json(kind, fields))
+        dead_drop_id = require_int(fields.get("id"), "a dead drop id", 0, I64_MAX)
+        return cls(dead_drop_id, body_type.from_json(fields))
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, **self.body.to_json()}
 
 
-def parse_dead_drop_list(kind: DeadDropKind, obj: object) -> list[DeadDrop]:
+def parse_dead_drop_list(body_type: type[B], obj: object) -> list[DeadDrop[B]]:
     """Parse ``{"dead_drops": [...]}``; raises MalformedInput on any shape error."""
-    items = require_object(obj, "a dead-drop list").get("dead_drops")
-    if not isinstance(items, list):
-        raise MalformedInput("expected dead_drops as a JSON list")
-    return [DeadDrop.from_json(kind, item) for item in items]
+    items = require_list(require_object(obj, "a dead-drop list").get("dead_drops"), "dead_drops")
+    return [DeadDrop.from_json(body_type, item) for item in items]
 
 
-def dead_drop_list_json(dead_drops: Iterable[DeadDrop]) -> dict[str, Any]:
+def dead_drop_list_json(dead_drops: Iterable[DeadDrop[Any]]) -> dict[str, Any]:
     return {"dead_drops": [dead_drop.to_json() for dead_drop in dead_drops]}
 
 
-def needs_newer_keys(dead_drop: DeadDrop, keys: VerifiedKeys) -> bool:
+def _check_signer(created_at: datetime, identity_not_valid_after: datetime) -> None:
+    if created_at > identity_not_valid_after:
+        raise KeyUnavailable("the CoverNode identity key has expired and may no longer sign")
+
+
+def _concatenate(entries: Sequence[EncryptedJ2U] | Sequence[EncryptedC2J]) -> bytes:
+    if not entries:
+        raise MisuseError("a dead drop needs at least one entry")
+    return b"".join(entry.data for entry in entries)
+
+
+def sign_user_dead_drop(
+    entries: Sequence[EncryptedJ2U],
+    created_at: datetime,
+    *,
+    identity: SigningKeyPair,
+    identity_not_valid_after: datetime,
+) -> UserDeadDrop:
+    """Concatenate ``entries`` and sign them with a CoverNode identity key.
+
+    Raises KeyUnavailable when the identity key is past its expiry at ``created_at``.
+    """
+    _check_signer(created_at, identity_not_valid_after)
+    data = _concatenate(entries)
+    return UserDeadDrop(created_at, data, identity.sign(user_signed_digest(data, created_at)))
+
+
+def sign_journalist_dead_drop(
+    entries: Sequence[EncryptedC2J],
+    created_at: datetime,
+    epoch: int,
+    *,
+    identity: SigningKeyPair,
+    identity_not_valid_after: datetime,
+) -> JournalistDeadDrop:
+    """Concatenate ``entries`` and sign them, with ``epoch``, with a CoverNode identity key.
+
+    Raises KeyUnavailable when the identity key is past its expiry at ``created_at``.
+    """
+    _check_signer(created_at, identity_not_valid_after)
+    data = _concatenate(entries)
+    signature = identity.sign(journalist_signed_digest(data, created_at, epoch))
+    return JournalistDeadDrop(created_at, data, signature, epoch)
+
+
+def needs_newer_keys(dead_drop: DeadDrop[JournalistDeadDrop], keys: VerifiedKeys) -> bool:
     """Whether a journalist dead drop is newer than the key set: refresh keys first."""
-    return dead_drop.body.epoch is not None and dead_drop.body.epoch > keys.max_epoch
+    return dead_drop.body.epoch > keys.max_epoch
 
 
 # --- trial decryption ---------------------------------------------------------------------
@@ -234,13 +337,10 @@ class UserTrialDecryptor:
                 except DecryptionFailed:
                     continue
 
-    def open(self, dead_drop: DeadDrop) -> list[UserReply]:
+    def open(self, dead_drop: DeadDrop[UserDeadDrop]) -> list[UserReply]:
         """Every reply in ``dead_drop`` for this user; the rest are left unread."""
-        if dead_drop.body.kind is not DeadDropKind.USER:
-            raise MalformedInput("not a user dead drop")
         replies = []
-        for entry in dead_drop.body.entries():
-            box: EncryptedJ2U = TwoPartyBox(J2U, entry)
+        for box in dead_drop.body.entries():
             for journalist_id, shared in self._shared:
                 try:
                     message = box.open_with(shared)
@@ -266,7 +366,7 @@ class JournalistTrialDecryptor:
     def __init__(
         self,
         messaging_keys: Sequence[EncryptionKeyPair],
-        covernode_keys: Iterable[PublicEncryptionKey],
+        covernode_keys: Iterable[CoverNodeMessagingKey],
     ) -> None:
         if not messaging_keys:
             raise KeyUnavailable("a recipient needs at least one messaging key pair")
@@ -279,13 +379,11 @@ class JournalistTrialDecryptor:
                 except DecryptionFailed:
                     continue
 
-    def open(self, dead_drop: DeadDrop) -> list[ReceivedMessage]:
+    def open(self, dead_drop: DeadDrop[JournalistDeadDrop]) -> list[ReceivedMessage]:
         """Every message in ``dead_drop`` addressed to these keys."""
-        if dead_drop.body.kind is not DeadDropKind.JOURNALIST:
-            raise MalformedInput("not a journalist dead drop")
         received = []
         for entry in dead_drop.body.entries():
-            message = self.open_entry(TwoPartyBox(ENCRYPTED_U2J, entry))
+            message = self.open_entry(entry)
             if message is not None:
                 received.append(ReceivedMessage(dead_drop.id, message))
         return received

@@ -13,7 +13,7 @@ _RFC3339 = re.compile(
     r"(?:\.(?P<frac>\d{1,9}))?"
     r"(?P<tz>[Zz]|[+-]\d{2}:\d{2})"
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _B64 = re.compile(r"[A-Za-z0-9+/]*")
 
@@ -70,7 +70,17 @@ def format_rfc3339(moment: datetime) -> str:
 
 def unix_seconds(moment: datetime) -> int:
     """Whole seconds since the epoch, truncated toward the past (as certificates sign)."""
-    return (moment - _EPOCH) // timedelta(seconds=1)
+    return (moment - UNIX_EPOCH) // timedelta(seconds=1)
+
+
+def unix_micros(moment: datetime) -> int:
+    """Whole microseconds since the epoch: how stores keep a moment exactly, as an integer."""
+    return (moment - UNIX_EPOCH) // timedelta(microseconds=1)
+
+
+def from_unix_micros(micros: int) -> datetime:
+    """The moment :func:`unix_micros` gave ``micros`` for, in UTC."""
+    return UNIX_EPOCH + timedelta(microseconds=micros)
 
 
 def i64be(value: int) -> bytes:

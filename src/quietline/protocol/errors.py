@@ -1,4 +1,8 @@
-"""The two exception families of the protocol.
+"""The one root of Quietline's errors, and the two families of the protocol.
+
+Every error Quietline raises on purpose is a :class:`QuietlineError`. Each carries a
+``status_hint``, the HTTP status an edge answers when the error refuses a request (as
+h11's ``error_status_hint``), so the edge maps errors to statuses from the error itself.
 
 :class:`ProtocolError` means a peer (a server, a client, a file from elsewhere) sent
 something that is not a valid protocol object: every parser raises it, and nothing
@@ -7,9 +11,30 @@ protocol cannot do (a message too long to fit, a full sending queue, signing wit
 expired key); it is a bug or a user error on our side, never the peer's.
 """
 
+from __future__ import annotations
 
-class ProtocolError(ValueError):
+from typing import ClassVar
+
+
+class QuietlineError(Exception):
+    """Something Quietline refuses or cannot do; the message says what and, where a
+    person can act on it, what to do."""
+
+    default_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, status_hint: int | None = None) -> None:
+        super().__init__(message)
+        self.status_hint = self.default_status if status_hint is None else status_hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ProtocolError(QuietlineError, ValueError):
     """Input from a peer is malformed, forged, expired or otherwise unacceptable."""
+
+    default_status = 400
 
 
 class MalformedInput(ProtocolError):
@@ -23,6 +48,8 @@ class DecryptionFailed(ProtocolError):
 class BadSignature(ProtocolError):
     """A signature or certificate does not verify."""
 
+    default_status = 403
+
 
 class KeyExpired(ProtocolError):
     """A key, certificate or signature is used outside its validity period."""
@@ -31,8 +58,10 @@ class KeyExpired(ProtocolError):
 class UntrustedKey(ProtocolError):
     """A key does not chain up to a pinned organisation anchor."""
 
+    default_status = 403
 
-class MisuseError(Exception):
+
+class MisuseError(QuietlineError):
     """The caller asked the protocol for something it cannot do."""
 
 
@@ -46,3 +75,9 @@ class SendingQueueFull(MisuseError):
 
 class KeyUnavailable(MisuseError):
     """No valid key of the required role is available to encrypt or sign with."""
+
+
+class UnknownRecipient(MisuseError):
+    """The recipient asked for is not one the organisation publishes or the desk holds."""
+
+    default_status = 404

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from quietline.protocol.certificates import require_object
 from quietline.protocol.constants import ED25519_PUBLIC_KEY_LEN, ED25519_SIGNATURE_LEN
 from quietline.protocol.encoding import (
     b64_decode,
@@ -24,6 +23,7 @@ from quietline.protocol.encoding import (
     parse_rfc3339,
 )
 from quietline.protocol.errors import KeyExpired, MalformedInput, UntrustedKey
+from quietline.protocol.jsonvalues import load_json, require_object
 from quietline.protocol.keys import PublicSigningKey, SigningKeyPair
 
 FORM_MAX_AGE = timedelta(minutes=5)
@@ -78,11 +78,7 @@ def open_form(
     if form.signing_key not in set(allowed):
         raise UntrustedKey("the form is signed by a key not allowed to send it")
     form.signing_key.verify(form.body, form.signature)
-    try:
-        payload = json.loads(form.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise MalformedInput("a signed form body must be a JSON object") from error
-    fields = require_object(payload, "a signed form body")
+    fields = require_object(load_json(form.body), "a signed form body")
     signed_at = parse_rfc3339(fields.pop("signed_at", None))
     if signed_at < now - max_age or signed_at > now + FORM_MAX_SKEW:
         raise KeyExpired("the signed form is stale or from the future")

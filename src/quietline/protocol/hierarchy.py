@@ -12,10 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quietline.protocol.certificates import KeyRole, SignedKey, require_object
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import hex_decode
 from quietline.protocol.errors import MalformedInput
-from quietline.protocol.messages import RecipientTag
+from quietline.protocol.jsonvalues import (
+    I64_MAX,
+    require_bool,
+    require_int,
+    require_list,
+    require_object,
+    require_string,
+)
+from quietline.protocol.recipients import RecipientId, RecipientTag
 
 
 class Realm(enum.Enum):
@@ -35,7 +43,7 @@ class Realm(enum.Enum):
 class JournalistProfile:
     """A recipient as listed to sources: a person or a shared desk."""
 
-    id: str
+    id: RecipientId
     display_name: str
     sort_name: str
     description: str
@@ -47,29 +55,27 @@ class JournalistProfile:
     def create(
         cls, recipient_id: str, display_name: str, description: str, *, is_desk: bool
     ) -> JournalistProfile:
+        """A profile for ``recipient_id`` with its tag; raises MalformedInput on a bad id."""
+        valid = RecipientId(recipient_id)
         sort_name = " ".join(reversed(display_name.lower().split()))
-        return cls(
-            recipient_id,
-            display_name,
-            sort_name,
-            description,
-            is_desk,
-            RecipientTag.of(recipient_id),
-        )
+        return cls(valid, display_name, sort_name, description, is_desk, valid.tag)
+
+    def check_tag(self) -> None:
+        """Raise MalformedInput unless the tag is the first 4 bytes of SHA-256 of the id."""
+        if not self.tag.names(self.id):
+            raise MalformedInput("the profile's tag must be the first 4 bytes of SHA-256(id)")
 
     @classmethod
     def from_json(cls, obj: object) -> JournalistProfile:
         fields = require_object(obj, "a journalist profile")
-        if not isinstance(fields.get("is_desk"), bool):
-            raise MalformedInput("journalist profile is_desk must be a boolean")
         return cls(
-            id=_string(fields, "id"),
-            display_name=_string(fields, "display_name"),
-            sort_name=_string(fields, "sort_name"),
-            description=_string(fields, "description"),
-            is_desk=fields["is_desk"],
+            id=RecipientId(fields.get("id")),
+            display_name=require_string(fields.get("display_name"), "display_name"),
+            sort_name=require_string(fields.get("sort_name"), "sort_name"),
+            description=require_string(fields.get("description"), "description"),
+            is_desk=require_bool(fields.get("is_desk"), "journalist profile is_desk"),
             tag=RecipientTag(hex_decode(fields.get("tag"), 4)),
-            status=_string(fields, "status", "VISIBLE"),
+            status=require_string(fields.get("status", "VISIBLE"), "status"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -96,7 +102,7 @@ class IdentityFamily:
         fields = require_object(obj, "an identity key family")
         return cls(
             SignedKey.from_json(fields.get("id_pk")),
-            tuple(SignedKey.from_json(k) for k in _list(fields.get("msg_pks"), "msg_pks")),
+            tuple(SignedKey.from_json(k) for k in require_list(fields.get("msg_pks"), "msg_pks")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -109,7 +115,7 @@ class ProvisioningFamily:
 
     realm: Realm
     provisioning: SignedKey
-    members: Mapping[str, tuple[IdentityFamily, ...]]
+    members: Mapping[RecipientId, tuple[IdentityFamily, ...]]
 
     @classmethod
     def from_json(cls, realm: Realm, obj: object) -> ProvisioningFamily:
@@ -119,8 +125,8 @@ class ProvisioningFamily:
             realm,
             SignedKey.from_json(fields.get("provisioning_pk")),
             {
-                _member_id(member): tuple(
-                    IdentityFamily.from_json(f) for f in _list(families, member)
+                RecipientId(member): tuple(
+                    IdentityFamily.from_json(f) for f in require_list(families, member)
                 )
                 for member, families in members.items()
             },
@@ -151,11 +157,11 @@ class OrganizationFamily:
             SignedKey.from_json(fields.get("org_pk")),
             tuple(
                 ProvisioningFamily.from_json(Realm.COVERNODE, f)
-                for f in _list(fields.get("covernodes", []), "covernodes")
+                for f in require_list(fields.get("covernodes", []), "covernodes")
             ),
             tuple(
                 ProvisioningFamily.from_json(Realm.JOURNALIST, f)
-                for f in _list(fields.get("journalists", []), "journalists")
+                for f in require_list(fields.get("journalists", []), "journalists")
             ),
         )
 
@@ -183,19 +189,15 @@ class PublishedKeys:
         default = fields.get("default_journalist_id")
         if default is not None and not isinstance(default, str):
             raise MalformedInput("default_journalist_id must be a string or null")
-        max_epoch = fields.get("max_epoch", 0)
-        if max_epoch is None:
-            max_epoch = 0
-        if not isinstance(max_epoch, int) or isinstance(max_epoch, bool) or max_epoch < 0:
-            raise MalformedInput("max_epoch must be a non-negative integer")
+        max_epoch = fields.get("max_epoch")
+        profiles = require_list(fields.get("journalist_profiles", []), "journalist_profiles")
         return cls(
-            tuple(
-                JournalistProfile.from_json(p)
-                for p in _list(fields.get("journalist_profiles", []), "journalist_profiles")
-            ),
+            tuple(JournalistProfile.from_json(p) for p in profiles),
             default,
-            tuple(OrganizationFamily.from_json(f) for f in _list(fields.get("keys"), "keys")),
-            max_epoch,
+            tuple(
+                OrganizationFamily.from_json(f) for f in require_list(fields.get("keys"), "keys")
+            ),
+            0 if max_epoch is None else require_int(max_epoch, "max_epoch", 0, I64_MAX),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -205,22 +207,3 @@ class PublishedKeys:
             "keys": [family.to_json() for family in self.families],
             "max_epoch": self.max_epoch,
         }
-
-
-def _list(obj: object, what: str) -> list[Any]:
-    if not isinstance(obj, list):
-        raise MalformedInput(f"expected {what} as a JSON list")
-    return obj
-
-
-def _string(fields: Mapping[str, Any], name: str, default: str | None = None) -> str:
-    value = fields.get(name, default)
-    if not isinstance(value, str):
-        raise MalformedInput(f"{name} must be a string")
-    return value
-
-
-def _member_id(member: str) -> str:
-    if not member or len(member) > 128:
-        raise MalformedInput("a CoverNode or journalist id must be 1 to 128 characters")
-    return member

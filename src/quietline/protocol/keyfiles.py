@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quietline.protocol.certificates import require_object
 from quietline.protocol.encoding import hex_decode
 from quietline.protocol.errors import MalformedInput
+from quietline.protocol.jsonvalues import require_object
 from quietline.protocol.keys import EncryptionKeyPair
 
 

@@ -75,6 +75,9 @@ class CertifiedEncryptionKey(CertifiedKey[EncryptionKeyPair]):
     __slots__ = ()
 
 
+AnyCertifiedKey = CertifiedSigningKey | CertifiedEncryptionKey
+
+
 def _expiry(role: KeyRole, now: datetime) -> datetime:
     # Whole seconds: the certificate signs seconds, so the published time should match it.
     return (now + VALIDITY[role]).replace(microsecond=0)

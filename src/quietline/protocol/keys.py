@@ -1,7 +1,10 @@
 """Key types: X25519 encryption keys and Ed25519 signing keys.
 
 Secret material never appears in a ``repr`` or ``str``; public keys show a short
-hex prefix so logs and errors can name them.
+hex prefix so logs and errors can name them. Public encryption keys that a caller
+could swap by mistake have a type per role (as CoverDrop's ``PublicEncryptionKey<R>``):
+a :class:`CoverNodeMessagingKey`, a :class:`JournalistMessagingKey` and a source's
+:class:`ReplyKey` are told apart by the type checker, not by keyword.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from typing import Self
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -42,8 +46,37 @@ class PublicEncryptionKey:
     def hex(self) -> str:
         return self.raw.hex()
 
+    @classmethod
+    def of(cls, pair: EncryptionKeyPair) -> Self:
+        """The public half of ``pair``, typed as this role."""
+        return cls(pair.public.raw)
+
+    # A key is its bytes: the role types keep callers from swapping keys, and a key
+    # typed by its role still equals the same key untyped.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicEncryptionKey) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
     def __repr__(self) -> str:
-        return f"PublicEncryptionKey({self.raw[:4].hex()}…)"
+        return f"{type(self).__name__}({self.raw[:4].hex()}…)"
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class CoverNodeMessagingKey(PublicEncryptionKey):
+    """A CoverNode's messaging key: what U2C and J2C are wrapped for, and what C2J
+    entries come from."""
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class JournalistMessagingKey(PublicEncryptionKey):
+    """A recipient's messaging key: what a source seals its U2J to."""
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class ReplyKey(PublicEncryptionKey):
+    """A source's reply key: sent inside its U2J, what replies are boxed to."""
 
 
 @dataclass(frozen=True, slots=True)

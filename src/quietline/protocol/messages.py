@@ -18,7 +18,6 @@ throwaway keys behind the 0x00 flag.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,33 +44,15 @@ from quietline.protocol.constants import (
     X25519_PUBLIC_KEY_LEN,
 )
 from quietline.protocol.errors import MalformedInput, MisuseError
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    PublicEncryptionKey,
+    ReplyKey,
+)
 from quietline.protocol.pcs import PaddedCompressedString
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientTag:
-    """First 4 bytes of SHA-256 of a recipient id; all zeros marks cover."""
-
-    raw: bytes
-
-    def __post_init__(self) -> None:
-        require_length(self.raw, RECIPIENT_TAG_LEN, "a recipient tag")
-
-    @classmethod
-    def of(cls, recipient_id: str) -> RecipientTag:
-        return cls(hashlib.sha256(recipient_id.encode("utf-8")).digest()[:RECIPIENT_TAG_LEN])
-
-    @property
-    def is_cover(self) -> bool:
-        return self.raw == COVER_TAG.raw
-
-    def hex(self) -> str:
-        return self.raw.hex()
-
-
-COVER_TAG = RecipientTag(bytes(RECIPIENT_TAG_LEN))
-
+from quietline.protocol.recipients import COVER_TAG, RecipientTag
 
 # --- user → journalist --------------------------------------------------------------------
 
@@ -80,7 +61,7 @@ COVER_TAG = RecipientTag(bytes(RECIPIENT_TAG_LEN))
 class U2JMessage:
     """What a source writes to a recipient: where to reply, and the text."""
 
-    reply_key: PublicEncryptionKey
+    reply_key: ReplyKey
     text: PaddedCompressedString
 
     def to_bytes(self) -> bytes:
@@ -91,7 +72,7 @@ class U2JMessage:
         require_length(raw, U2J_MESSAGE_LEN, "a U2J message")
         # The reserved byte is ignored on read, as CoverDrop's readers do.
         return cls(
-            PublicEncryptionKey(raw[:X25519_PUBLIC_KEY_LEN]),
+            ReplyKey(raw[:X25519_PUBLIC_KEY_LEN]),
             PaddedCompressedString(raw[X25519_PUBLIC_KEY_LEN + 1 :]),
         )
 
@@ -128,7 +109,9 @@ ENCRYPTED_C2J = two_party_box_codec(ENCRYPTED_U2J)
 EncryptedC2J = TwoPartyBox[EncryptedU2J]
 
 
-def _wrapping_keys(covernode_keys: Sequence[PublicEncryptionKey]) -> Sequence[PublicEncryptionKey]:
+def _wrapping_keys(
+    covernode_keys: Sequence[CoverNodeMessagingKey],
+) -> Sequence[CoverNodeMessagingKey]:
     if len(covernode_keys) != COVERNODE_WRAPPING_KEY_COUNT:
         raise MisuseError(
             f"messages are wrapped for exactly {COVERNODE_WRAPPING_KEY_COUNT} CoverNode keys"
@@ -137,11 +120,11 @@ def _wrapping_keys(covernode_keys: Sequence[PublicEncryptionKey]) -> Sequence[Pu
 
 
 def encrypt_u2c(
-    covernode_keys: Sequence[PublicEncryptionKey],
+    covernode_keys: Sequence[CoverNodeMessagingKey],
     *,
     recipient_id: str,
-    recipient_key: PublicEncryptionKey,
-    reply_key: PublicEncryptionKey,
+    recipient_key: JournalistMessagingKey,
+    reply_key: ReplyKey,
     text: str,
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> EncryptedU2C:
@@ -153,17 +136,17 @@ def encrypt_u2c(
 
 
 def encrypt_cover_u2c(
-    covernode_keys: Sequence[PublicEncryptionKey],
+    covernode_keys: Sequence[CoverNodeMessagingKey],
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> EncryptedU2C:
     """A cover user message: the same construction, for nobody."""
     throwaway = EncryptionKeyPair.generate().public
-    u2j = U2JMessage(throwaway, PaddedCompressedString.from_text("", random_bytes))
+    u2j = U2JMessage(ReplyKey(throwaway.raw), PaddedCompressedString.from_text("", random_bytes))
     return _wrap_u2c(covernode_keys, COVER_TAG, throwaway, u2j, random_bytes)
 
 
 def _wrap_u2c(
-    covernode_keys: Sequence[PublicEncryptionKey],
+    covernode_keys: Sequence[CoverNodeMessagingKey],
     tag: RecipientTag,
     recipient_key: PublicEncryptionKey,
     u2j: U2JMessage,
@@ -180,7 +163,7 @@ def parse_u2c(raw: bytes) -> EncryptedU2C:
 
 def forward_to_journalist(
     covernode_key: EncryptionKeyPair,
-    journalist_key: PublicEncryptionKey,
+    journalist_key: JournalistMessagingKey,
     payload: EncryptedU2J,
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> EncryptedC2J:
@@ -194,12 +177,12 @@ def filler_c2j(random_bytes: RandomBytes = nacl.utils.random) -> EncryptedC2J:
         U2J,
         EncryptionKeyPair.generate().public,
         U2JMessage(
-            EncryptionKeyPair.generate().public, PaddedCompressedString.from_text("", random_bytes)
+            ReplyKey(EncryptionKeyPair.generate().public.raw),
+            PaddedCompressedString.from_text("", random_bytes),
         ),
     )
-    return forward_to_journalist(
-        EncryptionKeyPair.generate(), EncryptionKeyPair.generate().public, payload, random_bytes
-    )
+    nobody = JournalistMessagingKey(EncryptionKeyPair.generate().public.raw)
+    return forward_to_journalist(EncryptionKeyPair.generate(), nobody, payload, random_bytes)
 
 
 # --- journalist → user --------------------------------------------------------------------
@@ -259,9 +242,9 @@ EncryptedJ2C = MultiAnonymousBox[J2CMessage]
 
 
 def encrypt_j2c(
-    covernode_keys: Sequence[PublicEncryptionKey],
+    covernode_keys: Sequence[CoverNodeMessagingKey],
     journalist_key: EncryptionKeyPair,
-    user_key: PublicEncryptionKey,
+    user_key: ReplyKey,
     message: J2UMessage,
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> EncryptedJ2C:
@@ -285,7 +268,7 @@ def cover_j2u(random_bytes: RandomBytes = nacl.utils.random) -> EncryptedJ2U:
 
 
 def encrypt_cover_j2c(
-    covernode_keys: Sequence[PublicEncryptionKey],
+    covernode_keys: Sequence[CoverNodeMessagingKey],
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> EncryptedJ2C:
     """A cover journalist message: the same construction, flagged 0x00, for nobody."""

@@ -149,23 +149,37 @@ class ReplayFilter:
     """Digests of inputs seen under each messaging key, forgotten when the key expires.
 
     A replay of a message encrypted to a key that has expired cannot be opened any more,
-    so the digests for that key are no longer needed.
+    so the digests for that key are no longer needed. ``seen`` restores what a store
+    kept: (messaging key, digest) pairs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seen: Iterable[tuple[bytes, bytes]] = ()) -> None:
         self._seen: dict[bytes, set[bytes]] = {}
+        for key, digest in seen:
+            self._seen.setdefault(key, set()).add(digest)
 
-    def first_sighting(self, key: bytes, plaintext: bytes) -> bool:
-        """Record ``plaintext`` under ``key``; False when it was seen before (a replay)."""
+    def admit(self, key: bytes, plaintext: bytes) -> bytes | None:
+        """Record ``plaintext`` under ``key``: its digest (for a store to keep) the first
+        time, None when it was seen before (a replay)."""
         seen = self._seen.setdefault(key, set())
         digest = replay_digest(plaintext)
         if digest in seen:
-            return False
+            return None
         seen.add(digest)
-        return True
+        return digest
+
+    def first_sighting(self, key: bytes, plaintext: bytes) -> bool:
+        """Record ``plaintext`` under ``key``; False when it was seen before (a replay)."""
+        return self.admit(key, plaintext) is not None
 
     def forget(self, key: bytes) -> None:
         self._seen.pop(key, None)
+
+    def forget_all_but(self, live_keys: Iterable[bytes]) -> None:
+        """Forget the digests of every key not in ``live_keys``."""
+        keep = set(live_keys)
+        for key in [key for key in self._seen if key not in keep]:
+            del self._seen[key]
 
     def __len__(self) -> int:
         return sum(len(seen) for seen in self._seen.values())

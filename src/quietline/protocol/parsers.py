@@ -7,15 +7,33 @@ Anything a peer can send reaches one of these. Each returns a protocol object or
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 
+from quietline.protocol.api import (
+    ErrorBody,
+    J2CSubmission,
+    KeyEpoch,
+    KeySubmission,
+    ProfileSubmission,
+    QueuePage,
+    QueuePull,
+    Status,
+    StoredId,
+    parse_u2c_body,
+)
 from quietline.protocol.certificates import SignedKey
-from quietline.protocol.deaddrops import DeadDropKind, parse_dead_drop_list
-from quietline.protocol.errors import MalformedInput
-from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.deaddrops import (
+    JournalistDeadDrop,
+    UserDeadDrop,
+    parse_dead_drop_list,
+)
+from quietline.protocol.forms import SignedForm
+from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
+from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.keyfiles import encryption_key_pair_from_json
 from quietline.protocol.messages import (
+    ENCRYPTED_J2C,
+    ENCRYPTED_U2C,
     J2CMessage,
     J2UMessage,
     U2CMessage,
@@ -24,18 +42,6 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
-
-
-def load_json(raw: bytes) -> object:
-    """Decode a UTF-8 JSON document; raises MalformedInput on anything else.
-
-    Covers what ``json.loads`` raises beyond JSONDecodeError: nesting deep enough to
-    exhaust the recursion limit, and integers longer than Python converts.
-    """
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise MalformedInput("expected a UTF-8 JSON document") from error
 
 
 def _json(parse: Callable[[object], object]) -> Callable[[bytes], object]:
@@ -51,8 +57,23 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "j2c_plaintext": J2CMessage.from_bytes,
     "padded_compressed_string": lambda raw: PaddedCompressedString(raw).text(),
     "published_keys": _json(PublishedKeys.from_json),
+    "journalist_profile": _json(JournalistProfile.from_json),
     "signed_key": _json(SignedKey.from_json),
     "key_pair": _json(encryption_key_pair_from_json),
-    "user_dead_drops": _json(lambda obj: parse_dead_drop_list(DeadDropKind.USER, obj)),
-    "journalist_dead_drops": _json(lambda obj: parse_dead_drop_list(DeadDropKind.JOURNALIST, obj)),
+    "user_dead_drop": _json(UserDeadDrop.from_json),
+    "journalist_dead_drop": _json(JournalistDeadDrop.from_json),
+    "user_dead_drops": _json(lambda obj: parse_dead_drop_list(UserDeadDrop, obj)),
+    "journalist_dead_drops": _json(lambda obj: parse_dead_drop_list(JournalistDeadDrop, obj)),
+    "signed_form": _json(SignedForm.from_json),
+    "user_message_body": parse_u2c_body,
+    "j2c_submission": _json(J2CSubmission.from_json),
+    "key_submission": _json(KeySubmission.from_json),
+    "key_epoch": _json(KeyEpoch.from_json),
+    "profile_submission": _json(ProfileSubmission.from_json),
+    "stored_id": _json(StoredId.from_json),
+    "queue_pull": _json(QueuePull.from_json),
+    "user_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_U2C, obj)),
+    "journalist_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_J2C, obj)),
+    "status": _json(Status.from_json),
+    "error": _json(ErrorBody.from_json),
 }

@@ -17,8 +17,12 @@ from quietline.protocol.certificates import KeyRole, SignedKey, check_not_expire
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import KeyExpired, KeyUnavailable, ProtocolError, UntrustedKey
 from quietline.protocol.hierarchy import JournalistProfile, ProvisioningFamily, PublishedKeys
-from quietline.protocol.keys import PublicEncryptionKey, PublicSigningKey
-from quietline.protocol.messages import RecipientTag
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    JournalistMessagingKey,
+    PublicEncryptionKey,
+    PublicSigningKey,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,26 +87,37 @@ class VerifiedKeys:
         """Keys of ``role`` by owner, each list newest (longest remaining lifetime) first."""
         return self._by_role.get(role, {})
 
-    def covernode_wrapping_keys(self, count: int = 2) -> list[PublicEncryptionKey]:
+    def covernode_wrapping_keys(self, count: int = 2) -> list[CoverNodeMessagingKey]:
         """The CoverNode messaging keys to wrap a message for: the newest key of each of
         ``count`` CoverNodes (by id), repeating the first when fewer nodes run.
 
         Raises KeyUnavailable when no CoverNode messaging key is valid.
         """
         newest = [
-            keys[0].encryption_key()
+            CoverNodeMessagingKey(keys[0].key)
             for _, keys in sorted(self.of_role(KeyRole.COVERNODE_MSG).items())
         ]
         if not newest:
             raise KeyUnavailable("no valid CoverNode messaging key is published")
         return [newest[i] if i < len(newest) else newest[0] for i in range(count)]
 
-    def journalist_messaging_key(self, journalist_id: str) -> PublicEncryptionKey:
-        """The recipient's messaging key with the longest remaining lifetime."""
+    def covernode_messaging_keys(self) -> list[CoverNodeMessagingKey]:
+        """Every valid CoverNode messaging key: what C2J entries may come from."""
+        return [
+            CoverNodeMessagingKey(key.key)
+            for keys in self.of_role(KeyRole.COVERNODE_MSG).values()
+            for key in keys
+        ]
+
+    def journalist_messaging_key(self, journalist_id: str) -> JournalistMessagingKey:
+        """The recipient's messaging key with the longest remaining lifetime.
+
+        Raises KeyUnavailable when the recipient has no valid messaging key.
+        """
         keys = self.of_role(KeyRole.JOURNALIST_MSG).get(journalist_id)
         if not keys:
             raise KeyUnavailable(f"no valid messaging key is published for {journalist_id!r}")
-        return keys[0].encryption_key()
+        return JournalistMessagingKey(keys[0].key)
 
     def signing_keys(self, role: KeyRole) -> Iterator[PublicSigningKey]:
         for keys in self.of_role(role).values():
@@ -225,7 +240,7 @@ def verify_published_keys(
     verified_recipients = {k.owner for k in verifier.verified if k.role is KeyRole.JOURNALIST_ID}
     profiles = []
     for profile in published.profiles:
-        if profile.tag != RecipientTag.of(profile.id):
+        if not profile.tag.names(profile.id):
             verifier.rejected.append(
                 RejectedKey(
                     KeyRole.JOURNALIST_ID,

@@ -1,0 +1,366 @@
+"""The edge's HTTP API as data: its routes, its two queues and every body that crosses it.
+
+The edge (``quietline.edge``) and its client (``quietline.edge_client``) both speak
+through these records, so a route's path, a field's name and a value's range are written
+once. Each record pairs ``to_json`` with a ``from_json`` that raises
+:class:`~quietline.protocol.errors.ProtocolError` and nothing else on any input; every
+``from_json`` here is listed in :data:`quietline.protocol.parsers.PUBLIC_PARSERS`.
+Payloads of signed forms (``J2CSubmission``, ``ProfileSubmission``, ``QueuePull``) are
+the JSON objects inside the form's body.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from quietline.protocol.boxes import Codec
+from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.constants import U2C_ENCRYPTED_LEN
+from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.encoding import (
+    b64_decode,
+    b64_encode,
+    format_rfc3339,
+    hex_decode,
+    parse_rfc3339,
+)
+from quietline.protocol.errors import MalformedInput
+from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.jsonvalues import (
+    I64_MAX,
+    load_json,
+    require_bool,
+    require_int,
+    require_list,
+    require_object,
+    require_string,
+)
+from quietline.protocol.keygen import PARENT
+from quietline.protocol.messages import (
+    EncryptedJ2C,
+    EncryptedU2C,
+    parse_j2c,
+    parse_u2c,
+)
+from quietline.protocol.recipients import RecipientId
+
+S = TypeVar("S")
+
+# A JSON string of the unpadded base64 of a U2C: 1,031 characters and two quotes.
+U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
+QUEUE_PULL_MAX = 1000
+
+
+class Route(enum.StrEnum):
+    """Every path the edge serves."""
+
+    PUBLIC_KEYS = "/v1/public-keys"
+    USER_DEAD_DROPS = "/v1/user/dead-drops"
+    JOURNALIST_DEAD_DROPS = "/v1/journalist/dead-drops"
+    STATUS = "/v1/status"
+    USER_MESSAGES = "/user/messages"
+    JOURNALIST_MESSAGES = "/v1/journalist-messages"
+    KEYS = "/v1/keys"
+    JOURNALIST_PROFILES = "/v1/journalist-profiles"
+    COVERNODE_QUEUE = "/v1/covernode/queue"
+    OPENAPI = "/openapi.json"
+
+    @classmethod
+    def dead_drops(cls, kind: DeadDropKind) -> Route:
+        """Where dead drops of ``kind`` are read and published."""
+        return cls.USER_DEAD_DROPS if kind is DeadDropKind.USER else cls.JOURNALIST_DEAD_DROPS
+
+
+class Direction(enum.Enum):
+    """The edge's two submission queues, named as in a queue pull's ``direction``."""
+
+    USER = "user"  # U2C from sources; the mixer turns them into journalist dead drops
+    JOURNALIST = "journalist"  # J2C from desks; the mixer turns them into user dead drops
+
+    @property
+    def dead_drop_kind(self) -> DeadDropKind:
+        """Who reads the dead drops made from this queue."""
+        return DeadDropKind.JOURNALIST if self is Direction.USER else DeadDropKind.USER
+
+
+# --- what sources and desks send ------------------------------------------------------------
+
+
+def u2c_body(message: EncryptedU2C) -> bytes:
+    """The body of ``POST /user/messages``: a JSON string of the U2C, unpadded base64."""
+    return json.dumps(b64_encode(message.data)).encode()
+
+
+def parse_u2c_body(raw: bytes) -> EncryptedU2C:
+    """The U2C in a ``POST /user/messages`` body; raises MalformedInput on anything else."""
+    return parse_u2c(b64_decode(load_json(raw)))
+
+
+@dataclass(frozen=True, slots=True)
+class J2CSubmission:
+    """The payload of ``POST /v1/journalist-messages``: one J2C, real or cover."""
+
+    message: EncryptedJ2C
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": b64_encode(self.message.data)}
+
+    @classmethod
+    def from_json(cls, obj: object) -> J2CSubmission:
+        fields = require_object(obj, "a J2C submission")
+        return cls(parse_j2c(b64_decode(fields.get("message"))))
+
+
+# --- what the admin, the mixer and desks publish ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeySubmission:
+    """The body of ``POST /v1/keys``: a certified key, its place and the key that signed it.
+
+    Provisioning keys have no owner; every other key's owner is a recipient's or a
+    CoverNode's id.
+    """
+
+    role: KeyRole
+    owner: RecipientId | None
+    parent_key: bytes
+    key: SignedKey
+
+    def __post_init__(self) -> None:
+        if self.role is KeyRole.ORGANIZATION:
+            raise MalformedInput("an organisation key is pinned, not published")
+        if (PARENT[self.role] is KeyRole.ORGANIZATION) != (self.owner is None):
+            raise MalformedInput("provisioning keys have no owner; every other key has one")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role.value,
+            "owner": self.owner,
+            "parent_key": self.parent_key.hex(),
+            "key": self.key.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> KeySubmission:
+        """Parse ``{"role", "owner", "parent_key", "key"}``; raises MalformedInput."""
+        fields = require_object(obj, "a key submission")
+        try:
+            role = KeyRole(fields.get("role"))
+        except ValueError:
+            raise MalformedInput("role must be one of the key roles") from None
+        owner = fields.get("owner")
+        return cls(
+            role,
+            None if owner is None else RecipientId(owner),
+            hex_decode(fields.get("parent_key"), 32),
+            SignedKey.from_json(fields.get("key")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEpoch:
+    """The answer to ``POST /v1/keys``: the epoch the key was given."""
+
+    epoch: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch}
+
+    @classmethod
+    def from_json(cls, obj: object) -> KeyEpoch:
+        return cls(require_int(require_object(obj, "an epoch").get("epoch"), "epoch"))
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSubmission:
+    """The payload of ``POST /v1/journalist-profiles``: a profile, and whether sources
+    see it first."""
+
+    profile: JournalistProfile
+    default: bool
+
+    def __post_init__(self) -> None:
+        self.profile.check_tag()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profile": self.profile.to_json(), "default": self.default}
+
+    @classmethod
+    def from_json(cls, obj: object) -> ProfileSubmission:
+        fields = require_object(obj, "a profile submission")
+        return cls(
+            JournalistProfile.from_json(fields.get("profile")),
+            require_bool(fields.get("default"), "default"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredId:
+    """The answer to publishing a dead drop: the id the edge stored it under."""
+
+    id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+    @classmethod
+    def from_json(cls, obj: object) -> StoredId:
+        return cls(require_int(require_object(obj, "an id").get("id"), "id"))
+
+
+# --- the mixer's queue pulls ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePull:
+    """The payload of ``POST /v1/covernode/queue``: delete every submission up to
+    ``ack_through``, then return up to ``limit`` after ``after``."""
+
+    direction: Direction
+    after: int
+    limit: int
+    ack_through: int
+
+    def __post_init__(self) -> None:
+        for name, value, low, high in (
+            ("after", self.after, 0, I64_MAX),
+            ("limit", self.limit, 1, QUEUE_PULL_MAX),
+            ("ack_through", self.ack_through, 0, I64_MAX),
+        ):
+            require_int(value, name, low, high)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction.value,
+            "after": self.after,
+            "limit": self.limit,
+            "ack_through": self.ack_through,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> QueuePull:
+        fields = require_object(obj, "a queue pull")
+        name = fields.get("direction")
+        directions = {direction.value: direction for direction in Direction}
+        direction = directions.get(name) if isinstance(name, str) else None
+        if direction is None:
+            raise MalformedInput('direction must be "user" or "journalist"')
+        return cls(
+            direction,
+            require_int(fields.get("after"), "after"),
+            require_int(fields.get("limit"), "limit", 1, QUEUE_PULL_MAX),
+            require_int(fields.get("ack_through"), "ack_through"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Queued(Generic[S]):
+    """One queued submission and its sequence number in its queue."""
+
+    seq: int
+    message: S
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage(Generic[S]):
+    """The answer to a queue pull: submissions in sequence order."""
+
+    messages: tuple[Queued[S], ...]
+
+    def to_json(self, codec: Codec[S]) -> dict[str, Any]:
+        return {
+            "messages": [
+                {"seq": item.seq, "data": b64_encode(codec.encode(item.message))}
+                for item in self.messages
+            ]
+        }
+
+    @classmethod
+    def from_json(cls, codec: Codec[S], obj: object) -> QueuePage[S]:
+        """Parse ``{"messages": [{"seq", "data"}]}`` of ``codec``'s submissions, in strictly
+        increasing sequence order; raises MalformedInput."""
+        items = require_list(require_object(obj, "a queue page").get("messages"), "messages")
+        messages = []
+        previous = 0
+        for item in items:
+            fields = require_object(item, "a queued message")
+            seq = require_int(fields.get("seq"), "a queued message's seq", 1, I64_MAX)
+            if seq <= previous:
+                raise MalformedInput("queued messages must come in increasing seq order")
+            previous = seq
+            data = codec.check_size(b64_decode(fields.get("data")))
+            messages.append(Queued(seq, codec.decode(data)))
+        return cls(tuple(messages))
+
+
+# --- what anyone reads ---------------------------------------------------------------------
+
+
+class SystemStatus(enum.Enum):
+    """CoverDrop's system statuses."""
+
+    AVAILABLE = "AVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEGRADED_PERFORMANCE = "DEGRADED_PERFORMANCE"
+    SCHEDULED_MAINTENANCE = "SCHEDULED_MAINTENANCE"
+    NO_INFORMATION = "NO_INFORMATION"
+
+    @property
+    def is_available(self) -> bool:
+        """Whether sources can send, as CoverDrop decides it."""
+        return self in (SystemStatus.AVAILABLE, SystemStatus.DEGRADED_PERFORMANCE)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The body of ``GET /v1/status``, in CoverDrop's shape."""
+
+    status: SystemStatus
+    description: str
+    timestamp: datetime
+
+    @property
+    def is_available(self) -> bool:
+        return self.status.is_available
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "is_available": self.is_available,
+            "description": self.description,
+            "timestamp": format_rfc3339(self.timestamp),
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Status:
+        fields = require_object(obj, "a status")
+        try:
+            status = SystemStatus(fields.get("status"))
+        except ValueError:
+            raise MalformedInput("unknown status") from None
+        if require_bool(fields.get("is_available"), "is_available") != status.is_available:
+            raise MalformedInput("is_available contradicts the status")
+        return cls(
+            status,
+            require_string(fields.get("description"), "description"),
+            parse_rfc3339(fields.get("timestamp")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """Every refusal's body: what is wrong, for a person to read."""
+
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+    @classmethod
+    def from_json(cls, obj: object) -> ErrorBody:
+        return cls(require_string(require_object(obj, "an error").get("error"), "error"))
