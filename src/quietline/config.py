@@ -8,12 +8,12 @@ deployment can give each machine a copy holding just what that machine needs.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from quietline.protocol.errors import QuietlineError
+from quietline.protocol.errors import MisuseError, QuietlineError
 from quietline.protocol.mixing import (
     DEMO_J2U,
     DEMO_U2J,
@@ -73,49 +73,90 @@ MIXING_PRESETS = {
 }
 
 
-def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
+# Beyond these the timers and date arithmetic that use the values overflow; nobody
+# means them, so they are typos to report, not settings to crash on later.
+MAX_SECONDS = 365 * 24 * 3600
+MAX_RETENTION_DAYS = 100 * 365
+
+
+def _table(value: object, name: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _section(document: Mapping[str, object], name: str) -> Mapping[str, object]:
     section = document.get(name)
     if not isinstance(section, dict):
         raise ConfigError(f"the [{name}] section is missing")
     return section
 
 
-def _get(section: dict[str, Any], table: str, key: str, kind: type) -> Any:
+def _str(section: Mapping[str, object], table: str, key: str) -> str:
     value = section.get(key)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"[{table}] {key} must be a {kind.__name__}")
+    if not isinstance(value, str):
+        raise ConfigError(f"[{table}] {key} must be a string")
     return value
 
 
-def _mixing(section: dict[str, Any]) -> tuple[MixingParameters, MixingParameters]:
-    preset = _get(section, "mixer", "mixing", str)
+def _int(
+    section: Mapping[str, object], table: str, key: str, low: int, high: int | None = None
+) -> int:
+    """An integer from ``low`` to ``high`` (inclusive); a bool is not an integer here."""
+    value = section.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"[{table}] {key} must be a whole number")
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" and at most {high}"
+        raise ConfigError(f"[{table}] {key} must be a whole number of at least {low}{upper}")
+    return value
+
+
+def _seconds(section: Mapping[str, object], table: str, key: str) -> float:
+    """A positive, finite number of seconds (int or float, not bool) up to a year."""
+    value = section.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"[{table}] {key} must be a number of seconds")
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan
+        raise ConfigError(f"[{table}] {key} must be a number of seconds above 0, up to a year")
+    return float(value)
+
+
+def _override(
+    overrides: Mapping[str, object], direction: str, base: MixingParameters
+) -> MixingParameters:
+    """``base`` with the keys that ``[mixer.override.<direction>]`` sets, if it is there."""
+    if direction not in overrides:
+        return base
+    name = f"mixer.override.{direction}"
+    table = _table(overrides[direction], name)
+
+    def whole(key: str, default: int) -> int:
+        return _int(table, name, key, 0) if key in table else default
+
+    timeout = (
+        timedelta(seconds=_seconds(table, name, "timeout_seconds"))
+        if "timeout_seconds" in table
+        else base.timeout
+    )
+    try:
+        return MixingParameters(
+            whole("threshold_min", base.threshold_min),
+            whole("threshold_max", base.threshold_max),
+            timeout,
+            whole("output_size", base.output_size),
+        )
+    except MisuseError as error:
+        raise ConfigError(f"[{name}] is invalid: {error}") from None
+
+
+def _mixing(section: Mapping[str, object]) -> tuple[MixingParameters, MixingParameters]:
+    preset = _str(section, "mixer", "mixing")
     if preset not in MIXING_PRESETS:
         raise ConfigError(f"[mixer] mixing must be one of {', '.join(MIXING_PRESETS)}")
     u2j, j2u = MIXING_PRESETS[preset]
-    overrides = section.get("override", {})
-    if not isinstance(overrides, dict):
-        raise ConfigError("[mixer.override] must be a table")
-    for direction in ("u2j", "j2u"):
-        table = overrides.get(direction)
-        if table is None:
-            continue
-        base = u2j if direction == "u2j" else j2u
-        try:
-            params = MixingParameters(
-                int(table.get("threshold_min", base.threshold_min)),
-                int(table.get("threshold_max", base.threshold_max)),
-                timedelta(
-                    seconds=float(table.get("timeout_seconds", base.timeout.total_seconds()))
-                ),
-                int(table.get("output_size", base.output_size)),
-            )
-        except (AttributeError, TypeError, ValueError) as error:
-            raise ConfigError(f"[mixer.override.{direction}] is invalid: {error}") from None
-        if direction == "u2j":
-            u2j = params
-        else:
-            j2u = params
-    return u2j, j2u
+    overrides = _table(section.get("override", {}), "mixer.override")
+    return _override(overrides, "u2j", u2j), _override(overrides, "j2u", j2u)
 
 
 def load_config(path: Path) -> Config:
@@ -128,10 +169,12 @@ def load_config(path: Path) -> Config:
         document = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read {file}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file} is not valid TOML: {error}") from None
     folder = file.parent.resolve()
-    anchor = folder / _get(_section(document, "organization"), "organization", "anchor", str)
+    anchor = folder / _str(_section(document, "organization"), "organization", "anchor")
     edge = _section(document, "edge")
     mixer = _section(document, "mixer")
     desk = _section(document, "desk")
@@ -140,26 +183,26 @@ def load_config(path: Path) -> Config:
         folder=folder,
         anchor=anchor,
         edge=EdgeConfig(
-            host=_get(edge, "edge", "host", str),
-            port=_get(edge, "edge", "port", int),
-            database=folder / _get(edge, "edge", "database", str),
-            retention=timedelta(days=_get(edge, "edge", "retention_days", int)),
+            host=_str(edge, "edge", "host"),
+            port=_int(edge, "edge", "port", 1, 65535),
+            database=folder / _str(edge, "edge", "database"),
+            retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
         ),
         mixer=MixerConfig(
-            edge_url=_get(mixer, "mixer", "edge_url", str),
-            database=folder / _get(mixer, "mixer", "database", str),
-            covernode_id=_get(mixer, "mixer", "covernode_id", str),
-            keys=folder / _get(mixer, "mixer", "keys", str),
+            edge_url=_str(mixer, "mixer", "edge_url"),
+            database=folder / _str(mixer, "mixer", "database"),
+            covernode_id=_str(mixer, "mixer", "covernode_id"),
+            keys=folder / _str(mixer, "mixer", "keys"),
             u2j=u2j,
             j2u=j2u,
-            poll_seconds=float(_get(mixer, "mixer", "poll_seconds", (int, float))),  # type: ignore[arg-type]
+            poll_seconds=_seconds(mixer, "mixer", "poll_seconds"),
             anchor=anchor,
         ),
         desk=DeskConfig(
-            edge_url=_get(desk, "desk", "edge_url", str),
-            vault=folder / _get(desk, "desk", "vault", str),
-            period_seconds=float(_get(desk, "desk", "period_seconds", (int, float))),  # type: ignore[arg-type]
+            edge_url=_str(desk, "desk", "edge_url"),
+            vault=folder / _str(desk, "desk", "vault"),
+            period_seconds=_seconds(desk, "desk", "period_seconds"),
             anchor=anchor,
         ),
     )

@@ -89,14 +89,27 @@ class Vault:
         return self.open_with_key(key, raw), key
 
     def open_with_key(self, key: bytes, raw: bytes | None = None) -> dict[str, Any]:
+        """The contents under an already derived ``key`` (of the file, or of ``raw``).
+
+        Raises VaultLocked when the key does not open it or what it opens is not a JSON
+        object of the length its header declares.
+        """
         raw = self.path.read_bytes() if raw is None else raw
         nonce, box = raw[SALT_LEN:HEADER_LEN], raw[HEADER_LEN:]
         try:
             plain = bytes(sodium.crypto_secretbox_open(box, nonce, key))
         except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError) as error:
             raise VaultLocked("the passphrase does not open this vault") from error
+        # Authenticated is not well-formed: range-check the length before slicing by it.
+        if len(plain) < LENGTH_LEN:
+            raise VaultLocked("the vault holds no length")
         (length,) = struct.unpack_from(">I", plain)
-        contents = json.loads(plain[LENGTH_LEN : LENGTH_LEN + length].decode("utf-8"))
+        if length > len(plain) - LENGTH_LEN:
+            raise VaultLocked("the vault's length runs past its end")
+        try:
+            contents = json.loads(plain[LENGTH_LEN : LENGTH_LEN + length].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise VaultLocked("the vault holds no JSON") from error
         if not isinstance(contents, dict):
             raise VaultLocked("the vault holds no object")
         return contents
