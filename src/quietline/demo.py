@@ -24,7 +24,8 @@ from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private
 from quietline.processes import Supervisor, edge_ready, free_port, quietline_command, wait_until
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
-from quietline.protocol.errors import QuietlineError
+from quietline.protocol.errors import ProtocolError, QuietlineError
+from quietline.protocol.jsonvalues import load_json, require_object
 
 # Fast enough to finish in a minute or two, slow enough to mix a real crowd.
 DEMO_MIXING = """
@@ -93,8 +94,12 @@ class Demo:
         done = self.supervisor.run(command)
         if done.returncode != 0:
             raise DemoFailed(f"{' '.join(command[3:5])} failed: {done.stderr.strip()}")
-        answer: dict[str, Any] = json.loads(done.stdout) if "--json" in command else {}
-        return answer
+        if "--json" not in command:
+            return {}
+        try:
+            return require_object(load_json(done.stdout), "the command's answer")
+        except ProtocolError as error:
+            raise DemoFailed(f"{' '.join(command[3:5])} answered garbage: {error}") from None
 
     def u2c_sent(self) -> int:
         logs = (self.folder / "logs").glob("source-*.log")

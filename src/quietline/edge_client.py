@@ -12,6 +12,7 @@ which is an ``httpx.Client``); otherwise one is made for a base URL.
 
 from __future__ import annotations
 
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -34,8 +35,13 @@ from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.messages import EncryptedU2C
 
-# The same for every client: nothing here may vary between installations.
-CLIENT_HEADERS = {"User-Agent": "quietline", "Accept": "application/json"}
+# The same for every client: nothing here may vary between installations. Answers are
+# asked for unencoded, so no installation depends on the decoders httpx happens to have.
+CLIENT_HEADERS = {
+    "User-Agent": "quietline",
+    "Accept": "application/json",
+    "Accept-Encoding": "identity",
+}
 DEFAULT_TIMEOUT = 10.0
 S = TypeVar("S")
 
@@ -59,9 +65,13 @@ class EdgeClient:
     def __init__(self, edge: str | httpx.Client, timeout: float = DEFAULT_TIMEOUT) -> None:
         if isinstance(edge, httpx.Client):
             self._http = edge
-            self._http.headers.update(CLIENT_HEADERS)
         else:
-            self._http = httpx.Client(base_url=edge, headers=CLIENT_HEADERS, timeout=timeout)
+            self._http = httpx.Client(base_url=edge, timeout=timeout)
+        # Only CLIENT_HEADERS (httpx adds Host and the content headers), whatever the
+        # client came with, and no cookie kept from any answer, which could mark a client.
+        self._http.headers.clear()
+        self._http.headers.update(CLIENT_HEADERS)
+        self._http.cookies = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
 
     def close(self) -> None:
         self._http.close()
@@ -85,6 +95,10 @@ class EdgeClient:
             except ProtocolError:
                 reason = "no reason given"
             raise EdgeRefused(response.status_code, reason)
+        if response.status_code >= 300:
+            # The edge never redirects: a redirect is a proxy's doing, and what was sent
+            # did not arrive.
+            raise EdgeUnavailable(f"the edge answered with a redirect ({response.status_code})")
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> object:

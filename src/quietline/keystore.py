@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339, hex_decode, parse_rfc3339
@@ -27,6 +28,8 @@ from quietline.protocol.keygen import (
     CertifiedSigningKey,
 )
 from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
+
+T = TypeVar("T")
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -112,22 +115,23 @@ def encryption_key_from_json(obj: object, role: KeyRole) -> CertifiedEncryptionK
     return key
 
 
-def read_signing_key(path: Path, role: KeyRole) -> CertifiedSigningKey:
-    """The signing key of ``role`` in ``path``; raises MalformedInput naming the file when
-    it holds anything else (OSError passes through)."""
+def read_file(path: Path, parse: Callable[[object], T]) -> T:
+    """``parse`` of the JSON in ``path``; raises MalformedInput naming the file when it
+    holds anything else (OSError passes through)."""
     try:
-        return signing_key_from_json(read_json(path), role)
+        return parse(read_json(path))
     except MalformedInput as error:
         raise MalformedInput(f"{path}: {error}") from None
+
+
+def read_signing_key(path: Path, role: KeyRole) -> CertifiedSigningKey:
+    """The signing key of ``role`` in ``path`` (see :func:`read_file`)."""
+    return read_file(path, lambda obj: signing_key_from_json(obj, role))
 
 
 def read_encryption_key(path: Path, role: KeyRole) -> CertifiedEncryptionKey:
-    """The messaging key of ``role`` in ``path``; raises MalformedInput naming the file when
-    it holds anything else (OSError passes through)."""
-    try:
-        return encryption_key_from_json(read_json(path), role)
-    except MalformedInput as error:
-        raise MalformedInput(f"{path}: {error}") from None
+    """The messaging key of ``role`` in ``path`` (see :func:`read_file`)."""
+    return read_file(path, lambda obj: encryption_key_from_json(obj, role))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +164,5 @@ class Bundle:
 
 
 def read_bundle(path: Path) -> Bundle:
-    """The bundle in ``path``; raises MalformedInput naming the file (OSError passes)."""
-    try:
-        return Bundle.from_json(read_json(path))
-    except MalformedInput as error:
-        raise MalformedInput(f"{path}: {error}") from None
+    """The bundle in ``path`` (see :func:`read_file`)."""
+    return read_file(path, Bundle.from_json)

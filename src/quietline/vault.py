@@ -21,7 +21,8 @@ import nacl.pwhash
 import nacl.utils
 
 from quietline.keystore import write_private
-from quietline.protocol.errors import QuietlineError
+from quietline.protocol.errors import MalformedInput, QuietlineError
+from quietline.protocol.jsonvalues import load_json
 
 SALT_LEN = 16
 NONCE_LEN = 24
@@ -107,8 +108,8 @@ class Vault:
         if length > len(plain) - LENGTH_LEN:
             raise VaultLocked("the vault's length runs past its end")
         try:
-            contents = json.loads(plain[LENGTH_LEN : LENGTH_LEN + length].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            contents = load_json(plain[LENGTH_LEN : LENGTH_LEN + length])
+        except MalformedInput as error:
             raise VaultLocked("the vault holds no JSON") from error
         if not isinstance(contents, dict):
             raise VaultLocked("the vault holds no object")

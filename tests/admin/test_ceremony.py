@@ -1,24 +1,21 @@
 """Key ceremonies: the folder ``init`` makes, enrolment, renewal, and what verifies."""
 
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
-from quietline.admin.ceremony import (
-    CeremonyError,
-    Layout,
-    digest,
-    enroll,
-    init,
-    read_bundle,
-    renew,
-)
+from quietline.admin.ceremony import CeremonyError, Layout, digest, enroll, init, publish, renew
+from quietline.clock import FixedClock
 from quietline.config import load_config
-from quietline.keystore import read_json, read_signing_key
+from quietline.edge import EdgeStore, create_app
+from quietline.edge_client import EdgeClient
+from quietline.keystore import read_bundle, read_json, read_signing_key
 from quietline.protocol import constants as c
-from quietline.protocol.certificates import SignedKey
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.hierarchy import (
     IdentityFamily,
     OrganizationFamily,
@@ -26,6 +23,7 @@ from quietline.protocol.hierarchy import (
     PublishedKeys,
     Realm,
 )
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import verify_published_keys
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -54,7 +52,7 @@ def test_init_writes_config_anchor_and_private_keys(layout: Layout) -> None:
     assert stat.S_IMODE((layout.folder / "secrets").stat().st_mode) == 0o700
     (identity,) = layout.covernode_identities()
     identity.published.verify_certificate(
-        read_signing_key(layout.covernode_provisioning).pair.public
+        read_signing_key(layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING).pair.public
     )
 
 
@@ -83,7 +81,7 @@ def test_enrolled_recipient_verifies_down_the_chain(layout: Layout) -> None:
     assert bundle.profile.is_desk
     assert bundle.default
     anchor = SignedKey.from_json(read_json(layout.anchor))
-    provisioning = read_signing_key(layout.journalist_provisioning)
+    provisioning = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
     published = PublishedKeys(
         (bundle.profile,),
         "news_desk",
@@ -96,7 +94,7 @@ def test_enrolled_recipient_verifies_down_the_chain(layout: Layout) -> None:
                         Realm.JOURNALIST,
                         provisioning.published,
                         {
-                            "news_desk": (
+                            RecipientId("news_desk"): (
                                 IdentityFamily(
                                     bundle.identity.published, (bundle.messaging.published,)
                                 ),
@@ -139,10 +137,87 @@ def test_renew_makes_successors_only_when_due(layout: Layout) -> None:
     assert renew(layout, identity_due, lines.append) == 1
     assert read_bundle(layout.bundle("alice")).identity.created_at == identity_due
     provisioning_due = NOW + c.PROVISIONING_KEY_ROTATE_AFTER
-    before = read_signing_key(layout.journalist_provisioning)
+    before = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
     assert renew(layout, provisioning_due, lines.append) == 3  # two provisioning keys, one identity
-    after = read_signing_key(layout.journalist_provisioning)
+    after = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
     assert after.published.key != before.published.key
     archived = list((layout.folder / "secrets").glob("journalist_provisioning-*.json"))
-    assert [read_signing_key(path).published.key for path in archived] == [before.published.key]
+    assert [
+        read_signing_key(path, KeyRole.JOURNALIST_PROVISIONING).published.key for path in archived
+    ] == [before.published.key]
     assert any("import alice.json" in line for line in lines)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def edge(tmp_path: Path, layout: Layout, clock: FixedClock) -> Iterator[EdgeClient]:
+    """An EdgeClient of the real edge app, trusting the deployment's anchor."""
+    anchor = SignedKey.from_json(read_json(layout.anchor))
+    store = EdgeStore(tmp_path / "edge.sqlite3")
+    try:
+        with EdgeClient(TestClient(create_app(store, [anchor], clock))) as client:
+            yield client
+    finally:
+        store.close()
+
+
+def test_publish_uploads_a_hierarchy_that_verifies_and_can_run_again(
+    layout: Layout, edge: EdgeClient
+) -> None:
+    path = enroll(
+        layout,
+        NOW,
+        recipient_id="news_desk",
+        display_name="News Desk",
+        description="the desk",
+        is_desk=True,
+        default=True,
+    )
+    lines: list[str] = []
+    publish(layout, edge, NOW, lines.append)
+    published = edge.public_keys()
+    publish(layout, edge, NOW, lines.append)  # idempotent: nothing new, nothing moved
+    assert edge.public_keys() == published
+
+    anchor = SignedKey.from_json(read_json(layout.anchor))
+    verification = verify_published_keys(published, [anchor], NOW)
+    assert verification.rejected == ()
+    # The mixer makes and publishes its own messaging keys; everything else is here.
+    assert sorted(key.role.value for key in verification.verified.keys) == sorted(
+        [
+            KeyRole.ORGANIZATION.value,
+            KeyRole.COVERNODE_PROVISIONING.value,
+            KeyRole.COVERNODE_ID.value,
+            KeyRole.JOURNALIST_PROVISIONING.value,
+            KeyRole.JOURNALIST_ID.value,
+            KeyRole.JOURNALIST_MSG.value,
+        ]
+    )
+    bundle = read_bundle(path)
+    assert verification.verified.journalist_messaging_key("news_desk") == (
+        bundle.messaging.pair.public
+    )
+    assert verification.verified.default_journalist_id == "news_desk"
+    assert published.profiles == (bundle.profile,)
+    assert any(line.startswith("published news_desk (News Desk)") for line in lines)
+
+
+def test_publish_after_renew_adds_the_successors(
+    layout: Layout, edge: EdgeClient, clock: FixedClock
+) -> None:
+    enroll(layout, NOW, recipient_id="alice", display_name="Alice", description="", is_desk=False)
+    publish(layout, edge, NOW, lambda _: None)
+    clock.advance(c.JOURNALIST_ID_KEY_ROTATE_AFTER)
+    assert renew(layout, clock.now(), lambda _: None) == 1
+    renewed = read_bundle(layout.bundle("alice"))
+    publish(layout, edge, clock.now(), lambda _: None)
+    anchor = SignedKey.from_json(read_json(layout.anchor))
+    verified = verify_published_keys(edge.public_keys(), [anchor], clock.now()).verified
+    identities = [key.key for key in verified.of_role(KeyRole.JOURNALIST_ID)["alice"]]
+    assert renewed.identity.published.key in identities
+    assert len(identities) == 2  # the old identity stays until it expires
+    assert verified.journalist_messaging_key("alice") == renewed.messaging.pair.public

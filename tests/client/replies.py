@@ -6,24 +6,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from quietline.protocol.boxes import TwoPartyBox
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop
-from quietline.protocol.keys import PublicEncryptionKey
-from quietline.protocol.messages import J2U, J2UMessage, cover_j2u
+from quietline.protocol.deaddrops import UserDeadDrop
+from quietline.protocol.keys import ReplyKey
+from quietline.protocol.messages import J2U, EncryptedJ2U, J2UMessage, cover_j2u
+from quietline.protocol.recipients import RecipientId
 from tests.support.organisation import Organisation
 
 
 def reply_entry(
-    org: Organisation, recipient_id: str, user_key: PublicEncryptionKey, message: J2UMessage
-) -> bytes:
+    org: Organisation, recipient_id: str, user_key: ReplyKey, message: J2UMessage
+) -> EncryptedJ2U:
     """A user dead-drop entry: the recipient's J2U to the user's reply key."""
-    sender = org.recipients[recipient_id].messaging.pair
-    return TwoPartyBox.seal(J2U, sender, user_key, message).data
+    sender = org.recipients[RecipientId(recipient_id)].messaging.pair
+    return TwoPartyBox.seal(J2U, sender, user_key, message)
 
 
 def user_dead_drop(
-    org: Organisation, entries: list[bytes], created_at: datetime, size: int = 8
-) -> UnpublishedDeadDrop:
+    org: Organisation, entries: list[EncryptedJ2U], created_at: datetime, size: int = 8
+) -> UserDeadDrop:
     """A user dead drop holding ``entries`` padded with filler to ``size``, signed by the
     organisation's CoverNode identity key."""
-    padded = entries + [cover_j2u().data for _ in range(size - len(entries))]
-    return org.sign_dead_drop(DeadDropKind.USER, padded, created_at, None)
+    padded = entries + [cover_j2u() for _ in range(size - len(entries))]
+    return org.sign_user_dead_drop(padded, created_at)

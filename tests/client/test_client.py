@@ -4,7 +4,9 @@ What is measured: a client whose user wrote and one whose user did not send the 
 number of requests, at the same ticks, to the same routes, with the same headers and
 body sizes, and rewrite their files at the same ticks; the real message reaches the
 edge's queue in place of a cover message; a reply in a user dead drop is found by
-``inbox``; network failures and keys that do not verify never crash the loop.
+``inbox``; network failures and keys that do not verify never crash the loop. Driven by
+``runner.run_steps`` as ``source run`` drives it (against a recording fake edge, time
+moved by hand), the client is stepped at every due send and waits at most a second.
 """
 
 from __future__ import annotations
@@ -13,20 +15,34 @@ import hashlib
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from quietline.client import FixedRate, Memoryless, QueueFull, SourceClient, SourceStorage
+from quietline.client import (
+    FixedRate,
+    Memoryless,
+    QueueFull,
+    SourceClient,
+    SourceStorage,
+    TickOutcome,
+)
+from quietline.client.client import MAX_IDLE_WAIT_S
 from quietline.client.mailbox import open_records
 from quietline.clock import FixedClock
-from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
 from quietline.processes import free_port
+from quietline.protocol.api import Direction
+from quietline.protocol.deaddrops import B, DeadDrop
 from quietline.protocol.errors import ProtocolError
-from quietline.protocol.messages import RecipientTag, U2CMessage, parse_u2c, text_reply
+from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.messages import EncryptedU2C, U2CMessage, parse_u2c, text_reply
+from quietline.protocol.recipients import RecipientId, RecipientTag
+from quietline.runner import run_steps
 from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RecordedRequest, RunningEdge, published_edge
 from tests.client.replies import reply_entry, user_dead_drop
@@ -36,6 +52,7 @@ PASSPHRASE = "a long and private passphrase"
 SECRET_TEXT = "the sentinel text 7f3a9c"
 TICKS = 240
 WRITE_AT_TICK = 20
+NEWS_DESK = RecipientId("news_desk")
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +60,18 @@ def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
 
 
-def _client(edge_url: str, folder: Path, org: Organisation, start: datetime) -> SourceClient:
-    return SourceClient(
-        edge_url,
-        [org.anchor],
-        SourceStorage(folder, kdf_cost=INTERACTIVE),
-        FixedClock(start),
-        # The same seed for both: the schedule is the same for everyone, and a
-        # memoryless one must not be steered by the queue either.
-        send_schedule=Memoryless(timedelta(seconds=6), random.Random(1234)),
-        download_schedule=FixedRate(timedelta(seconds=60)),
-    )
+@contextmanager
+def _client(edge_url: str, folder: Path, org: Organisation) -> Iterator[SourceClient]:
+    with EdgeClient(edge_url) as edge:
+        yield SourceClient(
+            edge,
+            [org.anchor],
+            SourceStorage(folder, kdf_cost=INTERACTIVE),
+            # The same seed for both: the schedule is the same for everyone, and a
+            # memoryless one must not be steered by the queue either.
+            send_schedule=Memoryless(timedelta(seconds=6), random.Random(1234)),
+            download_schedule=FixedRate(timedelta(seconds=60)),
+        )
 
 
 @dataclass
@@ -74,7 +92,7 @@ def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: boo
             client.send(PASSPHRASE, "news_desk", SECRET_TEXT, new=True, now=now)
         before = _digest(storage.queue_path) if storage.queue_path.exists() else ""
         outcome = client.tick(now)
-        assert not outcome.failures
+        assert not outcome.notes
         if outcome.sent:
             sent_at.append(tick)
         if _digest(storage.queue_path) != before:
@@ -106,9 +124,10 @@ def test_writer_and_non_writer_send_the_same_traffic(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
     start = datetime.now(UTC)
-    writer = _client(edge.url, tmp_path / "writer", org, start)
-    quiet = _client(edge.url, tmp_path / "quiet", org, start)
-    with writer, quiet:
+    with (
+        _client(edge.url, tmp_path / "writer", org) as writer,
+        _client(edge.url, tmp_path / "quiet", org) as quiet,
+    ):
         written = _run(edge, writer, start, write=True)
         silent = _run(edge, quiet, start, write=False)
 
@@ -129,7 +148,7 @@ def test_writer_and_non_writer_send_the_same_traffic(
     real = [u2c for _, u2c in queued if u2c is not None and not u2c.tag.is_cover]
     assert len(real) == 1
     assert real[0].tag == RecipientTag.of("news_desk")
-    u2j = real[0].payload.open(org.recipients["news_desk"].messaging.pair)
+    u2j = real[0].payload.open(org.recipients[NEWS_DESK].messaging.pair)
     assert u2j.text.text() == SECRET_TEXT
 
 
@@ -137,7 +156,7 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
     start = datetime.now(UTC)
-    with _client(edge.url, tmp_path / "source", org, start) as client:
+    with _client(edge.url, tmp_path / "source", org) as client:
         client.tick(start)  # downloads keys; nothing is due to send yet
         client.send(PASSPHRASE, "news_desk", SECRET_TEXT, new=True, now=start)
         tick = 0
@@ -150,7 +169,7 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
 
         # The desk's side: open the message, reply to its reply key.
         (real,) = [u2c for _, u2c in _queued_u2c(edge, org) if u2c and not u2c.tag.is_cover]
-        u2j = real.payload.open(org.recipients["news_desk"].messaging.pair)
+        u2j = real.payload.open(org.recipients[NEWS_DESK].messaging.pair)
         entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("we got it"))
         with EdgeClient(edge.url) as publisher:
             publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
@@ -170,35 +189,35 @@ def test_an_unreachable_edge_is_counted_and_the_head_kept(
 ) -> None:
     start = datetime.now(UTC)
     folder = tmp_path / "source"
-    with _client(edge.url, folder, org, start) as online:
+    with _client(edge.url, folder, org) as online:
         online.tick(start)
     dead_url = f"http://127.0.0.1:{free_port()}"
-    with SourceClient(
-        dead_url,
-        [org.anchor],
-        SourceStorage(folder, kdf_cost=INTERACTIVE),
-        FixedClock(start),
-        send_schedule=FixedRate(timedelta(seconds=10)),
-        download_schedule=FixedRate(timedelta(seconds=60)),
-    ) as offline:
+    with EdgeClient(dead_url) as unreachable:
+        offline = SourceClient(
+            unreachable,
+            [org.anchor],
+            SourceStorage(folder, kdf_cost=INTERACTIVE),
+            send_schedule=FixedRate(timedelta(seconds=10)),
+            download_schedule=FixedRate(timedelta(seconds=60)),
+        )
         queue_before = _digest(offline.storage.queue_path)
         for second in (0, 10, 20):
             outcome = offline.tick(start + timedelta(seconds=second))
             assert not outcome.sent
-            assert outcome.failures
+            assert outcome.notes
         assert offline.counters.download_failures == 1
         assert offline.counters.send_failures == 2
         assert _digest(offline.storage.queue_path) == queue_before
     assert edge.store.queue_length(Direction.USER) == 0
 
     # Back online: the kept head goes out at the next scheduled time.
-    head = offline.storage.read_queue().dequeue(lambda: bytes(773))
-    with _client(edge.url, folder, org, start) as online:
+    head = offline.storage.read_queue().dequeue(lambda: parse_u2c(bytes(773)))
+    with _client(edge.url, folder, org) as online:
         online.tick(start + timedelta(seconds=30))
         for second in range(31, 120):
             if online.tick(start + timedelta(seconds=second)).sent:
                 break
-    assert [data for data, _ in _queued_u2c(edge, org)] == [head]
+    assert [data for data, _ in _queued_u2c(edge, org)] == [head.data]
 
 
 def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
@@ -206,7 +225,7 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
 ) -> None:
     start = datetime.now(UTC)
     folder = tmp_path / "source"
-    with _client(edge.url, folder, org, start) as client:
+    with _client(edge.url, folder, org) as client:
         client.tick(start)
     good = SourceStorage(folder).read_cache().published
     assert good is not None
@@ -215,7 +234,7 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
     with published_edge(tmp_path / "impostor", impostor) as fake:
         with EdgeClient(fake.url) as admin:
             admin.publish_dead_drop(user_dead_drop(impostor, [], datetime.now(UTC)))
-        with _client(fake.url, folder, org, start) as misled:
+        with _client(fake.url, folder, org) as misled:
             misled.tick(start)
             assert misled.counters.key_sets_refused == 1
             assert misled.counters.dead_drops_refused == 1
@@ -223,7 +242,7 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
             assert misled.storage.read_cache().dead_drops == []
             assert misled.verified_keys(start) is not None
         # A client that never saw a good key set never sends.
-        with _client(fake.url, tmp_path / "fresh", org, start) as fresh:
+        with _client(fake.url, tmp_path / "fresh", org) as fresh:
             for second in range(0, 60):
                 assert not fresh.tick(start + timedelta(seconds=second)).sent
             assert fresh.counters.sends == 0
@@ -237,7 +256,7 @@ def test_sending_while_the_loop_runs_loses_nothing(
     start = datetime.now(UTC)
     folder = tmp_path / "source"
     texts = [f"message {n}" for n in range(12)]
-    with _client(edge.url, folder, org, start) as loop:
+    with _client(edge.url, folder, org) as loop:
         loop.tick(start)
         stop = threading.Event()
 
@@ -251,8 +270,7 @@ def test_sending_while_the_loop_runs_loses_nothing(
         ticker.start()
         try:
             # Another client object on the same folder, as a separate `send` process is.
-            user = SourceClient(None, [org.anchor], SourceStorage(folder, kdf_cost=INTERACTIVE),
-                                FixedClock(start))  # fmt: skip
+            user = SourceClient(None, [org.anchor], SourceStorage(folder, kdf_cost=INTERACTIVE))
             deadline = time.monotonic() + 30
             for n, text in enumerate(texts):
                 while True:
@@ -273,9 +291,74 @@ def test_sending_while_the_loop_runs_loses_nothing(
 
 
 def _real_texts(edge: RunningEdge, org: Organisation) -> list[str]:
-    key = org.recipients["news_desk"].messaging.pair
+    key = org.recipients[NEWS_DESK].messaging.pair
     return [
         u2c.payload.open(key).text.text()
         for _, u2c in _queued_u2c(edge, org)
         if u2c is not None and not u2c.tag.is_cover
     ]
+
+
+class RecordingEdge:
+    """A SourceEdge that serves ``published`` and no dead drops, and keeps every U2C."""
+
+    def __init__(self, published: PublishedKeys) -> None:
+        self.published = published
+        self.sent: list[EncryptedU2C] = []
+
+    def public_keys(self) -> PublishedKeys:
+        return self.published
+
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
+        return []
+
+    def send_u2c(self, message: EncryptedU2C) -> None:
+        self.sent.append(message)
+
+
+class HandMovedStop(threading.Event):
+    """A stop event whose waits move ``clock`` instead of sleeping, set after ``waits``."""
+
+    def __init__(self, clock: FixedClock, waits: int) -> None:
+        super().__init__()
+        self.clock = clock
+        self.waited: list[float] = []
+        self.waits = waits
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waited.append(timeout)
+        self.clock.advance(timedelta(seconds=timeout))
+        if len(self.waited) >= self.waits:
+            self.set()
+        return self.is_set()
+
+
+def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
+    org: Organisation, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC)
+    clock = FixedClock(start)
+    edge = RecordingEdge(org.published_keys())
+    client = SourceClient(
+        edge,
+        [org.anchor],
+        SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
+        send_schedule=FixedRate(timedelta(seconds=2.5)),
+        download_schedule=FixedRate(timedelta(seconds=60)),
+    )
+    stop = HandMovedStop(clock, waits=12)
+    outcomes: list[TickOutcome] = []
+
+    run_steps(client.tick, clock, stop, pause=client.pause, on_step=outcomes.append)
+
+    # Sends are due every 2.5 s from start + 2.5 s: the loop wakes on each due time and
+    # otherwise once a second, so it never oversleeps a send.
+    assert stop.waited == [1.0, 1.0, 0.5] * 4
+    assert max(stop.waited) <= MAX_IDLE_WAIT_S
+    sent = [(o.at - start).total_seconds() for o in outcomes if o.sent]
+    assert sent == [2.5, 5.0, 7.5]
+    assert [(o.at - start).total_seconds() for o in outcomes if o.downloaded] == [0.0]
+    assert all(not o.notes for o in outcomes)
+    assert len(outcomes) == 12
+    assert len(edge.sent) == client.counters.sends == 3

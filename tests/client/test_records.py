@@ -1,13 +1,18 @@
-"""The vault's records: bounded entries, oldest dropped first, handovers followed."""
+"""The vault's records: bounded entries, oldest dropped first, handovers followed, and a
+round trip through JSON for any records."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quietline.client.records import SentMessage, SourceRecords, StoredReply
 from quietline.protocol.errors import MalformedInput
-from quietline.protocol.messages import handover, text_reply
+from quietline.protocol.messages import J2UMessage, J2UType, handover, text_reply
 from quietline.protocol.pcs import PaddedCompressedString
+from tests.protocol.strategies import encryption_pairs, moments
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -69,3 +74,37 @@ def test_garbage_is_refused() -> None:
     good = SourceRecords.new().to_json()
     with pytest.raises(MalformedInput):
         SourceRecords.from_json({**good, "handovers": {"a": 1}})
+
+
+texts = st.binary(min_size=512, max_size=512).map(PaddedCompressedString)
+sent_messages = st.builds(SentMessage, st.text(min_size=1), texts, moments)
+stored_replies = st.builds(
+    StoredReply.of,
+    st.text(min_size=1),
+    st.builds(J2UMessage, st.sampled_from(J2UType), texts),
+    moments,
+)
+records = st.builds(
+    SourceRecords,
+    encryption_pairs,
+    st.binary(min_size=32, max_size=32),
+    st.lists(sent_messages, max_size=3),
+    st.lists(stored_replies, max_size=3),
+    st.dictionaries(st.text(min_size=1), st.text(min_size=1), max_size=3),
+)
+
+
+@given(sent_messages)
+def test_any_sent_message_round_trips(message: SentMessage) -> None:
+    assert SentMessage.from_json(json.loads(json.dumps(message.to_json()))) == message
+
+
+@given(stored_replies)
+def test_any_stored_reply_round_trips(reply: StoredReply) -> None:
+    assert StoredReply.from_json(json.loads(json.dumps(reply.to_json()))) == reply
+
+
+@given(records)
+def test_any_records_round_trip(kept: SourceRecords) -> None:
+    again = SourceRecords.from_json(json.loads(kept.serialised()))
+    assert again == kept

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
+from quietline.protocol.api import Direction
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
+from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
@@ -117,7 +118,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
 
         _wait_for("the real message", lambda: _real_messages(edge, org))
         (real,) = _real_messages(edge, org)
-        u2j = real.payload.open(org.recipients["news_desk"].messaging.pair)
+        u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
         assert u2j.text.text() == SECRET_TEXT
         entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("received, thanks"))
         with EdgeClient(edge.url) as publisher:

@@ -1,12 +1,15 @@
 """The client's folder: fixed-size random files on install, 0600, atomic, locked."""
 
 import fcntl
+import json
 import stat
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quietline.client.storage import (
     QUEUE_FILE_SIZE,
@@ -15,9 +18,14 @@ from quietline.client.storage import (
     SourceStorage,
     StorageError,
 )
-from quietline.protocol.deaddrops import DeadDrop
 from quietline.vault import INTERACTIVE
 from tests.client.replies import user_dead_drop
+from tests.protocol.strategies import (
+    published_keys,
+    sequence_numbers,
+    signed_keys,
+    user_dead_drops,
+)
 from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -61,7 +69,7 @@ def test_cache_round_trips_keys_and_dead_drops(tmp_path: Path) -> None:
     org = Organisation.create(NOW)
     storage = _storage(tmp_path)
     storage.install()
-    drop = DeadDrop(3, user_dead_drop(org, [], NOW))
+    drop = user_dead_drop(org, [], NOW).published(3)
     storage.write_cache(Cache([org.anchor], org.published_keys(), [drop], 3))
     cache = storage.read_cache()
     assert cache.anchors == [org.anchor]
@@ -100,3 +108,21 @@ def test_the_lock_excludes_other_holders(tmp_path: Path) -> None:
     with storage.lock_path.open("a+b") as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+
+
+caches = st.builds(
+    Cache,
+    st.lists(signed_keys, max_size=2),
+    st.none() | published_keys,
+    st.lists(
+        st.tuples(sequence_numbers, user_dead_drops).map(lambda pair: pair[1].published(pair[0])),
+        max_size=2,
+    ),
+    sequence_numbers,
+)
+
+
+@settings(max_examples=30)
+@given(caches)
+def test_any_cache_round_trips_through_json(cache: Cache) -> None:
+    assert Cache.from_json(json.loads(json.dumps(cache.to_json()))) == cache

@@ -17,7 +17,7 @@ from quietline.config import default_config_text
 from quietline.edge import EdgeStore
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private_json, write_public_json
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
 from quietline.protocol.messages import J2UType
 from tests.desk.world import bundle_for, drop_message, open_j2c, real_edge, seal_message, sent_j2c
 from tests.support.organisation import Organisation
@@ -58,7 +58,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         yield Deployment(folder, org, edge, store, bundle)
 
 
-def _write(deployment: Deployment, source: EncryptionKeyPair, text: str) -> PublicEncryptionKey:
+def _write(deployment: Deployment, source: EncryptionKeyPair, text: str) -> JournalistMessagingKey:
     now = SystemClock().now()
     key = deployment.org.verified(deployment.edge, now).journalist_messaging_key("alice")
     sealed = seal_message(key, source, text)

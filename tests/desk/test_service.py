@@ -15,7 +15,7 @@ from quietline.desk.report import Sent
 from quietline.desk.service import Desk
 from quietline.desk.state import (
     DeskState,
-    Direction,
+    Flow,
     MessageKind,
     UnknownSource,
     recipient_from_bundle,
@@ -23,11 +23,13 @@ from quietline.desk.state import (
 from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
+from quietline.protocol.api import KeySubmission
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.errors import MessageTooLong
 from quietline.protocol.keygen import generate_messaging_key
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
 from quietline.protocol.messages import J2UType
+from quietline.protocol.recipients import RecipientId
 from quietline.vault import INTERACTIVE
 from tests.desk.world import (
     bundle_for,
@@ -59,13 +61,13 @@ class World:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def add(self, recipient_id: str) -> PublicEncryptionKey:
+    def add(self, recipient_id: str) -> JournalistMessagingKey:
         """Import a recipient into the desk; returns the messaging key it published."""
         recipient = recipient_from_bundle(bundle_for(self.org, recipient_id, self.now))
         problems: list[str] = []
         self.desk.add_recipient(recipient, self.now, problems.append)
         assert problems == []
-        return recipient.messaging[0].pair.public
+        return JournalistMessagingKey.of(recipient.messaging[0].pair)
 
     def write(self, recipient_id: str, source: EncryptionKeyPair, text: str) -> int:
         """A source's message to the recipient's newest published key, in a dead drop."""
@@ -79,23 +81,23 @@ class World:
         self.clock.advance(PERIOD)
 
 
-def _desk(folder: Path, url: str, org: Organisation) -> Desk:
+def _desk(folder: Path, edge: EdgeClient, org: Organisation) -> Desk:
     store = DeskStore(folder / "desk.vault", INTERACTIVE)
     store.create(PASSPHRASE, DeskState())
-    return Desk(store, EdgeClient(url), [org.anchor], PERIOD)
+    return Desk(store, edge, [org.anchor], PERIOD)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     clock = FixedClock(NOW)
     org = Organisation.create(NOW, ("alice", "bob", "carol"))
-    with real_edge(tmp_path, org, clock) as (url, store), EdgeClient(url) as edge:
+    with (
+        real_edge(tmp_path, org, clock) as (url, store),
+        EdgeClient(url) as edge,
+        EdgeClient(url) as desk_edge,
+    ):
         org.publish(edge, NOW, recipients=("alice", "bob"), messaging=False)
-        desk = _desk(tmp_path, url, org)
-        try:
-            yield World(clock, org, edge, store, desk)
-        finally:
-            desk.edge.close()
+        yield World(clock, org, edge, store, _desk(tmp_path, desk_edge, org))
 
 
 def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
@@ -105,7 +107,7 @@ def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
 
     report = world.desk.step(world.now)
     assert (report.dead_drops_read, report.messages_received) == (1, 1)
-    assert report.problems == ()
+    assert report.notes == []
     world.tick()
     assert world.desk.step(world.now).messages_received == 0
 
@@ -115,7 +117,7 @@ def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
     assert conversation.reply_key == source.public
     assert conversation.recipient_id == "alice"
     assert [(m.direction, m.text) for m in conversation.messages] == [
-        (Direction.IN, "the documents are in the locker")
+        (Flow.IN, "the documents are in the locker")
     ]
 
 
@@ -169,7 +171,7 @@ def test_a_failed_send_keeps_the_reply_until_it_can_go(world: World) -> None:
     assert len(problems) == 1
     assert "not published yet" in problems[0]
     source = EncryptionKeyPair.generate()
-    key = recipient.messaging[0].pair.public
+    key = JournalistMessagingKey.of(recipient.messaging[0].pair)
     drop_message(
         world.org,
         world.edge,
@@ -213,16 +215,20 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         serve(keys_from(keys_app, main_app)) as desk_url,
         EdgeClient(main_url) as main,
         EdgeClient(keys_url) as stale,
+        EdgeClient(desk_url) as desk_edge,
     ):
+        alice = RecipientId("alice")
         for edge in (main, stale):
             org.publish(edge, NOW, messaging=False)
             edge.publish_key(
-                KeyRole.JOURNALIST_MSG,
-                "alice",
-                org.recipients["alice"].identity.pair.public.raw,
-                bundle.messaging[0].published,
+                KeySubmission(
+                    KeyRole.JOURNALIST_MSG,
+                    alice,
+                    org.recipients[alice].identity.pair.public.raw,
+                    bundle.messaging[0].published,
+                )
             )
-        desk = _desk(tmp_path, desk_url, org)
+        desk = _desk(tmp_path, desk_edge, org)
         desk.add_recipient(bundle, NOW, pytest.fail)
 
         # The mixer rotates its messaging key and uses it in a dead drop of the new epoch.
@@ -232,7 +238,7 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         epoch = publish_covernode_messaging(org, main, new_covernode_key)
         assert epoch == keys_store.max_epoch() + 1
         source = EncryptionKeyPair.generate()
-        recipient_key = bundle.messaging[0].pair.public
+        recipient_key = JournalistMessagingKey.of(bundle.messaging[0].pair)
         sealed = seal_message(recipient_key, source, "after the rotation")
         drop_message(
             org, main, NOW, recipient_key, sealed, epoch=epoch, covernode_key=new_covernode_key
@@ -248,7 +254,6 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
         report = desk.step(clock.now())
         assert (report.dead_drops_read, report.messages_received) == (1, 1)
         assert report.waiting_for_epoch is None
-        desk.edge.close()
     main_store.close()
     keys_store.close()
 

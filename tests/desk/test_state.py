@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quietline.desk.state import (
+    Conversation,
     DeskState,
-    Direction,
+    Flow,
+    Message,
     MessageKind,
-    UnknownRecipient,
     UnknownSource,
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskExists, DeskStore, NoDesk
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.errors import MalformedInput, UnknownRecipient
 from quietline.protocol.keygen import generate_messaging_key
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import EncryptionKeyPair, ReplyKey
+from quietline.protocol.recipients import RecipientId
 from quietline.vault import INTERACTIVE, VaultLocked
 from tests.desk.world import bundle_for
+from tests.protocol.strategies import encryption_pairs, moments
 from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -35,11 +41,11 @@ def org() -> Organisation:
     return Organisation.create(NOW, ("alice", "bob"))
 
 
-def _state(org: Organisation) -> tuple[DeskState, PublicEncryptionKey]:
+def _state(org: Organisation) -> tuple[DeskState, ReplyKey]:
     state = DeskState()
     state.put_recipient(recipient_from_bundle(bundle_for(org, "alice", NOW)))
     state.put_recipient(recipient_from_bundle(bundle_for(org, "bob", NOW)))
-    source = EncryptionKeyPair.generate().public
+    source = ReplyKey.of(EncryptionKeyPair.generate())
     conversation = state.record_received(source, "alice", "hello", "d1", NOW)
     assert conversation is not None
     state.queue_outgoing(conversation, MessageKind.TEXT, "alice", "hi back", NOW)
@@ -56,7 +62,8 @@ def test_state_round_trips_through_json(org: Organisation) -> None:
     again = DeskState.from_json(state.to_json())
     assert again.to_json() == state.to_json()
     assert [r.id for r in again.recipients] == ["alice", "bob"]
-    assert again.recipient("alice").identity.pair.seed == org.recipients["alice"].identity.pair.seed
+    alice = org.recipients[RecipientId("alice")]
+    assert again.recipient("alice").identity.pair.seed == alice.identity.pair.seed
 
 
 def test_state_round_trips_through_the_vault(tmp_path: Path, org: Organisation) -> None:
@@ -70,9 +77,9 @@ def test_state_round_trips_through_the_vault(tmp_path: Path, org: Organisation) 
     assert loaded.to_json() == state.to_json()
     conversation = loaded.conversation(source.hex()[:8])
     assert [(m.direction, m.kind, m.text) for m in conversation.messages] == [
-        (Direction.IN, MessageKind.TEXT, "hello"),
-        (Direction.OUT, MessageKind.TEXT, "hi back"),
-        (Direction.OUT, MessageKind.HANDOVER, "bob"),
+        (Flow.IN, MessageKind.TEXT, "hello"),
+        (Flow.OUT, MessageKind.TEXT, "hi back"),
+        (Flow.OUT, MessageKind.HANDOVER, "bob"),
     ]
     assert conversation.messages[1].sent_at == NOW + timedelta(minutes=1)
     assert loaded.outbox == [conversation.messages[2].id]
@@ -146,7 +153,7 @@ def test_sources_are_found_by_prefix_and_errors_name_the_problem(org: Organisati
         state.conversation("zz")
     with pytest.raises(UnknownSource):
         state.conversation("")
-    other = PublicEncryptionKey(source.raw[:4] + bytes(28))
+    other = ReplyKey(source.raw[:4] + bytes(28))
     state.record_received(other, "alice", "me too", "d2", NOW)
     with pytest.raises(UnknownSource, match="matches 2 sources"):
         state.conversation(source.hex()[:8])
@@ -172,15 +179,21 @@ def test_a_renewed_bundle_merges_into_the_recipient(org: Organisation) -> None:
 
 def test_bundles_with_wrong_roles_or_certificates_are_refused(org: Organisation) -> None:
     bundle = bundle_for(org, "alice", NOW)
-    stranger = generate_messaging_key(KeyRole.JOURNALIST_MSG, org.recipients["bob"].identity, NOW)
+    bob = org.recipients[RecipientId("bob")]
+    stranger = generate_messaging_key(KeyRole.JOURNALIST_MSG, bob.identity, NOW)
     with pytest.raises(MalformedInput, match="not certified"):
         recipient_from_bundle(replace(bundle, messaging=stranger))
     with pytest.raises(MalformedInput, match="not a journalist_id"):
         recipient_from_bundle(replace(bundle, identity=org.covernode_identity))
     with pytest.raises(MalformedInput, match="not a journalist_msg"):
         recipient_from_bundle(replace(bundle, messaging=org.covernode_messaging))
+    # The CoverNode's own pair certifies correctly: only the roles refuse it.
+    covernode = replace(bundle, identity=org.covernode_identity, messaging=org.covernode_messaging)
+    with pytest.raises(MalformedInput, match="not a journalist_id"):
+        recipient_from_bundle(covernode)
+    mallory = replace(bundle.profile, id=RecipientId("mallory"))
     with pytest.raises(MalformedInput, match="tag"):
-        recipient_from_bundle(replace(bundle, profile=replace(bundle.profile, id="mallory")))
+        recipient_from_bundle(replace(bundle, profile=mallory))
 
 
 def test_a_vault_of_another_kind_is_refused(tmp_path: Path) -> None:
@@ -188,3 +201,60 @@ def test_a_vault_of_another_kind_is_refused(tmp_path: Path) -> None:
     store.vault.create(PASSPHRASE, {"something": "else"})
     with pytest.raises(VaultLocked, match="does not hold a desk"):
         store.unlock(PASSPHRASE)
+
+
+messages = st.builds(
+    Message,
+    st.integers(1, 2**31),
+    st.sampled_from(Flow),
+    st.sampled_from(MessageKind),
+    st.text(min_size=1),
+    st.text(),
+    moments,
+    st.none() | moments,
+    st.none() | st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+)
+conversations = st.builds(
+    Conversation,
+    encryption_pairs.map(ReplyKey.of),
+    st.text(min_size=1),
+    st.lists(messages, max_size=3),
+    st.none() | st.text(min_size=1),
+)
+
+
+@given(messages)
+def test_any_message_round_trips(message: Message) -> None:
+    assert Message.from_json(json.loads(json.dumps(message.to_json()))) == message
+
+
+@given(conversations)
+def test_any_conversation_round_trips(conversation: Conversation) -> None:
+    again = Conversation.from_json(json.loads(json.dumps(conversation.to_json())))
+    assert again == conversation
+
+
+@settings(max_examples=20)
+@given(
+    st.lists(conversations, max_size=3),
+    st.lists(st.integers(1, 2**31), max_size=3),
+    st.integers(0, 2**63 - 1),
+    st.none() | moments,
+)
+def test_any_desk_state_round_trips(
+    org: Organisation,
+    held: list[Conversation],
+    outbox: list[int],
+    cursor: int,
+    last_j2c_at: datetime | None,
+) -> None:
+    state = DeskState(
+        [recipient_from_bundle(bundle_for(org, "alice", NOW))],
+        cursor,
+        {conversation.reply_key.hex(): conversation for conversation in held},
+        outbox,
+        last_j2c_at,
+        7,
+    )
+    again = DeskState.from_json(json.loads(json.dumps(state.to_json())))
+    assert again == state

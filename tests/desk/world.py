@@ -15,18 +15,23 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from quietline.admin.ceremony import Bundle
 from quietline.clock import Clock
 from quietline.edge import EdgeStore, create_app
-from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient
+from quietline.keystore import Bundle
+from quietline.protocol.api import Direction, KeySubmission, Route
 from quietline.protocol.boxes import AnonymousBox
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.keygen import CertifiedEncryptionKey, generate_messaging_key
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import (
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    PublicEncryptionKey,
+    ReplyKey,
+)
 from quietline.protocol.messages import (
     U2J,
+    EncryptedJ2C,
     EncryptedU2J,
     J2UMessage,
     U2JMessage,
@@ -35,6 +40,7 @@ from quietline.protocol.messages import (
     parse_j2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.recipients import RecipientId
 from tests.support.edge_server import serve
 from tests.support.organisation import COVERNODE_ID, Organisation
 
@@ -42,7 +48,7 @@ from tests.support.organisation import COVERNODE_ID, Organisation
 def bundle_for(org: Organisation, recipient_id: str, now: datetime) -> Bundle:
     """What ``admin enroll`` gives the desk: the recipient's profile and identity key, and a
     messaging key certified at ``now`` (a fresh one each time)."""
-    recipient = org.recipients[recipient_id]
+    recipient = org.recipients[RecipientId(recipient_id)]
     messaging = generate_messaging_key(KeyRole.JOURNALIST_MSG, recipient.identity, now)
     return Bundle(recipient.profile, recipient.identity, messaging, default=False)
 
@@ -53,7 +59,12 @@ def publish_covernode_messaging(
     """Publish ``key`` as the CoverNode's new messaging key, as the mixer does when it
     rotates; returns its epoch."""
     return edge.publish_key(
-        KeyRole.COVERNODE_MSG, COVERNODE_ID, org.covernode_identity.published.key, key.published
+        KeySubmission(
+            KeyRole.COVERNODE_MSG,
+            COVERNODE_ID,
+            org.covernode_identity.published.key,
+            key.published,
+        )
     )
 
 
@@ -61,7 +72,7 @@ def drop_message(
     org: Organisation,
     edge: EdgeClient,
     now: datetime,
-    recipient_key: PublicEncryptionKey,
+    recipient_key: JournalistMessagingKey,
     sealed: EncryptedU2J,
     *,
     epoch: int,
@@ -72,32 +83,32 @@ def drop_message(
     ``recipient_key`` among fillers, as the mixer would; returns its id."""
     covernode = covernode_key or org.covernode_messaging
     real = forward_to_journalist(covernode.pair, recipient_key, sealed)
-    entries = [filler_c2j().data for _ in range(fillers)]
-    entries.insert(1, real.data)
-    return edge.publish_dead_drop(org.sign_dead_drop(DeadDropKind.JOURNALIST, entries, now, epoch))
+    entries = [filler_c2j() for _ in range(fillers)]
+    entries.insert(1, real)
+    return edge.publish_dead_drop(org.sign_journalist_dead_drop(entries, now, epoch))
 
 
 def seal_message(
-    recipient_key: PublicEncryptionKey, source: EncryptionKeyPair, text: str
+    recipient_key: JournalistMessagingKey, source: EncryptionKeyPair, text: str
 ) -> EncryptedU2J:
     """What a source writes: its reply key and ``text``, sealed to the recipient."""
-    message = U2JMessage(source.public, PaddedCompressedString.from_text(text))
+    message = U2JMessage(ReplyKey.of(source), PaddedCompressedString.from_text(text))
     return AnonymousBox.seal(U2J, recipient_key, message)
 
 
-def sent_j2c(store: EdgeStore) -> list[bytes]:
+def sent_j2c(store: EdgeStore) -> list[EncryptedJ2C]:
     """Every J2C queued at the edge, oldest first (read without acknowledging any)."""
-    return [data for _, data in store.pull(Direction.JOURNALIST, 0, 1000, 0)]
+    return [parse_j2c(data) for _, data in store.pull(Direction.JOURNALIST, 0, 1000, 0)]
 
 
 def open_j2c(
-    org: Organisation, raw: bytes, source: EncryptionKeyPair, sender: PublicEncryptionKey
+    org: Organisation, j2c: EncryptedJ2C, source: EncryptionKeyPair, sender: PublicEncryptionKey
 ) -> tuple[bool, J2UMessage | None]:
     """Open a queued J2C as the CoverNode, then its J2U as the source (None when cover)."""
-    j2c = parse_j2c(raw).open(org.covernode_messaging.pair)
-    if not j2c.is_real:
+    opened = j2c.open(org.covernode_messaging.pair)
+    if not opened.is_real:
         return False, None
-    return True, j2c.payload.open(source, sender)
+    return True, opened.payload.open(source, sender)
 
 
 @contextmanager
@@ -113,10 +124,10 @@ def real_edge(folder: Path, org: Organisation, clock: Clock) -> Iterator[tuple[s
 
 def keys_from(keys_app: ASGIApp, main_app: ASGIApp) -> ASGIApp:
     """One address in front of two real edges, as a CDN with a stale copy of the keys
-    would be: ``GET /v1/public-keys`` is answered by ``keys_app``, the rest by ``main_app``."""
+    would be: the published keys are answered by ``keys_app``, the rest by ``main_app``."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        target = keys_app if scope.get("path") == "/v1/public-keys" else main_app
+        target = keys_app if scope.get("path") == Route.PUBLIC_KEYS else main_app
         await target(scope, receive, send)
 
     return app

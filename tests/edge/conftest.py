@@ -11,15 +11,14 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
-from quietline.protocol.deaddrops import DeadDropKind
 from tests.edge.checks import stored_rows
 from tests.edge.submissions import (
     NOW,
     build_organization,
-    dead_drop,
     j2c_form,
     publish_keys,
     u2c_body,
+    user_dead_drop,
 )
 from tests.support.organisation import Organisation
 
@@ -61,7 +60,7 @@ def untouched(edge: TestClient, store: EdgeStore, organization: Organisation) ->
     """Some of everything stored first; afterwards, every row must be as it was."""
     edge.post("/user/messages", content=u2c_body(organization))
     edge.post("/v1/journalist-messages", json=j2c_form(organization, NOW))
-    edge.post("/v1/user/dead-drops", json=dead_drop(organization, DeadDropKind.USER, NOW).to_json())
+    edge.post("/v1/user/dead-drops", json=user_dead_drop(organization, NOW).to_json())
     before = stored_rows(store.path)
     assert all(before.values())
     yield

@@ -11,15 +11,24 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop
+from quietline.protocol.api import J2CSubmission, KeySubmission
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
 from quietline.protocol.keygen import CertifiedEncryptionKey, CertifiedSigningKey
-from quietline.protocol.messages import encrypt_cover_j2c, encrypt_cover_u2c
+from quietline.protocol.keys import CoverNodeMessagingKey
+from quietline.protocol.messages import (
+    ENCRYPTED_C2J,
+    ENCRYPTED_J2U,
+    encrypt_cover_j2c,
+    encrypt_cover_u2c,
+)
+from quietline.protocol.recipients import RecipientId
 from tests.support.organisation import Organisation, Recipient
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-JOURNALIST_ID = "alice"
+JOURNALIST_ID = RecipientId("alice")
 
 
 def build_organization(now: datetime) -> Organisation:
@@ -32,18 +41,26 @@ def alice(organization: Organisation) -> Recipient:
     return organization.recipients[JOURNALIST_ID]
 
 
+def covernode_keys(organization: Organisation) -> list[CoverNodeMessagingKey]:
+    """The two wrapping keys a source or desk uses: the one CoverNode key, twice."""
+    return [CoverNodeMessagingKey.of(organization.covernode_messaging.pair)] * 2
+
+
 def key_submission(
     key: CertifiedSigningKey | CertifiedEncryptionKey,
     owner: str | None,
     parent: CertifiedSigningKey,
+    *,
+    role: KeyRole | None = None,
 ) -> dict[str, Any]:
-    """A ``POST /v1/keys`` body."""
-    return {
-        "role": key.role.value,
-        "owner": owner,
-        "parent_key": parent.published.key.hex(),
-        "key": key.published.to_json(),
-    }
+    """A ``POST /v1/keys`` body: ``key`` in its own role, or posted as ``role``."""
+    submission = KeySubmission(
+        role or key.role,
+        None if owner is None else RecipientId(owner),
+        parent.published.key,
+        key.published,
+    )
+    return submission.to_json()
 
 
 def key_submissions(organization: Organisation) -> list[dict[str, Any]]:
@@ -68,16 +85,16 @@ def publish_keys(client: TestClient, organization: Organisation) -> None:
 
 
 def u2c_body(organization: Organisation) -> bytes:
-    """A cover U2C exactly as a client posts it."""
-    message = encrypt_cover_u2c([organization.covernode_messaging.pair.public] * 2)
+    """A cover U2C exactly as a client posts it: a JSON string of unpadded base64."""
+    message = encrypt_cover_u2c(covernode_keys(organization))
     return b'"' + b64_encode(message.data).encode() + b'"'
 
 
 def j2c_form(organization: Organisation, now: datetime) -> dict[str, str]:
     """A cover J2C signed by Alice's identity key at ``now``."""
-    message = encrypt_cover_j2c([organization.covernode_messaging.pair.public] * 2)
-    form = sign_form({"message": b64_encode(message.data)}, alice(organization).identity.pair, now)
-    return form.to_json()
+    message = encrypt_cover_j2c(covernode_keys(organization))
+    payload = J2CSubmission(message).to_json()
+    return sign_form(payload, alice(organization).identity.pair, now).to_json()
 
 
 def queue_form(
@@ -89,21 +106,24 @@ def queue_form(
     limit: int = 100,
     ack_through: int = 0,
 ) -> dict[str, str]:
-    """A queue pull signed by the CoverNode identity key at ``now``."""
+    """A queue pull signed by the CoverNode identity key at ``now``; the payload is raw
+    JSON, so that tests can also send values no ``QueuePull`` holds."""
     payload = {"direction": direction, "after": after, "limit": limit, "ack_through": ack_through}
     return sign_form(payload, organization.covernode_identity.pair, now).to_json()
 
 
-def dead_drop(
-    organization: Organisation,
-    kind: DeadDropKind,
-    created_at: datetime,
-    *,
-    entries: int = 3,
-    epoch: int | None = None,
-) -> UnpublishedDeadDrop:
-    """A dead drop of random entries signed by the CoverNode identity key."""
-    if kind is DeadDropKind.JOURNALIST and epoch is None:
-        epoch = 1
-    random_entries = [os.urandom(kind.entry_size) for _ in range(entries)]
-    return organization.sign_dead_drop(kind, random_entries, created_at, epoch)
+def user_dead_drop(
+    organization: Organisation, created_at: datetime, *, entries: int = 3
+) -> UserDeadDrop:
+    """A user dead drop of random entries signed by the CoverNode identity key."""
+    boxes = [ENCRYPTED_J2U.decode(os.urandom(ENCRYPTED_J2U.size)) for _ in range(entries)]
+    return organization.sign_user_dead_drop(boxes, created_at)
+
+
+def journalist_dead_drop(
+    organization: Organisation, created_at: datetime, *, entries: int = 3, epoch: int = 1
+) -> JournalistDeadDrop:
+    """A journalist dead drop of random entries at ``epoch`` signed by the CoverNode
+    identity key."""
+    boxes = [ENCRYPTED_C2J.decode(os.urandom(ENCRYPTED_C2J.size)) for _ in range(entries)]
+    return organization.sign_journalist_dead_drop(boxes, created_at, epoch)

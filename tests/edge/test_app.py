@@ -8,10 +8,11 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore
-from quietline.edge.app import DEAD_DROP_PAGE, U2C_BODY_LEN
+from quietline.edge.app import DEAD_DROP_PAGE
+from quietline.protocol.api import U2C_BODY_LEN
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
-from quietline.protocol.deaddrops import DeadDropKind, parse_dead_drop_list
+from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop, parse_dead_drop_list
 from quietline.protocol.encoding import b64_decode, format_rfc3339
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.verification import verify_published_keys
@@ -19,12 +20,13 @@ from tests.edge.submissions import (
     JOURNALIST_ID,
     NOW,
     alice,
-    dead_drop,
     j2c_form,
+    journalist_dead_drop,
     key_submissions,
     profile_form,
     queue_form,
     u2c_body,
+    user_dead_drop,
 )
 from tests.support.organisation import Organisation
 
@@ -170,15 +172,15 @@ def test_the_queue_returns_after_and_limit_and_deletes_through_ack(
 def test_dead_drops_are_posted_once_and_served_in_order(
     edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
-    first = dead_drop(organization, DeadDropKind.USER, clock.now())
-    second = dead_drop(organization, DeadDropKind.USER, clock.now())
+    first = user_dead_drop(organization, clock.now())
+    second = user_dead_drop(organization, clock.now())
     assert edge.post("/v1/user/dead-drops", json=first.to_json()).json() == {"id": 1}
     assert edge.post("/v1/user/dead-drops", json=first.to_json()).json() == {"id": 1}
     assert edge.post("/v1/user/dead-drops", json=second.to_json()).json() == {"id": 2}
 
     response = edge.get("/v1/user/dead-drops", params={"ids_greater_than": 0})
     assert response.headers["cache-control"] == "public, max-age=60"
-    served = parse_dead_drop_list(DeadDropKind.USER, response.json())
+    served = parse_dead_drop_list(UserDeadDrop, response.json())
     assert [(d.id, d.body) for d in served] == [(1, first), (2, second)]
     assert set(response.json()["dead_drops"][0]) == {"id", "created_at", "data", "signature"}
     later = edge.get("/v1/user/dead-drops?ids_greater_than=1").json()
@@ -190,10 +192,10 @@ def test_dead_drops_are_posted_once_and_served_in_order(
 def test_journalist_dead_drops_carry_their_epoch(
     edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
-    body = dead_drop(organization, DeadDropKind.JOURNALIST, clock.now(), epoch=6)
+    body = journalist_dead_drop(organization, clock.now(), epoch=6)
     assert edge.post("/v1/journalist/dead-drops", json=body.to_json()).json() == {"id": 1}
     response = edge.get("/v1/journalist/dead-drops?ids_greater_than=0").json()
-    (served,) = parse_dead_drop_list(DeadDropKind.JOURNALIST, response)
+    (served,) = parse_dead_drop_list(JournalistDeadDrop, response)
     assert served.body == body
     assert response["dead_drops"][0]["epoch"] == 6
 
@@ -202,7 +204,7 @@ def test_dead_drop_reads_are_paged(
     edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     for _ in range(DEAD_DROP_PAGE + 5):
-        store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
     page = edge.get("/v1/user/dead-drops?ids_greater_than=0").json()["dead_drops"]
     assert [d["id"] for d in page] == list(range(1, DEAD_DROP_PAGE + 1))
     rest = edge.get(f"/v1/user/dead-drops?ids_greater_than={DEAD_DROP_PAGE}").json()
@@ -212,11 +214,11 @@ def test_dead_drop_reads_are_paged(
 def test_dead_drops_past_retention_disappear(
     edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
-    edge.post("/v1/user/dead-drops", json=dead_drop(organization, DeadDropKind.USER, NOW).to_json())
+    edge.post("/v1/user/dead-drops", json=user_dead_drop(organization, NOW).to_json())
     clock.advance(timedelta(days=14, seconds=1))
     assert edge.get("/v1/user/dead-drops").json() == {"dead_drops": []}
     # The CoverNode identity key (4 weeks) still signs: the next write purges the old one.
-    fresh = dead_drop(organization, DeadDropKind.USER, clock.now())
+    fresh = user_dead_drop(organization, clock.now())
     assert edge.post("/v1/user/dead-drops", json=fresh.to_json()).json() == {"id": 2}
     assert store.dead_drop_count() == 1
 

@@ -18,10 +18,16 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
-from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.forms import sign_form
 from tests.edge.checks import stored_rows
-from tests.edge.submissions import NOW, alice, build_organization, dead_drop, publish_keys, u2c_body
+from tests.edge.submissions import (
+    NOW,
+    alice,
+    build_organization,
+    publish_keys,
+    u2c_body,
+    user_dead_drop,
+)
 
 POST_ROUTES = [
     "/user/messages",
@@ -112,7 +118,7 @@ def edge() -> Iterator[tuple[TestClient, Path]]:
             with TestClient(app) as client:
                 publish_keys(client, ORGANIZATION)
                 client.post("/user/messages", content=u2c_body(ORGANIZATION))
-                drop = dead_drop(ORGANIZATION, DeadDropKind.USER, NOW)
+                drop = user_dead_drop(ORGANIZATION, NOW)
                 client.post("/v1/user/dead-drops", json=drop.to_json())
                 yield client, store.path
         finally:

@@ -19,23 +19,25 @@ import pytest
 from quietline.clock import SystemClock
 from quietline.config import CONFIG_NAME, default_config_text
 from quietline.edge import EdgeStore
-from quietline.edge.store import Direction
 from quietline.edge_client import EdgeClient, EdgeRefused
 from quietline.keystore import write_public_json
 from quietline.processes import free_port
-from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.api import Direction, KeySubmission, QueuePull
+from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.forms import sign_form
-from quietline.protocol.messages import encrypt_cover_u2c, parse_u2c
+from quietline.protocol.messages import ENCRYPTED_U2C, encrypt_cover_u2c
 from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
     build_organization,
-    dead_drop,
+    covernode_keys,
     j2c_form,
+    journalist_dead_drop,
     key_submissions,
     profile_form,
     queue_form,
     u2c_body,
+    user_dead_drop,
 )
 from tests.support.organisation import Organisation
 
@@ -133,7 +135,7 @@ def _exercise_every_route(client: httpx.Client, organization: Organisation) -> N
     assert (
         client.post("/v1/journalist-messages", json=j2c_form(organization, now)).status_code == 204
     )
-    drop = dead_drop(organization, DeadDropKind.USER, now)
+    drop = user_dead_drop(organization, now)
     assert client.post("/v1/user/dead-drops", json=drop.to_json()).status_code == 200
     assert client.post("/v1/user/dead-drops", content=b"{" * 100).status_code == 400
     assert client.post("/v1/keys", content=b"x" * (65 * 1024)).status_code == 413
@@ -192,42 +194,43 @@ def test_every_route_works_with_the_edge_client_and_ctrl_c_stops_cleanly(
     organization = build_organization(now)
     with running_edge(tmp_path, organization) as edge:
         with EdgeClient(edge.url) as client:
-            assert client.status()["is_available"] is False
+            assert client.status().is_available is False
             epochs = [
-                client.publish_key(key.role, owner, parent.published.key, key.published)
+                client.publish_key(
+                    KeySubmission(key.role, owner, parent.published.key, key.published)
+                )
                 for key, owner, parent in organization.key_chain()
             ]
             assert epochs == [1, 2, 3, 4, 5, 6]
             client.publish_profile(organization.signed_profile(JOURNALIST_ID, now, default=True))
-            assert client.status()["is_available"] is True
+            assert client.status().is_available is True
             verification = verify_published_keys(
                 client.public_keys(), [organization.anchor], SystemClock().now()
             )
             assert verification.rejected == ()
             assert verification.verified.default_journalist_id == JOURNALIST_ID
 
-            u2c = encrypt_cover_u2c([organization.covernode_messaging.pair.public] * 2)
+            u2c = encrypt_cover_u2c(covernode_keys(organization))
             client.send_u2c(u2c)
             pulled = client.pull_queue(
+                ENCRYPTED_U2C,
                 sign_form(
-                    {"direction": "user", "after": 0, "limit": 10, "ack_through": 0},
+                    QueuePull(Direction.USER, after=0, limit=10, ack_through=0).to_json(),
                     organization.covernode_identity.pair,
                     SystemClock().now(),
-                )
+                ),
             )
-            assert [(seq, parse_u2c(data)) for seq, data in pulled] == [(1, u2c)]
+            assert [(item.seq, item.message) for item in pulled.messages] == [(1, u2c)]
 
-            journalist_drop = dead_drop(organization, DeadDropKind.JOURNALIST, now, epoch=6)
+            journalist_drop = journalist_dead_drop(organization, now, epoch=6)
             assert client.publish_dead_drop(journalist_drop) == 1
             assert client.publish_dead_drop(journalist_drop) == 1
-            (served,) = client.dead_drops(DeadDropKind.JOURNALIST, 0)
+            (served,) = client.dead_drops(JournalistDeadDrop, 0)
             assert served.body == journalist_drop
-            assert client.dead_drops(DeadDropKind.USER, 0) == []
+            assert client.dead_drops(UserDeadDrop, 0) == []
 
             with pytest.raises(EdgeRefused) as refused:
-                client.publish_dead_drop(
-                    dead_drop(organization, DeadDropKind.JOURNALIST, now, epoch=99)
-                )
+                client.publish_dead_drop(journalist_dead_drop(organization, now, epoch=99))
             assert refused.value.status == 400
         _stop(edge, signal.SIGINT)
     assert "edge stopped" in edge.stdout.read_text()

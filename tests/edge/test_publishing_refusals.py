@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, signature_data
+from quietline.protocol.deaddrops import UserDeadDrop, user_signed_digest
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
 from quietline.protocol.keys import SigningKeyPair
@@ -22,7 +22,14 @@ from tests.edge.checks import (
     flip_last_hex,
     stored_rows,
 )
-from tests.edge.submissions import JOURNALIST_ID, NOW, alice, dead_drop, key_submission
+from tests.edge.submissions import (
+    JOURNALIST_ID,
+    NOW,
+    alice,
+    journalist_dead_drop,
+    key_submission,
+    user_dead_drop,
+)
 from tests.support.organisation import COVERNODE_ID, Organisation
 
 # --- POST /v1/keys ------------------------------------------------------------------------
@@ -56,9 +63,7 @@ def _wrong_parent_role(o: Organisation) -> dict[str, Any]:
 
 def _under_covernode(o: Organisation) -> dict[str, Any]:
     key = generate_signing_key(KeyRole.JOURNALIST_ID, o.journalist_provisioning, NOW)
-    body = key_submission(key, COVERNODE_ID, o.covernode_provisioning)
-    body["role"] = KeyRole.COVERNODE_ID.value
-    return body
+    return key_submission(key, COVERNODE_ID, o.covernode_provisioning, role=KeyRole.COVERNODE_ID)
 
 
 def _moved(o: Organisation) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def _expired(o: Organisation) -> dict[str, Any]:
 
 
 def _anchor_again(o: Organisation) -> dict[str, Any]:
-    return key_submission(o.root, None, o.root) | {"role": KeyRole.COVERNODE_PROVISIONING.value}
+    return key_submission(o.root, None, o.root, role=KeyRole.COVERNODE_PROVISIONING)
 
 
 KEY_REFUSALS: dict[str, Refusal] = {
@@ -86,7 +91,7 @@ KEY_REFUSALS: dict[str, Refusal] = {
     "organisation role": (lambda o: _new_messaging(o) | {"role": "organization"}, 400),
     "unknown role": (lambda o: _new_messaging(o) | {"role": "root"}, 400),
     "provisioning key with an owner": (
-        lambda o: key_submission(o.covernode_provisioning, "x", o.root),
+        lambda o: key_submission(o.covernode_provisioning, None, o.root) | {"owner": "x"},
         400,
     ),
     "owner too long": (lambda o: _new_messaging(o) | {"owner": "x" * 129}, 400),
@@ -121,20 +126,20 @@ def test_a_key_under_an_expired_parent_is_refused(
 
 
 def _forged_dead_drop(o: Organisation) -> dict[str, Any]:
-    body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
+    body = user_dead_drop(o, NOW).to_json()
     body["signature"] = flip_last_hex(body["signature"])
     return body
 
 
 def _unknown_signer_dead_drop(o: Organisation) -> dict[str, Any]:
-    genuine = dead_drop(o, DeadDropKind.USER, NOW)
+    genuine = user_dead_drop(o, NOW)
     stranger = SigningKeyPair.generate()
-    signature = stranger.sign(signature_data(DeadDropKind.USER, genuine.data, NOW, None))
-    return UnpublishedDeadDrop(DeadDropKind.USER, NOW, genuine.data, signature, None).to_json()
+    signature = stranger.sign(user_signed_digest(genuine.data, NOW))
+    return UserDeadDrop(NOW, genuine.data, signature).to_json()
 
 
 def _wrong_entry_size(o: Organisation) -> dict[str, Any]:
-    body = dead_drop(o, DeadDropKind.USER, NOW).to_json()
+    body = user_dead_drop(o, NOW).to_json()
     body["data"] = b64_encode(bytes(552))
     return body
 
@@ -145,7 +150,7 @@ USER_DEAD_DROP_REFUSALS: dict[str, Refusal] = {
     "entries of the wrong size": (_wrong_entry_size, 400),
     "bad created_at": (lambda o: _forged_dead_drop(o) | {"created_at": "yesterday"}, 400),
     "a journalist dead drop": (
-        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW).to_json() | {"data": "AAAA"},
+        lambda o: journalist_dead_drop(o, NOW).to_json() | {"data": "AAAA"},
         400,
     ),
     "not an object": (lambda o: [1, 2], 400),
@@ -162,19 +167,19 @@ def test_bad_user_dead_drops_are_refused(
 
 JOURNALIST_DEAD_DROP_REFUSALS: dict[str, Refusal] = {
     "epoch newer than every key": (
-        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW, epoch=7).to_json(),
+        lambda o: journalist_dead_drop(o, NOW, epoch=7).to_json(),
         400,
     ),
     "epoch changed after signing": (
-        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW, epoch=2).to_json() | {"epoch": 3},
+        lambda o: journalist_dead_drop(o, NOW, epoch=2).to_json() | {"epoch": 3},
         403,
     ),
     "no epoch": (
-        lambda o: dead_drop(o, DeadDropKind.USER, NOW).to_json(),
+        lambda o: user_dead_drop(o, NOW).to_json(),
         400,
     ),
     "epoch as a string": (
-        lambda o: dead_drop(o, DeadDropKind.JOURNALIST, NOW).to_json() | {"epoch": "1"},
+        lambda o: journalist_dead_drop(o, NOW).to_json() | {"epoch": "1"},
         400,
     ),
 }
@@ -194,6 +199,6 @@ def test_bad_journalist_dead_drops_are_refused(
 def test_a_dead_drop_signed_by_an_expired_identity_key_is_refused(
     edge: TestClient, organization: Organisation, clock: FixedClock
 ) -> None:
-    body = dead_drop(organization, DeadDropKind.USER, NOW)
+    body = user_dead_drop(organization, NOW)
     clock.advance(timedelta(weeks=4, seconds=1))
     assert_refused(edge.post("/v1/user/dead-drops", json=body.to_json()), 403)

@@ -17,6 +17,7 @@ from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.keys import SigningKeyPair
+from quietline.protocol.recipients import RecipientTag
 from tests.edge.checks import Refusal, assert_post_refused, assert_refused, flip_last_hex
 from tests.edge.submissions import JOURNALIST_ID, NOW, alice, j2c_form, queue_form, u2c_body
 from tests.support.organisation import Organisation
@@ -125,7 +126,7 @@ def _profile(organization: Organisation, **changes: Any) -> dict[str, str]:
 
 
 def _tag(recipient_id: str) -> str:
-    return JournalistProfile.create(recipient_id, "x", "", is_desk=False).tag.hex()
+    return RecipientTag.of(recipient_id).hex()
 
 
 def _no_profile(organization: Organisation) -> dict[str, str]:

@@ -3,6 +3,7 @@ queues, and that a refused write leaves everything as it was."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import timedelta
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from quietline.edge.store import DeadDropConflict, Direction, EdgeStore, KeyConflict
+from quietline.edge.store import DeadDropConflict, EdgeStore, KeyConflict
+from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import DeadDropKind
+from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.hierarchy import JournalistProfile
-from tests.edge.submissions import NOW, dead_drop
+from tests.edge.submissions import NOW, journalist_dead_drop, user_dead_drop
 from tests.support.organisation import Organisation
 
 
@@ -122,27 +124,27 @@ def test_profiles_upsert_and_one_default(store: EdgeStore) -> None:
 def test_dead_drops_are_stored_once_per_signature(
     store: EdgeStore, organization: Organisation
 ) -> None:
-    first = dead_drop(organization, DeadDropKind.USER, NOW)
-    second = dead_drop(organization, DeadDropKind.USER, NOW)
+    first = user_dead_drop(organization, NOW)
+    second = user_dead_drop(organization, NOW)
     assert store.add_dead_drop(first, NOW) == 1
     assert store.add_dead_drop(first, NOW) == 1
     assert store.add_dead_drop(second, NOW) == 2
-    found = store.dead_drops(DeadDropKind.USER, 0, 100, NOW)
+    found = store.dead_drops(UserDeadDrop, 0, 100, NOW)
     assert [(d.id, d.body) for d in found] == [(1, first), (2, second)]
-    assert store.dead_drops(DeadDropKind.USER, 1, 100, NOW)[0].body == second
-    assert store.dead_drops(DeadDropKind.JOURNALIST, 0, 100, NOW) == []
+    assert store.dead_drops(UserDeadDrop, 1, 100, NOW)[0].body == second
+    assert store.dead_drops(JournalistDeadDrop, 0, 100, NOW) == []
 
 
 def test_a_signature_stored_under_the_other_kind_is_refused(
     store: EdgeStore, organization: Organisation
 ) -> None:
-    user = dead_drop(organization, DeadDropKind.USER, NOW)
+    user = user_dead_drop(organization, NOW)
     store.add_dead_drop(user, NOW)
     # Same signature bytes on a journalist dead drop: cannot verify, but the store
     # must not mix the kinds even if asked.
-    journalist = dead_drop(organization, DeadDropKind.JOURNALIST, NOW)
-    forged = type(journalist)(
-        journalist.kind, journalist.created_at, journalist.data, user.signature, journalist.epoch
+    journalist = journalist_dead_drop(organization, NOW)
+    forged = JournalistDeadDrop(
+        journalist.created_at, journalist.data, user.signature, journalist.epoch
     )
     with pytest.raises(DeadDropConflict):
         store.add_dead_drop(forged, NOW)
@@ -152,9 +154,9 @@ def test_a_signature_stored_under_the_other_kind_is_refused(
 def test_journalist_dead_drops_keep_their_epoch(
     store: EdgeStore, organization: Organisation
 ) -> None:
-    body = dead_drop(organization, DeadDropKind.JOURNALIST, NOW, epoch=7)
+    body = journalist_dead_drop(organization, NOW, epoch=7)
     store.add_dead_drop(body, NOW)
-    (found,) = store.dead_drops(DeadDropKind.JOURNALIST, 0, 100, NOW)
+    (found,) = store.dead_drops(JournalistDeadDrop, 0, 100, NOW)
     assert found.body.epoch == 7
     assert found.body == body
 
@@ -164,17 +166,17 @@ def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
 ) -> None:
     store = EdgeStore(tmp_path / "edge.sqlite3", timedelta(days=14))
     try:
-        old = dead_drop(organization, DeadDropKind.USER, NOW)
+        old = user_dead_drop(organization, NOW)
         store.add_dead_drop(old, NOW)
         later = NOW + timedelta(days=14, seconds=1)
         assert store.dead_drop_count() == 1
-        assert store.dead_drops(DeadDropKind.USER, 0, 100, later) == []
-        assert store.dead_drops(DeadDropKind.USER, 0, 100, NOW + timedelta(days=14))
-        fresh = dead_drop(organization, DeadDropKind.USER, later)
+        assert store.dead_drops(UserDeadDrop, 0, 100, later) == []
+        assert store.dead_drops(UserDeadDrop, 0, 100, NOW + timedelta(days=14))
+        fresh = user_dead_drop(organization, later)
         fresh_id = store.add_dead_drop(fresh, later)
         assert store.dead_drop_count() == 1
         assert fresh_id == 2  # ids are never reused after a purge
-        assert [d.body for d in store.dead_drops(DeadDropKind.USER, 0, 100, later)] == [fresh]
+        assert [d.body for d in store.dead_drops(UserDeadDrop, 0, 100, later)] == [fresh]
     finally:
         store.close()
 
@@ -182,9 +184,9 @@ def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
 def test_purge_removes_only_what_is_past_retention(
     store: EdgeStore, organization: Organisation
 ) -> None:
-    store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW), NOW)
+    store.add_dead_drop(user_dead_drop(organization, NOW), NOW)
     store.add_dead_drop(
-        dead_drop(organization, DeadDropKind.USER, NOW + timedelta(days=2)), NOW + timedelta(days=2)
+        user_dead_drop(organization, NOW + timedelta(days=2)), NOW + timedelta(days=2)
     )
     assert store.purge(NOW + timedelta(days=15)) == 1
     assert store.dead_drop_count() == 1
@@ -194,9 +196,9 @@ def test_dead_drop_reads_are_limited_and_in_id_order(
     store: EdgeStore, organization: Organisation
 ) -> None:
     for _ in range(5):
-        store.add_dead_drop(dead_drop(organization, DeadDropKind.USER, NOW, entries=1), NOW)
-    assert [d.id for d in store.dead_drops(DeadDropKind.USER, 0, 3, NOW)] == [1, 2, 3]
-    assert [d.id for d in store.dead_drops(DeadDropKind.USER, 3, 3, NOW)] == [4, 5]
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    assert [d.id for d in store.dead_drops(UserDeadDrop, 0, 3, NOW)] == [1, 2, 3]
+    assert [d.id for d in store.dead_drops(UserDeadDrop, 3, 3, NOW)] == [4, 5]
 
 
 def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
@@ -218,15 +220,13 @@ def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
 
 
 def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Organisation) -> None:
-    old = dead_drop(organization, DeadDropKind.USER, NOW)
+    old = user_dead_drop(organization, NOW)
     later = NOW + timedelta(days=15)
-    recent = dead_drop(organization, DeadDropKind.USER, later)
+    recent = user_dead_drop(organization, later)
     store.add_dead_drop(old, NOW)
     store.add_dead_drop(recent, NOW)  # stored before ``old`` is due for purging
-    journalist = dead_drop(organization, DeadDropKind.JOURNALIST, later)
-    conflicting = type(journalist)(
-        journalist.kind, later, journalist.data, recent.signature, journalist.epoch
-    )
+    journalist = journalist_dead_drop(organization, later)
+    conflicting = JournalistDeadDrop(later, journalist.data, recent.signature, journalist.epoch)
     with pytest.raises(DeadDropConflict):
         store.add_dead_drop(conflicting, later)
     assert store.dead_drop_count() == 2  # the purge of ``old`` went with the refused write
@@ -261,3 +261,36 @@ def test_threads_write_concurrently_without_losing_anything(store: EdgeStore) ->
         bytes([w, i]) for w in range(4) for i in range(50)
     )
     assert [seq for seq, _ in pulled] == list(range(1, 201))
+
+
+def test_rows_an_older_edge_stored_against_the_recipient_id_rule_are_kept_but_not_served(
+    store: EdgeStore, organization: Organisation
+) -> None:
+    # An edge from before the one recipient-id rule accepted owners and profile ids like
+    # these; they stay on disk (nothing stored is lost) but never reach a reader, so one
+    # old row cannot make every GET of the keys fail.
+    _add_provisioning(store, organization)
+    identity = organization.covernode_identity.published
+    store.add_key(
+        KeyRole.COVERNODE_ID,
+        "covernode/001",
+        organization.covernode_provisioning.published.key,
+        identity,
+        identity.not_valid_after,
+    )
+    good = JournalistProfile.create("alice", "Alice", "", is_desk=False)
+    store.put_profile(good, default=False)
+    old = {**good.to_json(), "id": "café/desk"}
+    db = sqlite3.connect(store.path)
+    try:
+        with db:
+            db.execute(
+                "INSERT INTO profiles (id, profile, is_default) VALUES (?, ?, 1)",
+                ("café/desk", json.dumps(old)),
+            )
+    finally:
+        db.close()
+
+    assert [key.role for key in store.live_keys(NOW)] == [KeyRole.COVERNODE_PROVISIONING]
+    assert store.profiles() == ([good], None)
+    assert store.max_epoch() == 2

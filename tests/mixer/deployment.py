@@ -21,31 +21,33 @@ from quietline.clock import Clock
 from quietline.edge.app import create_app
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
-from quietline.protocol.certificates import KeyRole
+from quietline.protocol.api import J2CSubmission, Route
 from quietline.protocol.deaddrops import (
+    B,
     DeadDrop,
-    DeadDropKind,
+    JournalistDeadDrop,
     JournalistTrialDecryptor,
+    UserDeadDrop,
     UserTrialDecryptor,
 )
-from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import EncryptionKeyPair, ReplyKey
 from quietline.protocol.messages import (
     encrypt_cover_u2c,
     encrypt_j2c,
     encrypt_u2c,
     text_reply,
 )
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import VerifiedKeys
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 
-RECIPIENT = "desk"
+RECIPIENT = RecipientId("desk")
 
 
 # The routes only the mixer writes to: where a slow network widens the crash windows.
-MIXER_WRITES = ("/v1/covernode/queue", "/v1/user/dead-drops", "/v1/journalist/dead-drops")
+MIXER_WRITES = (Route.COVERNODE_QUEUE, Route.USER_DEAD_DROPS, Route.JOURNALIST_DEAD_DROPS)
 
 
 def with_latency(app: ASGIApp, seconds: float) -> ASGIApp:
@@ -97,7 +99,7 @@ def send_real(
             keys.covernode_wrapping_keys(),
             recipient_id=recipient,
             recipient_key=keys.journalist_messaging_key(RECIPIENT),
-            reply_key=source.public,
+            reply_key=ReplyKey.of(source),
             text=text,
         )
     )
@@ -120,22 +122,19 @@ def reply(
     """The desk's real J2C reply to ``source``."""
     desk = org.recipients[RECIPIENT]
     j2c = encrypt_j2c(
-        keys.covernode_wrapping_keys(), desk.messaging.pair, source.public, text_reply(text)
+        keys.covernode_wrapping_keys(), desk.messaging.pair, ReplyKey.of(source), text_reply(text)
     )
-    edge.send_j2c(sign_form({"message": b64_encode(j2c.data)}, desk.identity.pair, now))
+    edge.send_j2c(sign_form(J2CSubmission(j2c).to_json(), desk.identity.pair, now))
 
 
 def desk_reads(
     org: Organisation, edge: EdgeClient, keys: VerifiedKeys
-) -> tuple[list[DeadDrop], list[str]]:
+) -> tuple[list[DeadDrop[JournalistDeadDrop]], list[str]]:
     """Every journalist dead drop (each signature checked) and the texts the desk finds."""
-    dead_drops = all_dead_drops(edge, DeadDropKind.JOURNALIST)
-    covernode_keys = [
-        key.encryption_key()
-        for keys_of_node in keys.of_role(KeyRole.COVERNODE_MSG).values()
-        for key in keys_of_node
-    ]
-    desk = JournalistTrialDecryptor([org.recipients[RECIPIENT].messaging.pair], covernode_keys)
+    dead_drops = all_dead_drops(edge, JournalistDeadDrop)
+    desk = JournalistTrialDecryptor(
+        [org.recipients[RECIPIENT].messaging.pair], keys.covernode_messaging_keys()
+    )
     texts = []
     for dead_drop in dead_drops:
         dead_drop.body.verify(keys)
@@ -147,17 +146,17 @@ def user_reads(edge: EdgeClient, keys: VerifiedKeys, source: EncryptionKeyPair) 
     """The replies ``source`` finds in every user dead drop (each signature checked)."""
     reader = UserTrialDecryptor(source, keys)
     texts = []
-    for dead_drop in all_dead_drops(edge, DeadDropKind.USER):
+    for dead_drop in all_dead_drops(edge, UserDeadDrop):
         dead_drop.body.verify(keys)
         texts += [reply.message.body.text() for reply in reader.open(dead_drop)]
     return texts
 
 
-def all_dead_drops(edge: EdgeClient, kind: DeadDropKind) -> list[DeadDrop]:
-    """Every stored dead drop of ``kind``, following the edge's pages."""
-    found: list[DeadDrop] = []
+def all_dead_drops(edge: EdgeClient, body_type: type[B]) -> list[DeadDrop[B]]:
+    """Every stored dead drop of ``body_type``, following the edge's pages."""
+    found: list[DeadDrop[B]] = []
     while True:
-        page = edge.dead_drops(kind, found[-1].id if found else 0)
+        page = edge.dead_drops(body_type, found[-1].id if found else 0)
         if not page:
             return found
         found += page

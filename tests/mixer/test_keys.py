@@ -14,7 +14,8 @@ import pytest
 
 from quietline.clock import FixedClock
 from quietline.keystore import certified_key_to_json, write_private_json
-from quietline.mixer.keys import CoverNodeKeys, KeyFolderError, KeyToPublish
+from quietline.mixer.keys import CoverNodeKeys, KeyFolderError, RotationOutcome
+from quietline.protocol.api import KeySubmission
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.errors import KeyUnavailable
 from quietline.protocol.hierarchy import (
@@ -27,11 +28,12 @@ from quietline.protocol.hierarchy import (
 from quietline.protocol.keygen import generate_messaging_key, generate_signing_key
 from quietline.protocol.verification import verify_published_keys
 from tests.mixer.keyfolder import write_covernode_folder
-from tests.support.organisation import Organisation
+from tests.support.organisation import COVERNODE_ID, Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WEEK = timedelta(weeks=1)
-NODE = "covernode_001"
+NODE = COVERNODE_ID
+NOTHING = RotationOutcome([], [])
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def folder(tmp_path: Path, hierarchy: Organisation) -> Path:
     return write_covernode_folder(tmp_path / "covernode", hierarchy)
 
 
-def published_document(hierarchy: Organisation, bodies: list[KeyToPublish]) -> PublishedKeys:
+def published_document(hierarchy: Organisation, bodies: list[KeySubmission]) -> PublishedKeys:
     """The public-keys document an edge would serve after storing ``bodies``."""
     identities = [b for b in bodies if b.role is KeyRole.COVERNODE_ID]
     families = tuple(
@@ -124,15 +126,18 @@ class TestRotation:
         keys = CoverNodeKeys.load(folder, NODE)
 
         first = keys.rotate(clock.now())
-        assert [key.role for key in first] == [KeyRole.COVERNODE_MSG]
-        assert keys.rotate(clock.now()) == []
+        assert [key.role for key in first.made] == [KeyRole.COVERNODE_MSG]
+        assert first.retired_messaging == []
+        assert keys.rotate(clock.now()) == NOTHING
         first_msg = keys.current_messaging(clock.now())
         assert keys.parent_of(first_msg).published == hierarchy.covernode_identity.published
 
         clock.advance(WEEK - timedelta(seconds=1))
-        assert keys.rotate(clock.now()) == []
+        assert keys.rotate(clock.now()) == NOTHING
         clock.advance(timedelta(seconds=1))
-        (second,) = keys.rotate(clock.now())
+        outcome = keys.rotate(clock.now())
+        (second,) = outcome.made
+        assert outcome.retired_messaging == []
         assert second.role is KeyRole.COVERNODE_MSG
         assert keys.current_messaging(clock.now()).published == second.published
         assert {k.published.key for k in keys.live_messaging(clock.now())} == {
@@ -142,8 +147,10 @@ class TestRotation:
 
         clock.advance(WEEK)
         third = keys.rotate(clock.now())
-        assert [key.role for key in third] == [KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG]
-        new_identity, new_messaging = third
+        assert [key.role for key in third.made] == [KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG]
+        # The first messaging key expires at this very instant: kept until after it.
+        assert third.retired_messaging == []
+        new_identity, new_messaging = third.made
         assert keys.current_identity(clock.now()).published == new_identity.published
         assert keys.parent_of(keys.current_messaging(clock.now())) is new_identity
         assert new_messaging.published.key in verified_messaging_keys(hierarchy, keys, clock.now())
@@ -163,7 +170,9 @@ class TestRotation:
         keys = CoverNodeKeys.load(folder, NODE)
         made: list[bytes] = []
         for _ in range(6):
-            made += [k.published.key for k in keys.rotate(clock.now()) if k.role.is_encryption_key]
+            made += [
+                k.published.key for k in keys.rotate(clock.now()).made if k.role.is_encryption_key
+            ]
             live = {k.published.key for k in keys.live_messaging(clock.now())}
             assert verified_messaging_keys(hierarchy, keys, clock.now()) == live
             assert keys.current_messaging(clock.now()).published.key == made[-1]
@@ -176,7 +185,7 @@ class TestRotation:
         keys = CoverNodeKeys.load(folder, NODE)
         keys.rotate(T0)
         later = T0 + 5 * WEEK  # every identity and messaging key has expired
-        made = keys.rotate(later)
+        made = keys.rotate(later).made
         assert [k.role for k in made] == [KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG]
         assert keys.current_messaging(later).published.key in verified_messaging_keys(
             hierarchy, keys, later
@@ -195,15 +204,17 @@ class TestRetirement:
         forgotten: list[bytes] = []
         history = []
         for _ in range(5):
-            keys.rotate(clock.now())
+            # Rotation retires too: what expired before ``now`` goes in the same call.
+            forgotten += keys.rotate(clock.now()).retired_messaging
             history.append(keys.current_messaging(clock.now()).published.key)
-            forgotten += keys.retire_expired(clock.now())
             clock.advance(WEEK)
         # Just after T0 + 4 weeks the messaging keys made up to T0 + 2 weeks (valid two
         # weeks) are gone, and so is the admin's identity key (valid four weeks); the
         # identities made at T0 + 2 and + 4 weeks stay.
         clock.advance(timedelta(seconds=1) - WEEK)
-        forgotten += keys.retire_expired(clock.now())
+        outcome = keys.rotate(clock.now())
+        assert outcome.made == []
+        forgotten += outcome.retired_messaging
         assert forgotten == history[:3]
         on_disk = [
             json.loads(p.read_text())["published"]["key"] for p in folder.glob("messaging-*")
@@ -213,3 +224,22 @@ class TestRetirement:
         assert [name[9:17] for name in identities] == ["20260315", "20260329"]
         assert (folder / "provisioning.json").exists()
         assert keys.current_messaging(clock.now()).published.key == history[-1]
+
+    def test_a_plan_touches_nothing_until_it_is_applied(self, folder: Path) -> None:
+        keys = CoverNodeKeys.load(folder, NODE)
+        keys.rotate(T0)
+        first = keys.current_messaging(T0)
+        later = T0 + 3 * WEEK  # the first messaging key has expired
+        files = sorted(folder.iterdir())
+        plan = keys.plan(later)
+        assert plan.create == (KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG)
+        assert first in plan.retire
+        assert sorted(folder.iterdir()) == files
+        assert keys.live_messaging(later) == []
+
+        outcome = keys.apply(plan, later)
+        assert [k.role for k in outcome.made] == list(plan.create)
+        assert outcome.retired_messaging == [first.published.key]
+        assert first not in keys.messaging.values()
+        again = CoverNodeKeys.load(folder, NODE)
+        assert again.current_messaging(later).published == outcome.made[-1].published

@@ -24,11 +24,11 @@ import pytest
 
 from quietline.clock import SystemClock
 from quietline.config import default_config_text, load_config
-from quietline.edge.store import Direction as EdgeDirection
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.keystore import write_public_json
-from quietline.mixer.state import Direction, MixerStore
+from quietline.mixer.state import MixerStore
+from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.mixing import MixingParameters
 from quietline.protocol.verification import VerifiedKeys
@@ -203,7 +203,7 @@ def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     deployment.wait_for("every message", lambda: len(delivered()) >= len(texts))
     deployment.wait_for(
         "the queue to be acknowledged",
-        lambda: deployment.edge_store.queue_length(EdgeDirection.USER) == 0,
+        lambda: deployment.edge_store.queue_length(Direction.USER) == 0,
     )
 
     # SIGTERM once the last mixer is in its loop (before that, Python's default applies).

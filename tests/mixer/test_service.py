@@ -8,6 +8,7 @@ edge and the test, so mix timeouts and key rotation happen when the test says.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,18 +18,23 @@ import pytest
 
 from quietline.clock import FixedClock
 from quietline.config import MixerConfig
-from quietline.edge.store import Direction as EdgeDirection
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
-from quietline.mixer.service import Mixer, StepReport
-from quietline.mixer.state import Direction, MixerStore
+from quietline.mixer.service import Mixer, MixerReport
+from quietline.mixer.state import MixerStore
+from quietline.protocol.api import Direction, J2CSubmission
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import DeadDropKind, sign_dead_drop, signature_data
-from quietline.protocol.encoding import b64_encode
+from quietline.protocol.covernode import Pending
+from quietline.protocol.deaddrops import (
+    JournalistDeadDrop,
+    UserDeadDrop,
+    journalist_signed_digest,
+    sign_journalist_dead_drop,
+)
 from quietline.protocol.forms import sign_form
 from quietline.protocol.keygen import generate_signing_key
-from quietline.protocol.keys import EncryptionKeyPair, PublicSigningKey
-from quietline.protocol.messages import encrypt_cover_j2c, encrypt_u2c, filler_c2j
+from quietline.protocol.keys import EncryptionKeyPair, PublicSigningKey, ReplyKey
+from quietline.protocol.messages import U2C, encrypt_cover_j2c, encrypt_u2c, filler_c2j
 from quietline.protocol.mixing import MixingParameters, MixState
 from quietline.protocol.verification import VerifiedKeys
 from tests.mixer.deployment import (
@@ -42,12 +48,12 @@ from tests.mixer.deployment import (
     user_reads,
 )
 from tests.mixer.keyfolder import write_covernode_folder
-from tests.support.organisation import Organisation
+from tests.support.organisation import COVERNODE_ID, Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 WEEK = timedelta(weeks=1)
-NODE = "covernode_001"
+NODE = COVERNODE_ID
 U2J = MixingParameters(threshold_min=1, threshold_max=50, timeout=MINUTE, output_size=6)
 J2U = MixingParameters(threshold_min=1, threshold_max=50, timeout=MINUTE, output_size=4)
 
@@ -63,7 +69,7 @@ class World:
     mixer: Mixer
     mixer_store: MixerStore
 
-    def step(self, advance: timedelta = timedelta(0)) -> StepReport:
+    def step(self, advance: timedelta = timedelta(0)) -> MixerReport:
         self.clock.advance(advance)
         report = self.mixer.step(self.clock.now())
         assert report.error is None, report.error
@@ -74,12 +80,7 @@ class World:
         self.mixer_store.close()
         self.mixer_store = MixerStore(self.config.database)
         self.mixer = Mixer(
-            self.config,
-            self.edge,
-            [self.org.anchor],
-            self.clock,
-            self.mixer_store,
-            rng=random.Random(8),
+            self.config, self.edge, [self.org.anchor], self.mixer_store, rng=random.Random(8)
         )
 
     def keys(self) -> VerifiedKeys:
@@ -105,14 +106,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             anchor=tmp_path / "organization.pub.json",
         )
         mixer_store = MixerStore(config.database)
-        mixer = Mixer(
-            config,
-            edge,
-            [org.anchor],
-            clock,
-            mixer_store,
-            rng=random.Random(7),
-        )
+        mixer = Mixer(config, edge, [org.anchor], mixer_store, rng=random.Random(7))
         world = World(tmp_path, clock, org, edge, edge_store, config, mixer, mixer_store)
         world.step()  # publishes the CoverNode's keys
         yield world
@@ -139,7 +133,7 @@ def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
     # The cover before the real message is acknowledged; from the real message on,
     # nothing is while it waits in the mix.
     world.step()
-    assert world.edge_store.queue_length(EdgeDirection.USER) == 4
+    assert world.edge_store.queue_length(Direction.USER) == 4
 
     report = world.step(MINUTE)
     assert (report.released, report.published, report.pending[Direction.USER]) == (1, 1, 0)
@@ -150,7 +144,7 @@ def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
     assert dead_drop.body.epoch == keys.max_epoch
 
     world.step()  # the next pull acknowledges what the stored dead drop holds
-    assert world.edge_store.queue_length(EdgeDirection.USER) == 0
+    assert world.edge_store.queue_length(Direction.USER) == 0
     world.step(MINUTE)  # a later release carries fillers only
     _, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["the documents are in the usual place"]
@@ -164,7 +158,7 @@ def test_a_reply_reaches_the_source(world: World) -> None:
     cover = encrypt_cover_j2c(keys.covernode_wrapping_keys())
     world.edge.send_j2c(
         sign_form(
-            {"message": b64_encode(cover.data)},
+            J2CSubmission(cover).to_json(),
             world.org.recipients[RECIPIENT].identity.pair,
             world.clock.now(),
         )
@@ -175,10 +169,10 @@ def test_a_reply_reaches_the_source(world: World) -> None:
     assert report.pending[Direction.JOURNALIST] == 0
     assert user_reads(world.edge, world.keys(), source) == ["we read you"]
     assert user_reads(world.edge, world.keys(), EncryptionKeyPair.generate()) == []
-    (user_drop,) = all_dead_drops(world.edge, DeadDropKind.USER)
+    (user_drop,) = all_dead_drops(world.edge, UserDeadDrop)
     assert len(user_drop.body.entries()) == J2U.output_size
     world.step()
-    assert world.edge_store.queue_length(EdgeDirection.JOURNALIST) == 0
+    assert world.edge_store.queue_length(Direction.JOURNALIST) == 0
 
 
 def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:
@@ -187,14 +181,14 @@ def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:
         keys.covernode_wrapping_keys(),
         recipient_id=RECIPIENT,
         recipient_key=keys.journalist_messaging_key(RECIPIENT),
-        reply_key=EncryptionKeyPair.generate().public,
+        reply_key=ReplyKey.of(EncryptionKeyPair.generate()),
         text="only once",
     )
     world.edge.send_u2c(message)
     world.edge.send_u2c(message)
     report = world.step()
     assert (report.pulled, report.replayed, report.pending[Direction.USER]) == (2, 1, 1)
-    assert world.mixer_store.mix_state(Direction.USER).received == 2
+    assert world.mixer_store.mix_state(Direction.USER, U2C).received == 2
     world.step(MINUTE)
 
     # Replayed again after delivery and after a restart: the digest was persisted.
@@ -258,9 +252,9 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
     assert identity.published.key != first_identity.published.key
     identities = {k.key for k in world.keys().of_role(KeyRole.COVERNODE_ID)[NODE]}
     assert identity.published.key in identities
-    newest = all_dead_drops(world.edge, DeadDropKind.JOURNALIST)[-1].body
+    newest = all_dead_drops(world.edge, JournalistDeadDrop)[-1].body
     PublicSigningKey(identity.published.key).verify(
-        signature_data(newest.kind, newest.data, newest.created_at, newest.epoch),
+        journalist_signed_digest(newest.data, newest.created_at, newest.epoch),
         newest.signature,
     )
     assert newest.epoch == world.keys().max_epoch
@@ -271,13 +265,7 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
 
 def test_an_unreachable_edge_is_reported_and_retried(world: World) -> None:
     with EdgeClient("http://127.0.0.1:9", timeout=2) as nowhere:
-        lost = Mixer(
-            world.config,
-            nowhere,
-            [world.org.anchor],
-            world.clock,
-            world.mixer_store,
-        )
+        lost = Mixer(world.config, nowhere, [world.org.anchor], world.mixer_store)
         report = lost.step(world.clock.now())
     assert report.error is not None
     assert "unavailable" in report.error
@@ -293,23 +281,77 @@ def test_a_dead_drop_the_edge_refuses_is_signed_again_so_the_queue_moves_on(
     # As if the mixer had stopped with a dead drop signed by an identity key the edge no
     # longer accepts: here one it never saw.
     stranger = generate_signing_key(KeyRole.COVERNODE_ID, world.org.covernode_provisioning, T0)
-    refused = sign_dead_drop(
-        DeadDropKind.JOURNALIST,
-        [filler_c2j().data for _ in range(U2J.output_size)],
+    refused = sign_journalist_dead_drop(
+        [filler_c2j() for _ in range(U2J.output_size)],
         T0,
         keys.max_epoch,
         identity=stranger.pair,
         identity_not_valid_after=stranger.not_valid_after,
     )
-    pending = world.mixer_store.mix_state(Direction.USER).pending
-    world.mixer_store.release(Direction.USER, pending, MixState(0, T0, ()), refused)
-    assert world.edge_store.queue_length(EdgeDirection.USER) == 1
+    pending = world.mixer_store.mix_state(Direction.USER, U2C).pending
+    released = [item for item in pending if isinstance(item, Pending)]
+    assert len(released) == len(pending) == 1
+    world.mixer_store.release(Direction.USER, released, MixState(0, T0, ()), refused)
+    assert world.edge_store.queue_length(Direction.USER) == 1
 
     report = world.step()
     assert report.published == 1
     assert report.notes[0].startswith("signed again a dead drop the edge refused")
-    (stored,) = all_dead_drops(world.edge, DeadDropKind.JOURNALIST)
+    (stored,) = all_dead_drops(world.edge, JournalistDeadDrop)
     assert stored.body.data == refused.data
     stored.body.verify(world.keys())
     world.step()
-    assert world.edge_store.queue_length(EdgeDirection.USER) == 0
+    assert world.edge_store.queue_length(Direction.USER) == 0
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, store: MixerStore, method: str) -> None:
+    """Make ``store.<method>`` raise a disk error the next time it is called, and only then."""
+    real = getattr(store, method)
+
+    def failing(*args: object) -> object:
+        monkeypatch.setattr(store, method, real)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, method, failing)
+
+
+def test_a_page_the_store_failed_to_keep_is_taken_in_again_not_as_a_replay(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lane admitted the message's digest before the store failed: a lane kept across
+    # the failure would call the same message a replay when the page is pulled again.
+    send_real(world.edge, world.keys(), "kept on the second try")
+    fail_once(monkeypatch, world.mixer_store, "ingest")
+    with pytest.raises(sqlite3.OperationalError):
+        world.mixer.step(world.clock.now())
+    assert world.mixer_store.cursor(Direction.USER) == 0
+    assert world.mixer_store.replay_digest_count() == 0
+
+    report = world.step()
+    assert (report.pulled, report.replayed, report.pending[Direction.USER]) == (1, 0, 1)
+    world.step(MINUTE)
+    _, texts = desk_reads(world.org, world.edge, world.keys())
+    assert texts == ["kept on the second try"]
+
+
+def test_a_release_the_store_failed_to_keep_is_made_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lane let the message go before the store failed: a lane kept across the failure
+    # would have lost it from the mix while the store still holds it pending.
+    send_real(world.edge, world.keys(), "released on the second try")
+    world.step()
+    fail_once(monkeypatch, world.mixer_store, "release")
+    world.clock.advance(MINUTE)
+    with pytest.raises(sqlite3.OperationalError):
+        world.mixer.step(world.clock.now())
+    assert world.mixer_store.pending_count(Direction.USER) == 1
+    assert world.mixer_store.outbox() == []
+
+    report = world.step()
+    assert (report.released, report.published, report.pending[Direction.USER]) == (1, 1, 0)
+    world.step()
+    assert world.edge_store.queue_length(Direction.USER) == 0
+    world.step(MINUTE)
+    _, texts = desk_reads(world.org, world.edge, world.keys())
+    assert texts == ["released on the second try"]

@@ -12,14 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from quietline.mixer.state import Direction, Ingest, MixerStore, PendingItem
-from quietline.protocol.deaddrops import DeadDropKind, UnpublishedDeadDrop, sign_dead_drop
+from quietline.mixer.state import MixerStore
+from quietline.protocol.api import Direction
+from quietline.protocol.boxes import Codec
+from quietline.protocol.covernode import Intake, Pending, Released, Verdict
+from quietline.protocol.deaddrops import (
+    JournalistDeadDrop,
+    UserDeadDrop,
+    sign_journalist_dead_drop,
+    sign_user_dead_drop,
+)
 from quietline.protocol.keys import SigningKeyPair
+from quietline.protocol.messages import ENCRYPTED_C2J, ENCRYPTED_J2U
 from quietline.protocol.mixing import MixState
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY_A = b"\xaa" * 32
 KEY_B = b"\xbb" * 32
+# What a real message leaves in the mix, as the store writes it: four bytes here.
+ITEM: Codec[bytes] = Codec("item", 4, bytes, bytes)
 
 
 @pytest.fixture
@@ -41,25 +52,47 @@ def reopen(store: MixerStore, path: Path) -> MixerStore:
     return again
 
 
-def dead_drop(kind: DeadDropKind, entries: int = 2) -> UnpublishedDeadDrop:
-    return sign_dead_drop(
-        kind,
-        [bytes([i]) * kind.entry_size for i in range(entries)],
+def journalist_dead_drop(entries: int = 2) -> JournalistDeadDrop:
+    identity = SigningKeyPair.generate()
+    return sign_journalist_dead_drop(
+        [ENCRYPTED_C2J.decode(bytes([i]) * ENCRYPTED_C2J.size) for i in range(entries)],
         T0,
-        7 if kind is DeadDropKind.JOURNALIST else None,
+        7,
+        identity=identity,
+        identity_not_valid_after=T0 + timedelta(days=1),
+    )
+
+
+def user_dead_drop(entries: int = 2) -> UserDeadDrop:
+    return sign_user_dead_drop(
+        [ENCRYPTED_J2U.decode(bytes([i]) * ENCRYPTED_J2U.size) for i in range(entries)],
+        T0,
         identity=SigningKeyPair.generate(),
         identity_not_valid_after=T0 + timedelta(days=1),
     )
 
 
-def page(cursor: int, received: int, *real: int) -> Ingest:
+def page(cursor: int, received: int, *real: int) -> Intake[bytes]:
     """A page whose real messages have the given seqs; payload and digest derive from seq."""
-    return Ingest(
+    return Intake(
         cursor,
         received,
-        [(seq, bytes([seq]) * 4) for seq in real],
-        [(KEY_A, seq.to_bytes(32, "big")) for seq in real],
+        tuple(Pending(seq, bytes([seq]) * 4) for seq in real),
+        tuple((KEY_A, seq.to_bytes(32, "big")) for seq in real),
+        tuple(Verdict.REAL for _ in real),
     )
+
+
+def pending_of(state: MixState[Released[bytes]]) -> list[Pending[bytes]]:
+    """The pending messages of a stored mix (a store never holds a filler slot)."""
+    items = [item for item in state.pending if isinstance(item, Pending)]
+    assert len(items) == len(state.pending)
+    return items
+
+
+def seen(store: MixerStore, digest: bytes) -> bool:
+    """Whether ``digest`` is stored under any messaging key."""
+    return any(stored == digest for _, stored in store.replay_digests())
 
 
 class TestStart:
@@ -69,53 +102,79 @@ class TestStart:
         for direction in Direction:
             assert store.cursor(direction) == 0
             assert store.ack_point(direction) == 0
-            assert store.mix_state(direction) == MixState(0, T0, ())
+            assert store.mix_state(direction, ITEM) == MixState(0, T0, ())
         assert store.outbox() == []
+        assert store.replay_digests() == []
 
     def test_a_later_start_keeps_the_mix_clock(self, store: MixerStore, path: Path) -> None:
-        store.ingest(Direction.USER, page(3, 3))
+        store.ingest(Direction.USER, page(3, 3), ITEM)
         store = reopen(store, path)
-        assert store.mix_state(Direction.USER) == MixState(3, T0, ())
+        assert store.mix_state(Direction.USER, ITEM) == MixState(3, T0, ())
         store.close()
 
     def test_an_unstarted_store_says_so(self, path: Path) -> None:
         with MixerStore(path) as fresh, pytest.raises(LookupError):
-            fresh.mix_state(Direction.USER)
+            fresh.mix_state(Direction.USER, ITEM)
 
 
 class TestIngest:
     def test_a_page_is_stored_whole_and_survives_a_restart(
         self, store: MixerStore, path: Path
     ) -> None:
-        store.ingest(Direction.USER, page(5, 5, 2, 4))
+        store.ingest(Direction.USER, page(5, 5, 2, 4), ITEM)
         store = reopen(store, path)
-        state = store.mix_state(Direction.USER)
+        state = store.mix_state(Direction.USER, ITEM)
         assert state.received == 5
-        assert [(item.seq, item.payload) for item in state.pending] == [
+        assert [(item.seq, item.kept) for item in pending_of(state)] == [
             (2, b"\x02" * 4),
             (4, b"\x04" * 4),
         ]
         assert store.cursor(Direction.USER) == 5
-        assert store.seen((2).to_bytes(32, "big"))
-        assert not store.seen((3).to_bytes(32, "big"))
+        assert sorted(store.replay_digests()) == [
+            (KEY_A, (2).to_bytes(32, "big")),
+            (KEY_A, (4).to_bytes(32, "big")),
+        ]
+        assert not seen(store, (3).to_bytes(32, "big"))
         # The other direction is untouched.
         assert store.cursor(Direction.JOURNALIST) == 0
-        assert store.mix_state(Direction.JOURNALIST).pending == ()
+        assert store.mix_state(Direction.JOURNALIST, ITEM).pending == ()
         assert store.counter("user_received") == 5
         store.close()
 
     def test_a_failed_page_leaves_nothing_behind(self, store: MixerStore) -> None:
         # The second pending row has no payload: the insert fails half-way through the page.
-        broken = Ingest(9, 9, [(7, b"x"), (8, None)], [(KEY_A, b"d")])  # type: ignore[list-item]
+        raw: Codec[bytes] = Codec("raw", 4, lambda item: item, bytes)
+        broken: Intake[bytes] = Intake(
+            9,
+            9,
+            (Pending(7, b"x"), Pending(8, None)),  # type: ignore[arg-type]
+            ((KEY_A, b"d"),),
+            (Verdict.REAL, Verdict.REAL),
+        )
         with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
-            store.ingest(Direction.USER, broken)
+            store.ingest(Direction.USER, broken, raw)
         assert store.cursor(Direction.USER) == 0
-        assert store.mix_state(Direction.USER) == MixState(0, T0, ())
-        assert not store.seen(b"d")
+        assert store.mix_state(Direction.USER, ITEM) == MixState(0, T0, ())
+        assert not seen(store, b"d")
+        assert store.counter("user_received") == 0
+
+    def test_a_seq_taken_in_twice_is_refused_whole(self, store: MixerStore) -> None:
+        # Pending rows are keyed by (direction, seq): a page holding a seq already pending
+        # (the same queue item taken in twice) must not half-apply.
+        store.ingest(Direction.USER, page(2, 2, 2), ITEM)
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            store.ingest(Direction.USER, page(3, 2, 3, 2), ITEM)
+        state = store.mix_state(Direction.USER, ITEM)
+        assert (state.received, [item.seq for item in pending_of(state)]) == (2, [2])
+        assert store.cursor(Direction.USER) == 2
+        assert not seen(store, (3).to_bytes(32, "big"))
+        # The same seq in the other queue is another message.
+        store.ingest(Direction.JOURNALIST, page(2, 1, 2), ITEM)
+        assert store.pending_count(Direction.JOURNALIST) == 1
 
     def test_the_cursor_never_moves_back(self, store: MixerStore) -> None:
-        store.ingest(Direction.JOURNALIST, page(10, 1))
-        store.ingest(Direction.JOURNALIST, page(4, 1))
+        store.ingest(Direction.JOURNALIST, page(10, 1), ITEM)
+        store.ingest(Direction.JOURNALIST, page(4, 1), ITEM)
         assert store.cursor(Direction.JOURNALIST) == 10
 
 
@@ -123,14 +182,14 @@ class TestReleaseAndOutbox:
     def test_release_moves_messages_into_the_outbox_in_one_go(
         self, store: MixerStore, path: Path
     ) -> None:
-        store.ingest(Direction.USER, page(6, 6, 2, 3, 5))
-        pending = store.mix_state(Direction.USER).pending
+        store.ingest(Direction.USER, page(6, 6, 2, 3, 5), ITEM)
+        pending = pending_of(store.mix_state(Direction.USER, ITEM))
         released = pending[:2]
-        after = MixState(0, T0 + timedelta(hours=1), pending[2:])
-        drop = dead_drop(DeadDropKind.JOURNALIST)
+        after: MixState[Released[bytes]] = MixState(0, T0 + timedelta(hours=1), (pending[2],))
+        drop = journalist_dead_drop()
         outbox_id = store.release(Direction.USER, released, after, drop)
         store = reopen(store, path)
-        assert store.mix_state(Direction.USER) == after
+        assert store.mix_state(Direction.USER, ITEM) == after
         (entry,) = store.outbox()
         assert (entry.id, entry.direction, entry.real_count) == (outbox_id, Direction.USER, 2)
         assert entry.dead_drop == drop
@@ -139,22 +198,17 @@ class TestReleaseAndOutbox:
     def test_the_edge_is_acknowledged_only_below_what_no_stored_dead_drop_holds(
         self, store: MixerStore
     ) -> None:
-        store.ingest(Direction.USER, page(6, 6, 2, 3, 5))
+        store.ingest(Direction.USER, page(6, 6, 2, 3, 5), ITEM)
         assert store.ack_point(Direction.USER) == 1  # seq 2 still waits in the mix
-        pending = store.mix_state(Direction.USER).pending
+        pending = pending_of(store.mix_state(Direction.USER, ITEM))
         store.release(
-            Direction.USER,
-            pending[:2],
-            MixState(0, T0, pending[2:]),
-            dead_drop(DeadDropKind.JOURNALIST),
+            Direction.USER, pending[:2], MixState(0, T0, (pending[2],)), journalist_dead_drop()
         )
         assert store.ack_point(Direction.USER) == 1  # seqs 2, 3 sit in an unpublished drop
         (entry,) = store.outbox()
         store.mark_published(entry.id)
         assert store.ack_point(Direction.USER) == 4  # seq 5 still waits
-        store.release(
-            Direction.USER, pending[2:], MixState(0, T0, ()), dead_drop(DeadDropKind.JOURNALIST)
-        )
+        store.release(Direction.USER, pending[2:], MixState(0, T0, ()), journalist_dead_drop())
         (entry,) = store.outbox()
         store.mark_published(entry.id)
         assert store.ack_point(Direction.USER) == 6
@@ -163,19 +217,29 @@ class TestReleaseAndOutbox:
         assert store.ack_point(Direction.JOURNALIST) == 0
 
     def test_a_cover_only_dead_drop_does_not_hold_the_queue(self, store: MixerStore) -> None:
-        store.ingest(Direction.JOURNALIST, page(8, 8))
-        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), dead_drop(DeadDropKind.USER))
+        store.ingest(Direction.JOURNALIST, page(8, 8), ITEM)
+        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), user_dead_drop())
         assert store.ack_point(Direction.JOURNALIST) == 8
 
+    def test_each_outbox_entry_comes_back_as_its_own_kind(self, store: MixerStore) -> None:
+        journalist = journalist_dead_drop()
+        user = user_dead_drop()
+        store.release(Direction.USER, [], MixState(0, T0, ()), journalist)
+        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), user)
+        assert [(e.direction, e.dead_drop) for e in store.outbox()] == [
+            (Direction.USER, journalist),
+            (Direction.JOURNALIST, user),
+        ]
+
     def test_a_dead_drop_signed_again_replaces_the_old_one(self, store: MixerStore) -> None:
-        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), dead_drop(DeadDropKind.USER))
+        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), user_dead_drop())
         (entry,) = store.outbox()
-        fresh = dead_drop(DeadDropKind.USER, entries=3)
+        fresh = user_dead_drop(entries=3)
         store.replace_dead_drop(entry.id, fresh)
         assert [(e.id, e.dead_drop) for e in store.outbox()] == [(entry.id, fresh)]
 
     def test_marking_twice_counts_once(self, store: MixerStore) -> None:
-        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), dead_drop(DeadDropKind.USER))
+        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), user_dead_drop())
         (entry,) = store.outbox()
         store.mark_published(entry.id)
         store.mark_published(entry.id)
@@ -183,7 +247,7 @@ class TestReleaseAndOutbox:
         assert store.outbox() == []
 
     def test_pending_items_do_not_show_their_payload(self) -> None:
-        assert "secret" not in repr(PendingItem(1, 2, b"secret"))
+        assert "secret" not in repr(Pending(2, b"secret"))
 
 
 class TestReplayDigests:
@@ -192,14 +256,19 @@ class TestReplayDigests:
     ) -> None:
         store.ingest(
             Direction.USER,
-            Ingest(2, 2, [(1, b"a"), (2, b"b")], [(KEY_A, b"digest-a"), (KEY_B, b"digest-b")]),
+            Intake(
+                2,
+                2,
+                (Pending(1, b"aaaa"), Pending(2, b"bbbb")),
+                ((KEY_A, b"digest-a"), (KEY_B, b"digest-b")),
+                (Verdict.REAL, Verdict.REAL),
+            ),
+            ITEM,
         )
         store = reopen(store, path)
-        assert store.seen(b"digest-a")
-        assert store.seen(b"digest-b")
+        assert sorted(store.replay_digests()) == [(KEY_A, b"digest-a"), (KEY_B, b"digest-b")]
         assert store.forget_keys_except([KEY_B]) == 1
-        assert not store.seen(b"digest-a")
-        assert store.seen(b"digest-b")
+        assert store.replay_digests() == [(KEY_B, b"digest-b")]
         assert store.forget_keys_except([]) == 1
         assert store.replay_digest_count() == 0
         store.close()

@@ -41,6 +41,7 @@ from quietline.protocol.keys import (
     PublicEncryptionKey,
     SigningKeyPair,
 )
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import KeyVerification, VerifiedKeys, verify_published_keys
 
 # When the long-lived keys were made, relative to ``now``: long enough ago that a
@@ -206,7 +207,9 @@ def _provisioning_family(
     realm: Realm, provisioning: IssuedSigningKey, members: Sequence[Member]
 ) -> ProvisioningFamily:
     return ProvisioningFamily(
-        realm, provisioning.signed, {member.id: (member.family(),) for member in members}
+        realm,
+        provisioning.signed,
+        {RecipientId(member.id): (member.family(),) for member in members},
     )
 
 

@@ -21,11 +21,11 @@ from quietline.protocol.certificates import (
     certificate_data,
     certify,
     check_not_expired,
-    require_object,
     self_certify,
 )
 from quietline.protocol.encoding import parse_rfc3339
 from quietline.protocol.errors import BadSignature, KeyExpired, KeyUnavailable, MalformedInput
+from quietline.protocol.jsonvalues import require_object
 from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
 from tests.protocol.crypto_vectors import GENERATIONS, flip
 

@@ -17,13 +17,15 @@ from typing import Any
 
 import pytest
 
-from quietline.protocol.boxes import TwoPartyBox
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import (
+    BODY_TYPES,
+    B,
     DeadDrop,
     DeadDropKind,
+    JournalistDeadDrop,
     JournalistTrialDecryptor,
-    UnpublishedDeadDrop,
+    UserDeadDrop,
     UserTrialDecryptor,
     needs_newer_keys,
     parse_dead_drop_list,
@@ -31,8 +33,9 @@ from quietline.protocol.deaddrops import (
 from quietline.protocol.encoding import b64_encode, parse_rfc3339
 from quietline.protocol.errors import BadSignature, MalformedInput, UntrustedKey
 from quietline.protocol.hierarchy import PublishedKeys
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
-from quietline.protocol.messages import ENCRYPTED_U2J, J2UType, RecipientTag
+from quietline.protocol.keys import CoverNodeMessagingKey, EncryptionKeyPair, ReplyKey
+from quietline.protocol.messages import ENCRYPTED_C2J, J2UType
+from quietline.protocol.recipients import RecipientTag
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from tests.protocol.keyring import build_keyring
 
@@ -113,8 +116,11 @@ def verified_at_step(
     return verification.verified
 
 
-def dead_drops(integration: Path, kind: DeadDropKind, scenario: str, step: str) -> list[DeadDrop]:
-    return parse_dead_drop_list(kind, snapshot(integration, scenario, ENTITIES[kind], step))
+def dead_drops(
+    integration: Path, body_type: type[B], scenario: str, step: str
+) -> list[DeadDrop[B]]:
+    document = snapshot(integration, scenario, ENTITIES[body_type.KIND], step)
+    return parse_dead_drop_list(body_type, document)
 
 
 def published_key_count(document: Any) -> int:
@@ -261,29 +267,46 @@ def test_a_tampered_anchor_is_untrusted(integration: Path, anchor: SignedKey, fi
 # --- dead drops ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", list(DeadDropKind))
-@pytest.mark.parametrize(("scenario", "step"), STEPS)
-def test_every_dead_drop_parses_and_its_signature_verifies(
-    integration: Path, anchor: SignedKey, scenario: str, step: str, kind: DeadDropKind
-) -> None:
-    verified = verified_at_step(integration, anchor, scenario, step)
-    document = snapshot(integration, scenario, ENTITIES[kind], step)
+def parsed_and_verified(
+    integration: Path, verified: VerifiedKeys, body_type: type[B], scenario: str, step: str
+) -> list[DeadDrop[B]]:
+    """Every dead drop of ``body_type`` at one step, each checked as a reader checks it."""
+    document = snapshot(integration, scenario, ENTITIES[body_type.KIND], step)
 
-    parsed = parse_dead_drop_list(kind, document)
+    parsed = parse_dead_drop_list(body_type, document)
 
     assert [d.id for d in parsed] == [item["id"] for item in document["dead_drops"]]
     for dead_drop in parsed:
         dead_drop.body.verify(verified)
         entries = dead_drop.body.entries()
         assert entries
-        assert {len(entry) for entry in entries} == {kind.entry_size}
-        assert not needs_newer_keys(dead_drop, verified)
+        assert {len(entry.data) for entry in entries} == {body_type.KIND.entry_size}
+    return parsed
+
+
+@pytest.mark.parametrize("kind", list(DeadDropKind))
+@pytest.mark.parametrize(("scenario", "step"), STEPS)
+def test_every_dead_drop_parses_and_its_signature_verifies(
+    integration: Path, anchor: SignedKey, scenario: str, step: str, kind: DeadDropKind
+) -> None:
+    verified = verified_at_step(integration, anchor, scenario, step)
+
+    if kind is DeadDropKind.USER:
+        parsed_and_verified(integration, verified, UserDeadDrop, scenario, step)
+    else:
+        # Only journalist dead drops carry an epoch that can ask for newer keys.
+        for dead_drop in parsed_and_verified(
+            integration, verified, JournalistDeadDrop, scenario, step
+        ):
+            assert not needs_newer_keys(dead_drop, verified)
 
 
 def test_the_vectors_hold_dead_drops_of_both_kinds(integration: Path) -> None:
     counts = {
-        kind: sum(len(dead_drops(integration, kind, *step)) for step in STEPS)
-        for kind in DeadDropKind
+        DeadDropKind.USER: sum(len(dead_drops(integration, UserDeadDrop, *s)) for s in STEPS),
+        DeadDropKind.JOURNALIST: sum(
+            len(dead_drops(integration, JournalistDeadDrop, *s)) for s in STEPS
+        ),
     }
 
     assert counts == {DeadDropKind.USER: 4, DeadDropKind.JOURNALIST: 4}
@@ -296,8 +319,8 @@ def test_the_legacy_cert_field_is_accepted_and_changes_nothing(integration: Path
         "dead_drops": [{k: v for k, v in d.items() if k != "cert"} for d in document["dead_drops"]]
     }
 
-    assert parse_dead_drop_list(DeadDropKind.JOURNALIST, document) == parse_dead_drop_list(
-        DeadDropKind.JOURNALIST, without
+    assert parse_dead_drop_list(JournalistDeadDrop, document) == parse_dead_drop_list(
+        JournalistDeadDrop, without
     )
 
 
@@ -349,13 +372,13 @@ def test_changing_one_signed_field_breaks_the_signature(
     verified = verified_at_step(integration, anchor, *REPLY_STEP)
     document = snapshot(integration, *REPLY_STEP[:1], ENTITIES[kind], REPLY_STEP[1])
     (item,) = document["dead_drops"]
-    DeadDrop.from_json(kind, item).body.verify(verified)
+    BODY_TYPES[kind].from_json(item).verify(verified)
 
     tamper(item)
-    tampered = DeadDrop.from_json(kind, item)
+    tampered = BODY_TYPES[kind].from_json(item)
 
     with pytest.raises(BadSignature):
-        tampered.body.verify(verified)
+        tampered.verify(verified)
 
 
 def test_only_whole_seconds_of_created_at_are_signed(integration: Path, anchor: SignedKey) -> None:
@@ -364,7 +387,7 @@ def test_only_whole_seconds_of_created_at_are_signed(integration: Path, anchor: 
     (item,) = document["dead_drops"]
     item["created_at"] = item["created_at"][:19] + "Z"
 
-    DeadDrop.from_json(DeadDropKind.USER, item).body.verify(verified)
+    DeadDrop.from_json(UserDeadDrop, item).body.verify(verified)
 
 
 def test_dead_drops_cannot_be_verified_once_every_covernode_identity_key_expired(
@@ -372,7 +395,7 @@ def test_dead_drops_cannot_be_verified_once_every_covernode_identity_key_expired
 ) -> None:
     published = published_keys(integration, *REPLY_STEP)
     later = verify_published_keys(published, [anchor], datetime(2023, 11, 5, tzinfo=UTC))
-    (dead_drop,) = dead_drops(integration, DeadDropKind.USER, *REPLY_STEP)
+    (dead_drop,) = dead_drops(integration, UserDeadDrop, *REPLY_STEP)
 
     assert not later.verified.of_role(KeyRole.COVERNODE_ID)
     with pytest.raises(BadSignature):
@@ -395,7 +418,7 @@ def test_the_user_finds_the_one_reply_and_nothing_else(
 
     replies = [
         reply
-        for dead_drop in dead_drops(integration, DeadDropKind.USER, scenario, step)
+        for dead_drop in dead_drops(integration, UserDeadDrop, scenario, step)
         for reply in decryptor.open(dead_drop)
     ]
 
@@ -413,7 +436,7 @@ def test_the_minimal_scenario_has_user_dead_drops_but_no_reply(
     integration: Path, anchor: SignedKey, user_key: EncryptionKeyPair
 ) -> None:
     verified = verified_at_step(integration, anchor, "minimal_scenario", "001_default")
-    user_drops = dead_drops(integration, DeadDropKind.USER, "minimal_scenario", "001_default")
+    user_drops = dead_drops(integration, UserDeadDrop, "minimal_scenario", "001_default")
 
     assert len(user_drops) == 3
     assert all(UserTrialDecryptor(user_key, verified).open(d) == [] for d in user_drops)
@@ -433,14 +456,14 @@ def test_the_common_journalist_dead_drop_opens_exactly_five_messages(
         raw_vector(coverdrop_vectors, "common", "02_journalist_sk")
     )
     assert journalist.public.raw == raw_vector(coverdrop_vectors, "common", "01_journalist_pk")
-    user_pk = PublicEncryptionKey(raw_vector(coverdrop_vectors, "common", "03_user_pk"))
-    covernode_pk = PublicEncryptionKey(raw_vector(coverdrop_vectors, "common", "04_covernode_pk"))
+    user_pk = ReplyKey(raw_vector(coverdrop_vectors, "common", "03_user_pk"))
+    covernode_pk = CoverNodeMessagingKey(raw_vector(coverdrop_vectors, "common", "04_covernode_pk"))
     data = raw_vector(coverdrop_vectors, "common", "05_journalist_dead_drop")
     assert len(data) == 10 * DeadDropKind.JOURNALIST.entry_size
     decryptor = JournalistTrialDecryptor([journalist], [covernode_pk])
 
     opened = [
-        decryptor.open_entry(TwoPartyBox(ENCRYPTED_U2J, data[i : i + 633]))
+        decryptor.open_entry(ENCRYPTED_C2J.decode(data[i : i + 633]))
         for i in range(0, len(data), 633)
     ]
 
@@ -457,11 +480,9 @@ def test_the_common_journalist_dead_drop_reads_the_same_as_a_whole_dead_drop(
     journalist = EncryptionKeyPair.from_secret(
         raw_vector(coverdrop_vectors, "common", "02_journalist_sk")
     )
-    covernode_pk = PublicEncryptionKey(raw_vector(coverdrop_vectors, "common", "04_covernode_pk"))
+    covernode_pk = CoverNodeMessagingKey(raw_vector(coverdrop_vectors, "common", "04_covernode_pk"))
     data = raw_vector(coverdrop_vectors, "common", "05_journalist_dead_drop")
-    unsigned = UnpublishedDeadDrop(
-        DeadDropKind.JOURNALIST, datetime(2023, 10, 4, tzinfo=UTC), data, bytes(64), 0
-    )
+    unsigned = JournalistDeadDrop(datetime(2023, 10, 4, tzinfo=UTC), data, bytes(64), 0)
 
     received = JournalistTrialDecryptor([journalist], [covernode_pk]).open(unsigned.published(7))
 
@@ -489,9 +510,7 @@ def test_stale_journalist_dead_drops_are_rejected_cleanly(
     assert len(data) % DeadDropKind.JOURNALIST.entry_size != 0
 
     with pytest.raises(MalformedInput):
-        UnpublishedDeadDrop(
-            DeadDropKind.JOURNALIST, datetime(2023, 10, 4, tzinfo=UTC), data, bytes(64), 0
-        )
+        JournalistDeadDrop(datetime(2023, 10, 4, tzinfo=UTC), data, bytes(64), 0)
     item = {
         "id": 1,
         "created_at": "2023-10-04T19:06:41Z",
@@ -500,7 +519,7 @@ def test_stale_journalist_dead_drops_are_rejected_cleanly(
         "epoch": 0,
     }
     with pytest.raises(MalformedInput):
-        DeadDrop.from_json(DeadDropKind.JOURNALIST, item)
+        DeadDrop.from_json(JournalistDeadDrop, item)
 
 
 @pytest.mark.parametrize("generation", ["common", "ios"])
@@ -510,7 +529,9 @@ def test_slicing_a_stale_dead_drop_anyway_opens_nothing_and_raises_nothing(
     journalist = EncryptionKeyPair.from_secret(
         raw_vector(coverdrop_vectors, generation, "02_journalist_sk")
     )
-    covernode_pk = PublicEncryptionKey(raw_vector(coverdrop_vectors, generation, "04_covernode_pk"))
+    covernode_pk = CoverNodeMessagingKey(
+        raw_vector(coverdrop_vectors, generation, "04_covernode_pk")
+    )
     decryptor = JournalistTrialDecryptor([journalist], [covernode_pk])
     size = DeadDropKind.JOURNALIST.entry_size
 
@@ -519,6 +540,4 @@ def test_slicing_a_stale_dead_drop_anyway_opens_nothing_and_raises_nothing(
         if generation == "common" and name.startswith("05"):
             continue  # the current format, read above
         for start in range(0, len(data) - size + 1, size):
-            assert (
-                decryptor.open_entry(TwoPartyBox(ENCRYPTED_U2J, data[start : start + size])) is None
-            )
+            assert decryptor.open_entry(ENCRYPTED_C2J.decode(data[start : start + size])) is None

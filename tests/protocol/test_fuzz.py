@@ -3,11 +3,12 @@
 As in h11's fuzz harness, the contract under test is narrow: whatever bytes or JSON a
 peer sends, a parser returns a value or raises :class:`ProtocolError`, never anything
 else (no ``KeyError``, ``TypeError``, ``OverflowError``, nacl or zlib errors). Three
-kinds of input: arbitrary bytes and text; arbitrary JSON values; and valid documents
-(published keys, dead-drop lists) with one leaf replaced or one key deleted, so the
-parsers are driven deep into their structure. Ciphertexts are also built around
-arbitrary plaintexts with real keys, so the decoders behind a successful decryption
-see garbage too.
+kinds of input: arbitrary bytes and text; arbitrary JSON values; and valid inputs
+(every entry of ``PUBLIC_PARSERS`` has one here) with one leaf replaced, one key deleted
+or a few bytes edited, so the parsers are driven deep into their structure; whatever a
+JSON parser accepts must be written back and read again unchanged. Ciphertexts are also
+built around arbitrary plaintexts with real keys, so the decoders behind a successful
+decryption see garbage too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from quietline.protocol.api import (
+    Direction,
+    ErrorBody,
+    J2CSubmission,
+    KeyEpoch,
+    KeySubmission,
+    ProfileSubmission,
+    Queued,
+    QueuePage,
+    QueuePull,
+    Status,
+    StoredId,
+    SystemStatus,
+    u2c_body,
+)
 from quietline.protocol.boxes import (
     AnonymousBox,
     MultiAnonymousBox,
@@ -33,7 +49,7 @@ from quietline.protocol.boxes import (
     seal_multi_anonymous,
     seal_two_party,
 )
-from quietline.protocol.certificates import SignedKey
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.constants import (
     C2J_ENCRYPTED_LEN,
     J2C_ENCRYPTED_LEN,
@@ -47,21 +63,32 @@ from quietline.protocol.constants import (
     U2J_MESSAGE_LEN,
 )
 from quietline.protocol.deaddrops import (
+    B,
     DeadDrop,
-    DeadDropKind,
+    JournalistDeadDrop,
     JournalistTrialDecryptor,
-    UnpublishedDeadDrop,
+    UserDeadDrop,
     UserTrialDecryptor,
     dead_drop_list_json,
     parse_dead_drop_list,
-    sign_dead_drop,
+    sign_journalist_dead_drop,
+    sign_user_dead_drop,
 )
 from quietline.protocol.encoding import b64_decode, hex_decode, parse_rfc3339
 from quietline.protocol.errors import MalformedInput, ProtocolError
+from quietline.protocol.forms import SignedForm, open_form, sign_form
 from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keyfiles import encryption_key_pair_to_json
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    ReplyKey,
+)
 from quietline.protocol.messages import (
-    ENCRYPTED_U2J,
+    ENCRYPTED_C2J,
+    ENCRYPTED_J2C,
+    ENCRYPTED_U2C,
     J2C,
     J2U,
     U2C,
@@ -71,6 +98,8 @@ from quietline.protocol.messages import (
     U2CMessage,
     U2JMessage,
     cover_j2u,
+    encrypt_cover_u2c,
+    encrypt_j2c,
     encrypt_u2c,
     filler_c2j,
     forward_to_journalist,
@@ -80,6 +109,7 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.parsers import PUBLIC_PARSERS
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pair
 
@@ -105,9 +135,25 @@ class World:
     keyring: Keyring
     verified: VerifiedKeys
     user: EncryptionKeyPair
-    published_keys_json: dict[str, Any]
-    user_dead_drops_json: dict[str, Any]
-    journalist_dead_drops_json: dict[str, Any]
+    # A valid input for every entry of PUBLIC_PARSERS: JSON documents for the parsers
+    # that read JSON text, raw bytes for the others.
+    documents: dict[str, Any]
+    wire: dict[str, bytes]
+
+    @property
+    def published_keys_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.documents["published_keys"]
+        return document
+
+    @property
+    def user_dead_drops_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.documents["user_dead_drops"]
+        return document
+
+    @property
+    def journalist_dead_drops_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.documents["journalist_dead_drops"]
+        return document
 
     @property
     def covernode(self) -> EncryptionKeyPair:
@@ -123,10 +169,17 @@ class World:
             alice.messaging_pairs(), self.verified.covernode_wrapping_keys()
         )
 
+    def valid_input(self, name: str) -> bytes:
+        """What a peer sends to the parser ``name`` when it plays by the rules."""
+        if name in self.wire:
+            return self.wire[name]
+        return json.dumps(self.documents[name]).encode()
+
 
 @cache
 def world() -> World:
-    """One deployment with a real reply and a real user message in its dead drops."""
+    """One deployment with a real reply and a real user message in its dead drops, and a
+    valid input for every public parser."""
     keyring = build_keyring(
         NOW,
         covernode_ids=("covernode_001", "covernode_002"),
@@ -138,42 +191,124 @@ def world() -> World:
     user = derive_encryption_pair(0, "fuzzed user")
     node = keyring.covernode("covernode_001")
     alice = keyring.journalist("alice")
+    wrapping = verified.covernode_wrapping_keys()
     reply = TwoPartyBox.seal(J2U, alice.newest_messaging.pair, user.public, text_reply("hi"))
     u2c = encrypt_u2c(
-        verified.covernode_wrapping_keys(),
+        wrapping,
         recipient_id="alice",
-        recipient_key=alice.newest_messaging.public,
-        reply_key=user.public,
+        recipient_key=JournalistMessagingKey.of(alice.newest_messaging.pair),
+        reply_key=ReplyKey.of(user),
         text="hello",
     )
+    u2c_plaintext = u2c.open(node.newest_messaging.pair)
     forwarded = forward_to_journalist(
         node.newest_messaging.pair,
-        alice.newest_messaging.public,
-        u2c.open(node.newest_messaging.pair).payload,
+        JournalistMessagingKey.of(alice.newest_messaging.pair),
+        u2c_plaintext.payload,
     )
-
-    def signed(kind: DeadDropKind, entries: list[bytes], epoch: int | None) -> UnpublishedDeadDrop:
-        return sign_dead_drop(
-            kind,
-            entries,
-            NOW - timedelta(minutes=1),
-            epoch,
-            identity=node.identity.pair,
-            identity_not_valid_after=node.identity.not_valid_after,
-        )
-
-    user_drop = signed(DeadDropKind.USER, [cover_j2u().data, reply.data], None).published(1)
-    journalist_drop = signed(
-        DeadDropKind.JOURNALIST, [forwarded.data, filler_c2j().data], 3
-    ).published(2)
-    return World(
-        keyring,
-        verified,
-        user,
-        keyring.published_keys().to_json(),
-        dead_drop_list_json([user_drop]),
-        dead_drop_list_json([journalist_drop]),
+    j2c = encrypt_j2c(
+        wrapping, alice.newest_messaging.pair, ReplyKey.of(user), text_reply("a reply")
     )
+    signed_at = NOW - timedelta(minutes=1)
+    user_body = sign_user_dead_drop(
+        [cover_j2u(), reply],
+        signed_at,
+        identity=node.identity.pair,
+        identity_not_valid_after=node.identity.not_valid_after,
+    )
+    journalist_body = sign_journalist_dead_drop(
+        [forwarded, filler_c2j()],
+        signed_at,
+        3,
+        identity=node.identity.pair,
+        identity_not_valid_after=node.identity.not_valid_after,
+    )
+    published = keyring.published_keys()
+    pull = QueuePull(Direction.USER, after=5, limit=100, ack_through=4)
+    documents: dict[str, Any] = {
+        "published_keys": published.to_json(),
+        "journalist_profile": published.profiles[0].to_json(),
+        "signed_key": alice.newest_messaging.signed.to_json(),
+        "key_pair": encryption_key_pair_to_json(user),
+        "user_dead_drop": user_body.to_json(),
+        "journalist_dead_drop": journalist_body.to_json(),
+        "user_dead_drops": dead_drop_list_json([user_body.published(1)]),
+        "journalist_dead_drops": dead_drop_list_json([journalist_body.published(2)]),
+        "signed_form": sign_form(pull.to_json(), node.identity.pair, NOW).to_json(),
+        "user_message_body": json.loads(u2c_body(u2c)),
+        "j2c_submission": J2CSubmission(j2c).to_json(),
+        "key_submission": KeySubmission(
+            KeyRole.JOURNALIST_MSG,
+            RecipientId("alice"),
+            alice.identity.pair.public.raw,
+            alice.newest_messaging.signed,
+        ).to_json(),
+        "key_epoch": KeyEpoch(3).to_json(),
+        "profile_submission": ProfileSubmission(published.profiles[0], True).to_json(),
+        "stored_id": StoredId(2).to_json(),
+        "queue_pull": pull.to_json(),
+        "user_queue_page": QueuePage(
+            (Queued(5, u2c), Queued(6, encrypt_cover_u2c(wrapping)))
+        ).to_json(ENCRYPTED_U2C),
+        "journalist_queue_page": QueuePage((Queued(1, j2c),)).to_json(ENCRYPTED_J2C),
+        "status": Status(SystemStatus.AVAILABLE, "All systems are go", NOW).to_json(),
+        "error": ErrorBody("the form is stale or from the future").to_json(),
+    }
+    wire = {
+        "u2c": u2c.data,
+        "j2c": j2c.data,
+        "u2j_plaintext": u2c_plaintext.payload.open(alice.newest_messaging.pair).to_bytes(),
+        "u2c_plaintext": u2c_plaintext.to_bytes(),
+        "j2u_plaintext": text_reply("a reply").to_bytes(),
+        "j2c_plaintext": j2c.open(node.newest_messaging.pair).to_bytes(),
+        "padded_compressed_string": PaddedCompressedString.from_text("hello").raw,
+    }
+    return World(keyring, verified, user, documents, wire)
+
+
+# How each JSON parser's value is written back: what the edge or a service sends on.
+WRITERS: dict[str, Callable[[Any], Any]] = {
+    "published_keys": PublishedKeys.to_json,
+    "journalist_profile": JournalistProfile.to_json,
+    "signed_key": SignedKey.to_json,
+    "key_pair": encryption_key_pair_to_json,
+    "user_dead_drop": UserDeadDrop.to_json,
+    "journalist_dead_drop": JournalistDeadDrop.to_json,
+    "user_dead_drops": dead_drop_list_json,
+    "journalist_dead_drops": dead_drop_list_json,
+    "signed_form": SignedForm.to_json,
+    "user_message_body": lambda message: json.loads(u2c_body(message)),
+    "j2c_submission": J2CSubmission.to_json,
+    "key_submission": KeySubmission.to_json,
+    "key_epoch": KeyEpoch.to_json,
+    "profile_submission": ProfileSubmission.to_json,
+    "stored_id": StoredId.to_json,
+    "queue_pull": QueuePull.to_json,
+    "user_queue_page": lambda page: page.to_json(ENCRYPTED_U2C),
+    "journalist_queue_page": lambda page: page.to_json(ENCRYPTED_J2C),
+    "status": Status.to_json,
+    "error": ErrorBody.to_json,
+}
+JSON_PARSERS = sorted(WRITERS)
+BYTE_PARSERS = sorted(set(PUBLIC_PARSERS) - set(WRITERS))
+
+
+def test_every_public_parser_has_a_valid_input_to_fuzz_from() -> None:
+    # A parser added to PUBLIC_PARSERS must be given a valid input (and, if it reads
+    # JSON, a writer) here, so the mutation fuzzers below reach it.
+    w = world()
+    assert set(w.documents) == set(WRITERS)
+    assert set(w.wire) == set(BYTE_PARSERS)
+    assert set(w.documents).isdisjoint(w.wire)
+    assert set(w.documents) | set(w.wire) == set(PUBLIC_PARSERS)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_PARSERS))
+def test_every_valid_input_parses(name: str) -> None:
+    w = world()
+    value = PUBLIC_PARSERS[name](w.valid_input(name))
+    if name in WRITERS:
+        assert WRITERS[name](value) == w.documents[name]
 
 
 def test_the_valid_documents_are_valid() -> None:
@@ -181,10 +316,10 @@ def test_the_valid_documents_are_valid() -> None:
     w = world()
     published = PublishedKeys.from_json(w.published_keys_json)
     assert verify_published_keys(published, [w.keyring.anchor], NOW).rejected == ()
-    (user_drop,) = parse_dead_drop_list(DeadDropKind.USER, w.user_dead_drops_json)
+    (user_drop,) = parse_dead_drop_list(UserDeadDrop, w.user_dead_drops_json)
     user_drop.body.verify(w.verified)
     assert len(UserTrialDecryptor(w.user, w.verified).open(user_drop)) == 1
-    (journalist_drop,) = parse_dead_drop_list(DeadDropKind.JOURNALIST, w.journalist_dead_drops_json)
+    (journalist_drop,) = parse_dead_drop_list(JournalistDeadDrop, w.journalist_dead_drops_json)
     journalist_drop.body.verify(w.verified)
     assert len(w.journalist_decryptor().open(journalist_drop)) == 1
 
@@ -325,16 +460,16 @@ def test_opening_random_ciphertexts_with_real_keys(
     assert parsed_or_rejected(lambda: AnonymousBox(U2J, anonymous).open(w.journalist)) is None
     assert (
         parsed_or_rejected(
-            lambda: TwoPartyBox(J2U, two_party).open(w.user, PublicEncryptionKey(sender))
+            lambda: TwoPartyBox(J2U, two_party).open(w.user, JournalistMessagingKey(sender))
         )
         is None
     )
     assert parsed_or_rejected(lambda: MultiAnonymousBox(U2C, 2, multi).open(w.covernode)) is None
-    entry = TwoPartyBox(ENCRYPTED_U2J, c2j)
+    entry = ENCRYPTED_C2J.decode(c2j)
     assert parsed_or_rejected(lambda: w.journalist_decryptor().open_entry(entry)) is None
     assert (
         parsed_or_rejected(
-            lambda: JournalistTrialDecryptor([w.journalist], [PublicEncryptionKey(sender)])
+            lambda: JournalistTrialDecryptor([w.journalist], [CoverNodeMessagingKey(sender)])
         )
         is not None
     )
@@ -360,11 +495,11 @@ def test_authentic_boxes_of_garbage_plaintexts(
     read_message(parsed_or_rejected(lambda: j2c_box.open(w.covernode)))
 
     sealed_u2j = seal_anonymous(w.journalist.public, u2j)
-    entry = TwoPartyBox(ENCRYPTED_U2J, seal_two_party(w.covernode, w.journalist.public, sealed_u2j))
+    entry = ENCRYPTED_C2J.decode(seal_two_party(w.covernode, w.journalist.public, sealed_u2j))
     read_message(parsed_or_rejected(lambda: w.journalist_decryptor().open_entry(entry)))
 
     j2u_entry = seal_two_party(w.journalist, w.user.public, j2u)
-    dead_drop = UnpublishedDeadDrop(DeadDropKind.USER, NOW, j2u_entry, bytes(64), None).published(1)
+    dead_drop = UserDeadDrop(NOW, j2u_entry, bytes(64)).published(1)
     for reply in (
         parsed_or_rejected(lambda: UserTrialDecryptor(w.user, w.verified).open(dead_drop)) or []
     ):
@@ -380,16 +515,14 @@ def whole_entries(size: int) -> st.SearchStrategy[bytes]:
 
 
 @FUZZ
-@given(user_data=whole_entries(553), journalist_data=whole_entries(633))
+@given(user_data=whole_entries(J2U_ENCRYPTED_LEN), journalist_data=whole_entries(C2J_ENCRYPTED_LEN))
 def test_trial_decrypting_random_dead_drops(user_data: bytes, journalist_data: bytes) -> None:
     w = world()
-    user_drop = parsed_or_rejected(
-        lambda: UnpublishedDeadDrop(DeadDropKind.USER, NOW, user_data, bytes(64), None)
-    )
+    user_drop = parsed_or_rejected(lambda: UserDeadDrop(NOW, user_data, bytes(64)))
     if user_drop is not None:
         assert UserTrialDecryptor(w.user, w.verified).open(user_drop.published(1)) == []
     journalist_drop = parsed_or_rejected(
-        lambda: UnpublishedDeadDrop(DeadDropKind.JOURNALIST, NOW, journalist_data, bytes(64), 0)
+        lambda: JournalistDeadDrop(NOW, journalist_data, bytes(64), 0)
     )
     if journalist_drop is not None:
         assert w.journalist_decryptor().open(journalist_drop.published(1)) == []
@@ -402,7 +535,16 @@ FIELD_NAMES = [
     "covernodes", "journalists", "provisioning_pk", "id_pk", "msg_pks", "key",
     "certificate", "not_valid_after", "id", "display_name", "sort_name", "description",
     "is_desk", "tag", "status", "dead_drops", "created_at", "data", "signature", "epoch", "cert",
+    "public_key", "secret_key", "body", "signing_pk", "message", "role", "owner",
+    "parent_key", "profile", "default", "direction", "after", "limit", "ack_through",
+    "messages", "seq", "is_available", "timestamp", "error",
 ]  # fmt: skip
+# The enumerated strings a parser looks for, so random JSON gets past the first check.
+ENUM_VALUES = sorted(
+    {role.value for role in KeyRole}
+    | {direction.value for direction in Direction}
+    | {status.value for status in SystemStatus}
+)
 
 json_leaves = (
     st.none()
@@ -410,6 +552,7 @@ json_leaves = (
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
+    | st.sampled_from(ENUM_VALUES)
 )
 json_values: st.SearchStrategy[Any] = st.recursive(
     json_leaves,
@@ -420,21 +563,25 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     max_leaves=16,
 )
 
-JSON_PARSERS: dict[str, Callable[[Any], object]] = {
-    "published keys": PublishedKeys.from_json,
-    "signed key": SignedKey.from_json,
-    "journalist profile": JournalistProfile.from_json,
-    "user dead drop list": lambda obj: parse_dead_drop_list(DeadDropKind.USER, obj),
-    "journalist dead drop list": lambda obj: parse_dead_drop_list(DeadDropKind.JOURNALIST, obj),
-    "user dead drop": lambda obj: DeadDrop.from_json(DeadDropKind.USER, obj),
-    "journalist dead drop": lambda obj: DeadDrop.from_json(DeadDropKind.JOURNALIST, obj),
+
+@pytest.mark.parametrize("name", JSON_PARSERS)
+@FUZZ
+@given(document=json_values)
+def test_arbitrary_json(name: str, document: Any) -> None:
+    parsed_or_rejected(lambda: PUBLIC_PARSERS[name](json.dumps(document).encode()))
+
+
+# Published dead drops one at a time: what a reader parses from each list item.
+ITEM_PARSERS: dict[str, Callable[[Any], object]] = {
+    "user dead drop": lambda obj: DeadDrop.from_json(UserDeadDrop, obj),
+    "journalist dead drop": lambda obj: DeadDrop.from_json(JournalistDeadDrop, obj),
 }
 
 
-@pytest.mark.parametrize("parse", JSON_PARSERS.values(), ids=JSON_PARSERS.keys())
+@pytest.mark.parametrize("parse", ITEM_PARSERS.values(), ids=ITEM_PARSERS.keys())
 @FUZZ
 @given(document=json_values)
-def test_arbitrary_json(parse: Callable[[Any], object], document: Any) -> None:
+def test_arbitrary_json_dead_drop_items(parse: Callable[[Any], object], document: Any) -> None:
     parsed_or_rejected(lambda: parse(document))
 
 
@@ -472,21 +619,38 @@ def near_misses(value: Any) -> st.SearchStrategy[Any]:
             st.just(value + "="),
             st.just(value + "00"),
             timestamp_like,
+            st.sampled_from(ENUM_VALUES),
         ]
     elif isinstance(value, bool):
         options.append(st.sampled_from([not value, 0, 1, "true"]))
     elif isinstance(value, int):
         options.append(
-            st.sampled_from([value + 1, value - 1, -1, 2**31, 2**63, -(2**63) - 1, 1.0, str(value)])
+            st.sampled_from(
+                [
+                    value + 1,
+                    value - 1,
+                    0,
+                    -1,
+                    2**31,
+                    2**63 - 1,
+                    2**63,
+                    -(2**63) - 1,
+                    1.0,
+                    str(value),
+                ]
+            )
         )
     return st.one_of(options)
 
 
 @st.composite
 def mutated(draw: st.DrawFn, document: Any) -> Any:
-    """``document`` with one value replaced or one object member deleted."""
+    """``document`` with one value replaced or one object member deleted (a document
+    that is a single value, such as a JSON string, is replaced by a near miss)."""
     document = copy.deepcopy(document)
     paths = nodes(document)[1:]
+    if not paths:
+        return draw(near_misses(document))
     members = [p for p in paths if isinstance(p[-1], str)]
     if draw(st.booleans()) and members:
         path = draw(st.sampled_from(members))
@@ -495,6 +659,51 @@ def mutated(draw: st.DrawFn, document: Any) -> Any:
         path = draw(st.sampled_from(paths))
         at(document, path[:-1])[path[-1]] = draw(near_misses(at(document, path)))
     return document
+
+
+@pytest.mark.parametrize("name", JSON_PARSERS)
+@FUZZ
+@given(data=st.data())
+def test_mutated_public_documents(name: str, data: st.DataObject) -> None:
+    document = data.draw(mutated(world().documents[name]))
+    parse = PUBLIC_PARSERS[name]
+
+    value = parsed_or_rejected(lambda: parse(json.dumps(document).encode()))
+
+    if value is not None:
+        # What was accepted is written back as JSON that reads as the same value.
+        written = WRITERS[name](value)
+        assert parse(json.dumps(written).encode()) == value
+
+
+@st.composite
+def edited(draw: st.DrawFn, raw: bytes) -> bytes:
+    """``raw`` with a few bytes overwritten, or cut short, or made longer."""
+    data = bytearray(raw)
+    how = draw(st.sampled_from(["overwrite", "cut", "extend"]))
+    if how == "cut":
+        return bytes(data[: draw(st.integers(0, max(len(data) - 1, 0)))])
+    if how == "extend":
+        return bytes(data) + draw(st.binary(min_size=1, max_size=64))
+    for _ in range(draw(st.integers(1, 4))):
+        index = draw(st.integers(0, len(data) - 1))
+        data[index] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", BYTE_PARSERS)
+@FUZZ
+@given(data=st.data())
+def test_edited_wire_bytes(name: str, data: st.DataObject) -> None:
+    w = world()
+    raw = data.draw(edited(w.wire[name]))
+
+    value = parsed_or_rejected(lambda: PUBLIC_PARSERS[name](raw))
+
+    if isinstance(value, MultiAnonymousBox):
+        read_message(parsed_or_rejected(lambda: value.open(w.covernode)))
+    else:
+        read_message(value)
 
 
 @FUZZ
@@ -516,26 +725,57 @@ def test_mutated_published_keys(data: st.DataObject) -> None:
             assert {k.key for k in verification.verified.keys} <= {k.key for k in w.verified.keys}
 
 
-@pytest.mark.parametrize("kind", list(DeadDropKind))
-@FUZZ
-@given(data=st.data())
-def test_mutated_dead_drop_lists(kind: DeadDropKind, data: st.DataObject) -> None:
-    w = world()
-    valid = w.user_dead_drops_json if kind is DeadDropKind.USER else w.journalist_dead_drops_json
+def mutated_dead_drops(
+    data: st.DataObject, body_type: type[B], valid: dict[str, Any]
+) -> list[DeadDrop[B]]:
+    """Dead drops parsed from a mutated list, each re-read unchanged and verified if it can be."""
     document = data.draw(mutated(valid))
 
-    dead_drops = parsed_or_rejected(lambda: parse_dead_drop_list(kind, document))
+    dead_drops = parsed_or_rejected(lambda: parse_dead_drop_list(body_type, document)) or []
 
-    for dead_drop in dead_drops or []:
-        assert DeadDrop.from_json(kind, dead_drop.to_json()) == dead_drop
+    for dead_drop in dead_drops:
+        assert DeadDrop.from_json(body_type, dead_drop.to_json()) == dead_drop
         with contextlib.suppress(ProtocolError):
-            dead_drop.body.verify(w.verified)
-        if kind is DeadDropKind.USER:
-            replies = UserTrialDecryptor(w.user, w.verified).open(dead_drop)
-            assert len(replies) <= 1
-        else:
-            received = w.journalist_decryptor().open(dead_drop)
-            assert len(received) <= 1
+            dead_drop.body.verify(world().verified)
+    return dead_drops
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_user_dead_drop_lists(data: st.DataObject) -> None:
+    w = world()
+    for dead_drop in mutated_dead_drops(data, UserDeadDrop, w.user_dead_drops_json):
+        replies = UserTrialDecryptor(w.user, w.verified).open(dead_drop)
+        assert len(replies) <= 1
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_journalist_dead_drop_lists(data: st.DataObject) -> None:
+    w = world()
+    for dead_drop in mutated_dead_drops(data, JournalistDeadDrop, w.journalist_dead_drops_json):
+        received = w.journalist_decryptor().open(dead_drop)
+        assert len(received) <= 1
+
+
+@FUZZ
+@given(
+    body=st.binary(max_size=256)
+    | json_values.map(lambda value: json.dumps(value).encode())
+    | st.builds(
+        lambda payload, signed_at: json.dumps({**payload, "signed_at": signed_at}).encode(),
+        st.dictionaries(st.sampled_from(FIELD_NAMES), json_leaves, max_size=4),
+        timestamp_like | st.sampled_from(["2024-05-01T11:59:00Z", "2024-05-01T12:00:30Z"]),
+    )
+)
+def test_opening_a_signed_form_of_any_body(body: bytes) -> None:
+    # The signature is good and the key allowed: only the body is garbage.
+    identity = world().keyring.covernode("covernode_001").identity.pair
+    form = SignedForm(body, identity.public, identity.sign(body))
+
+    payload = parsed_or_rejected(lambda: open_form(form, [identity.public], NOW))
+
+    assert payload is None or "signed_at" not in payload
 
 
 # --- regressions: instants at the edges of datetime's range ------------------------------
@@ -549,7 +789,7 @@ def test_a_dead_drop_created_at_an_impossible_instant_is_malformed(created_at: s
     item["created_at"] = created_at
 
     with pytest.raises(MalformedInput):
-        DeadDrop.from_json(DeadDropKind.USER, item)
+        DeadDrop.from_json(UserDeadDrop, item)
 
 
 @pytest.mark.parametrize("not_valid_after", OUT_OF_RANGE_INSTANTS)
@@ -561,12 +801,21 @@ def test_published_keys_with_an_impossible_expiry_are_malformed(not_valid_after:
         PublishedKeys.from_json(document)
 
 
+@pytest.mark.parametrize("timestamp", OUT_OF_RANGE_INSTANTS)
+def test_a_status_at_an_impossible_instant_is_malformed(timestamp: str) -> None:
+    document = copy.deepcopy(world().documents["status"])
+    document["timestamp"] = timestamp
+
+    with pytest.raises(MalformedInput):
+        Status.from_json(document)
+
+
 def test_an_accepted_dead_drop_is_re_served_as_acceptable_json() -> None:
     item = copy.deepcopy(world().user_dead_drops_json["dead_drops"][0])
     item["created_at"] = "0999-01-01T00:00:00Z"
-    accepted = DeadDrop.from_json(DeadDropKind.USER, item)
+    accepted = DeadDrop.from_json(UserDeadDrop, item)
 
-    assert DeadDrop.from_json(DeadDropKind.USER, accepted.to_json()) == accepted
+    assert DeadDrop.from_json(UserDeadDrop, accepted.to_json()) == accepted
 
 
 # --- the whole public attack surface, as bytes off the wire -------------------------------

@@ -34,6 +34,7 @@ from quietline.protocol.keygen import (
     rotation_due,
 )
 from quietline.protocol.keys import PublicSigningKey
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import verify_published_keys
 
 # A time with microseconds, to see them truncated from every expiry.
@@ -290,7 +291,7 @@ def published_keys(built: Hierarchy, recipient_id: str = "journalist_keygen") ->
                         Realm.COVERNODE,
                         k[KeyRole.COVERNODE_PROVISIONING].published,
                         {
-                            "covernode_001": (
+                            RecipientId("covernode_001"): (
                                 IdentityFamily(
                                     k[KeyRole.COVERNODE_ID].published,
                                     (k[KeyRole.COVERNODE_MSG].published,),
@@ -304,7 +305,7 @@ def published_keys(built: Hierarchy, recipient_id: str = "journalist_keygen") ->
                         Realm.JOURNALIST,
                         k[KeyRole.JOURNALIST_PROVISIONING].published,
                         {
-                            recipient_id: (
+                            RecipientId(recipient_id): (
                                 IdentityFamily(
                                     k[KeyRole.JOURNALIST_ID].published,
                                     (k[KeyRole.JOURNALIST_MSG].published,),

@@ -15,9 +15,12 @@ from hypothesis import strategies as st
 
 from quietline.protocol.errors import BadSignature, MalformedInput
 from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
     EncryptionKeyPair,
+    JournalistMessagingKey,
     PublicEncryptionKey,
     PublicSigningKey,
+    ReplyKey,
     SigningKeyPair,
     human_digest,
 )
@@ -148,6 +151,46 @@ def test_public_key_hex_is_the_raw_key() -> None:
     assert pair.public.hex() == pair.public.raw.hex()
     signer = SigningKeyPair.from_seed(SEED)
     assert signer.public.hex() == signer.public.raw.hex()
+
+
+# --- encryption keys typed by role --------------------------------------------------------
+
+ROLE_TYPES = (CoverNodeMessagingKey, JournalistMessagingKey, ReplyKey)
+
+
+@pytest.mark.parametrize("role_type", ROLE_TYPES)
+def test_a_role_key_is_the_public_half_of_its_pair_and_equals_the_untyped_key(
+    role_type: type[PublicEncryptionKey],
+) -> None:
+    pair = EncryptionKeyPair.from_secret(SECRET)
+
+    typed = role_type.of(pair)
+
+    assert type(typed) is role_type
+    assert typed.raw == pair.public.raw
+    assert typed == pair.public
+    assert pair.public == typed
+    assert hash(typed) == hash(pair.public)
+    assert {typed, pair.public} == {pair.public}
+    assert repr(typed) == f"{role_type.__name__}({pair.public.raw[:4].hex()}…)"
+
+
+@pytest.mark.parametrize("role_type", ROLE_TYPES)
+@pytest.mark.parametrize("raw", [b"", bytes(31), bytes(33)])
+def test_a_role_key_demands_exactly_32_bytes(
+    role_type: type[PublicEncryptionKey], raw: bytes
+) -> None:
+    with pytest.raises(MalformedInput):
+        role_type(raw)
+
+
+def test_keys_of_different_bytes_differ_whatever_their_role() -> None:
+    one = EncryptionKeyPair.from_secret(SECRET)
+    other = EncryptionKeyPair.from_secret(bytes(reversed(SECRET)))
+
+    assert ReplyKey.of(one) != ReplyKey.of(other)
+    assert CoverNodeMessagingKey.of(one) != JournalistMessagingKey.of(other)
+    assert ReplyKey.of(one) != PublicSigningKey(one.public.raw)
 
 
 # --- secrets stay out of reprs ------------------------------------------------------------

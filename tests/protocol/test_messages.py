@@ -38,9 +38,14 @@ from quietline.protocol.errors import (
     MisuseError,
     ProtocolError,
 )
-from quietline.protocol.keys import EncryptionKeyPair, PublicEncryptionKey
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    PublicEncryptionKey,
+    ReplyKey,
+)
 from quietline.protocol.messages import (
-    COVER_TAG,
     ENCRYPTED_C2J,
     ENCRYPTED_J2U,
     ENCRYPTED_U2J,
@@ -49,7 +54,6 @@ from quietline.protocol.messages import (
     J2CMessage,
     J2UMessage,
     J2UType,
-    RecipientTag,
     U2CMessage,
     U2JMessage,
     cover_j2u,
@@ -65,14 +69,17 @@ from quietline.protocol.messages import (
     text_reply,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.recipients import COVER_TAG, RecipientTag
 
 CRYPTO_SETTINGS = settings(max_examples=25, deadline=None)
 
 COVERNODE_1 = EncryptionKeyPair.from_secret(bytes(range(32)))
 COVERNODE_2 = EncryptionKeyPair.from_secret(bytes(range(32, 64)))
-COVERNODE_KEYS = [COVERNODE_1.public, COVERNODE_2.public]
+COVERNODE_KEYS = [CoverNodeMessagingKey.of(COVERNODE_1), CoverNodeMessagingKey.of(COVERNODE_2)]
 JOURNALIST = EncryptionKeyPair.from_secret(bytes(range(64, 96)))
+JOURNALIST_KEY = JournalistMessagingKey.of(JOURNALIST)
 USER = EncryptionKeyPair.from_secret(bytes(range(96, 128)))
+USER_REPLY_KEY = ReplyKey.of(USER)
 STRANGER = EncryptionKeyPair.from_secret(bytes(range(128, 160)))
 JOURNALIST_ID = "static_test_journalist"
 
@@ -90,8 +97,8 @@ def send_u2c(text: str = "hello from a source") -> bytes:
     return encrypt_u2c(
         COVERNODE_KEYS,
         recipient_id=JOURNALIST_ID,
-        recipient_key=JOURNALIST.public,
-        reply_key=USER.public,
+        recipient_key=JOURNALIST_KEY,
+        reply_key=USER_REPLY_KEY,
         text=text,
     ).data
 
@@ -155,10 +162,10 @@ def test_either_covernode_key_opens_a_u2c() -> None:
 
 def test_one_covernode_key_twice_opens() -> None:
     box = encrypt_u2c(
-        [COVERNODE_1.public, COVERNODE_1.public],
+        [COVERNODE_KEYS[0], COVERNODE_KEYS[0]],
         recipient_id=JOURNALIST_ID,
-        recipient_key=JOURNALIST.public,
-        reply_key=USER.public,
+        recipient_key=JOURNALIST_KEY,
+        reply_key=USER_REPLY_KEY,
         text="one node",
     )
     assert len(box.data) == 773
@@ -186,13 +193,13 @@ def test_u2c_does_not_open_for_others() -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_u2c_needs_exactly_two_covernode_keys(count: int) -> None:
-    keys = [COVERNODE_1.public, COVERNODE_2.public, STRANGER.public][:count]
+    keys = [*COVERNODE_KEYS, CoverNodeMessagingKey.of(STRANGER)][:count]
     with pytest.raises(MisuseError):
         encrypt_u2c(
             keys,
             recipient_id=JOURNALIST_ID,
-            recipient_key=JOURNALIST.public,
-            reply_key=USER.public,
+            recipient_key=JOURNALIST_KEY,
+            reply_key=USER_REPLY_KEY,
             text="hi",
         )
     with pytest.raises(MisuseError):
@@ -218,7 +225,7 @@ def test_parse_u2c_rejects_non_bytes() -> None:
 
 def test_c2j_is_633_bytes_and_opens_for_the_journalist() -> None:
     payload = parse_u2c(send_u2c("via the mixer")).open(COVERNODE_1).payload
-    c2j = forward_to_journalist(COVERNODE_1, JOURNALIST.public, payload)
+    c2j = forward_to_journalist(COVERNODE_1, JOURNALIST_KEY, payload)
     assert len(c2j.data) == 633
     reparsed = ENCRYPTED_C2J.decode(ENCRYPTED_C2J.check_size(c2j.data))
     sealed_u2j = reparsed.open(JOURNALIST, COVERNODE_1.public)
@@ -230,7 +237,7 @@ def test_c2j_is_633_bytes_and_opens_for_the_journalist() -> None:
 
 def test_c2j_from_another_covernode_does_not_open() -> None:
     payload = parse_u2c(send_u2c()).open(COVERNODE_1).payload
-    c2j = forward_to_journalist(COVERNODE_1, JOURNALIST.public, payload)
+    c2j = forward_to_journalist(COVERNODE_1, JOURNALIST_KEY, payload)
     with pytest.raises(DecryptionFailed):
         c2j.open(JOURNALIST, COVERNODE_2.public)
 
@@ -245,8 +252,8 @@ def test_filler_c2j_is_633_bytes_and_opens_for_nobody() -> None:
 
 def test_c2j_is_reproducible_with_fixed_randomness() -> None:
     payload = parse_u2c(send_u2c()).open(COVERNODE_1).payload
-    first = forward_to_journalist(COVERNODE_1, JOURNALIST.public, payload, zeros)
-    second = forward_to_journalist(COVERNODE_1, JOURNALIST.public, payload, zeros)
+    first = forward_to_journalist(COVERNODE_1, JOURNALIST_KEY, payload, zeros)
+    second = forward_to_journalist(COVERNODE_1, JOURNALIST_KEY, payload, zeros)
     assert first.data == second.data
     assert first.data.endswith(bytes(24))
 
@@ -264,6 +271,7 @@ def test_u2j_bytes_round_trip(reply_key: bytes, reserved: int, text: bytes) -> N
     raw = reply_key + bytes([reserved]) + text
     message = U2JMessage.from_bytes(raw)
     assert message.reply_key.raw == reply_key
+    assert type(message.reply_key) is ReplyKey
     assert message.text.raw == text
     # The reserved byte is ignored on read and written as 0x00.
     assert message.to_bytes() == reply_key + b"\x00" + text
@@ -329,7 +337,7 @@ def test_cover_j2u_is_553_bytes_and_opens_for_nobody() -> None:
 
 
 def test_j2c_real_is_730_bytes_flagged_real_and_opens_for_the_user() -> None:
-    box = encrypt_j2c(COVERNODE_KEYS, JOURNALIST, USER.public, text_reply("a reply"))
+    box = encrypt_j2c(COVERNODE_KEYS, JOURNALIST, USER_REPLY_KEY, text_reply("a reply"))
     assert len(box.data) == 730
     for covernode in (COVERNODE_1, COVERNODE_2):
         j2c = parse_j2c(box.data).open(covernode)
@@ -350,7 +358,7 @@ def test_j2c_cover_is_730_bytes_flagged_cover_and_opens_for_nobody() -> None:
 
 
 def test_j2c_does_not_open_for_others() -> None:
-    box = parse_j2c(encrypt_j2c(COVERNODE_KEYS, JOURNALIST, USER.public, text_reply("x")).data)
+    box = parse_j2c(encrypt_j2c(COVERNODE_KEYS, JOURNALIST, USER_REPLY_KEY, text_reply("x")).data)
     for other in (JOURNALIST, USER, STRANGER):
         with pytest.raises(DecryptionFailed):
             box.open(other)
@@ -358,9 +366,9 @@ def test_j2c_does_not_open_for_others() -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 3])
 def test_j2c_needs_exactly_two_covernode_keys(count: int) -> None:
-    keys = [COVERNODE_1.public, COVERNODE_2.public, STRANGER.public][:count]
+    keys = [*COVERNODE_KEYS, CoverNodeMessagingKey.of(STRANGER)][:count]
     with pytest.raises(MisuseError):
-        encrypt_j2c(keys, JOURNALIST, USER.public, text_reply("x"))
+        encrypt_j2c(keys, JOURNALIST, USER_REPLY_KEY, text_reply("x"))
     with pytest.raises(MisuseError):
         encrypt_cover_j2c(keys)
 

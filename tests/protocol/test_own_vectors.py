@@ -38,20 +38,20 @@ from quietline.protocol.constants import (
 )
 from quietline.protocol.encoding import parse_rfc3339
 from quietline.protocol.errors import DecryptionFailed, MessageTooLong
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
 from quietline.protocol.messages import (
     ENCRYPTED_C2J,
     J2U,
     U2J,
     J2UMessage,
     J2UType,
-    RecipientTag,
     forward_to_journalist,
     parse_j2c,
     parse_u2c,
 )
 from quietline.protocol.mixing import DEMO_U2J, MixingParameters, ThresholdMix
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.recipients import RecipientTag
 from tests.protocol.vectors.generate import (
     ShakeStream,
     build_mixer_vectors,
@@ -195,7 +195,7 @@ class TestMessageVectors:
         payload = AnonymousBox(U2J, bytes.fromhex(MESSAGES["u2c"]["u2j"]))
         c2j = forward_to_journalist(
             pair("covernode_messaging"),
-            pair("journalist_messaging").public,
+            JournalistMessagingKey.of(pair("journalist_messaging")),
             payload,
             ShakeStream(bytes.fromhex(MESSAGES["c2j"]["seed"])),
         )

@@ -2,8 +2,10 @@
 
 The queue always holds N slots of the same size; real messages wait in order at the
 front and are sent first, the rest is cover. Its serialisation is exactly
-``N x (16 + item_size)`` bytes whether 0 or N slots are real, and without the hint key
-real and cover slots look alike (every hint is 16 uniformly random-looking bytes).
+``N x (16 + codec.size)`` bytes whether 0 or N slots are real, and without the hint key
+real and cover slots look alike (every hint is 16 uniformly random-looking bytes); a
+queue read without its hint key can still send, but neither count nor take real messages.
+Most tests queue raw bytes through a plain codec; the last one queues typed U2C boxes.
 """
 
 import hashlib
@@ -16,10 +18,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quietline.protocol.boxes import Codec
 from quietline.protocol.constants import U2C_ENCRYPTED_LEN
 from quietline.protocol.errors import MalformedInput, MisuseError, SendingQueueFull
-from quietline.protocol.keys import EncryptionKeyPair
-from quietline.protocol.messages import encrypt_cover_u2c, encrypt_u2c, parse_u2c
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    ReplyKey,
+)
+from quietline.protocol.messages import (
+    ENCRYPTED_U2C,
+    EncryptedU2C,
+    encrypt_cover_u2c,
+    encrypt_u2c,
+)
 from quietline.protocol.sending_queue import (
     DEFAULT_SLOTS,
     HINT_KEY_LEN,
@@ -30,6 +43,14 @@ from quietline.protocol.sending_queue import (
 ITEM = U2C_ENCRYPTED_LEN  # 773: the queue holds U2C messages in the client
 HINT_KEY = hashlib.sha256(b"quietline test hint key").digest()
 OTHER_HINT_KEY = hashlib.sha256(b"another vault's hint key").digest()
+
+
+def raw_items(size: int) -> Codec[bytes]:
+    """A codec of plain ``size``-byte strings, to queue bytes an observer can recognise."""
+    return Codec("item", size, bytes, bytes)
+
+
+ITEMS = raw_items(ITEM)
 
 
 def random_cover() -> bytes:
@@ -47,8 +68,10 @@ def seeded_bytes(seed: int) -> Callable[[int], bytes]:
     return rng.randbytes
 
 
-def new_queue(size: int = DEFAULT_SLOTS, item_size: int = ITEM) -> SendingQueue:
-    return SendingQueue.filled_with_cover(HINT_KEY, item_size, lambda: os.urandom(item_size), size)
+def new_queue(size: int = DEFAULT_SLOTS, item_size: int = ITEM) -> SendingQueue[bytes]:
+    return SendingQueue.filled_with_cover(
+        HINT_KEY, raw_items(item_size), lambda: os.urandom(item_size), size
+    )
 
 
 def slots(raw: bytes, item_size: int = ITEM) -> list[tuple[bytes, bytes]]:
@@ -61,7 +84,7 @@ def slots(raw: bytes, item_size: int = ITEM) -> list[tuple[bytes, bytes]]:
 
 class TestFilledWithCover:
     def test_default_slot_count_and_all_cover(self) -> None:
-        queue = SendingQueue.filled_with_cover(HINT_KEY, ITEM, random_cover)
+        queue = SendingQueue.filled_with_cover(HINT_KEY, ITEMS, random_cover)
         assert len(queue) == DEFAULT_SLOTS
         assert queue.real_count() == 0
         assert len(queue.to_bytes()) == DEFAULT_SLOTS * (HINT_LEN + ITEM)
@@ -75,7 +98,7 @@ class TestFilledWithCover:
     def test_uses_the_cover_and_random_callables(self) -> None:
         covers = iter([bytes([i]) * ITEM for i in range(3)])
         queue = SendingQueue.filled_with_cover(
-            HINT_KEY, ITEM, lambda: next(covers), 3, random_bytes=lambda n: b"\xaa" * n
+            HINT_KEY, ITEMS, lambda: next(covers), 3, random_bytes=lambda n: b"\xaa" * n
         )
         assert slots(queue.to_bytes()) == [
             (b"\xaa" * HINT_LEN, bytes([i]) * ITEM) for i in range(3)
@@ -85,7 +108,7 @@ class TestFilledWithCover:
     def test_hint_key_must_be_32_bytes(self, length: int) -> None:
         assert HINT_KEY_LEN == 32
         with pytest.raises(MisuseError):
-            SendingQueue.filled_with_cover(bytes(length), ITEM, random_cover)
+            SendingQueue.filled_with_cover(bytes(length), ITEMS, random_cover)
 
 
 class TestEnqueueDequeue:
@@ -128,7 +151,7 @@ class TestEnqueueDequeue:
         assert [queue.dequeue(random_cover) for _ in range(2)] == [message("b"), message("c")]
 
     def test_dequeue_refills_the_tail_with_fresh_cover(self) -> None:
-        queue = SendingQueue.filled_with_cover(HINT_KEY, ITEM, random_cover, 2)
+        queue = SendingQueue.filled_with_cover(HINT_KEY, ITEMS, random_cover, 2)
         fresh = b"\x55" * ITEM
         queue.dequeue(lambda: fresh, random_bytes=lambda n: b"\x77" * n)
         assert slots(queue.to_bytes())[-1] == (b"\x77" * HINT_LEN, fresh)
@@ -195,7 +218,7 @@ class TestSerialisation:
         waiting = waiting[sent:]
 
         raw = queue.to_bytes()
-        restored = SendingQueue.from_bytes(HINT_KEY, ITEM, raw)
+        restored = SendingQueue.from_bytes(HINT_KEY, ITEMS, raw)
         assert restored.to_bytes() == raw
         assert restored.real_count() == len(waiting) == queue.real_count()
         assert [restored.dequeue(random_cover) for _ in range(len(waiting))] == waiting
@@ -206,7 +229,7 @@ class TestSerialisation:
         for i in range(DEFAULT_SLOTS):
             queue.enqueue(message(f"m{i}"))
         assert queue.real_count() == DEFAULT_SLOTS
-        stranger = SendingQueue.from_bytes(OTHER_HINT_KEY, ITEM, queue.to_bytes())
+        stranger = SendingQueue.from_bytes(OTHER_HINT_KEY, ITEMS, queue.to_bytes())
         assert stranger.real_count() == 0
         assert len(stranger) == DEFAULT_SLOTS
 
@@ -216,10 +239,10 @@ class TestSerialisation:
     )
     def test_from_bytes_rejects_wrong_lengths(self, length: int) -> None:
         with pytest.raises(MalformedInput):
-            SendingQueue.from_bytes(HINT_KEY, ITEM, bytes(length))
+            SendingQueue.from_bytes(HINT_KEY, ITEMS, bytes(length))
 
     def test_from_bytes_accepts_any_whole_number_of_slots(self) -> None:
-        queue = SendingQueue.from_bytes(HINT_KEY, ITEM, bytes(3 * (HINT_LEN + ITEM)))
+        queue = SendingQueue.from_bytes(HINT_KEY, ITEMS, bytes(3 * (HINT_LEN + ITEM)))
         assert len(queue) == 3
         assert queue.real_count() == 0
 
@@ -252,7 +275,7 @@ class TestWithoutTheKey:
         cover_bytes: Counter[int] = Counter()
         for _ in range(100):
             queue = SendingQueue.filled_with_cover(
-                HINT_KEY, ITEM, lambda: rng.randbytes(ITEM), 8, random_bytes=rng.randbytes
+                HINT_KEY, ITEMS, lambda: rng.randbytes(ITEM), 8, random_bytes=rng.randbytes
             )
             for _ in range(4):
                 queue.enqueue(rng.randbytes(ITEM))
@@ -269,10 +292,48 @@ class TestWithoutTheKey:
         hints = set()
         for key in (HINT_KEY, OTHER_HINT_KEY):
             for label in ("a", "b"):
-                queue = SendingQueue.filled_with_cover(key, ITEM, random_cover, 1)
+                queue = SendingQueue.filled_with_cover(key, ITEMS, random_cover, 1)
                 queue.enqueue(message(label))
                 hints.add(slots(queue.to_bytes())[0][0])
         assert len(hints) == 4
+
+
+class TestReadWithoutTheHintKey:
+    """A queue read without the vault (to send on schedule) sends, but cannot tell or take."""
+
+    def test_it_sends_the_same_messages_in_the_same_order(self) -> None:
+        queue = new_queue(4)
+        real = [message("a"), message("b")]
+        for item in real:
+            queue.enqueue(item)
+        raw = queue.to_bytes()
+
+        keyless = SendingQueue.from_bytes(None, ITEMS, raw)
+
+        assert keyless.to_bytes() == raw
+        sent = [keyless.dequeue(random_cover) for _ in range(4)]
+        assert sent == [m for _, m in slots(raw)]
+        assert sent[:2] == real
+        assert len(keyless.to_bytes()) == len(raw)
+
+    def test_it_cannot_count_or_take_real_messages(self) -> None:
+        keyless = SendingQueue.from_bytes(None, ITEMS, new_queue(4).to_bytes())
+        before = keyless.to_bytes()
+
+        with pytest.raises(MisuseError) as counting:
+            keyless.real_count()
+        with pytest.raises(MisuseError) as taking:
+            keyless.enqueue(message("a"))
+
+        assert not isinstance(taking.value, SendingQueueFull)
+        assert not isinstance(counting.value, SendingQueueFull)
+        assert keyless.to_bytes() == before
+
+    def test_a_fresh_queue_can_be_made_without_the_key(self) -> None:
+        keyless = SendingQueue.filled_with_cover(None, ITEMS, random_cover, 3)
+
+        assert len(keyless.to_bytes()) == 3 * (HINT_LEN + ITEM)
+        assert len(keyless.dequeue(random_cover)) == ITEM
 
 
 def test_queue_of_real_u2c_messages() -> None:
@@ -280,23 +341,26 @@ def test_queue_of_real_u2c_messages() -> None:
     covernode = EncryptionKeyPair.generate()
     journalist = EncryptionKeyPair.generate()
     user = EncryptionKeyPair.generate()
-    wrapping = [covernode.public, covernode.public]
+    wrapping = [CoverNodeMessagingKey.of(covernode)] * 2
 
-    def cover() -> bytes:
-        return encrypt_cover_u2c(wrapping).data
+    def cover() -> EncryptedU2C:
+        return encrypt_cover_u2c(wrapping)
 
-    queue = SendingQueue.filled_with_cover(HINT_KEY, ITEM, cover, 4)
+    queue = SendingQueue.filled_with_cover(HINT_KEY, ENCRYPTED_U2C, cover, 4)
     real = encrypt_u2c(
         wrapping,
         recipient_id="journalist_queue",
-        recipient_key=journalist.public,
-        reply_key=user.public,
+        recipient_key=JournalistMessagingKey.of(journalist),
+        reply_key=ReplyKey.of(user),
         text="hello from the queue",
-    ).data
+    )
     queue.enqueue(real)
-    restored = SendingQueue.from_bytes(HINT_KEY, ITEM, queue.to_bytes())
+    assert len(queue.to_bytes()) == 4 * (HINT_LEN + ITEM)
+    restored = SendingQueue.from_bytes(HINT_KEY, ENCRYPTED_U2C, queue.to_bytes())
+    assert restored.real_count() == 1
     sent = [restored.dequeue(cover) for _ in range(3)]
     assert sent[0] == real
-    opened = [parse_u2c(raw).open(covernode) for raw in sent]
+    assert all(len(box.data) == ITEM for box in sent)
+    opened = [box.open(covernode) for box in sent]
     assert [u2c.tag.is_cover for u2c in opened] == [False, True, True]
     assert opened[0].payload.open(journalist).text.text() == "hello from the queue"

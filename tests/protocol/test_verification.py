@@ -21,10 +21,10 @@ from quietline.protocol.constants import (
     COVERNODE_MSG_KEY_VALIDITY,
     JOURNALIST_MSG_KEY_VALIDITY,
 )
-from quietline.protocol.errors import KeyUnavailable, UntrustedKey
+from quietline.protocol.errors import KeyUnavailable, MalformedInput, UntrustedKey
 from quietline.protocol.hierarchy import JournalistProfile, ProvisioningFamily, PublishedKeys, Realm
-from quietline.protocol.keys import SigningKeyPair
-from quietline.protocol.messages import RecipientTag
+from quietline.protocol.keys import CoverNodeMessagingKey, JournalistMessagingKey, SigningKeyPair
+from quietline.protocol.recipients import RecipientTag
 from quietline.protocol.verification import KeyVerification, RejectedKey, verify_published_keys
 from tests.protocol.keyring import (
     IssuedEncryptionKey,
@@ -37,6 +37,7 @@ from tests.protocol.keyring import (
     issue_encryption_key,
     issue_signing_key,
 )
+from tests.protocol.strategies import recipient_ids
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -466,6 +467,30 @@ def test_journalist_messaging_key_raises_key_unavailable_when_there_is_none() ->
         later.covernode_wrapping_keys()
 
 
+def test_selected_keys_are_typed_by_their_role() -> None:
+    keyring = build_keyring(NOW, journalist_ids=("alice",))
+    verified = keyring.verified()
+
+    assert all(type(key) is CoverNodeMessagingKey for key in verified.covernode_wrapping_keys())
+    assert all(type(key) is CoverNodeMessagingKey for key in verified.covernode_messaging_keys())
+    assert type(verified.journalist_messaging_key("alice")) is JournalistMessagingKey
+
+
+def test_covernode_messaging_keys_lists_every_valid_covernode_messaging_key() -> None:
+    keyring = build_keyring(NOW, covernode_ids=("covernode_001", "covernode_002"), messaging_keys=2)
+    expected = {key.public for node in keyring.covernodes for key in node.messaging}
+
+    keys = keyring.verified().covernode_messaging_keys()
+
+    assert len(keys) == len(expected) == 4
+    assert set(keys) == expected
+    after_older_expiry = keyring.covernode("covernode_001").messaging[0].not_valid_after + SECOND
+    later = keyring.verify(after_older_expiry).verified
+    assert set(later.covernode_messaging_keys()) == {
+        node.newest_messaging.public for node in keyring.covernodes
+    }
+
+
 def test_signing_keys_lists_every_verified_key_of_a_role() -> None:
     keyring = build_keyring(NOW, covernode_ids=("covernode_001", "covernode_002"))
 
@@ -476,7 +501,8 @@ def test_signing_keys_lists_every_verified_key_of_a_role() -> None:
 
 # --- JSON ---------------------------------------------------------------------------------
 
-member_ids = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=2, unique=True)
+# CoverNode and journalist ids both follow the recipient-id rule.
+member_ids = st.lists(recipient_ids, min_size=1, max_size=2, unique=True)
 
 
 @settings(max_examples=25, deadline=None)
@@ -545,3 +571,26 @@ def test_missing_optional_fields_take_their_defaults() -> None:
     assert parsed.profiles == ()
     assert parsed.max_epoch == 0
     assert parsed.default_journalist_id is None
+
+
+@pytest.mark.parametrize("bad_id", ["", "a/b", "a\\b", "tab\there", "é", "x" * 129])
+@pytest.mark.parametrize("realm", list(Realm))
+def test_a_member_id_that_breaks_the_recipient_id_rule_is_malformed(
+    realm: Realm, bad_id: str
+) -> None:
+    document = build_keyring(NOW).published_keys().to_json()
+    (provisioning,) = document["keys"][0][realm.value]
+    ((_, families),) = provisioning[realm.value].items()
+    provisioning[realm.value] = {bad_id: families}
+
+    with pytest.raises(MalformedInput):
+        PublishedKeys.from_json(document)
+
+
+@pytest.mark.parametrize("bad_id", ["", "a/b", "a\\b", "é", "x" * 129])
+def test_a_profile_id_that_breaks_the_recipient_id_rule_is_malformed(bad_id: str) -> None:
+    document = build_keyring(NOW).published_keys().to_json()
+    document["journalist_profiles"][0]["id"] = bad_id
+
+    with pytest.raises(MalformedInput):
+        PublishedKeys.from_json(document)

@@ -75,7 +75,7 @@ class Organisation:
     covernode_identity: CertifiedSigningKey
     covernode_messaging: CertifiedEncryptionKey
     journalist_provisioning: CertifiedSigningKey
-    recipients: dict[RecipientId, Recipient]
+    recipients: dict[str, Recipient]
 
     @classmethod
     def create(cls, now: datetime, recipient_ids: Sequence[str] = ("news_desk",)) -> Organisation:
@@ -84,7 +84,7 @@ class Organisation:
         cn_provisioning = generate_signing_key(KeyRole.COVERNODE_PROVISIONING, root, now)
         cn_identity = generate_signing_key(KeyRole.COVERNODE_ID, cn_provisioning, now)
         j_provisioning = generate_signing_key(KeyRole.JOURNALIST_PROVISIONING, root, now)
-        recipients = {}
+        recipients: dict[str, Recipient] = {}
         for recipient_id in map(RecipientId, recipient_ids):
             identity = generate_signing_key(KeyRole.JOURNALIST_ID, j_provisioning, now)
             recipients[recipient_id] = Recipient(
@@ -142,7 +142,7 @@ class Organisation:
     def signed_profile(self, recipient_id: str, now: datetime, *, default: bool) -> SignedForm:
         """The recipient's profile as ``POST /v1/journalist-profiles`` takes it, signed by
         the journalist provisioning key at ``now``."""
-        submission = ProfileSubmission(self.recipients[RecipientId(recipient_id)].profile, default)
+        submission = ProfileSubmission(self.recipients[recipient_id].profile, default)
         return sign_form(submission.to_json(), self.journalist_provisioning.pair, now)
 
     def publish(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from quietline.admin.ceremony import Layout, enroll, init, publish, read_bundle
+from quietline.admin.ceremony import Layout, enroll, init, publish
 from quietline.client import SourceClient, SourceStorage
 from quietline.client.schedule import FixedRate
 from quietline.clock import FixedClock
@@ -26,7 +26,7 @@ from quietline.desk.state import DeskState, recipient_from_bundle
 from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
-from quietline.keystore import read_json
+from quietline.keystore import read_bundle, read_json
 from quietline.mixer.service import Mixer
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import KeyRole, SignedKey
@@ -112,7 +112,7 @@ def system(tmp_path: Path) -> Iterator[System]:
     mixer_store = MixerStore(tmp_path / "mixer.sqlite3")
     with serve(create_app(edge_store, [anchor], clock)) as url, EdgeClient(url) as edge:
         publish(layout, edge, T0, lambda _line: None)
-        mixer = Mixer(replace(config.mixer, u2j=FAST, j2u=FAST), edge, [anchor], clock, mixer_store)
+        mixer = Mixer(replace(config.mixer, u2j=FAST, j2u=FAST), edge, [anchor], mixer_store)
         desk_store = DeskStore(tmp_path / "desk.vault", INTERACTIVE)
         desk_store.create(PASSPHRASE, DeskState())
         desk_store.unlock(PASSPHRASE)
@@ -124,7 +124,6 @@ def system(tmp_path: Path) -> Iterator[System]:
             edge,
             [anchor],
             SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
-            clock,
             send_schedule=FixedRate(STEP),
             download_schedule=FixedRate(STEP),
         )

@@ -23,7 +23,8 @@ from quietline.keystore import read_json
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.errors import ProtocolError
 
-# Only the server's own messages (start-up failures, errors), never a request line.
+# Only the server's own messages (start-up failures, errors) and the edge's bug reports,
+# never a request line.
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -40,6 +41,8 @@ LOG_CONFIG: dict[str, Any] = {
         "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "uvicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "uvicorn.access": {"handlers": ["nowhere"], "level": "CRITICAL", "propagate": False},
+        # The edge's own errors: a bug's type and code location, never request data.
+        "quietline.edge": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
     },
 }
 

@@ -31,6 +31,7 @@ from quietline.client import (
     schedule_named,
 )
 from quietline.clock import SystemClock
+from quietline.edge_client import EdgeClient
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import QuietlineError
@@ -90,7 +91,7 @@ def _status_printer(client: SourceClient) -> Callable[[TickOutcome], None]:
     def show(outcome: TickOutcome) -> None:
         counters = client.counters
         when = format_rfc3339(outcome.at.replace(microsecond=0))
-        for failure in outcome.failures:
+        for failure in outcome.notes:
             typer.echo(f"{when} {failure}")
         if outcome.sent:
             typer.echo(
@@ -126,19 +127,19 @@ def run_command(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    client = SourceClient(
-        edge,
-        pinned,
-        storage,
-        send_schedule=schedule_named(schedule.value, timedelta(seconds=period)),
-        download_schedule=schedule_named("fixed", timedelta(seconds=download_period)),
-    )
     typer.echo(
         f"source client in {vault}: one message every {period:g} s ({schedule.value}), "
         f"keys and replies downloaded every {download_period:g} s; Ctrl-C stops"
     )
-    try:
-        with client:
+    with EdgeClient(edge) as connection:
+        client = SourceClient(
+            connection,
+            pinned,
+            storage,
+            send_schedule=schedule_named(schedule.value, timedelta(seconds=period)),
+            download_schedule=schedule_named("fixed", timedelta(seconds=download_period)),
+        )
+        try:
             run_steps(
                 client.tick,
                 SystemClock(),
@@ -146,8 +147,8 @@ def run_command(
                 pause=client.pause,
                 on_step=_status_printer(client),
             )
-    except StorageError as error:
-        raise fail(str(error)) from None
+        except StorageError as error:
+            raise fail(str(error)) from None
     counters = client.counters
     typer.echo(
         f"stopped after {counters.sends} sends ({counters.send_failures} failed) and "

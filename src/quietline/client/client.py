@@ -12,7 +12,7 @@ vault is rewritten by them and by nothing else), so writing changes no traffic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,13 +21,14 @@ from quietline.client.mailbox import queue_message, read_inbox, read_sent
 from quietline.client.records import Reply
 from quietline.client.schedule import FixedRate, Schedule, Timetable
 from quietline.client.storage import DEAD_DROP_RETENTION, SourceStorage
-from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
+from quietline.runner import StepReport
 
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0
@@ -60,35 +61,30 @@ class ClientCounters:
     dead_drops_refused: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class TickOutcome:
-    """What one tick did; the same fields for every client, real message or not."""
+@dataclass
+class TickOutcome(StepReport):
+    """What one tick did; the same fields for every client, real message or not. Its
+    notes are what failed (the next attempt comes at the next scheduled time)."""
 
-    at: datetime
     sent: bool = False
     downloaded: bool = False
-    failures: tuple[str, ...] = ()
 
     @property
     def did_something(self) -> bool:
-        return self.sent or self.downloaded or bool(self.failures)
+        return self.sent or self.downloaded or bool(self.notes)
 
-
-@dataclass
-class _TickNotes:
-    sent: bool = False
-    downloaded: bool = False
-    failures: list[str] = field(default_factory=list)
+    def summary(self) -> list[str]:
+        return [f"sent {int(self.sent)}", f"downloaded {int(self.downloaded)}"]
 
 
 class SourceClient:
-    """One source client installation: a folder, the pinned anchors and an edge (a URL,
-    or anything that speaks :class:`SourceEdge`; None for a client that only queues and
-    reads). Every method that needs the time takes it as ``now``."""
+    """One source client installation: a folder, the pinned anchors and an edge (anything
+    that speaks :class:`SourceEdge`, such as an ``EdgeClient`` the caller owns; None for a
+    client that only queues and reads). Every method that needs the time takes ``now``."""
 
     def __init__(
         self,
-        edge: SourceEdge | str | None,
+        edge: SourceEdge | None,
         anchors: Sequence[SignedKey],
         storage: SourceStorage,
         *,
@@ -97,8 +93,7 @@ class SourceClient:
     ) -> None:
         if not anchors:
             raise SourceClientError("a source client needs the organisation's anchor key")
-        self._owned: EdgeClient | None = EdgeClient(edge) if isinstance(edge, str) else None
-        self._edge: SourceEdge | None = self._owned if isinstance(edge, str) else edge
+        self._edge = edge
         self.anchors = list(anchors)
         self.storage = storage
         self.counters = ClientCounters()
@@ -108,16 +103,6 @@ class SourceClient:
         )
         self._sends: Timetable | None = None
         self._downloads: Timetable | None = None
-
-    def close(self) -> None:
-        if self._owned is not None:
-            self._owned.close()
-
-    def __enter__(self) -> SourceClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     # --- the run loop ----------------------------------------------------------------------
 
@@ -145,12 +130,12 @@ class SourceClient:
             sends, downloads = self.start(now)
         else:
             sends, downloads = self._sends, self._downloads
-        notes = _TickNotes()
+        outcome = TickOutcome(now)
         if downloads.fire(now):
-            self._download(now, notes)
+            self._download(now, outcome)
         if sends.fire(now):
-            self._send_head(now, notes)
-        return TickOutcome(now, notes.sent, notes.downloaded, tuple(notes.failures))
+            self._send_head(now, outcome)
+        return outcome
 
     def seconds_until_due(self, now: datetime) -> float:
         """How long until the next send or download is due (0 when one is due)."""
@@ -180,11 +165,11 @@ class SourceClient:
             return None
         return keys if keys.of_role(KeyRole.COVERNODE_MSG) else None
 
-    def _send_head(self, now: datetime, notes: _TickNotes) -> None:
+    def _send_head(self, now: datetime, outcome: TickOutcome) -> None:
         keys = self.verified_keys(now)
         if keys is None:
             self.counters.sends_skipped_without_keys += 1
-            notes.failures.append("send skipped: no verified keys yet")
+            outcome.notes.append("send skipped: no verified keys yet")
             return
         wrapping = keys.covernode_wrapping_keys()
         edge = self._edge_client()
@@ -196,26 +181,26 @@ class SourceClient:
             except (EdgeUnavailable, EdgeRefused) as error:
                 # The head stays in place and goes at the next scheduled send.
                 self.counters.send_failures += 1
-                notes.failures.append(f"send failed: {error}")
+                outcome.notes.append(f"send failed: {error}")
                 return
             self.storage.write_queue(queue)
         self.counters.sends += 1
-        notes.sent = True
+        outcome.sent = True
 
-    def _download(self, now: datetime, notes: _TickNotes) -> None:
+    def _download(self, now: datetime, outcome: TickOutcome) -> None:
         edge = self._edge_client()
         try:
             published = edge.public_keys()
         except EdgeUnavailable as error:
             self.counters.download_failures += 1
-            notes.failures.append(f"key download failed: {error}")
+            outcome.notes.append(f"key download failed: {error}")
             return
         except (EdgeRefused, ProtocolError) as error:
             self.counters.download_failures += 1
-            notes.failures.append(f"key download refused: {error}")
+            outcome.notes.append(f"key download refused: {error}")
             published = None
         if published is not None:
-            self._keep_if_verified(published, now, notes)
+            self._keep_if_verified(published, now, outcome)
         keys = self.verified_keys(now)
         if keys is None:
             return
@@ -227,7 +212,7 @@ class SourceClient:
                 page = edge.dead_drops(UserDeadDrop, after)
             except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
                 self.counters.download_failures += 1
-                notes.failures.append(f"dead drop download failed: {error}")
+                outcome.notes.append(f"dead drop download failed: {error}")
                 break
             fresh = [drop for drop in page if drop.id > after]
             if not fresh:
@@ -247,9 +232,11 @@ class SourceClient:
             cache.published, cache.anchors = current.published, current.anchors
             self.storage.write_cache(cache)
         self.counters.downloads += 1
-        notes.downloaded = True
+        outcome.downloaded = True
 
-    def _keep_if_verified(self, published: PublishedKeys, now: datetime, notes: _TickNotes) -> None:
+    def _keep_if_verified(
+        self, published: PublishedKeys, now: datetime, outcome: TickOutcome
+    ) -> None:
         try:
             verified = verify_published_keys(published, self.anchors, now).verified
         except ProtocolError as error:
@@ -259,7 +246,7 @@ class SourceClient:
         if verified is None or not verified.of_role(KeyRole.COVERNODE_MSG):
             # Refuse it and keep the last set that verified.
             self.counters.key_sets_refused += 1
-            notes.failures.append(f"published keys refused: {reason}")
+            outcome.notes.append(f"published keys refused: {reason}")
             return
         with self.storage.locked():
             cache = self.storage.read_cache()

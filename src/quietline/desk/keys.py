@@ -24,7 +24,7 @@ from quietline.protocol.verification import VerifiedKeys
 DESK_ROTATION = RotationPolicy((KeyRole.JOURNALIST_MSG,), keep_expired=timedelta(weeks=1))
 
 
-def rotate_keys(state: DeskState, now: datetime, problems: Callable[[str], None]) -> int:
+def rotate_keys(state: DeskState, now: datetime, note: Callable[[str], None]) -> int:
     """Carry out each recipient's rotation plan in ``state`` (a new messaging key when its
     newest is a day old, old ones forgotten); returns how many keys were made."""
     made_count = 0
@@ -34,7 +34,7 @@ def rotate_keys(state: DeskState, now: datetime, problems: Callable[[str], None]
         try:
             made = make_keys(plan, held, now)
         except MisuseError as error:
-            problems(
+            note(
                 f"cannot rotate the messaging key of {recipient.id}: {error} "
                 "(import a renewed bundle with `quietline desk add-recipient`)"
             )

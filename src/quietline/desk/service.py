@@ -103,7 +103,7 @@ class Desk:
     # --- what people do -----------------------------------------------------------------
 
     def add_recipient(
-        self, recipient: Recipient, now: datetime, problems: Callable[[str], None]
+        self, recipient: Recipient, now: datetime, note: Callable[[str], None]
     ) -> bool:
         """Import a recipient (or merge a renewed bundle), then try to publish its messaging
         keys; an edge that is down only defers that to the next step. Returns True when
@@ -113,7 +113,7 @@ class Desk:
             held = transaction.state.recipient(recipient.id)
         for key in held.messaging:
             if now <= key.not_valid_after:
-                self._publish(held, key, problems)
+                self._publish(held, key, note)
         return new
 
     def reply(
@@ -190,7 +190,7 @@ class Desk:
             return None
 
     def _publish(
-        self, recipient: Recipient, key: CertifiedEncryptionKey, problems: Callable[[str], None]
+        self, recipient: Recipient, key: CertifiedEncryptionKey, note: Callable[[str], None]
     ) -> bool:
         try:
             self.edge.publish_key(
@@ -202,7 +202,7 @@ class Desk:
                 )
             )
         except EdgeFailure as error:
-            problems(
+            note(
                 f"messaging key of {recipient.id} not published yet: {error} "
                 "(has the admin published its identity? the desk retries every period)"
             )

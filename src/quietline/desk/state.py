@@ -104,6 +104,14 @@ def recipient_from_bundle(bundle: Bundle) -> Recipient:
     certified by the identity key, or the profile's tag does not match its id.
     """
     bundle.profile.check_tag()
+    # A Bundle made in code skips Bundle.from_json's role checks; a wrong role saved here
+    # would leave a vault that Recipient.from_json refuses to load.
+    for key, role in (
+        (bundle.identity, KeyRole.JOURNALIST_ID),
+        (bundle.messaging, KeyRole.JOURNALIST_MSG),
+    ):
+        if key.role is not role:
+            raise MalformedInput(f"the bundle holds a {key.role.value} key, not a {role.value} key")
     messaging = bundle.messaging
     try:
         messaging.published.verify_certificate(bundle.identity.pair.public)

@@ -9,6 +9,7 @@ transaction, so a refused request leaves stored data as it was.
 from __future__ import annotations
 
 import logging
+import pathlib
 import re
 import traceback
 from collections.abc import Sequence
@@ -17,10 +18,13 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as Path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import quietline
 from quietline.clock import Clock
 from quietline.edge.bodies import (
     DEAD_DROP_BODY_CAP,
@@ -196,27 +200,60 @@ class _EdgeRoutes:
 # --- errors -------------------------------------------------------------------------------
 
 
+_OUR_CODE = str(pathlib.Path(quietline.__file__).resolve().parent)
+
+
 def _our_frame(error: BaseException) -> str:
     """Where in Quietline's code ``error`` was raised (file and line), nothing else."""
     frames = traceback.extract_tb(error.__traceback__)
-    ours = [frame for frame in frames if "quietline" in frame.filename] or frames
+    ours = [frame for frame in frames if frame.filename.startswith(_OUR_CODE)] or frames
     if not ours:
         return "unknown location"
     return f"{ours[-1].filename}:{ours[-1].lineno}"
 
 
+def _bug(error: BaseException) -> Response:
+    """A 500 whose type and code location (never its message, which could hold request
+    data) go to the operator's log."""
+    _log.error("a request failed with %s at %s", type(error).__name__, _our_frame(error))
+    return error_response(500, "the edge failed")
+
+
 def _refused(_: Request, error: Exception) -> Response:
-    """Every refusal, with the status the error itself names; a bug is a 500 whose type
-    and code location (never any request data) go to the operator's log."""
+    """Every refusal, with the status the error itself names."""
     if isinstance(error, HTTPException):
         response = error_response(error.status_code, error.detail)
         if error.headers:
             response.headers.update(error.headers)
         return response
-    if isinstance(error, QuietlineError):
+    # A QuietlineError that names 500 (a MisuseError) is our bug too, not a refusal.
+    if isinstance(error, QuietlineError) and error.status_hint != 500:
         return error_response(error.status_hint, error.message)
-    _log.error("a request failed with %s at %s", type(error).__name__, _our_frame(error))
-    return error_response(500, "the edge failed")
+    return _bug(error)
+
+
+class _CatchBugs:
+    """The outermost layer of the app: any exception that escapes the routes is answered
+    with a logged 500 here and goes no further, so no server prints a traceback (whose
+    last line, the exception's message, could hold request data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as error:
+            response = _bug(error)
+            if scope["type"] == "http" and not started:
+                await response(scope, receive, send)
 
 
 def create_app(store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock) -> Starlette:
@@ -239,7 +276,10 @@ def create_app(store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock) -> 
         Path(Route.COVERNODE_QUEUE, edge.covernode_queue, methods=["POST"]),
         Path(Route.OPENAPI, edge.openapi, methods=["GET"]),
     ]
+    # No handler for Exception: Starlette answers those from its outermost middleware and
+    # then re-raises them to the server; _CatchBugs answers them inside instead.
     return Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _refused, Exception: _refused},
+        middleware=[Middleware(_CatchBugs)],
+        exception_handlers={HTTPException: _refused, QuietlineError: _refused},
     )

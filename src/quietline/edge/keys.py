@@ -43,7 +43,7 @@ def _provisioning_family(
             for child in children[identity.signed.key]
             if child.role is msg_role and child.owner == identity.owner
         )
-        members[RecipientId(identity.owner)].append(IdentityFamily(identity.signed, messaging))
+        members[identity.owner].append(IdentityFamily(identity.signed, messaging))
     return ProvisioningFamily(
         realm, provisioning.signed, {owner: tuple(f) for owner, f in members.items()}
     )

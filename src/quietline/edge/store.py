@@ -17,14 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, JournalistDeadDrop, SignedDeadDrop
 from quietline.protocol.encoding import from_unix_micros, unix_micros
-from quietline.protocol.errors import QuietlineError
+from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
+from quietline.protocol.recipients import RecipientId
 
 DEFAULT_RETENTION = timedelta(days=14)
 _QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
@@ -85,11 +87,20 @@ class StoredKey:
     """A certified key the edge accepted, with its parent and the epoch it raised."""
 
     role: KeyRole
-    owner: str | None
+    owner: RecipientId | None
     parent_key: bytes
     signed: SignedKey
     expires_at: datetime  # not_valid_after clamped to every ancestor's
     epoch: int
+
+
+def _valid_owner(owner: str | None) -> bool:
+    """Whether a stored owner meets the recipient-id rule: rows an older edge stored
+    before the rule existed are kept on disk but never served."""
+    try:
+        return owner is None or RecipientId(owner) == owner
+    except MalformedInput:
+        return False
 
 
 class EdgeStore:
@@ -119,6 +130,13 @@ class EdgeStore:
             with self._lock:
                 self._connections.append(db)
         return db
+
+    def _read(self, sql: str, *args: object) -> list[Any]:
+        """The rows of one query; StoreBusy when SQLite cannot answer it now."""
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -187,27 +205,28 @@ class EdgeStore:
 
     def live_keys(self, now: datetime) -> list[StoredKey]:
         """Every stored key not yet expired at ``now`` (clamped expiry), oldest epoch first."""
-        rows = self._db().execute(
+        rows = self._read(
             "SELECT role, owner, parent_key, key, certificate, not_valid_after, expires_at,"
             " epoch FROM keys WHERE expires_at >= ? ORDER BY epoch",
-            (unix_micros(now),),
+            unix_micros(now),
         )
         return [
             StoredKey(
                 KeyRole(role),
-                owner,
+                None if owner is None else RecipientId(owner),
                 parent,
                 SignedKey(key, certificate, from_unix_micros(not_valid_after)),
                 from_unix_micros(expires_at),
                 epoch,
             )
             for role, owner, parent, key, certificate, not_valid_after, expires_at, epoch in rows
+            if _valid_owner(owner)
         ]
 
     def max_epoch(self) -> int:
         """The highest epoch given to any stored key; 0 before the first."""
-        row = self._db().execute("SELECT COALESCE(MAX(epoch), 0) FROM keys").fetchone()
-        return int(row[0])
+        ((epoch,),) = self._read("SELECT COALESCE(MAX(epoch), 0) FROM keys")
+        return int(epoch)
 
     # --- profiles -----------------------------------------------------------------------
 
@@ -223,11 +242,14 @@ class EdgeStore:
 
     def profiles(self) -> tuple[list[JournalistProfile], str | None]:
         """Every profile (by id) and the default recipient's id, if one is set."""
-        rows = self._db().execute("SELECT profile, is_default, id FROM profiles ORDER BY id")
+        rows = self._read("SELECT profile, is_default, id FROM profiles ORDER BY id")
         profiles = []
         default = None
         for text, is_default, profile_id in rows:
-            profiles.append(JournalistProfile.from_json(load_json(text)))
+            try:
+                profiles.append(JournalistProfile.from_json(load_json(text)))
+            except MalformedInput:
+                continue  # stored by an older edge before the recipient-id rule: not served
             if is_default:
                 default = profile_id
         return profiles, default
@@ -270,10 +292,13 @@ class EdgeStore:
     ) -> list[DeadDrop[B]]:
         """Up to ``limit`` dead drops of ``body_type`` with ids above ``after``, in id
         order, leaving out those past the retention at ``now``."""
-        rows = self._db().execute(
+        rows = self._read(
             "SELECT id, created_at, data, signature, epoch FROM dead_drops"
             " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
-            (body_type.KIND.value, after, unix_micros(now - self.retention), limit),
+            body_type.KIND.value,
+            after,
+            unix_micros(now - self.retention),
+            limit,
         )
         return [
             DeadDrop(
@@ -292,7 +317,8 @@ class EdgeStore:
             return cursor.rowcount
 
     def dead_drop_count(self) -> int:
-        return int(self._db().execute("SELECT COUNT(*) FROM dead_drops").fetchone()[0])
+        ((count,),) = self._read("SELECT COUNT(*) FROM dead_drops")
+        return int(count)
 
     # --- queues -------------------------------------------------------------------------
 
@@ -319,5 +345,5 @@ class EdgeStore:
 
     def queue_length(self, direction: Direction) -> int:
         table = _QUEUE_TABLES[direction]
-        row = self._db().execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
-        return int(row[0])
+        ((count,),) = self._read(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+        return int(count)

@@ -231,9 +231,11 @@ class Mixer:
                 PAGE_LIMIT,
                 self._store.ack_point(spec.direction),
             )
-            page = self._edge.pull_queue(
+            answer = self._edge.pull_queue(
                 spec.submissions, sign_form(pull.to_json(), identity.pair, now)
-            ).messages
+            )
+            # What was taken in already is not taken twice, whatever the edge sends.
+            page = [item for item in answer.messages if item.seq > pull.after]
             if page:
                 intake = lane.take([(item.seq, spec.open(item.message, opening)) for item in page])
                 self._store.ingest(spec.direction, intake, spec.kept)
@@ -247,7 +249,7 @@ class Mixer:
                 dead_drop = spec.assemble(batch, sender, identity, verified)
                 self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
                 report.released += 1
-            if len(page) < PAGE_LIMIT:
+            if len(answer.messages) < PAGE_LIMIT:
                 return
 
     # --- publishing -------------------------------------------------------------------

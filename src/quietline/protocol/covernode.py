@@ -223,10 +223,6 @@ class Lane(Generic[K]):
         is). Raises MisuseError when none is due."""
         return self._mix.release(now, lambda: FILLER)
 
-    def forget_keys_but(self, live_keys: Sequence[bytes]) -> None:
-        """Forget the replay digests of messaging keys that are gone (they open nothing)."""
-        self._replays.forget_all_but(live_keys)
-
 
 def real_of(batch: MixBatch[Released[K]]) -> list[Pending[K]]:
     """The real inputs a batch released, oldest first."""

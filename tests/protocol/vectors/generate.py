@@ -30,9 +30,13 @@ from typing import Any
 
 from quietline.protocol.boxes import open_anonymous
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    ReplyKey,
+)
 from quietline.protocol.messages import (
-    RecipientTag,
     encrypt_cover_j2c,
     encrypt_cover_u2c,
     encrypt_j2c,
@@ -43,6 +47,7 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.mixing import DEMO_U2J, ThresholdMix
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.recipients import RecipientTag
 
 HERE = Path(__file__).resolve().parent
 PCS_FILE = HERE / "pcs.json"
@@ -141,13 +146,14 @@ def build_message_vectors() -> dict[str, Any]:
     covernode = EncryptionKeyPair.from_secret(secret_for("covernode messaging key"))
     journalist = EncryptionKeyPair.from_secret(secret_for("journalist messaging key"))
     user = EncryptionKeyPair.from_secret(secret_for("user key"))
-    wrapping = [covernode.public, covernode.public]  # one CoverNode: its key twice
+    # One CoverNode: its key twice.
+    wrapping = [CoverNodeMessagingKey.of(covernode)] * 2
 
     u2c = encrypt_u2c(
         wrapping,
         recipient_id=RECIPIENT_ID,
-        recipient_key=journalist.public,
-        reply_key=user.public,
+        recipient_key=JournalistMessagingKey.of(journalist),
+        reply_key=ReplyKey.of(user),
         text=U2C_TEXT,
         random_bytes=ShakeStream(seed_for("u2c")),
     )
@@ -156,7 +162,10 @@ def build_message_vectors() -> dict[str, Any]:
 
     c2j_seed = seed_for("c2j")
     c2j = forward_to_journalist(
-        covernode, journalist.public, opened_u2c.payload, ShakeStream(c2j_seed)
+        covernode,
+        JournalistMessagingKey.of(journalist),
+        opened_u2c.payload,
+        ShakeStream(c2j_seed),
     )
 
     replies = []
@@ -168,7 +177,7 @@ def build_message_vectors() -> dict[str, Any]:
         j2c = encrypt_j2c(
             wrapping,
             journalist,
-            user.public,
+            ReplyKey.of(user),
             make(body, ShakeStream(pcs_seed)),
             ShakeStream(seed_for(f"j2c {kind}")),
         )
