@@ -2,14 +2,18 @@
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from quietline.processes import quietline_command
 
 
-def test_demo_round_trip_succeeds_and_reports_it() -> None:
+def test_demo_round_trip_succeeds_and_reports_it(tmp_path: Path) -> None:
+    # Every process of the demo names its folder on its command line; a folder of our own
+    # tells its processes apart from those of any other demo running on the machine.
+    folder = tmp_path / "demo"
     done = subprocess.run(
-        quietline_command("demo", "--json", "--clients", "6"),
+        quietline_command("demo", "--json", "--clients", "6", "--keep", str(folder)),
         capture_output=True,
         text=True,
         timeout=240,
@@ -23,17 +27,29 @@ def test_demo_round_trip_succeeds_and_reports_it() -> None:
     assert summary["dead_drops_published"] >= 2
     assert 0 < summary["latency_s"] < summary["elapsed_s"]
     assert "the source read the reply" in done.stderr
-    assert leftover_demo_processes() == []
+    assert processes_naming(folder) == []
 
 
-def leftover_demo_processes() -> list[str]:
-    """Command lines of running processes that work in a demo folder."""
+def test_a_process_left_running_in_the_folder_is_found(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    with subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(folder)]
+    ) as left:
+        try:
+            assert len(processes_naming(folder)) == 1
+        finally:
+            left.kill()
+    assert processes_naming(folder) == []
+
+
+def processes_naming(folder: Path) -> list[str]:
+    """Command lines of running processes that name ``folder`` or a path inside it."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "quietline-demo-" in text:
+        if str(folder) in text:
             found.append(text)
     return found
