@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from quietline.processes import quietline_command
 
 
+@pytest.mark.slow
 def test_demo_round_trip_succeeds_and_reports_it(tmp_path: Path) -> None:
     # Every process of the demo names its folder on its command line; a folder of our own
     # tells its processes apart from those of any other demo running on the machine.
