@@ -1,10 +1,11 @@
-# Quietline: `make demo` sets up and shows the system; `make test` sets up and checks it.
+# Quietline: `make demo` sets up and shows the system; `make test` sets up and checks it;
+# `make check` is the fast inner loop (no slow system tests, lighter Hypothesis, parallel).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test check lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+check: lint typecheck
+	$(BIN)/pytest -m "not slow" --hypothesis-profile=check -n auto
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py

@@ -1,8 +1,14 @@
-"""Shared fixtures: where CoverDrop's published vectors live, and a fixed clock."""
+"""Shared set-up: where CoverDrop's published vectors live, and a light Hypothesis profile."""
 
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `make check` picks this with --hypothesis-profile=check for a fast inner loop; `make test`
+# keeps Hypothesis's default strength. No deadline: parallel workers on a busy machine make
+# single examples slow without anything being wrong.
+settings.register_profile("check", max_examples=10, deadline=None)
 
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "coverdrop"
 

@@ -1,13 +1,11 @@
 """Time, injected: every service reads ``now`` from a Clock handed to it at start-up.
 
-``SystemClock`` is the wall clock. ``ScaledClock`` runs faster than the wall clock from a
-fixed start, so tests and the demo can watch keys expire and rotate without sleeping
-for weeks. ``FixedClock`` is for unit tests that move time by hand.
+``SystemClock`` is the wall clock. ``FixedClock`` is for tests that move time by hand,
+so they can watch keys expire and rotate without sleeping for weeks.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -21,18 +19,6 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class ScaledClock:
-    """Time that starts at ``start`` and runs ``speed`` times faster than the wall clock."""
-
-    def __init__(self, start: datetime, speed: float) -> None:
-        self._start = start
-        self._speed = speed
-        self._origin = time.monotonic()
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._origin) * self._speed)
 
 
 class FixedClock:

@@ -66,6 +66,7 @@ def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_path: Path) -> None:
     vault = tmp_path / "client"
     anchor = tmp_path / "organisation.pub.json"

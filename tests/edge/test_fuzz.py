@@ -125,8 +125,9 @@ def edge() -> Iterator[tuple[TestClient, Path]]:
             store.close()
 
 
+# Four times the profile's count: 400 by default, fewer under make check's light profile.
 FUZZ_SETTINGS = settings(
-    max_examples=400,
+    max_examples=4 * settings().max_examples,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -167,6 +167,7 @@ def test_a_bad_config_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert "quietline.toml" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     deployment: Deployment,
 ) -> None:

@@ -115,7 +115,8 @@ from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pai
 
 T = TypeVar("T")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-FUZZ = settings(max_examples=300, deadline=None)
+# Three times the profile's count: 300 by default, fewer under make check's light profile.
+FUZZ = settings(max_examples=3 * settings().max_examples, deadline=None)
 
 
 def parsed_or_rejected(parse: Callable[[], T]) -> T | None:

@@ -12,7 +12,6 @@ import hashlib
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -60,12 +59,6 @@ def random_cover() -> bytes:
 def message(label: str, size: int = ITEM) -> bytes:
     """A recognisable real message of ``size`` bytes."""
     return hashlib.shake_256(label.encode()).digest(size)
-
-
-def seeded_bytes(seed: int) -> Callable[[int], bytes]:
-    """A deterministic stand-in for ``nacl.utils.random``."""
-    rng = random.Random(seed)
-    return rng.randbytes
 
 
 def new_queue(size: int = DEFAULT_SLOTS, item_size: int = ITEM) -> SendingQueue[bytes]:

@@ -135,6 +135,7 @@ def system(tmp_path: Path) -> Iterator[System]:
         edge_store.close()
 
 
+@pytest.mark.slow
 def test_round_trips_survive_three_weeks_of_rotation(system: System) -> None:
     system.round_trip("before the rotations", "reply before")
     covernode_before = system.messaging_keys(KeyRole.COVERNODE_MSG)

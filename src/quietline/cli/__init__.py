@@ -1,5 +1,8 @@
 """The ``quietline`` command line."""
 
+from importlib import metadata
+from typing import Annotated
+
 import typer
 
 from quietline.cli.admin import admin
@@ -16,6 +19,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        # The installed metadata, so pyproject.toml stays the one place the version is written.
+        typer.echo(f"quietline {metadata.version('quietline')}")
+        raise typer.Exit
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options that come before any command."""
+
+
 app.add_typer(interop, name="interop")
 app.add_typer(source, name="source")
 app.add_typer(admin, name="admin")

@@ -80,9 +80,6 @@ class Timetable:
         return True
 
 
-SCHEDULE_NAMES = ("fixed", "memoryless")
-
-
 def schedule_named(name: str, period: timedelta, rng: random.Random | None = None) -> Schedule:
     """``fixed`` or ``memoryless`` with ``period`` as the (mean) gap; ValueError otherwise."""
     if name == "fixed":
