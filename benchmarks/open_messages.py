@@ -18,7 +18,12 @@ import nacl.bindings as sodium
 from quietline.protocol.boxes import TwoPartyBox, shared_key
 from quietline.protocol.constants import MULTI_ANONYMOUS_BOX_SLOT_LEN, NONCE_LEN
 from quietline.protocol.deaddrops import JournalistTrialDecryptor
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import (
+    CoverNodeMessagingKey,
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    ReplyKey,
+)
 from quietline.protocol.messages import (
     ENCRYPTED_U2J,
     encrypt_u2c,
@@ -49,18 +54,19 @@ def main() -> None:
     covernode = EncryptionKeyPair.generate()
     journalist = EncryptionKeyPair.generate()
     user = EncryptionKeyPair.generate()
+    covernode_key = CoverNodeMessagingKey.of(covernode)
     u2c = encrypt_u2c(
-        [covernode.public, covernode.public],
+        [covernode_key, covernode_key],
         recipient_id="journalist",
-        recipient_key=journalist.public,
-        reply_key=user.public,
+        recipient_key=JournalistMessagingKey.of(journalist),
+        reply_key=ReplyKey.of(user),
         text="a benchmark message " * 10,
     )
     wire_u2c = u2c.data
     u2j = u2c.open(covernode).payload
-    c2j = forward_to_journalist(covernode, journalist.public, u2j).data
+    c2j = forward_to_journalist(covernode, JournalistMessagingKey.of(journalist), u2j).data
     shared = shared_key(journalist, covernode.public)
-    desk = JournalistTrialDecryptor([journalist], [covernode.public])
+    desk = JournalistTrialDecryptor([journalist], [covernode_key])
     body_start = 2 * MULTI_ANONYMOUS_BOX_SLOT_LEN
 
     def raw_u2c() -> bytes:

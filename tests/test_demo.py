@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,10 @@ def test_a_process_left_running_in_the_folder_is_found(tmp_path: Path) -> None:
         [sys.executable, "-c", "import time; time.sleep(60)", str(folder)]
     ) as left:
         try:
+            # Until the child has exec'd, /proc shows the parent's command line.
+            deadline = time.monotonic() + 30
+            while not processes_naming(tmp_path) and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert len(processes_naming(tmp_path)) == 1
         finally:
             left.kill()

@@ -23,6 +23,9 @@ from tests.client.edge_server import RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
 
+# Real processes and servers: left out of `make check`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 SECRET_TEXT = "sentinel 51d0 meet at the usual place"
 DEADLINE_S = 30.0
 
@@ -66,7 +69,6 @@ def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.slow
 def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_path: Path) -> None:
     vault = tmp_path / "client"
     anchor = tmp_path / "organisation.pub.json"

@@ -22,6 +22,9 @@ from quietline.protocol.messages import J2UType
 from tests.desk.world import bundle_for, drop_message, open_j2c, real_edge, seal_message, sent_j2c
 from tests.support.organisation import Organisation
 
+# Real processes and servers: left out of `make check`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 PASSPHRASE = "a long desk passphrase"
 runner = CliRunner()
 

@@ -41,6 +41,9 @@ from tests.edge.submissions import (
 )
 from tests.support.organisation import Organisation
 
+# Real processes and servers: left out of `make check`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 QUIETLINE = Path(sys.executable).parent / "quietline"
 READY_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 15.0

@@ -36,6 +36,9 @@ from tests.mixer.deployment import RECIPIENT, desk_reads, send_cover, send_real,
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.organisation import Organisation
 
+# Real processes and servers: left out of `make check`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 QUIETLINE = Path(sys.executable).parent / "quietline"
 DEADLINE = 40.0
 # Each of the mixer's POSTs waits this long before and after the edge handles it, so
@@ -167,7 +170,6 @@ def test_a_bad_config_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert "quietline.toml" in result.stderr
 
 
-@pytest.mark.slow
 def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     deployment: Deployment,
 ) -> None:

@@ -35,6 +35,9 @@ from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
 
+# Real processes and servers: left out of `make check`, run by `make test`.
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 STEP = timedelta(hours=6)
 PASSPHRASE = "rotation test passphrase"
@@ -135,7 +138,6 @@ def system(tmp_path: Path) -> Iterator[System]:
         edge_store.close()
 
 
-@pytest.mark.slow
 def test_round_trips_survive_three_weeks_of_rotation(system: System) -> None:
     system.round_trip("before the rotations", "reply before")
     covernode_before = system.messaging_keys(KeyRole.COVERNODE_MSG)
