@@ -1,4 +1,5 @@
-"""Time, injected: every service reads ``now`` from a Clock handed to it at start-up.
+"""Time, injected: services take ``now`` as an argument; a Clock is read only where a
+step starts (``quietline.runner``, a command, the edge answering a request).
 
 ``SystemClock`` is the wall clock. ``FixedClock`` is for tests that move time by hand,
 so they can watch keys expire and rotate without sleeping for weeks.

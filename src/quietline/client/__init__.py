@@ -2,8 +2,8 @@
 organisation unobservably. See :class:`SourceClient`; ``quietline source`` is its CLI.
 
 Modules: the files it keeps (``storage``), when it sends and downloads (``schedule``),
-what its vault holds (``records``), what the user does (``mailbox``) and the client and
-its run loop (``client``).
+what its vault holds (``records``), what the user does (``mailbox``) and the client
+(``client``), whose ``tick`` a host app runs with ``quietline.runner.run_steps``.
 
 What a device shows, used or not (DESIGN promise 5):
 
