@@ -24,6 +24,7 @@ from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import CLIENT_HEADERS, EdgeClient, EdgeRefused, EdgeUnavailable
 from quietline.processes import free_port
 from quietline.protocol.api import (
+    WITH_STATEMENTS,
     Direction,
     J2CSubmission,
     KeySubmission,
@@ -37,6 +38,7 @@ from quietline.protocol.deaddrops import DeadDrop, JournalistDeadDrop, UserDeadD
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import generate_messaging_key
 from quietline.protocol.messages import (
     ENCRYPTED_J2C,
@@ -45,6 +47,7 @@ from quietline.protocol.messages import (
     encrypt_cover_u2c,
 )
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import Revocation
 from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
@@ -53,6 +56,8 @@ from tests.edge.submissions import (
     build_organization,
     covernode_keys,
     journalist_dead_drop,
+    revocation,
+    unrelated_revocation,
     user_dead_drop,
 )
 from tests.support.edge_server import serve
@@ -70,10 +75,7 @@ def organization() -> Organisation:
 
 
 def _submissions(organization: Organisation) -> list[KeySubmission]:
-    return [
-        KeySubmission(key.role, owner, parent.published.key, key.published)
-        for key, owner, parent in organization.key_chain()
-    ]
+    return [organization.submission(link) for link in organization.key_chain()]
 
 
 def _j2c_form(organization: Organisation) -> SignedForm:
@@ -98,6 +100,7 @@ CALLS: dict[str, Call] = {
     "send_u2c": lambda edge, o: edge.send_u2c(encrypt_cover_u2c(covernode_keys(o))),
     "send_j2c": lambda edge, o: edge.send_j2c(_j2c_form(o)),
     "publish_key": lambda edge, o: edge.publish_key(_submissions(o)[0]),
+    "publish_revocation": lambda edge, o: edge.publish_revocation(unrelated_revocation(o)),
     "publish_profile": lambda edge, o: edge.publish_profile(
         o.signed_profile(JOURNALIST_ID, NOW, default=True)
     ),
@@ -111,7 +114,7 @@ CALLS: dict[str, Call] = {
     ),
 }
 # The methods that read the edge's answer (the others only need a 2xx).
-READING = sorted(set(CALLS) - {"send_u2c", "send_j2c", "publish_profile"})
+READING = sorted(set(CALLS) - {"send_u2c", "send_j2c", "publish_profile", "publish_revocation"})
 
 
 # --- the real edge app ------------------------------------------------------------------
@@ -271,6 +274,52 @@ def test_dead_drops_are_published_once_and_read_back_typed(
     assert served.body.epoch == 6
 
 
+def test_public_keys_come_with_the_statements_and_verify_as_quietline_requires(
+    published: EdgeClient, raw: TestClient, organization: Organisation
+) -> None:
+    document = published.public_keys()
+    assert set(document.statements.roles) == set(organization.role_statements().roles)
+    assert verify_published_keys(document, [organization.anchor], NOW).rejected == ()
+    # What CoverDrop's apps are served instead: no statements, so no provisioning key is
+    # bound to a realm for a Quietline reader.
+    plain = PublishedKeys.from_json(raw.get(Route.PUBLIC_KEYS).json())
+    assert not plain.statements
+    strict = verify_published_keys(plain, [organization.anchor], NOW)
+    assert [key.role for key in strict.verified.keys] == [KeyRole.ORGANIZATION]
+
+
+def test_a_revocation_published_comes_back_and_takes_its_key(
+    published: EdgeClient, organization: Organisation
+) -> None:
+    identity = alice(organization).identity.published.key
+    revoked = revocation(organization, identity)
+
+    published.publish_revocation(revoked)
+    published.publish_revocation(revoked)  # again: harmless
+
+    document = published.public_keys()
+    assert document.statements.revocations == (revoked,)
+    verification = verify_published_keys(document, [organization.anchor], NOW)
+    assert verification.rejected == ()
+    assert identity not in {key.key for key in verification.verified.keys}
+    with pytest.raises(EdgeRefused) as refused:
+        published.send_j2c(_j2c_form(organization))
+    assert refused.value.status == 403
+
+
+def test_public_keys_asks_for_the_statements(organization: Organisation) -> None:
+    asked: list[dict[str, str]] = []
+    document = organization.published_keys()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(dict(request.url.params))
+        return _json(document.to_json())(request)
+
+    with _mock(answer) as client:
+        assert client.public_keys() == document
+    assert asked == [WITH_STATEMENTS]
+
+
 def test_closing_the_client_closes_its_http_client(edge: Edge) -> None:
     http = edge.http_client()
     with EdgeClient(http) as client:
@@ -294,6 +343,12 @@ def _other_owner(organization: Organisation) -> KeySubmission:
 def _unknown_parent(organization: Organisation) -> KeySubmission:
     key = generate_messaging_key(KeyRole.JOURNALIST_MSG, alice(organization).identity, NOW)
     return KeySubmission(key.role, JOURNALIST_ID, bytes(32), key.published)
+
+
+def _forged_revocation(organization: Organisation) -> Revocation:
+    # The journalist provisioning key is in the hierarchy, but it is no anchor.
+    key = alice(organization).identity.published.key
+    return Revocation.sign(organization.journalist_provisioning.pair, key, NOW)
 
 
 @dataclass(frozen=True)
@@ -348,6 +403,13 @@ REFUSALS: dict[str, Refused] = {
         lambda o: sign_form(
             QueuePull(Direction.USER, 0, 1, 0).to_json(), alice(o).identity.pair, NOW
         ).to_json(),
+        403,
+    ),
+    "a revocation not signed by the organisation key": Refused(
+        lambda edge, o: edge.publish_revocation(_forged_revocation(o)),
+        "POST",
+        Route.REVOCATIONS,
+        lambda o: _forged_revocation(o).to_json(),
         403,
     ),
     "a dead drop from a future epoch": Refused(
@@ -496,6 +558,8 @@ NOT_PROTOCOL: dict[
         lambda o: _json({"keys": 3}),
         lambda o: _json([]),
         lambda o: _json(o.published_keys().to_json() | {"max_epoch": -1}),
+        lambda o: _json(o.published_keys().to_json() | {"quietline": {"roles": [{"key": "00"}]}}),
+        lambda o: _json(o.published_keys().to_json() | {"quietline": []}),
     ],
     "user dead_drops": [
         lambda o: _json({"dead_drops": {}}),
@@ -655,6 +719,7 @@ def test_every_method_uses_its_route(organization: Organisation) -> None:
         "publish journalist dead drop": ("POST", Route.JOURNALIST_DEAD_DROPS),
         "publish user dead drop": ("POST", Route.USER_DEAD_DROPS),
         "publish_key": ("POST", Route.KEYS),
+        "publish_revocation": ("POST", Route.REVOCATIONS),
         "publish_profile": ("POST", Route.JOURNALIST_PROFILES),
         "pull journalist queue": ("POST", Route.COVERNODE_QUEUE),
         "pull user queue": ("POST", Route.COVERNODE_QUEUE),

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from quietline.admin.ceremony import Layout, enroll, init, publish
+from quietline.admin.ceremony import enroll, init, publish
+from quietline.admin.layout import Layout
 from quietline.config import default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from quietline.protocol.api import (
+    WITH_STATEMENTS,
     ErrorBody,
     KeyEpoch,
     KeySubmission,
@@ -34,6 +35,7 @@ from quietline.protocol.forms import SignedForm
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.messages import EncryptedU2C
+from quietline.protocol.roles import Revocation
 
 # The same for every client: nothing here may vary between installations. Answers are
 # asked for unencoded, so no installation depends on the decoders httpx happens to have.
@@ -107,7 +109,9 @@ class EdgeClient:
     # --- public reads ---------------------------------------------------------------------
 
     def public_keys(self) -> PublishedKeys:
-        return PublishedKeys.from_json(self._json("GET", Route.PUBLIC_KEYS))
+        """The published keys with the organisation's statements (role statements and
+        revocations), which Quietline's readers require."""
+        return PublishedKeys.from_json(self._json("GET", Route.PUBLIC_KEYS, params=WITH_STATEMENTS))
 
     def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
         """The page of dead drops of ``body_type`` with ids above ``after``."""
@@ -138,6 +142,10 @@ class EdgeClient:
         """Upload a certified key; returns the epoch the edge gave it."""
         answer = self._json("POST", Route.KEYS, json=submission.to_json())
         return KeyEpoch.from_json(answer).epoch
+
+    def publish_revocation(self, revocation: Revocation) -> None:
+        """Upload a revocation the organisation key signed."""
+        self._request("POST", Route.REVOCATIONS, json=revocation.to_json())
 
     def publish_profile(self, form: SignedForm) -> None:
         """Upload a profile in a form signed by a journalist provisioning key (its payload

@@ -47,6 +47,7 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, MixState, ReplayFilter
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, RoleStatement
 from quietline.protocol.verification import verify_published_keys
 
 RECIPIENT_ID = RecipientId("news_desk")
@@ -100,6 +101,12 @@ def run_tour(
             ),
         ),
         1,
+        OrganizationStatements(
+            tuple(
+                RoleStatement.sign(org.pair, key.role, key.published.key)
+                for key in (cn_prov, j_prov)
+            )
+        ),
     )
     keys = verify_published_keys(published, [org.published], now).verified
     report(f"organisation key pinned; {len(keys.keys)} published keys verified")

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from quietline.admin.ceremony import CeremonyError, Layout, digest, enroll, init, publish, renew
+from quietline.admin.ceremony import CeremonyError, digest, enroll, init, publish, renew
+from quietline.admin.covernode import certified_identities
+from quietline.admin.layout import Layout
 from quietline.clock import FixedClock
 from quietline.config import load_config
 from quietline.edge import EdgeStore, create_app
@@ -24,6 +26,7 @@ from quietline.protocol.hierarchy import (
     Realm,
 )
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, RoleStatement
 from quietline.protocol.verification import verify_published_keys
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -50,10 +53,25 @@ def test_init_writes_config_anchor_and_private_keys(layout: Layout) -> None:
     ]:
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
     assert stat.S_IMODE((layout.folder / "secrets").stat().st_mode) == 0o700
-    (identity,) = layout.covernode_identities()
-    identity.published.verify_certificate(
-        read_signing_key(layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING).pair.public
-    )
+    # The mixer's folder: identity keys certified ahead of time and the provisioning
+    # key's public half, never its secret (that stays in secrets/, offline).
+    provisioning = read_signing_key(layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING)
+    assert not (layout.covernode / "provisioning.json").exists()
+    (public,) = layout.covernode.glob("provisioning-*.pub.json")
+    assert SignedKey.from_json(read_json(public)) == provisioning.published
+    assert "secret" not in public.read_text()
+    identities = [
+        read_signing_key(path, KeyRole.COVERNODE_ID)
+        for path in sorted(layout.covernode.glob("identity-*.json"))
+    ]
+    assert [identity.created_at for identity in identities] == [
+        NOW + turn * c.COVERNODE_ID_KEY_ROTATE_AFTER for turn in range(4)
+    ]
+    for identity in identities:
+        identity.published.verify_certificate(provisioning.pair.public)
+    certified = certified_identities(layout)
+    assert [i.key for i in certified] == [identity.published for identity in identities]
+    assert {i.provisioning for i in certified} == {provisioning.published.key}
 
 
 def test_init_refuses_an_existing_deployment(layout: Layout) -> None:
@@ -82,6 +100,7 @@ def test_enrolled_recipient_verifies_down_the_chain(layout: Layout) -> None:
     assert bundle.default
     anchor = SignedKey.from_json(read_json(layout.anchor))
     provisioning = read_signing_key(layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING)
+    organization = read_signing_key(layout.organization, KeyRole.ORGANIZATION)
     published = PublishedKeys(
         (bundle.profile,),
         "news_desk",
@@ -105,6 +124,9 @@ def test_enrolled_recipient_verifies_down_the_chain(layout: Layout) -> None:
             ),
         ),
         1,
+        OrganizationStatements(
+            (RoleStatement.sign(organization.pair, provisioning.role, provisioning.published.key),)
+        ),
     )
     verification = verify_published_keys(published, [anchor], NOW)
     assert verification.rejected == ()
@@ -203,6 +225,9 @@ def test_publish_uploads_a_hierarchy_that_verifies_and_can_run_again(
     )
     assert verification.verified.default_journalist_id == "news_desk"
     assert published.profiles == (bundle.profile,)
+    # Of the mixer's identities only the one in force: the others wait for their turns.
+    (identity,) = verification.verified.of_role(KeyRole.COVERNODE_ID)["covernode_001"]
+    assert identity.key == certified_identities(layout)[0].key.key
     assert any(line.startswith("published news_desk (News Desk)") for line in lines)
 
 

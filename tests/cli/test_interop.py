@@ -7,6 +7,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from quietline.cli import app
+from quietline.cli.files import parse_now
+from tests.protocol.keyring import build_keyring
 
 runner = CliRunner()
 STEP = "003_journalist_replied_and_processed"
@@ -175,3 +177,46 @@ def test_roundtrip_succeeds() -> None:
     assert result.exit_code == 0, result.output
     assert "round trip succeeded" in result.stdout
     assert "6 clients each sent one 773-byte U2C" in result.stdout
+
+
+# --- a Quietline deployment's document, with the organisation's statements ----------------
+
+QUIETLINE_NOW = "2026-03-01T12:00:00Z"
+
+
+def quietline_files(tmp_path: Path, *, swap: bool) -> tuple[Path, Path]:
+    """An anchor and a ``?quietline=1`` document of a keyring, the recipients' family
+    moved under the CoverNodes (with the genuine statements) when ``swap``."""
+    keyring = build_keyring(parse_now(QUIETLINE_NOW), journalist_ids=("alice",))
+    document = keyring.published_keys().to_json()
+    assert "quietline" in document
+    if swap:
+        family = document["keys"][0]
+        (journalists,) = family.pop("journalists")
+        family["journalists"] = []
+        family["covernodes"].append(
+            {
+                "provisioning_pk": journalists["provisioning_pk"],
+                "covernodes": journalists["journalists"],
+            }
+        )
+    anchor, keys = tmp_path / "anchor.json", tmp_path / "keys.json"
+    anchor.write_text(json.dumps(keyring.anchor.to_json()))
+    keys.write_text(json.dumps(document))
+    return anchor, keys
+
+
+def verify_quietline(anchor: Path, keys: Path) -> Result:
+    arguments = ["interop", "verify-keys", "--anchor", str(anchor), "--now", QUIETLINE_NOW]
+    return runner.invoke(app, [*arguments, str(keys)])
+
+
+def test_verify_keys_holds_a_quietline_document_to_its_role_statements(tmp_path: Path) -> None:
+    result = verify_quietline(*quietline_files(tmp_path, swap=False))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "verified 7 keys"
+
+    swapped = verify_quietline(*quietline_files(tmp_path, swap=True))
+    assert swapped.exit_code == 1
+    assert "no statement of the organisation binds it to the covernodes" in swapped.stderr
+    assert swapped.stdout.splitlines()[-1] == "verified 4 keys"  # the org key and the CoverNode's

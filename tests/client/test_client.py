@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.messages import EncryptedU2C, U2CMessage, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId, RecipientTag
+from quietline.protocol.roles import Revocation
 from quietline.runner import run_steps
 from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RecordedRequest, RunningEdge, published_edge
@@ -362,3 +363,49 @@ def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
     assert all(not o.notes for o in outcomes)
     assert len(outcomes) == 12
     assert len(edge.sent) == client.counters.sends == 3
+
+
+def test_a_revocation_holds_once_seen_whatever_later_key_sets_leave_out(
+    org: Organisation, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC)
+    every_minute = FixedRate(timedelta(minutes=1))
+    good = org.published_keys()
+    # The organisation revokes the CoverNode's identity (its mixer was seized), but the
+    # edge still lists the keys below it: a stale cache, or a hostile edge.
+    revocation = Revocation.sign(org.root.pair, org.covernode_identity.published.key, start)
+    revoking = replace(good, statements=replace(good.statements, revocations=(revocation,)))
+    edge = RecordingEdge(good)
+    client = SourceClient(
+        edge,
+        [org.anchor],
+        SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
+        send_schedule=every_minute,
+        download_schedule=every_minute,
+    )
+    assert not client.tick(start).notes
+    assert client.tick(start + timedelta(minutes=1)).sent
+
+    edge.published = revoking
+    outcome = client.tick(start + timedelta(minutes=2))
+    assert not outcome.sent
+    assert outcome.notes == [
+        "published keys refused: no valid CoverNode messaging key in it",
+        "send skipped: no verified keys yet",
+    ]
+    assert client.verified_keys(start + timedelta(minutes=2)) is None
+
+    # A later set that leaves the revocation out does not bring the mixer back.
+    edge.published = good
+    outcome = client.tick(start + timedelta(minutes=3))
+    assert not outcome.sent
+    assert client.verified_keys(start + timedelta(minutes=3)) is None
+    assert client.counters.key_sets_refused == 2
+    assert len(edge.sent) == client.counters.sends == 1
+    # A forged revocation is not kept.
+    forged = Revocation.sign(Organisation.create(start).root.pair, b"\x01" * 32, start)
+    edge.published = replace(good, statements=replace(good.statements, revocations=(forged,)))
+    client.tick(start + timedelta(minutes=4))
+    cached = client.storage.read_cache().published
+    assert cached is not None
+    assert cached.statements.revocations == (revocation,)

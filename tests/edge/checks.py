@@ -13,7 +13,15 @@ from starlette.testclient import TestClient
 
 from tests.support.organisation import Organisation
 
-TABLES = ("keys", "profiles", "dead_drops", "user_queue", "journalist_queue")
+TABLES = (
+    "keys",
+    "roles",
+    "revocations",
+    "profiles",
+    "dead_drops",
+    "user_queue",
+    "journalist_queue",
+)
 
 # A bad request in a refusal table: what makes its JSON body, and the status it must get.
 Refusal = tuple[Callable[[Organisation], object], int]

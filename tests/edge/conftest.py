@@ -18,6 +18,7 @@ from tests.edge.submissions import (
     j2c_form,
     publish_keys,
     u2c_body,
+    unrelated_revocation,
     user_dead_drop,
 )
 from tests.support.organisation import Organisation
@@ -61,6 +62,7 @@ def untouched(edge: TestClient, store: EdgeStore, organization: Organisation) ->
     edge.post("/user/messages", content=u2c_body(organization))
     edge.post("/v1/journalist-messages", json=j2c_form(organization, NOW))
     edge.post("/v1/user/dead-drops", json=user_dead_drop(organization, NOW).to_json())
+    edge.post("/v1/revocations", json=unrelated_revocation(organization).to_json())
     before = stored_rows(store.path)
     assert all(before.values())
     yield

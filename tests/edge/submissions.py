@@ -1,7 +1,7 @@
 """What callers post to an edge, as raw request bodies for Starlette's TestClient: the
-admin's keys and profile, a source's U2C, a desk's J2C, the mixer's queue pulls and dead
-drops, all made from a ``tests.support.organisation.Organisation`` with one recipient,
-Alice."""
+admin's keys, profile and revocations, a source's U2C, a desk's J2C, the mixer's queue
+pulls and dead drops, all made from a ``tests.support.organisation.Organisation`` with
+one recipient, Alice."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
-from quietline.protocol.keygen import CertifiedEncryptionKey, CertifiedSigningKey
-from quietline.protocol.keys import CoverNodeMessagingKey
+from quietline.protocol.keygen import PARENT, CertifiedEncryptionKey, CertifiedSigningKey
+from quietline.protocol.keys import CoverNodeMessagingKey, SigningKeyPair
 from quietline.protocol.messages import (
     ENCRYPTED_C2J,
     ENCRYPTED_J2U,
@@ -25,6 +25,7 @@ from quietline.protocol.messages import (
     encrypt_cover_u2c,
 )
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import PROVISIONING_ROLES, Revocation, RoleStatement
 from tests.support.organisation import Organisation, Recipient
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -53,19 +54,29 @@ def key_submission(
     *,
     role: KeyRole | None = None,
 ) -> dict[str, Any]:
-    """A ``POST /v1/keys`` body: ``key`` in its own role, or posted as ``role``."""
+    """A ``POST /v1/keys`` body: ``key`` in its own role, or posted as ``role``. A
+    provisioning key carries the root's role statement for the key's own role: the only
+    one anybody but the admin could copy (from the published document)."""
+    statement = None
+    if PARENT[role or key.role] is KeyRole.ORGANIZATION:
+        statement = (
+            RoleStatement.sign(parent.pair, key.role, key.published.key).signature
+            if key.role in PROVISIONING_ROLES
+            else bytes(64)
+        )
     submission = KeySubmission(
         role or key.role,
         None if owner is None else RecipientId(owner),
         parent.published.key,
         key.published,
+        statement,
     )
     return submission.to_json()
 
 
 def key_submissions(organization: Organisation) -> list[dict[str, Any]]:
     """``POST /v1/keys`` bodies for every key, parents first."""
-    return [key_submission(*link) for link in organization.key_chain()]
+    return [organization.submission(link).to_json() for link in organization.key_chain()]
 
 
 def profile_form(
@@ -82,6 +93,16 @@ def publish_keys(client: TestClient, organization: Organisation) -> None:
         assert response.status_code == 200, response.text
     response = client.post("/v1/journalist-profiles", json=profile_form(organization, NOW))
     assert response.status_code == 204, response.text
+
+
+def revocation(organization: Organisation, key: bytes, revoked_at: datetime = NOW) -> Revocation:
+    """The root key's revocation of ``key`` as of ``revoked_at``: what the admin posts."""
+    return Revocation.sign(organization.root.pair, key, revoked_at)
+
+
+def unrelated_revocation(organization: Organisation) -> Revocation:
+    """A revocation of a key the organisation never published (one it retired, say)."""
+    return revocation(organization, SigningKeyPair.generate().public.raw)
 
 
 def u2c_body(organization: Organisation) -> bytes:

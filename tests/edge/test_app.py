@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore
 from quietline.edge.app import DEAD_DROP_PAGE
-from quietline.protocol.api import U2C_BODY_LEN
+from quietline.protocol.api import U2C_BODY_LEN, WITH_STATEMENTS, Route
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop, parse_dead_drop_list
@@ -32,7 +32,9 @@ from tests.support.organisation import Organisation
 
 
 def _verify(client: TestClient, organization: Organisation, clock: FixedClock) -> PublishedKeys:
-    response = client.get("/v1/public-keys")
+    """The document a Quietline reader asks for (with the statements), verified as it
+    verifies it: nothing may be rejected."""
+    response = client.get("/v1/public-keys", params=WITH_STATEMENTS)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=60"
     published = PublishedKeys.from_json(response.json())
@@ -72,6 +74,30 @@ def test_posted_keys_get_epochs_and_are_published_verifiably(
         alice(organization).messaging.pair.public
     )
     assert verified.covernode_wrapping_keys() == [organization.covernode_messaging.pair.public] * 2
+
+
+def test_the_plain_document_is_coverdrops_and_the_query_adds_the_statements(
+    edge: TestClient, organization: Organisation, clock: FixedClock
+) -> None:
+    plain = edge.get("/v1/public-keys").json()
+    # CoverDrop's apps parse this document refusing unknown fields.
+    assert set(plain) == {"journalist_profiles", "default_journalist_id", "keys", "max_epoch"}
+    extended = edge.get("/v1/public-keys?quietline=1").json()
+    assert extended == plain | {"quietline": extended["quietline"]}
+    statements = PublishedKeys.from_json(extended).statements
+    assert set(statements.roles) == set(organization.role_statements().roles)
+    assert statements.revocations == ()
+    assert edge.get("/v1/public-keys?quietline=0").json() == plain
+    # Without the statements a Quietline reader trusts no provisioning key; with
+    # CoverDrop's rules the plain document verifies as CoverDrop's apps see it.
+    published = PublishedKeys.from_json(plain)
+    strict = verify_published_keys(published, [organization.anchor], clock.now())
+    assert [key.role for key in strict.verified.keys] == [KeyRole.ORGANIZATION]
+    coverdrop = verify_published_keys(
+        published, [organization.anchor], clock.now(), require_roles=False
+    )
+    assert coverdrop.rejected == ()
+    assert len(coverdrop.verified.keys) == 7
 
 
 def test_profiles_are_published_with_the_default(
@@ -247,10 +273,12 @@ def test_every_get_is_cacheable_and_the_openapi_document_lists_every_route(
         "/user/messages",
         "/v1/journalist-messages",
         "/v1/keys",
+        "/v1/revocations",
         "/v1/journalist-profiles",
         "/v1/covernode/queue",
         "/openapi.json",
     }
+    assert set(paths) == {str(route) for route in Route}
     for path, operations in paths.items():
         for method in operations:
             if method == "get":

@@ -33,6 +33,7 @@ POST_ROUTES = [
     "/user/messages",
     "/v1/journalist-messages",
     "/v1/keys",
+    "/v1/revocations",
     "/v1/journalist-profiles",
     "/v1/user/dead-drops",
     "/v1/journalist/dead-drops",
@@ -86,6 +87,8 @@ _json = st.recursive(
                     "owner",
                     "parent_key",
                     "key",
+                    "role_signature",
+                    "revoked_at",
                     "created_at",
                     "data",
                     "epoch",
@@ -157,7 +160,8 @@ def test_no_get_answers_5xx(
     edge: tuple[TestClient, Path], route: str, query: str, headers: dict[str, str]
 ) -> None:
     client, _ = edge
-    response = client.get(route, params={"ids_greater_than": query}, headers=headers)
+    params = {"ids_greater_than": query, "quietline": query}
+    response = client.get(route, params=params, headers=headers)
     assert response.status_code < 500, response.text
     assert response.status_code in (200, 400)
 

@@ -22,7 +22,7 @@ from quietline.edge import EdgeStore
 from quietline.edge_client import EdgeClient, EdgeRefused
 from quietline.keystore import write_public_json
 from quietline.processes import free_port
-from quietline.protocol.api import Direction, KeySubmission, QueuePull
+from quietline.protocol.api import Direction, QueuePull
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.forms import sign_form
 from quietline.protocol.messages import ENCRYPTED_U2C, encrypt_cover_u2c
@@ -199,10 +199,8 @@ def test_every_route_works_with_the_edge_client_and_ctrl_c_stops_cleanly(
         with EdgeClient(edge.url) as client:
             assert client.status().is_available is False
             epochs = [
-                client.publish_key(
-                    KeySubmission(key.role, owner, parent.published.key, key.published)
-                )
-                for key, owner, parent in organization.key_chain()
+                client.publish_key(organization.submission(link))
+                for link in organization.key_chain()
             ]
             assert epochs == [1, 2, 3, 4, 5, 6]
             client.publish_profile(organization.signed_profile(JOURNALIST_ID, now, default=True))

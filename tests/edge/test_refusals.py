@@ -203,6 +203,7 @@ def test_bad_queue_pulls_are_refused_and_acknowledge_nothing(
 CAPS = {
     "/v1/journalist-messages": FORM_BODY_CAP,
     "/v1/keys": FORM_BODY_CAP,
+    "/v1/revocations": FORM_BODY_CAP,
     "/v1/journalist-profiles": FORM_BODY_CAP,
     "/v1/covernode/queue": FORM_BODY_CAP,
     "/v1/user/dead-drops": DEAD_DROP_BODY_CAP,

@@ -16,7 +16,9 @@ from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.hierarchy import JournalistProfile
-from tests.edge.submissions import NOW, journalist_dead_drop, user_dead_drop
+from quietline.protocol.roles import RoleStatement
+from tests.edge.checks import TABLES
+from tests.edge.submissions import NOW, journalist_dead_drop, revocation, user_dead_drop
 from tests.support.organisation import Organisation
 
 
@@ -43,7 +45,7 @@ def test_schema_has_no_column_about_a_caller(store: EdgeStore) -> None:
     finally:
         db.close()
     assert columns.isdisjoint({"ip", "address", "client", "user_agent", "agent", "request_id"})
-    assert {"keys", "profiles", "dead_drops", "user_queue", "journalist_queue"} <= set(tables)
+    assert set(TABLES) <= set(tables)
 
 
 def test_the_database_runs_in_wal_mode(store: EdgeStore) -> None:
@@ -92,6 +94,56 @@ def test_a_key_in_another_place_is_refused_and_nothing_changes(
         )
     assert [k.role for k in store.live_keys(NOW)] == [KeyRole.COVERNODE_PROVISIONING]
     assert store.max_epoch() == 1
+
+
+def _statement(organization: Organisation, role: KeyRole) -> RoleStatement:
+    key = organization.covernode_provisioning.published.key
+    return RoleStatement.sign(organization.root.pair, role, key)
+
+
+def test_a_provisioning_keys_statement_is_stored_with_it(
+    store: EdgeStore, organization: Organisation
+) -> None:
+    statement = _statement(organization, KeyRole.COVERNODE_PROVISIONING)
+    key = organization.covernode_provisioning.published
+    for _ in range(2):  # storing it again changes nothing
+        store.add_key(
+            KeyRole.COVERNODE_PROVISIONING,
+            None,
+            organization.anchor.key,
+            key,
+            key.not_valid_after,
+            statement=statement,
+        )
+    assert store.statements().roles == (statement,)
+    assert store.statements().revocations == ()
+
+
+def test_a_key_refused_for_its_place_leaves_no_statement(
+    store: EdgeStore, organization: Organisation
+) -> None:
+    _add_provisioning(store, organization)
+    key = organization.covernode_provisioning.published
+    with pytest.raises(KeyConflict):
+        store.add_key(
+            KeyRole.JOURNALIST_PROVISIONING,
+            None,
+            organization.anchor.key,
+            key,
+            key.not_valid_after,
+            statement=_statement(organization, KeyRole.JOURNALIST_PROVISIONING),
+        )
+    assert store.statements().roles == ()
+
+
+def test_revocations_are_stored_once_and_read_in_time_order(
+    store: EdgeStore, organization: Organisation
+) -> None:
+    late = revocation(organization, bytes(32), NOW)
+    early = revocation(organization, bytes(range(32)), NOW - timedelta(days=1))
+    for item in (late, early, late):
+        store.add_revocation(item)
+    assert store.statements().revocations == (early, late)
 
 
 def test_expired_keys_are_not_live(store: EdgeStore, organization: Organisation) -> None:

@@ -241,15 +241,19 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
         "wrapped for the old key",
     ]
 
-    # Two weeks in: a new identity key signs the queue pulls and the dead drops; the
-    # first messaging key has expired, left the disk and taken its replay digest along.
+    # Two weeks in: the next identity key the admin certified comes into force and signs
+    # the queue pulls, the dead drops and the new messaging key (the mixer makes none);
+    # the first messaging key has expired, left the disk and taken its replay digest along.
     report = world.step(WEEK)
-    assert sorted(note.split()[3] for note in report.notes[:2]) == ["covernode_id", "covernode_msg"]
+    assert report.notes[0].split()[3] == "covernode_msg"
+    assert not any("covernode_id" in note for note in report.notes)
     send_cover(world.edge, world.keys(), 1)
     world.step(MINUTE)
     now = world.clock.now()
     identity = world.mixer.keys.current_identity(now)
     assert identity.published.key != first_identity.published.key
+    assert identity.created_at == T0 + 2 * WEEK  # its turn
+    assert world.mixer.keys.parent_of(world.mixer.keys.current_messaging(now)) is identity
     identities = {k.key for k in world.keys().of_role(KeyRole.COVERNODE_ID)[NODE]}
     assert identity.published.key in identities
     newest = all_dead_drops(world.edge, JournalistDeadDrop)[-1].body

@@ -7,7 +7,8 @@ with one or two messaging keys, all at expiries taken from
 derived from a label and a ``seed``, so a keyring is the same bytes on every run.
 
 The :class:`Keyring` keeps the secret halves (to sign dead drops and open boxes with)
-and builds the :class:`PublishedKeys` a server would serve for it.
+and builds the :class:`PublishedKeys` a Quietline edge would serve for it (with the
+organisation key's role statements, so it verifies with ``require_roles``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from quietline.protocol.certificates import SignedKey, certify, self_certify
+from quietline.protocol.certificates import KeyRole, SignedKey, certify, self_certify
 from quietline.protocol.constants import (
     COVERNODE_ID_KEY_VALIDITY,
     COVERNODE_MSG_KEY_ROTATE_AFTER,
@@ -42,6 +43,7 @@ from quietline.protocol.keys import (
     SigningKeyPair,
 )
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, RoleStatement
 from quietline.protocol.verification import KeyVerification, VerifiedKeys, verify_published_keys
 
 # When the long-lived keys were made, relative to ``now``: long enough ago that a
@@ -176,8 +178,20 @@ class Keyring:
             ),
         )
 
+    def role_statements(self) -> OrganizationStatements:
+        """The organisation key's statements binding each provisioning key to its realm."""
+        return OrganizationStatements(
+            tuple(
+                RoleStatement.sign(self.organization.pair, role, provisioning.signed.key)
+                for role, provisioning in (
+                    (KeyRole.COVERNODE_PROVISIONING, self.covernode_provisioning),
+                    (KeyRole.JOURNALIST_PROVISIONING, self.journalist_provisioning),
+                )
+            )
+        )
+
     def published_keys(self) -> PublishedKeys:
-        """What ``GET /v1/public-keys`` serves for this keyring."""
+        """What ``GET /v1/public-keys?quietline=1`` serves for this keyring."""
         return PublishedKeys(
             tuple(
                 JournalistProfile.create(
@@ -188,6 +202,7 @@ class Keyring:
             self.journalists[0].id if self.journalists else None,
             (self.organization_family(),),
             self.max_epoch,
+            self.role_statements(),
         )
 
     def verify(self, now: datetime | None = None) -> KeyVerification:

@@ -24,6 +24,12 @@ from quietline.protocol.hierarchy import (
 )
 from quietline.protocol.keys import EncryptionKeyPair, SigningKeyPair
 from quietline.protocol.recipients import MAX_RECIPIENT_ID_LEN, RecipientId, RecipientTag
+from quietline.protocol.roles import (
+    PROVISIONING_ROLES,
+    OrganizationStatements,
+    Revocation,
+    RoleStatement,
+)
 
 # Printable ASCII without the two slashes: exactly the recipient-id alphabet.
 _ID_ALPHABET = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "/\\")
@@ -47,9 +53,7 @@ owned_roles = st.sampled_from(
         if role is not KeyRole.ORGANIZATION and "provisioning" not in role.value
     ]
 )
-provisioning_roles = st.sampled_from(
-    [KeyRole.COVERNODE_PROVISIONING, KeyRole.JOURNALIST_PROVISIONING]
-)
+provisioning_roles = st.sampled_from(PROVISIONING_ROLES)
 sequence_numbers = st.integers(min_value=0, max_value=2**63 - 1)
 
 
@@ -93,10 +97,19 @@ organization_families = st.builds(
     st.lists(provisioning_families(Realm.COVERNODE), max_size=2).map(tuple),
     st.lists(provisioning_families(Realm.JOURNALIST), max_size=2).map(tuple),
 )
+role_statements = st.builds(RoleStatement, public_keys, provisioning_roles, signatures)
+revocations = st.builds(Revocation, public_keys, moments, signatures)
+organization_statements = st.builds(
+    OrganizationStatements,
+    st.lists(role_statements, max_size=2).map(tuple),
+    st.lists(revocations, max_size=2).map(tuple),
+)
 published_keys = st.builds(
     PublishedKeys,
     st.lists(profiles, max_size=3).map(tuple),
     st.none() | st.text(),
     st.lists(organization_families, max_size=2).map(tuple),
     sequence_numbers,
+    # CoverDrop's document (no statements) or Quietline's.
+    st.just(OrganizationStatements()) | organization_statements,
 )

@@ -42,6 +42,7 @@ from quietline.protocol.errors import MalformedInput
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 from quietline.protocol.recipients import RecipientId, RecipientTag
+from quietline.protocol.roles import RoleStatement
 from tests.protocol.strategies import (
     moments,
     owned_roles,
@@ -49,6 +50,7 @@ from tests.protocol.strategies import (
     public_keys,
     recipient_ids,
     sequence_numbers,
+    signatures,
     signed_keys,
 )
 
@@ -73,6 +75,7 @@ profiles = st.builds(
 def test_every_route_is_an_absolute_path_of_coverdrops_api() -> None:
     assert str(Route.PUBLIC_KEYS) == "/v1/public-keys"
     assert str(Route.USER_MESSAGES) == "/user/messages"
+    assert str(Route.REVOCATIONS) == "/v1/revocations"
     assert all(route.startswith("/") for route in Route)
     assert Route.dead_drops(DeadDropKind.USER) is Route.USER_DEAD_DROPS
     assert Route.dead_drops(DeadDropKind.JOURNALIST) is Route.JOURNALIST_DEAD_DROPS
@@ -110,12 +113,13 @@ def test_a_key_submission_with_an_owner_round_trips(
     assert KeySubmission.from_json(through_text(submission.to_json())) == submission
 
 
-@given(provisioning_roles, public_keys, signed_keys)
+@given(provisioning_roles, public_keys, signed_keys, signatures)
 def test_a_provisioning_key_submission_round_trips(
-    role: KeyRole, parent: bytes, key: SignedKey
+    role: KeyRole, parent: bytes, key: SignedKey, role_signature: bytes
 ) -> None:
-    submission = KeySubmission(role, None, parent, key)
+    submission = KeySubmission(role, None, parent, key, role_signature)
     assert KeySubmission.from_json(through_text(submission.to_json())) == submission
+    assert submission.role_statement == RoleStatement(key.key, role, role_signature)
 
 
 def test_only_provisioning_keys_are_ownerless_and_the_organisation_key_is_never_posted() -> None:
@@ -124,12 +128,29 @@ def test_only_provisioning_keys_are_ownerless_and_the_organisation_key_is_never_
     with pytest.raises(MalformedInput):
         KeySubmission(KeyRole.JOURNALIST_ID, None, bytes(32), key)
     with pytest.raises(MalformedInput):
-        KeySubmission(KeyRole.COVERNODE_PROVISIONING, owner, bytes(32), key)
+        KeySubmission(KeyRole.COVERNODE_PROVISIONING, owner, bytes(32), key, bytes(64))
     with pytest.raises(MalformedInput):
         KeySubmission(KeyRole.ORGANIZATION, None, bytes(32), key)
     with pytest.raises(MalformedInput):
         KeySubmission.from_json({**KeySubmission(KeyRole.JOURNALIST_MSG, owner, bytes(32), key)
                                  .to_json(), "owner": "a/b"})  # fmt: skip
+
+
+def test_only_provisioning_keys_carry_a_role_signature() -> None:
+    key = SignedKey(bytes(32), bytes(64), datetime.fromisoformat("2030-01-01T00:00:00+00:00"))
+    owner = RecipientId("alice")
+    with pytest.raises(MalformedInput, match="role signature"):
+        KeySubmission(KeyRole.JOURNALIST_PROVISIONING, None, bytes(32), key)
+    with pytest.raises(MalformedInput, match="role signature"):
+        KeySubmission(KeyRole.JOURNALIST_ID, owner, bytes(32), key, bytes(64))
+    owned = KeySubmission(KeyRole.JOURNALIST_ID, owner, bytes(32), key)
+    assert "role_signature" not in owned.to_json()
+    assert owned.role_statement is None
+    provisioning = KeySubmission(KeyRole.COVERNODE_PROVISIONING, None, bytes(32), key, bytes(64))
+    for signature in (None, "00" * 63, "zz" * 64, 64):
+        body = {**provisioning.to_json(), "role_signature": signature}
+        with pytest.raises(MalformedInput):
+            KeySubmission.from_json(body)
 
 
 @given(sequence_numbers)

@@ -3,7 +3,9 @@
 The ``integration`` snapshots come from a live CoverDrop stack (2023-10-04); each step
 is checked at the stack's own ``timestamp``, never the wall clock. The
 ``crypto/*/journalist_dead_drop`` files are raw C2J entries from CoverDrop's test
-generator. Every test skips when ``../shared/vectors/coverdrop`` is absent.
+generator. CoverDrop publishes no role statements, so its hierarchies are verified as a
+reader of a CoverDrop deployment verifies them (``require_roles=False``). Every test
+skips when ``../shared/vectors/coverdrop`` is absent.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def verified_at_step(
         published_keys(integration, scenario, step),
         [anchor],
         step_time(integration, scenario, step),
+        require_roles=False,
     )
     assert verification.rejected == ()
     return verification.verified
@@ -166,7 +169,10 @@ def test_every_published_key_verifies_from_the_anchor_at_the_step_time(
     document = snapshot(integration, scenario, "published_keys", step)
 
     verification = verify_published_keys(
-        PublishedKeys.from_json(document), [anchor], step_time(integration, scenario, step)
+        PublishedKeys.from_json(document),
+        [anchor],
+        step_time(integration, scenario, step),
+        require_roles=False,
     )
 
     assert [rejected.describe() for rejected in verification.rejected] == []
@@ -201,7 +207,9 @@ def test_the_published_keys_json_round_trips(integration: Path, scenario: str, s
 def test_keys_past_their_expiry_are_rejected_by_name(integration: Path, anchor: SignedKey) -> None:
     published = published_keys(integration, *REPLY_STEP)
 
-    verification = verify_published_keys(published, [anchor], AFTER_MESSAGING_KEYS)
+    verification = verify_published_keys(
+        published, [anchor], AFTER_MESSAGING_KEYS, require_roles=False
+    )
 
     rejected = {r.role: r for r in verification.rejected}
     assert set(rejected) == {KeyRole.COVERNODE_MSG, KeyRole.JOURNALIST_MSG}
@@ -220,7 +228,9 @@ def test_an_expired_provisioning_key_takes_its_whole_branch_with_it(
 ) -> None:
     published = published_keys(integration, *REPLY_STEP)
 
-    verification = verify_published_keys(published, [anchor], AFTER_PROVISIONING_KEYS)
+    verification = verify_published_keys(
+        published, [anchor], AFTER_PROVISIONING_KEYS, require_roles=False
+    )
 
     assert [key.role for key in verification.verified.keys] == [KeyRole.ORGANIZATION]
     reasons = {r.role: r.reason for r in verification.rejected}
@@ -234,7 +244,10 @@ def test_an_expired_provisioning_key_takes_its_whole_branch_with_it(
 def test_past_the_organisation_key_nothing_is_trusted(integration: Path, anchor: SignedKey) -> None:
     with pytest.raises(UntrustedKey):
         verify_published_keys(
-            published_keys(integration, *REPLY_STEP), [anchor], AFTER_ORGANIZATION_KEY
+            published_keys(integration, *REPLY_STEP),
+            [anchor],
+            AFTER_ORGANIZATION_KEY,
+            require_roles=False,
         )
 
 
@@ -242,7 +255,9 @@ def test_a_different_pinned_organisation_rejects_everything(integration: Path) -
     now = step_time(integration, *REPLY_STEP)
     ours = build_keyring(now).anchor
 
-    verification = verify_published_keys(published_keys(integration, *REPLY_STEP), [ours], now)
+    verification = verify_published_keys(
+        published_keys(integration, *REPLY_STEP), [ours], now, require_roles=False
+    )
 
     assert verification.verified.keys == ()
     reasons = Counter(r.reason for r in verification.rejected)
@@ -260,8 +275,35 @@ def test_a_tampered_anchor_is_untrusted(integration: Path, anchor: SignedKey, fi
 
     with pytest.raises(UntrustedKey):
         verify_published_keys(
-            published_keys(integration, *REPLY_STEP), [SignedKey.from_json(document)], now
+            published_keys(integration, *REPLY_STEP),
+            [SignedKey.from_json(document)],
+            now,
+            require_roles=False,
         )
+
+
+def test_a_quietline_reader_trusts_no_provisioning_key_of_a_coverdrop_document(
+    integration: Path, anchor: SignedKey
+) -> None:
+    # Without the organisation's role statements nothing says which realm a provisioning
+    # key certifies, so a reader that requires them stops at the organisation key.
+    scenario, step = REPLY_STEP
+    document = snapshot(integration, scenario, "published_keys", step)
+    assert "quietline" not in document
+    published = PublishedKeys.from_json(document)
+
+    verification = verify_published_keys(published, [anchor], step_time(integration, *REPLY_STEP))
+
+    assert not published.statements
+    assert [key.role for key in verification.verified.keys] == [KeyRole.ORGANIZATION]
+    reasons = {r.role: r.reason for r in verification.rejected}
+    assert reasons[KeyRole.COVERNODE_PROVISIONING] == (
+        "no statement of the organisation binds it to the covernodes"
+    )
+    assert reasons[KeyRole.JOURNALIST_PROVISIONING] == (
+        "no statement of the organisation binds it to the journalists"
+    )
+    assert "quietline" not in published.to_json()  # CoverDrop's readers refuse unknown fields
 
 
 # --- dead drops ---------------------------------------------------------------------------
@@ -394,7 +436,9 @@ def test_dead_drops_cannot_be_verified_once_every_covernode_identity_key_expired
     integration: Path, anchor: SignedKey
 ) -> None:
     published = published_keys(integration, *REPLY_STEP)
-    later = verify_published_keys(published, [anchor], datetime(2023, 11, 5, tzinfo=UTC))
+    later = verify_published_keys(
+        published, [anchor], datetime(2023, 11, 5, tzinfo=UTC), require_roles=False
+    )
     (dead_drop,) = dead_drops(integration, UserDeadDrop, *REPLY_STEP)
 
     assert not later.verified.of_role(KeyRole.COVERNODE_ID)

@@ -17,7 +17,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
@@ -109,9 +109,14 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.parsers import PUBLIC_PARSERS
 from quietline.protocol.pcs import PaddedCompressedString
-from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import Revocation, RoleStatement
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
-from tests.protocol.keyring import Keyring, build_keyring, derive_encryption_pair
+from tests.protocol.keyring import (
+    Keyring,
+    build_keyring,
+    derive_encryption_pair,
+    derive_signing_pair,
+)
 
 T = TypeVar("T")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -224,12 +229,22 @@ def world() -> World:
         identity=node.identity.pair,
         identity_not_valid_after=node.identity.not_valid_after,
     )
+    # A revocation of a key the document does not hold, so that everything still verifies
+    # and the mutation fuzzers reach the revocations too.
+    retired = derive_signing_pair(0, "retired identity").public.raw
+    revocation = Revocation.sign(keyring.organization.pair, retired, NOW - timedelta(days=1))
     published = keyring.published_keys()
+    published = replace(
+        published, statements=replace(published.statements, revocations=(revocation,))
+    )
+    (_, journalist_statement) = published.statements.roles
     pull = QueuePull(Direction.USER, after=5, limit=100, ack_through=4)
     documents: dict[str, Any] = {
         "published_keys": published.to_json(),
         "journalist_profile": published.profiles[0].to_json(),
         "signed_key": alice.newest_messaging.signed.to_json(),
+        "role_statement": journalist_statement.to_json(),
+        "revocation": revocation.to_json(),
         "key_pair": encryption_key_pair_to_json(user),
         "user_dead_drop": user_body.to_json(),
         "journalist_dead_drop": journalist_body.to_json(),
@@ -238,11 +253,13 @@ def world() -> World:
         "signed_form": sign_form(pull.to_json(), node.identity.pair, NOW).to_json(),
         "user_message_body": json.loads(u2c_body(u2c)),
         "j2c_submission": J2CSubmission(j2c).to_json(),
+        # A provisioning key's: the one body with every field (owner null, role_signature).
         "key_submission": KeySubmission(
-            KeyRole.JOURNALIST_MSG,
-            RecipientId("alice"),
-            alice.identity.pair.public.raw,
-            alice.newest_messaging.signed,
+            KeyRole.JOURNALIST_PROVISIONING,
+            None,
+            keyring.anchor.key,
+            keyring.journalist_provisioning.signed,
+            journalist_statement.signature,
         ).to_json(),
         "key_epoch": KeyEpoch(3).to_json(),
         "profile_submission": ProfileSubmission(published.profiles[0], True).to_json(),
@@ -272,6 +289,8 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
     "published_keys": PublishedKeys.to_json,
     "journalist_profile": JournalistProfile.to_json,
     "signed_key": SignedKey.to_json,
+    "role_statement": RoleStatement.to_json,
+    "revocation": Revocation.to_json,
     "key_pair": encryption_key_pair_to_json,
     "user_dead_drop": UserDeadDrop.to_json,
     "journalist_dead_drop": JournalistDeadDrop.to_json,
@@ -317,6 +336,14 @@ def test_the_valid_documents_are_valid() -> None:
     w = world()
     published = PublishedKeys.from_json(w.published_keys_json)
     assert verify_published_keys(published, [w.keyring.anchor], NOW).rejected == ()
+    assert published.statements.roles
+    assert published.statements.revocations
+    organization = w.keyring.anchor.signing_key()
+    RoleStatement.from_json(w.documents["role_statement"]).verify(organization)
+    Revocation.from_json(w.documents["revocation"]).verify(organization)
+    statement = KeySubmission.from_json(w.documents["key_submission"]).role_statement
+    assert statement is not None
+    statement.verify(organization)
     (user_drop,) = parse_dead_drop_list(UserDeadDrop, w.user_dead_drops_json)
     user_drop.body.verify(w.verified)
     assert len(UserTrialDecryptor(w.user, w.verified).open(user_drop)) == 1
@@ -726,6 +753,44 @@ def test_mutated_published_keys(data: st.DataObject) -> None:
             assert {k.key for k in verification.verified.keys} <= {k.key for k in w.verified.keys}
 
 
+def verifies(statement: RoleStatement | Revocation, keyring: Keyring) -> bool:
+    try:
+        statement.verify(keyring.anchor.signing_key())
+    except ProtocolError:
+        return False
+    return True
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_mutated_revocation_is_refused_or_says_the_same(data: st.DataObject) -> None:
+    # What the edge does with a posted revocation: parse it, verify it under the anchor.
+    w = world()
+    valid = Revocation.from_json(w.documents["revocation"])
+    document = data.draw(mutated(w.documents["revocation"]))
+
+    revocation = parsed_or_rejected(lambda: Revocation.from_json(json.loads(json.dumps(document))))
+
+    if revocation is not None and verifies(revocation, w.keyring):
+        # Only whole seconds are signed: nothing else about it can change.
+        assert revocation.key == valid.key
+        assert revocation.revoked_at.replace(microsecond=0) == valid.revoked_at
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_mutated_role_statement_is_refused_or_unchanged(data: st.DataObject) -> None:
+    w = world()
+    document = data.draw(mutated(w.documents["role_statement"]))
+
+    statement = parsed_or_rejected(
+        lambda: RoleStatement.from_json(json.loads(json.dumps(document)))
+    )
+
+    if statement is not None and verifies(statement, w.keyring):
+        assert statement == RoleStatement.from_json(w.documents["role_statement"])
+
+
 def mutated_dead_drops(
     data: st.DataObject, body_type: type[B], valid: dict[str, Any]
 ) -> list[DeadDrop[B]]:
@@ -800,6 +865,15 @@ def test_published_keys_with_an_impossible_expiry_are_malformed(not_valid_after:
 
     with pytest.raises(MalformedInput):
         PublishedKeys.from_json(document)
+
+
+@pytest.mark.parametrize("revoked_at", OUT_OF_RANGE_INSTANTS)
+def test_a_revocation_at_an_impossible_instant_is_malformed(revoked_at: str) -> None:
+    document = copy.deepcopy(world().documents["revocation"])
+    document["revoked_at"] = revoked_at
+
+    with pytest.raises(MalformedInput):
+        Revocation.from_json(document)
 
 
 @pytest.mark.parametrize("timestamp", OUT_OF_RANGE_INSTANTS)

@@ -25,11 +25,15 @@ from quietline.protocol.hierarchy import (
 )
 from quietline.protocol.keyfiles import encryption_key_pair_from_json, encryption_key_pair_to_json
 from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
 from tests.protocol.strategies import (
     encryption_pairs,
     journalist_dead_drops,
+    organization_statements,
     profiles,
     published_keys,
+    revocations,
+    role_statements,
     sequence_numbers,
     user_dead_drops,
 )
@@ -64,6 +68,23 @@ def test_a_journalist_profile_round_trips(profile: JournalistProfile) -> None:
 @given(published_keys)
 def test_a_published_key_document_round_trips(document: PublishedKeys) -> None:
     assert PublishedKeys.from_json(through_text(document.to_json())) == document
+    # CoverDrop's readers refuse unknown fields: the extension appears only when needed.
+    assert ("quietline" in document.to_json()) == bool(document.statements)
+
+
+@given(role_statements)
+def test_a_role_statement_round_trips(statement: RoleStatement) -> None:
+    assert RoleStatement.from_json(through_text(statement.to_json())) == statement
+
+
+@given(revocations)
+def test_a_revocation_round_trips(revocation: Revocation) -> None:
+    assert Revocation.from_json(through_text(revocation.to_json())) == revocation
+
+
+@given(organization_statements)
+def test_the_organisations_statements_round_trip(statements: OrganizationStatements) -> None:
+    assert OrganizationStatements.from_json(through_text(statements.to_json())) == statements
 
 
 @given(encryption_pairs)

@@ -35,6 +35,7 @@ from quietline.protocol.keygen import (
 )
 from quietline.protocol.keys import PublicSigningKey
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import PROVISIONING_ROLES, OrganizationStatements, RoleStatement
 from quietline.protocol.verification import verify_published_keys
 
 # A time with microseconds, to see them truncated from every expiry.
@@ -278,8 +279,15 @@ class TestRotationDue:
 
 
 def published_keys(built: Hierarchy, recipient_id: str = "journalist_keygen") -> PublishedKeys:
-    """The PublishedKeys a server would serve for ``built`` (as quietline.tour makes it)."""
+    """The PublishedKeys a server would serve for ``built`` (as quietline.tour makes it),
+    with the organisation key's role statements for the provisioning keys."""
     k = built.keys
+    statements = OrganizationStatements(
+        tuple(
+            RoleStatement.sign(built.org.pair, role, k[role].published.key)
+            for role in PROVISIONING_ROLES
+        )
+    )
     return PublishedKeys(
         (JournalistProfile.create(recipient_id, "Key Gen", "A test recipient", is_desk=False),),
         recipient_id,
@@ -317,6 +325,7 @@ def published_keys(built: Hierarchy, recipient_id: str = "journalist_keygen") ->
             ),
         ),
         1,
+        statements,
     )
 
 

@@ -2,10 +2,11 @@
 
 Each holder's real policy is planned at the moments that matter, with keys made by
 :mod:`quietline.protocol.keygen` at ``T0`` and the time passed in: the mixer's
-(identity every two weeks, messaging every week), the desk's (messaging every day, kept
-a week past expiry) and the admin's (provisioning keys, recipients' identities). A plan
-says what to make, retire and publish; :func:`make_keys` makes it, each key signed by
-the newest valid parent, even one made earlier in the same plan.
+(messaging every week, under the identity in force that the admin certified ahead), the
+desk's (messaging every day, kept a week past expiry) and the admin's (provisioning
+keys, recipients' identities). A plan says what to make, retire and publish;
+:func:`make_keys` makes it, each key signed by the newest valid parent, even one made
+earlier in the same plan.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def roles(keys: Sequence[AnyCertifiedKey]) -> list[KeyRole]:
 
 class TestPolicy:
     def test_the_holders_policies(self) -> None:
-        assert COVERNODE_ROTATION.rotates == (KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG)
+        # The mixer makes messaging keys only; the admin certifies its identities offline.
+        assert COVERNODE_ROTATION.rotates == (KeyRole.COVERNODE_MSG,)
+        assert COVERNODE_ROTATION.retired_roles == (KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG)
         assert COVERNODE_ROTATION.keep_expired == timedelta(0)
         assert DESK_ROTATION.rotates == (KeyRole.JOURNALIST_MSG,)
         assert DESK_ROTATION.keep_expired == WEEK
@@ -131,18 +134,25 @@ class TestMixerPlan:
         assert (plan.create, plan.retire) == ((KeyRole.COVERNODE_MSG,), ())
         assert signed_by(made[0], keys) is org.covernode_identity
 
-    def test_identity_and_messaging_due_together(self, org: Hierarchy) -> None:
+    def test_the_next_identity_takes_over_at_its_turn(self, org: Hierarchy) -> None:
+        # Certified at T0 by the admin, in force only from its turn two weeks on.
+        successor = generate_signing_key(
+            KeyRole.COVERNODE_ID, org.covernode_provisioning, T0, starts_at=T0 + 2 * WEEK
+        )
         keys: list[AnyCertifiedKey] = [org.covernode_provisioning, org.covernode_identity]
+        keys.append(successor)
         carry_out(keys, COVERNODE_ROTATION, T0)
-        carry_out(keys, COVERNODE_ROTATION, T0 + WEEK)
+        _, made = carry_out(keys, COVERNODE_ROTATION, T0 + WEEK)
+        assert signed_by(made[0], keys) is org.covernode_identity
+        assert newest_valid(keys, KeyRole.COVERNODE_ID, T0 + 2 * WEEK - SECOND) is (
+            org.covernode_identity
+        )
         now = T0 + 2 * WEEK
         plan, made = carry_out(keys, COVERNODE_ROTATION, now)
-        assert plan.create == (KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG)
-        identity, messaging = made
-        # The new messaging key is signed by the identity made in the same plan.
-        assert signed_by(messaging, keys) is identity
-        assert signed_by(identity, keys) is org.covernode_provisioning
-        assert newest_valid(keys, KeyRole.COVERNODE_ID, now) is identity
+        assert plan.create == (KeyRole.COVERNODE_MSG,)
+        (messaging,) = made
+        assert signed_by(messaging, keys) is successor
+        assert newest_valid(keys, KeyRole.COVERNODE_ID, now) is successor
         assert newest_valid(keys, KeyRole.COVERNODE_MSG, now) is messaging
         # The first messaging key expires at this very instant: it is not retired yet.
         assert plan.retire == ()
@@ -152,14 +162,8 @@ class TestMixerPlan:
         made: list[AnyCertifiedKey] = []
         for week in range(4):
             made += carry_out(keys, COVERNODE_ROTATION, T0 + week * WEEK)[1]
-        # Made at T0, T0 + 1 week, T0 + 2 weeks (with a new identity), T0 + 3 weeks.
-        assert roles(made) == [
-            KeyRole.COVERNODE_MSG,
-            KeyRole.COVERNODE_MSG,
-            KeyRole.COVERNODE_ID,
-            KeyRole.COVERNODE_MSG,
-            KeyRole.COVERNODE_MSG,
-        ]
+        # Made at T0, T0 + 1 week, T0 + 2 weeks and T0 + 3 weeks: messaging keys only.
+        assert roles(made) == [KeyRole.COVERNODE_MSG] * 4
         first, second = made[0], made[1]
         assert first not in keys  # expired at T0 + 2 weeks, retired at T0 + 3 weeks
         assert second in keys  # expires at T0 + 3 weeks: retired only after that
@@ -196,10 +200,23 @@ class TestMixerPlan:
         keys: list[AnyCertifiedKey] = [org.covernode_provisioning, org.covernode_identity]
         later = org.covernode_provisioning.not_valid_after + SECOND
         plan = plan_rotation(keys, COVERNODE_ROTATION, later)
-        assert plan.create == (KeyRole.COVERNODE_ID, KeyRole.COVERNODE_MSG)
+        assert plan.create == (KeyRole.COVERNODE_MSG,)
         assert plan.publish == ()
-        with pytest.raises(KeyUnavailable, match="covernode_provisioning"):
+        # The mixer cannot certify an identity: with none in force it makes nothing.
+        with pytest.raises(KeyUnavailable, match="covernode_id"):
             make_keys(plan, keys, later)
+
+    def test_an_identity_before_its_turn_signs_nothing(self, org: Hierarchy) -> None:
+        ahead = generate_signing_key(
+            KeyRole.COVERNODE_ID, org.covernode_provisioning, T0, starts_at=T0 + WEEK
+        )
+        keys: list[AnyCertifiedKey] = [org.covernode_provisioning, ahead]
+        plan = plan_rotation(keys, COVERNODE_ROTATION, T0)
+        assert plan.publish == (org.covernode_provisioning,)
+        with pytest.raises(KeyUnavailable, match="covernode_id"):
+            make_keys(plan, keys, T0)
+        _, made = carry_out(keys, COVERNODE_ROTATION, T0 + WEEK)
+        assert signed_by(made[0], keys) is ahead
 
 
 class TestDeskPlan:

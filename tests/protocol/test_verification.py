@@ -25,6 +25,7 @@ from quietline.protocol.errors import KeyUnavailable, MalformedInput, UntrustedK
 from quietline.protocol.hierarchy import JournalistProfile, ProvisioningFamily, PublishedKeys, Realm
 from quietline.protocol.keys import CoverNodeMessagingKey, JournalistMessagingKey, SigningKeyPair
 from quietline.protocol.recipients import RecipientTag
+from quietline.protocol.roles import OrganizationStatements
 from quietline.protocol.verification import KeyVerification, RejectedKey, verify_published_keys
 from tests.protocol.keyring import (
     IssuedEncryptionKey,
@@ -334,7 +335,8 @@ def test_a_key_published_in_two_places_is_rejected_in_both() -> None:
         families=(replace(family, covernodes=(*family.covernodes, disguised)),),
     )
 
-    verification = verify_published_keys(published, [keyring.anchor], NOW)
+    # CoverDrop's own rule, the one a reader without role statements has.
+    verification = verify_published_keys(published, [keyring.anchor], NOW, require_roles=False)
 
     verified = verification.verified
     assert "alice" not in verified.of_role(KeyRole.COVERNODE_ID)
@@ -349,6 +351,18 @@ def test_a_key_published_in_two_places_is_rejected_in_both() -> None:
         KeyRole.JOURNALIST_PROVISIONING: "published in more than one place in the hierarchy",
     }
     assert verified.of_role(KeyRole.COVERNODE_MSG)  # the real CoverNodes are untouched
+    # With the statements required the copy under the CoverNodes fails first, for its
+    # realm; the original is still refused for being in two places.
+    with_roles = verify_published_keys(published, [keyring.anchor], NOW)
+    reasons = {
+        r.role: r.reason for r in with_roles.rejected if r.key == journalists.provisioning.key
+    }
+    assert reasons == {
+        KeyRole.COVERNODE_PROVISIONING: "no statement of the organisation binds it to the "
+        "covernodes",
+        KeyRole.JOURNALIST_PROVISIONING: "published in more than one place in the hierarchy",
+    }
+    assert "alice" not in with_roles.verified.of_role(KeyRole.JOURNALIST_ID)
 
 
 def test_no_valid_anchor_raises_untrusted_key() -> None:
@@ -547,9 +561,15 @@ def test_published_keys_survive_a_json_round_trip_and_still_verify(
 
 
 def test_the_published_json_has_coverdrop_field_names() -> None:
-    document = build_keyring(NOW, journalist_ids=("alice",)).published_keys().to_json()
+    published = build_keyring(NOW, journalist_ids=("alice",)).published_keys()
+    document = replace(published, statements=OrganizationStatements()).to_json()
 
     assert set(document) == {"journalist_profiles", "default_journalist_id", "keys", "max_epoch"}
+    # Quietline's statements ride in one extra member, only when there are some.
+    extended = published.to_json()
+    assert set(extended) == set(document) | {"quietline"}
+    assert set(extended["quietline"]) == {"roles", "revocations"}
+    assert {"key", "role", "signature"} == set(extended["quietline"]["roles"][0])
     (family,) = document["keys"]
     assert set(family) == {"org_pk", "covernodes", "journalists"}
     (journalists,) = family["journalists"]

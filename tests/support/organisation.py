@@ -43,6 +43,7 @@ from quietline.protocol.keygen import (
 )
 from quietline.protocol.messages import EncryptedC2J, EncryptedJ2U
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, RoleStatement
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 COVERNODE_ID = RecipientId("covernode_001")
@@ -122,13 +123,13 @@ class Organisation:
         messaging: bool = True,
     ) -> list[Link]:
         """Every key below the root with its owner and parent, parents first: the
-        CoverNode's branch (unless ``covernode`` is false), then the journalists' for
-        every recipient (or only ``recipients``), without the recipients' messaging keys
-        when ``messaging`` is false."""
-        chain: list[Link] = []
+        CoverNode's branch (only its provisioning key, which the admin publishes, when
+        ``covernode`` is false: the rest is the mixer's to publish), then the journalists'
+        for every recipient (or only ``recipients``), without the recipients' messaging
+        keys when ``messaging`` is false."""
+        chain: list[Link] = [Link(self.covernode_provisioning, None, self.root)]
         if covernode:
             chain += [
-                Link(self.covernode_provisioning, None, self.root),
                 Link(self.covernode_identity, COVERNODE_ID, self.covernode_provisioning),
                 Link(self.covernode_messaging, COVERNODE_ID, self.covernode_identity),
             ]
@@ -138,6 +139,24 @@ class Organisation:
             if messaging:
                 chain.append(Link(recipient.messaging, recipient.id, recipient.identity))
         return chain
+
+    def role_statements(self) -> OrganizationStatements:
+        """The root key's statements binding each provisioning key to its realm."""
+        return OrganizationStatements(
+            tuple(
+                RoleStatement.sign(self.root.pair, key.role, key.published.key)
+                for key in (self.covernode_provisioning, self.journalist_provisioning)
+            )
+        )
+
+    def submission(self, link: Link) -> KeySubmission:
+        """``POST /v1/keys`` for ``link``, with the root key's role statement when it is a
+        provisioning key (as ``quietline admin publish`` sends it)."""
+        key, owner, parent = link
+        statement = None
+        if parent is self.root:
+            statement = RoleStatement.sign(self.root.pair, key.role, key.published.key).signature
+        return KeySubmission(key.role, owner, parent.published.key, key.published, statement)
 
     def signed_profile(self, recipient_id: str, now: datetime, *, default: bool) -> SignedForm:
         """The recipient's profile as ``POST /v1/journalist-profiles`` takes it, signed by
@@ -157,10 +176,8 @@ class Organisation:
         """Upload the keys of :meth:`key_chain` (same choices), then a signed profile for
         each chosen recipient, the first recipient as the default; raises what
         ``EdgeClient`` raises when the edge refuses one."""
-        for key, owner, parent in self.key_chain(
-            covernode=covernode, recipients=recipients, messaging=messaging
-        ):
-            edge.publish_key(KeySubmission(key.role, owner, parent.published.key, key.published))
+        for link in self.key_chain(covernode=covernode, recipients=recipients, messaging=messaging):
+            edge.publish_key(self.submission(link))
         for recipient in self._chosen(recipients):
             default = recipient.id == self.default_recipient_id
             edge.publish_profile(self.signed_profile(recipient.id, now, default=default))
@@ -191,6 +208,7 @@ class Organisation:
             self.default_recipient_id,
             (OrganizationFamily(self.anchor, (covernodes,), (journalists,)),),
             1,
+            self.role_statements(),
         )
 
     def sign_user_dead_drop(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from quietline.admin.ceremony import Layout, enroll, init, publish
+from quietline.admin.ceremony import enroll, init, publish
+from quietline.admin.layout import Layout
 from quietline.client import SourceClient, SourceStorage
 from quietline.client.schedule import FixedRate
 from quietline.clock import FixedClock

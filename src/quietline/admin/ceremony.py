@@ -1,26 +1,21 @@
-"""Key ceremonies over a deployment folder.
+"""Key ceremonies over a deployment folder (see :mod:`quietline.admin.layout`).
 
-Layout of the folder ``admin init`` creates::
-
-    quietline.toml                     the typed configuration (quietline.config)
-    organization.pub.json              the pinned organisation key: give it to clients
-    secrets/organization.json          the organisation root key (keep it offline)
-    secrets/journalist_provisioning.json
-    secrets/covernode/provisioning.json   the mixer's folder: its provisioning key,
-    secrets/covernode/identity-*.json     its identity keys (it makes its own messaging keys)
-    recipients/<id>.json               one bundle per enrolled recipient, for its desk
-
-Every secret file is written 0600, whole. Nothing here touches the network except
-:func:`publish`, which uploads certified public keys and signed profiles to an edge.
+Everything secret is made and kept here, offline: the organisation key, the provisioning
+keys (the mixer gets identity keys certified ahead of time, never a provisioning key),
+the recipients' bundles. Nothing here touches the network except :func:`publish`, which
+uploads certified public keys with the organisation's role statements, signed profiles
+and revocations to an edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from quietline.admin.covernode import certified_identities, certify_mixer
+from quietline.admin.layout import Layout, stamp
+from quietline.admin.revocation import revocations
 from quietline.config import CONFIG_NAME, default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import (
@@ -48,12 +43,8 @@ from quietline.protocol.keygen import (
     generate_signing_key,
 )
 from quietline.protocol.keys import human_digest
-from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import RoleStatement
 from quietline.protocol.rotation import RotationPolicy, make_keys, plan_rotation
-
-ANCHOR_NAME = "organization.pub.json"
-COVERNODE_ID = "covernode_001"
-
 
 # What the admin rotates: the provisioning keys under the organisation key, and each
 # recipient's identity key under the journalist provisioning key.
@@ -67,55 +58,6 @@ class CeremonyError(QuietlineError):
     """A ceremony cannot go ahead; the message says what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where each file of a deployment folder lives."""
-
-    folder: Path
-
-    @property
-    def config(self) -> Path:
-        return self.folder / CONFIG_NAME
-
-    @property
-    def anchor(self) -> Path:
-        return self.folder / ANCHOR_NAME
-
-    @property
-    def organization(self) -> Path:
-        return self.folder / "secrets" / "organization.json"
-
-    @property
-    def journalist_provisioning(self) -> Path:
-        return self.folder / "secrets" / "journalist_provisioning.json"
-
-    @property
-    def covernode(self) -> Path:
-        return self.folder / "secrets" / "covernode"
-
-    @property
-    def covernode_provisioning(self) -> Path:
-        return self.covernode / "provisioning.json"
-
-    @property
-    def recipients(self) -> Path:
-        return self.folder / "recipients"
-
-    def bundle(self, recipient_id: str) -> Path:
-        return self.recipients / f"{recipient_id}.json"
-
-    def covernode_identities(self) -> list[CertifiedSigningKey]:
-        keys = [
-            read_signing_key(path, KeyRole.COVERNODE_ID)
-            for path in sorted(self.covernode.glob("identity-*.json"))
-        ]
-        return sorted(keys, key=lambda key: key.created_at)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%S%fZ")
-
-
 def write_key(path: Path, key: AnyCertifiedKey) -> None:
     write_private_json(path, certified_key_to_json(key))
 
@@ -123,7 +65,8 @@ def write_key(path: Path, key: AnyCertifiedKey) -> None:
 def init(
     folder: Path, now: datetime, *, mixing: str = "production", edge_port: int = 8350
 ) -> Layout:
-    """Create a deployment folder: root key, both provisioning keys, a mixer identity.
+    """Create a deployment folder: root key, both provisioning keys, the mixer's first
+    identity keys (certified ahead of time) and the config.
 
     Raises CeremonyError when the folder already holds a deployment.
     """
@@ -131,21 +74,23 @@ def init(
     if layout.config.exists():
         raise CeremonyError(f"{folder} already holds a deployment ({CONFIG_NAME} exists)")
     organization = generate_organization_key(now)
-    covernode_provisioning = generate_signing_key(KeyRole.COVERNODE_PROVISIONING, organization, now)
-    journalist_provisioning = generate_signing_key(
-        KeyRole.JOURNALIST_PROVISIONING, organization, now
-    )
-    identity = generate_signing_key(KeyRole.COVERNODE_ID, covernode_provisioning, now)
-    layout.covernode.mkdir(mode=0o700, parents=True)
-    (folder / "secrets").chmod(0o700)
+    layout.secrets.mkdir(mode=0o700, parents=True)
+    layout.secrets.chmod(0o700)
     write_key(layout.organization, organization)
-    write_key(layout.journalist_provisioning, journalist_provisioning)
-    write_key(layout.covernode_provisioning, covernode_provisioning)
-    write_key(layout.covernode / f"identity-{_stamp(now)}.json", identity)
+    for role, path in _provisioning_paths(layout).items():
+        write_key(path, generate_signing_key(role, organization, now))
     write_public_json(layout.anchor, organization.published.to_json())
+    certify_mixer(layout, now, lambda _: None)
     layout.recipients.mkdir(parents=True, exist_ok=True)
     write_private(layout.config, default_config_text(edge_port, mixing).encode())
     return layout
+
+
+def _provisioning_paths(layout: Layout) -> dict[KeyRole, Path]:
+    return {
+        KeyRole.COVERNODE_PROVISIONING: layout.covernode_provisioning,
+        KeyRole.JOURNALIST_PROVISIONING: layout.journalist_provisioning,
+    }
 
 
 def digest(layout: Layout) -> str:
@@ -189,17 +134,14 @@ def renew(layout: Layout, now: datetime, report: Callable[[str], None]) -> int:
     a new anchor in clients, which no command can do for them.
     """
     organization = read_signing_key(layout.organization, KeyRole.ORGANIZATION)
-    provisioning_paths = {
-        KeyRole.COVERNODE_PROVISIONING: layout.covernode_provisioning,
-        KeyRole.JOURNALIST_PROVISIONING: layout.journalist_provisioning,
-    }
+    provisioning_paths = _provisioning_paths(layout)
     current = [read_signing_key(path, role) for role, path in provisioning_paths.items()]
     held: list[AnyCertifiedKey] = [organization, *current]
     made = make_keys(plan_rotation(held, PROVISIONING_ROTATION, now), held, now)
     for key in made:
         path = provisioning_paths[key.role]
         (previous,) = [old for old in current if old.role is key.role]
-        archived = path.with_name(f"{path.stem}-{_stamp(previous.created_at)}.json")
+        archived = path.with_name(f"{path.stem}-{stamp(previous.created_at)}.json")
         write_key(archived, previous)
         write_key(path, key)
         report(f"renewed the {key.role.value} key (the old one is kept in {archived.name})")
@@ -220,27 +162,34 @@ def renew(layout: Layout, now: datetime, report: Callable[[str], None]) -> int:
 
 
 def publish(layout: Layout, edge: EdgeClient, now: datetime, report: Callable[[str], None]) -> None:
-    """Upload the provisioning keys, the mixer's identity keys, every recipient's identity
-    and first messaging key, and the signed profiles. Idempotent: run it again after
-    every enrolment or renewal."""
+    """Upload the provisioning keys with the organisation's role statements, the mixer's
+    identity keys in force, every recipient's identity and first messaging key, the signed
+    profiles and the revocations. Idempotent: run it again after every enrolment,
+    renewal, certification or revocation. A revoked key is never sent again (the edge
+    refuses it), nor is a recipient whose identity is revoked."""
+    made = revocations(layout)
+    revoked = {revocation.key for revocation in made}
     anchor = SignedKey.from_json(read_json(layout.anchor))
-    covernode_provisioning = read_signing_key(
-        layout.covernode_provisioning, KeyRole.COVERNODE_PROVISIONING
-    )
-    journalist_provisioning = read_signing_key(
-        layout.journalist_provisioning, KeyRole.JOURNALIST_PROVISIONING
-    )
-    for key in (covernode_provisioning, journalist_provisioning):
-        edge.publish_key(KeySubmission(key.role, None, anchor.key, key.published))
-    covernode = RecipientId(COVERNODE_ID)
-    for identity in layout.covernode_identities():
-        if now <= identity.not_valid_after:
-            parent = covernode_provisioning.published.key
-            edge.publish_key(KeySubmission(identity.role, covernode, parent, identity.published))
-    report("published the provisioning keys and the mixer's identity")
+    organization = read_signing_key(layout.organization, KeyRole.ORGANIZATION)
+    provisioning = {
+        role: read_signing_key(path, role) for role, path in _provisioning_paths(layout).items()
+    }
+    for role, key in provisioning.items():
+        if key.published.key in revoked:
+            continue
+        statement = RoleStatement.sign(organization.pair, role, key.published.key)
+        edge.publish_key(KeySubmission(role, None, anchor.key, key.published, statement.signature))
+    for identity in certified_identities(layout):
+        if identity.in_force(now) and not {identity.key.key, identity.provisioning} & revoked:
+            edge.publish_key(identity.submission())
+    report("published the provisioning keys, with their roles, and the mixer's identity")
+    journalist_provisioning = provisioning[KeyRole.JOURNALIST_PROVISIONING]
     for path in sorted(layout.recipients.glob("*.json")):
         bundle = read_bundle(path)
         recipient = bundle.profile.id
+        if {bundle.identity.published.key, journalist_provisioning.published.key} & revoked:
+            report(f"left out {recipient}: its keys are revoked")
+            continue
         edge.publish_key(
             KeySubmission(
                 KeyRole.JOURNALIST_ID,
@@ -250,7 +199,7 @@ def publish(layout: Layout, edge: EdgeClient, now: datetime, report: Callable[[s
             )
         )
         messaging: CertifiedEncryptionKey = bundle.messaging
-        if now <= messaging.not_valid_after:
+        if now <= messaging.not_valid_after and messaging.published.key not in revoked:
             edge.publish_key(
                 KeySubmission(
                     KeyRole.JOURNALIST_MSG,
@@ -262,3 +211,7 @@ def publish(layout: Layout, edge: EdgeClient, now: datetime, report: Callable[[s
         submission = ProfileSubmission(bundle.profile, bundle.default)
         edge.publish_profile(sign_form(submission.to_json(), journalist_provisioning.pair, now))
         report(f"published {recipient} ({bundle.profile.display_name}) as of {format_rfc3339(now)}")
+    for revocation in made:
+        edge.publish_revocation(revocation)
+    if made:
+        report(f"published {len(made)} revocations")

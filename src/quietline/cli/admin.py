@@ -6,22 +6,18 @@ from typing import Annotated
 
 import typer
 
-from quietline.admin.ceremony import (
-    CeremonyError,
-    Layout,
-    digest,
-    enroll,
-    init,
-    publish,
-    renew,
-)
+from quietline.admin.ceremony import CeremonyError, digest, enroll, init, publish, renew
+from quietline.admin.covernode import DEFAULT_IDENTITIES, certify_mixer, mixer_keys
+from quietline.admin.layout import Layout
+from quietline.admin.revocation import recipient_keys, revoke
 from quietline.cli.files import fail
 from quietline.config import MIXING_PRESETS, load_config
 from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
-from quietline.protocol.errors import MisuseError, ProtocolError
+from quietline.protocol.errors import MisuseError, ProtocolError, QuietlineError
 
 admin = typer.Typer(
-    help="Key ceremonies: create, enrol, publish and renew keys.", no_args_is_help=True
+    help="Key ceremonies: create, enrol, certify, publish, renew and revoke keys.",
+    no_args_is_help=True,
 )
 
 Folder = Annotated[
@@ -50,7 +46,8 @@ def init_command(
     ] = "production",
     edge_port: Annotated[int, typer.Option(help="The port the edge listens on.")] = 8350,
 ) -> None:
-    """Create the organisation root key, both provisioning keys, a mixer identity and the config."""
+    """Create the organisation root key, the provisioning keys, the mixer's first identity
+    keys and the config."""
     if mixing not in MIXING_PRESETS:
         raise fail(f"--mixing must be one of: {', '.join(MIXING_PRESETS)}")
     try:
@@ -120,3 +117,46 @@ def renew_command(folder: Folder) -> None:
     except (ProtocolError, MisuseError, OSError) as error:
         raise fail(str(error)) from None
     typer.echo(f"renewed {made} keys" if made else "nothing is due for renewal")
+
+
+@admin.command("certify-mixer")
+def certify_mixer_command(
+    folder: Folder,
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=26, help="Identity keys, one per two weeks.")
+    ] = DEFAULT_IDENTITIES,
+) -> None:
+    """Certify the mixer's next identity keys (the provisioning key never leaves here)."""
+    try:
+        certify_mixer(_layout(folder), _now(), typer.echo, count)
+    except QuietlineError as error:
+        raise fail(str(error)) from None
+    typer.echo("then: quietline admin publish --config FOLDER")
+
+
+@admin.command("revoke")
+def revoke_command(
+    folder: Folder,
+    recipient: Annotated[
+        str | None, typer.Option("--recipient", help="Revoke this recipient's keys.")
+    ] = None,
+    mixer: Annotated[
+        bool, typer.Option("--mixer", help="Revoke every identity key of the (seized) mixer.")
+    ] = False,
+    key: Annotated[str | None, typer.Option("--key", help="Revoke one key (hex).")] = None,
+) -> None:
+    """Revoke keys with the organisation key; publish tells the edge and every client."""
+    layout = _layout(folder)
+    try:
+        keys = [bytes.fromhex(key)] if key else []
+    except ValueError:
+        raise fail("--key must be a public key in hex") from None
+    try:
+        if recipient:
+            keys += recipient_keys(layout, recipient)
+        if mixer:
+            keys += mixer_keys(layout, _now())
+        revoke(layout, _now(), keys, typer.echo)
+    except QuietlineError as error:
+        raise fail(str(error)) from None
+    typer.echo("then: quietline admin publish --config FOLDER")

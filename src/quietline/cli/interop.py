@@ -39,7 +39,10 @@ def _verify(anchor_path: Path, now_text: str, keys_path: Path) -> KeyVerificatio
     anchor = load_json(anchor_path, "organisation key", SignedKey.from_json)
     published = load_json(keys_path, "published keys document", PublishedKeys.from_json)
     try:
-        return verify_published_keys(published, [anchor], now)
+        # A CoverDrop deployment publishes no role statements; a Quietline one must.
+        return verify_published_keys(
+            published, [anchor], now, require_roles=bool(published.statements)
+        )
     except ProtocolError as error:
         raise fail(f"{error} (anchor {anchor_path}, now {format_rfc3339(now)})") from None
 

@@ -12,7 +12,7 @@ vault is rewritten by them and by nothing else), so writing changes no traffic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -24,9 +24,10 @@ from quietline.client.storage import DEAD_DROP_RETENTION, SourceStorage
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
-from quietline.protocol.errors import ProtocolError
+from quietline.protocol.errors import BadSignature, ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
+from quietline.protocol.roles import Revocation
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
 
@@ -237,6 +238,11 @@ class SourceClient:
     def _keep_if_verified(
         self, published: PublishedKeys, now: datetime, outcome: TickOutcome
     ) -> None:
+        with self.storage.locked():
+            kept = self.storage.read_cache().published
+        # A revocation the organisation signed holds from then on, whatever a later set
+        # (from a stale cache or a hostile edge) leaves out.
+        published = _with_revocations(published, kept, self.anchors)
         try:
             verified = verify_published_keys(published, self.anchors, now).verified
         except ProtocolError as error:
@@ -244,10 +250,16 @@ class SourceClient:
         else:
             reason = "no valid CoverNode messaging key in it"
         if verified is None or not verified.of_role(KeyRole.COVERNODE_MSG):
-            # Refuse it and keep the last set that verified.
+            # Refuse it and keep the last set that verified, with the revocations it brings
+            # (a seized mixer's keys, say): those hold regardless.
             self.counters.key_sets_refused += 1
             outcome.notes.append(f"published keys refused: {reason}")
-            return
+            if kept is None:
+                return
+            merged = _with_revocations(kept, published, self.anchors)
+            if merged is kept:
+                return
+            published = merged
         with self.storage.locked():
             cache = self.storage.read_cache()
             cache.published = published
@@ -298,3 +310,30 @@ class SourceClient:
                 "going with this --vault until it has downloaded them"
             )
         return keys
+
+
+def _with_revocations(
+    document: PublishedKeys, other: PublishedKeys | None, anchors: Sequence[SignedKey]
+) -> PublishedKeys:
+    """``document`` with the revocations of ``other`` that a pinned anchor signed added
+    (``document`` itself when there are none it lacks)."""
+    known = document.statements.revocations
+    fresh = tuple(
+        revocation
+        for revocation in dict.fromkeys(other.statements.revocations if other else ())
+        if revocation not in known and _signed_by_any(revocation, anchors)
+    )
+    if not fresh:
+        return document
+    statements = replace(document.statements, revocations=(*known, *fresh))
+    return replace(document, statements=statements)
+
+
+def _signed_by_any(revocation: Revocation, anchors: Sequence[SignedKey]) -> bool:
+    for anchor in anchors:
+        try:
+            revocation.verify(anchor.signing_key())
+        except BadSignature:
+            continue
+        return True
+    return False

@@ -286,9 +286,15 @@ class Desk:
         if keys is None or not state.recipients:
             step.notes.append("nothing sent this period: no verified keys or no recipient")
             return Sent.FAILED, None
-        signer = next((r for r in state.recipients if step.at <= r.identity.not_valid_after), None)
+        # The signer must be one the edge trusts now: published, unexpired, not revoked.
+        trusted = {key.key for keys_of in keys.of_role(KeyRole.JOURNALIST_ID).values()
+                   for key in keys_of}  # fmt: skip
+        signer = next((r for r in state.recipients if r.identity.pair.public.raw in trusted), None)
         if signer is None:
-            step.notes.append("nothing sent: every recipient's identity key has expired")
+            step.notes.append(
+                "nothing sent: no recipient's identity key is published, unexpired and "
+                "not revoked (ask the admin to publish or renew it)"
+            )
             return Sent.FAILED, None
         try:
             wrapping = keys.covernode_wrapping_keys()

@@ -33,11 +33,18 @@ from quietline.edge.bodies import (
     read_capped,
     read_exact,
 )
-from quietline.edge.keys import admit_key, published_keys, status, verified_keys
+from quietline.edge.keys import (
+    admit_key,
+    admit_revocation,
+    published_keys,
+    status,
+    verified_keys,
+)
 from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
     U2C_BODY_LEN,
+    WITH_STATEMENTS,
     Direction,
     J2CSubmission,
     KeyEpoch,
@@ -62,6 +69,7 @@ from quietline.protocol.errors import MalformedInput, QuietlineError, UntrustedK
 from quietline.protocol.forms import SignedForm, open_form
 from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
+from quietline.protocol.roles import Revocation
 
 DEAD_DROP_PAGE = 100
 CACHE_KEYS = "public, max-age=60"
@@ -103,8 +111,9 @@ class _EdgeRoutes:
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
 
-    def public_keys(self, _: Request) -> JSONResponse:
-        document = published_keys(self.store, self.anchors, self.clock.now())
+    def public_keys(self, request: Request) -> JSONResponse:
+        asked = all(request.query_params.get(k) == v for k, v in WITH_STATEMENTS.items())
+        document = published_keys(self.store, self.anchors, self.clock.now(), with_statements=asked)
         return JSONResponse(document.to_json(), headers={"Cache-Control": CACHE_KEYS})
 
     def dead_drops(self, request: Request, body_type: type[B]) -> JSONResponse:
@@ -150,6 +159,15 @@ class _EdgeRoutes:
         submission = KeySubmission.from_json(load_json(body))
         epoch = admit_key(self.store, self.anchors, submission, self.clock.now())
         return _stored(KeyEpoch(epoch).to_json())
+
+    async def revocations(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._revocations, body)
+
+    def _revocations(self, body: bytes) -> Response:
+        revocation = Revocation.from_json(load_json(body))
+        admit_revocation(self.store, self.anchors, revocation, self.clock.now())
+        return _no_content()
 
     async def journalist_profile(self, request: Request) -> Response:
         body = await read_capped(request, FORM_BODY_CAP)
@@ -272,6 +290,7 @@ def create_app(store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock) -> 
         Path(Route.USER_MESSAGES, edge.user_message, methods=["POST"]),
         Path(Route.JOURNALIST_MESSAGES, edge.journalist_message, methods=["POST"]),
         Path(Route.KEYS, edge.keys, methods=["POST"]),
+        Path(Route.REVOCATIONS, edge.revocations, methods=["POST"]),
         Path(Route.JOURNALIST_PROFILES, edge.journalist_profile, methods=["POST"]),
         Path(Route.COVERNODE_QUEUE, edge.covernode_queue, methods=["POST"]),
         Path(Route.OPENAPI, edge.openapi, methods=["GET"]),

@@ -17,7 +17,7 @@ from quietline.edge.store import EdgeStore, StoredKey
 from quietline.protocol.api import KeySubmission, Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import KeyExpired, UntrustedKey
+from quietline.protocol.errors import BadSignature, KeyExpired, UntrustedKey
 from quietline.protocol.hierarchy import (
     IdentityFamily,
     OrganizationFamily,
@@ -27,6 +27,7 @@ from quietline.protocol.hierarchy import (
 )
 from quietline.protocol.keygen import PARENT
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, Revocation
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
 
@@ -59,12 +60,35 @@ def _unique_anchors(anchors: Sequence[SignedKey], now: datetime) -> list[SignedK
     return unique
 
 
-def published_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> PublishedKeys:
+def _revoked(statements: OrganizationStatements, anchors: Sequence[SignedKey]) -> set[bytes]:
+    revoked: set[bytes] = set()
+    for anchor in anchors:
+        revoked.update(statements.revoked(anchor.signing_key()))
+    return revoked
+
+
+def published_keys(
+    store: EdgeStore,
+    anchors: Sequence[SignedKey],
+    now: datetime,
+    *,
+    with_statements: bool,
+) -> PublishedKeys:
     """The ``GET /v1/public-keys`` document at ``now``: one organisation family per
-    unexpired pinned anchor, holding every unexpired stored key below it."""
+    unexpired pinned anchor, holding every unexpired stored key below it that is not
+    revoked (nor below a revoked key), so that readers who know nothing of revocations,
+    CoverDrop's apps, never see one. ``with_statements`` adds the organisation's role
+    statements and revocations for Quietline's readers."""
+    statements = store.statements()
+    revoked = _revoked(statements, anchors)
     children: dict[bytes, list[StoredKey]] = defaultdict(list)
+    withdrawn: set[str] = set()  # recipients with a revoked identity key
+    kept: set[str] = set()  # recipients with one that is not
     for stored in store.live_keys(now):
-        children[stored.parent_key].append(stored)
+        if stored.role is KeyRole.JOURNALIST_ID and stored.owner is not None:
+            (withdrawn if stored.signed.key in revoked else kept).add(stored.owner)
+        if stored.signed.key not in revoked:
+            children[stored.parent_key].append(stored)
     families = []
     for anchor in _unique_anchors(anchors, now):
         by_realm: dict[Realm, list[ProvisioningFamily]] = {r: [] for r in Realm}
@@ -78,13 +102,23 @@ def published_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime
             )
         )
     profiles, default = store.profiles()
-    return PublishedKeys(tuple(profiles), default, tuple(families), store.max_epoch())
+    # A recipient whose keys were all revoked is not listed, even to CoverDrop's apps.
+    gone = withdrawn - kept
+    return PublishedKeys(
+        tuple(profile for profile in profiles if profile.id not in gone),
+        None if default in gone else default,
+        tuple(families),
+        store.max_epoch(),
+        statements if with_statements else OrganizationStatements(),
+    )
 
 
 def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
-    """The published document, verified from the anchors at ``now``: the keys that may
-    sign forms and dead drops. Raises UntrustedKey when no anchor is valid."""
-    return verify_published_keys(published_keys(store, anchors, now), anchors, now).verified
+    """The published document, verified from the anchors at ``now`` with the
+    organisation's statements: the keys that may sign forms and dead drops. Raises
+    UntrustedKey when no anchor is valid."""
+    document = published_keys(store, anchors, now, with_statements=True)
+    return verify_published_keys(document, anchors, now).verified
 
 
 def admit_key(
@@ -101,6 +135,8 @@ def admit_key(
         submission.key.key == anchor.key for anchor in anchors
     ):
         raise UntrustedKey("a key cannot be its own parent or a pinned anchor")
+    if submission.key.key in _revoked(store.statements(), anchors):
+        raise UntrustedKey("the organisation revoked this key")
     parent_role = PARENT[submission.role]
     verified = verified_keys(store, anchors, now)
     # Only messaging keys have a parent with an owner (their identity key); the others'
@@ -115,12 +151,39 @@ def admit_key(
             + (" of the same owner" if submission.role.is_encryption_key else "")
         )
     submission.key.verify_certificate(parent.signing_key())
+    statement = submission.role_statement
+    if statement is not None:
+        # Only the organisation key's holder can say which realm a provisioning key is in:
+        # so only the admin can seed an edge, and no poster can pick a key's role.
+        statement.verify(parent.signing_key())
     expires_at = min(submission.key.not_valid_after, parent.not_valid_after)
     if now > expires_at:
         raise KeyExpired(f"the key expired at {format_rfc3339(expires_at)}")
     return store.add_key(
-        submission.role, submission.owner, submission.parent_key, submission.key, expires_at
+        submission.role,
+        submission.owner,
+        submission.parent_key,
+        submission.key,
+        expires_at,
+        statement=statement,
     )
+
+
+def admit_revocation(
+    store: EdgeStore, anchors: Sequence[SignedKey], revocation: Revocation, now: datetime
+) -> None:
+    """Store ``revocation`` if a pinned organisation key valid at ``now`` made it.
+
+    Raises BadSignature otherwise.
+    """
+    for anchor in _unique_anchors(anchors, now):
+        try:
+            revocation.verify(anchor.signing_key())
+        except BadSignature:
+            continue
+        store.add_revocation(revocation)
+        return
+    raise BadSignature("no pinned organisation key made this revocation")
 
 
 def status(verified: VerifiedKeys | None, now: datetime) -> Status:

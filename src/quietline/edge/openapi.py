@@ -89,6 +89,16 @@ OPENAPI: dict[str, Any] = {
         "/v1/public-keys": {
             "get": {
                 "summary": "The published key hierarchy and journalist profiles",
+                "parameters": [
+                    {
+                        "name": "quietline",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["1"]},
+                        "description": "Add the organisation's role statements and "
+                        "revocations in a quietline member (without it: CoverDrop's document).",
+                    }
+                ],
                 "responses": {"200": _answer("published keys", _ref("PublishedKeys"))},
             }
         },
@@ -125,6 +135,13 @@ OPENAPI: dict[str, Any] = {
                     "409": _answer("the key is published in another place", _ref("Error")),
                     **_REFUSALS,
                 },
+            }
+        },
+        "/v1/revocations": {
+            "post": {
+                "summary": "Publish a revocation signed by the organisation key",
+                "requestBody": _json_body(_ref("Revocation"), "the signed revocation"),
+                "responses": {"204": _answer("stored"), **_REFUSALS},
             }
         },
         "/v1/journalist-profiles": _form_path(
@@ -166,6 +183,19 @@ OPENAPI: dict[str, Any] = {
                     "owner": {"type": ["string", "null"]},
                     "parent_key": {"type": "string"},
                     "key": _ref("SignedKey"),
+                    "role_signature": {
+                        "type": "string",
+                        "description": "hex; the organisation's role statement, for (and "
+                        "only for) a provisioning key",
+                    },
+                },
+            },
+            "Revocation": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"},
+                    "revoked_at": {"type": "string", "format": "date-time"},
+                    "signature": {"type": "string"},
                 },
             },
             "PublishedKeys": {
@@ -175,6 +205,13 @@ OPENAPI: dict[str, Any] = {
                     "default_journalist_id": {"type": ["string", "null"]},
                     "keys": {"type": "array", "items": {"type": "object"}},
                     "max_epoch": {"type": "integer"},
+                    "quietline": {
+                        "type": "object",
+                        "properties": {
+                            "roles": {"type": "array", "items": {"type": "object"}},
+                            "revocations": {"type": "array", "items": _ref("Revocation")},
+                        },
+                    },
                 },
             },
             "UnpublishedUserDeadDrop": {"type": "object", "properties": _DEAD_DROP_FIELDS},

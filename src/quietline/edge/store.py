@@ -27,6 +27,7 @@ from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
 
 DEFAULT_RETENTION = timedelta(days=14)
 _QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
@@ -41,6 +42,13 @@ CREATE TABLE IF NOT EXISTS keys (
     not_valid_after INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     epoch INTEGER NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS roles (
+    key BLOB NOT NULL, role TEXT NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (key, role)
+);
+CREATE TABLE IF NOT EXISTS revocations (
+    key BLOB NOT NULL, revoked_at INTEGER NOT NULL, signature BLOB NOT NULL,
+    PRIMARY KEY (key, revoked_at)
 );
 CREATE TABLE IF NOT EXISTS profiles (
     id TEXT PRIMARY KEY,
@@ -174,11 +182,19 @@ class EdgeStore:
         parent_key: bytes,
         signed: SignedKey,
         expires_at: datetime,
+        *,
+        statement: RoleStatement | None = None,
     ) -> int:
-        """Store a verified key with the next epoch and return it; storing the same key
-        in the same place again returns its epoch. Raises KeyConflict when the key is
-        stored in another place."""
+        """Store a verified key (with the organisation's role statement, for a provisioning
+        key) with the next epoch and return it; storing the same key in the same place
+        again returns its epoch. Raises KeyConflict when the key is stored in another
+        place."""
         with self._write() as db:
+            if statement is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO roles (key, role, signature) VALUES (?, ?, ?)",
+                    (statement.key, statement.role.value, statement.signature),
+                )
             row = db.execute(
                 "SELECT role, owner, parent_key, epoch FROM keys WHERE key = ?", (signed.key,)
             ).fetchone()
@@ -222,6 +238,30 @@ class EdgeStore:
             for role, owner, parent, key, certificate, not_valid_after, expires_at, epoch in rows
             if _valid_owner(owner)
         ]
+
+    def statements(self) -> OrganizationStatements:
+        """Every role statement and revocation stored (each verified when it came in)."""
+        roles = tuple(
+            RoleStatement(key, KeyRole(role), signature)
+            for key, role, signature in self._read(
+                "SELECT key, role, signature FROM roles ORDER BY key, role"
+            )
+        )
+        revocations = tuple(
+            Revocation(key, from_unix_micros(revoked_at), signature)
+            for key, revoked_at, signature in self._read(
+                "SELECT key, revoked_at, signature FROM revocations ORDER BY revoked_at, key"
+            )
+        )
+        return OrganizationStatements(roles, revocations)
+
+    def add_revocation(self, revocation: Revocation) -> None:
+        """Store a verified revocation (storing it again changes nothing)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO revocations (key, revoked_at, signature) VALUES (?, ?, ?)",
+                (revocation.key, unix_micros(revocation.revoked_at), revocation.signature),
+            )
 
     def max_epoch(self) -> int:
         """The highest epoch given to any stored key; 0 before the first."""

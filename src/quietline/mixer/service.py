@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
-from quietline.mixer.keys import CoverNodeKeys, KeyFolderError
+from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import Direction, KeySubmission, QueuePage, QueuePull
 from quietline.protocol.boxes import Codec
@@ -47,6 +47,7 @@ from quietline.protocol.deaddrops import (
     sign_journalist_dead_drop,
     sign_user_dead_drop,
 )
+from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import BadSignature, KeyUnavailable, ProtocolError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
@@ -96,13 +97,14 @@ class MixerReport(StepReport):
         ]
 
 
-def _anchor_of(keys: CoverNodeKeys, anchors: Sequence[SignedKey]) -> bytes:
-    for anchor in anchors:
-        try:
-            keys.provisioning.published.verify_certificate(anchor.signing_key())
-        except BadSignature:
-            continue
-        return anchor.key
+def _check_anchored(keys: CoverNodeKeys, anchors: Sequence[SignedKey]) -> None:
+    for provisioning in keys.provisioning:
+        for anchor in anchors:
+            try:
+                provisioning.verify_certificate(anchor.signing_key())
+            except BadSignature:
+                continue
+            return
     raise KeyFolderError(
         "the CoverNode provisioning key is not certified by the pinned organisation key"
     )
@@ -136,7 +138,7 @@ class Mixer:
         self._store = store
         self._rng = rng if rng is not None else secrets.SystemRandom()
         self.keys = CoverNodeKeys.load(config.keys, config.covernode_id)
-        self._anchor_key = _anchor_of(self.keys, self._anchors)
+        _check_anchored(self.keys, self._anchors)
         self._published: set[bytes] = set()
         self._parameters: dict[Direction, MixingParameters] = {
             Direction.USER: config.u2j,
@@ -190,6 +192,10 @@ class Mixer:
     # --- keys -------------------------------------------------------------------------
 
     def _keys_step(self, now: datetime, report: MixerReport) -> None:
+        runway = self.keys.identity_runway(now)
+        if runway is None or runway - now < IDENTITY_RUNWAY_WARNING:
+            # The admin may have copied more identity keys in since the folder was read.
+            self._read_folder_again(report)
         outcome = self.keys.rotate(now)
         for key in outcome.made:
             report.notes.append(f"made a new {key.role.value} key {key.published.key[:4].hex()}…")
@@ -199,11 +205,28 @@ class Mixer:
             if self._lanes is not None:
                 self._lanes.replays.forget_all_but(live)
             report.notes.append(f"deleted expired keys; forgot {forgotten} replay digests")
-        for body in self.keys.to_publish(now, self._anchor_key):
+        runway = self.keys.identity_runway(now)
+        if runway is None or runway - now < IDENTITY_RUNWAY_WARNING:
+            report.notes.append(
+                "the identity keys the admin certified run out"
+                + ("" if runway is None else f" at {format_rfc3339(runway)}")
+                + ": ask for more (`quietline admin certify-mixer`)"
+            )
+        for body in self.keys.to_publish(now):
             if body.key.key in self._published:
                 continue
             self._edge.publish_key(body)
             self._published.add(body.key.key)
+
+    def _read_folder_again(self, report: MixerReport) -> None:
+        """Take the key folder as it is on disk now; keep the keys held if it is unusable."""
+        try:
+            keys = CoverNodeKeys.load(self._config.keys, self._config.covernode_id)
+            _check_anchored(keys, self._anchors)
+        except KeyFolderError as error:
+            report.notes.append(f"cannot read the key folder again: {error}")
+            return
+        self.keys = keys
 
     def _check_own_keys(self, verified: VerifiedKeys, now: datetime) -> None:
         """If the edge does not serve our newest messaging key (its store was replaced,

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.constants import U2C_ENCRYPTED_LEN
+from quietline.protocol.constants import ED25519_SIGNATURE_LEN, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.encoding import (
     b64_decode,
@@ -47,12 +47,17 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.recipients import RecipientId
+from quietline.protocol.roles import RoleStatement
 
 S = TypeVar("S")
 
 # A JSON string of the unpadded base64 of a U2C: 1,031 characters and two quotes.
 U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
 QUEUE_PULL_MAX = 1000
+# ``GET /v1/public-keys`` with this query adds the organisation's statements (role
+# statements and revocations) in a ``quietline`` member; without it the document is
+# exactly CoverDrop's, which CoverDrop's apps parse refusing unknown fields.
+WITH_STATEMENTS = {"quietline": "1"}
 
 
 class Route(enum.StrEnum):
@@ -65,6 +70,7 @@ class Route(enum.StrEnum):
     USER_MESSAGES = "/user/messages"
     JOURNALIST_MESSAGES = "/v1/journalist-messages"
     KEYS = "/v1/keys"
+    REVOCATIONS = "/v1/revocations"
     JOURNALIST_PROFILES = "/v1/journalist-profiles"
     COVERNODE_QUEUE = "/v1/covernode/queue"
     OPENAPI = "/openapi.json"
@@ -122,7 +128,9 @@ class J2CSubmission:
 class KeySubmission:
     """The body of ``POST /v1/keys``: a certified key, its place and the key that signed it.
 
-    Provisioning keys have no owner; every other key's owner is a recipient's or a
+    Provisioning keys have no owner and carry the organisation's ``role_signature`` (see
+    :class:`~quietline.protocol.roles.RoleStatement`), so only the holder of the
+    organisation key can seed an edge; every other key's owner is a recipient's or a
     CoverNode's id.
     """
 
@@ -130,20 +138,36 @@ class KeySubmission:
     owner: RecipientId | None
     parent_key: bytes
     key: SignedKey
+    role_signature: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.role is KeyRole.ORGANIZATION:
             raise MalformedInput("an organisation key is pinned, not published")
-        if (PARENT[self.role] is KeyRole.ORGANIZATION) != (self.owner is None):
+        provisioning = PARENT[self.role] is KeyRole.ORGANIZATION
+        if provisioning != (self.owner is None):
             raise MalformedInput("provisioning keys have no owner; every other key has one")
+        if provisioning != (self.role_signature is not None):
+            raise MalformedInput(
+                "provisioning keys carry the organisation's role signature; no other key does"
+            )
+
+    @property
+    def role_statement(self) -> RoleStatement | None:
+        """The statement a provisioning key comes with (None for other keys)."""
+        if self.role_signature is None:
+            return None
+        return RoleStatement(self.key.key, self.role, self.role_signature)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "role": self.role.value,
             "owner": self.owner,
             "parent_key": self.parent_key.hex(),
             "key": self.key.to_json(),
         }
+        if self.role_signature is not None:
+            body["role_signature"] = self.role_signature.hex()
+        return body
 
     @classmethod
     def from_json(cls, obj: object) -> KeySubmission:
@@ -154,11 +178,13 @@ class KeySubmission:
         except ValueError:
             raise MalformedInput("role must be one of the key roles") from None
         owner = fields.get("owner")
+        signature = fields.get("role_signature")
         return cls(
             role,
             None if owner is None else RecipientId(owner),
             hex_decode(fields.get("parent_key"), 32),
             SignedKey.from_json(fields.get("key")),
+            None if signature is None else hex_decode(signature, ED25519_SIGNATURE_LEN),
         )
 
 

@@ -2,14 +2,15 @@
 
 Organisation → provisioning (CoverNode, journalist) → identity → messaging. Nothing in
 a :class:`PublishedKeys` is trusted; :mod:`quietline.protocol.verification` decides
-what is.
+what is. Quietline's own extension (role statements and revocations, see
+:mod:`quietline.protocol.roles`) rides in a ``quietline`` member when present.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from quietline.protocol.certificates import KeyRole, SignedKey
@@ -24,6 +25,7 @@ from quietline.protocol.jsonvalues import (
     require_string,
 )
 from quietline.protocol.recipients import RecipientId, RecipientTag
+from quietline.protocol.roles import OrganizationStatements
 
 
 class Realm(enum.Enum):
@@ -181,6 +183,7 @@ class PublishedKeys:
     default_journalist_id: str | None
     families: tuple[OrganizationFamily, ...]
     max_epoch: int
+    statements: OrganizationStatements = field(default_factory=OrganizationStatements)
 
     @classmethod
     def from_json(cls, obj: object) -> PublishedKeys:
@@ -198,12 +201,18 @@ class PublishedKeys:
                 OrganizationFamily.from_json(f) for f in require_list(fields.get("keys"), "keys")
             ),
             0 if max_epoch is None else require_int(max_epoch, "max_epoch", 0, I64_MAX),
+            OrganizationStatements.from_json(fields.get("quietline", {})),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """CoverDrop's document, with the ``quietline`` member only when there are
+        statements to carry."""
+        document: dict[str, Any] = {
             "journalist_profiles": [profile.to_json() for profile in self.profiles],
             "default_journalist_id": self.default_journalist_id,
             "keys": [family.to_json() for family in self.families],
             "max_epoch": self.max_epoch,
         }
+        if self.statements:
+            document["quietline"] = self.statements.to_json()
+        return document

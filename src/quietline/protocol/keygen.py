@@ -84,11 +84,11 @@ def _expiry(role: KeyRole, now: datetime) -> datetime:
 
 
 def _certify_under(
-    role: KeyRole, parent: CertifiedSigningKey, public: bytes, now: datetime
+    role: KeyRole, parent: CertifiedSigningKey, public: bytes, now: datetime, starts_at: datetime
 ) -> SignedKey:
     if PARENT.get(role) is not parent.role:
         raise MisuseError(f"a {role.value} key must be signed by a {PARENT[role].value} key")
-    return certify(parent.pair, parent.not_valid_after, public, _expiry(role, now), now)
+    return certify(parent.pair, parent.not_valid_after, public, _expiry(role, starts_at), now)
 
 
 def generate_organization_key(now: datetime) -> CertifiedSigningKey:
@@ -99,16 +99,29 @@ def generate_organization_key(now: datetime) -> CertifiedSigningKey:
 
 
 def generate_signing_key(
-    role: KeyRole, parent: CertifiedSigningKey, now: datetime
+    role: KeyRole,
+    parent: CertifiedSigningKey,
+    now: datetime,
+    *,
+    starts_at: datetime | None = None,
 ) -> CertifiedSigningKey:
-    """A new provisioning or identity key certified by ``parent``.
+    """A new provisioning or identity key certified by ``parent`` at ``now``.
 
-    Raises KeyUnavailable when the parent has expired, MisuseError on a wrong parent role.
+    ``starts_at`` (``now`` by default) is when its turn comes: its validity runs from
+    then, and that is its ``created_at``, so a key certified ahead of time is in force
+    only from its turn (the mixer's identity keys, certified by the offline admin).
+
+    Raises KeyUnavailable when the parent has expired, MisuseError on a wrong parent role
+    or a start in the past.
     """
     if role.is_encryption_key or role is KeyRole.ORGANIZATION:
         raise MisuseError(f"{role.value} is not a certified signing role")
+    start = now if starts_at is None else starts_at
+    if start < now:
+        raise MisuseError("a key's turn cannot come before it is made")
     pair = SigningKeyPair.generate()
-    return CertifiedSigningKey(role, pair, _certify_under(role, parent, pair.public.raw, now), now)
+    published = _certify_under(role, parent, pair.public.raw, now, start)
+    return CertifiedSigningKey(role, pair, published, start)
 
 
 def generate_messaging_key(
@@ -122,7 +135,7 @@ def generate_messaging_key(
         raise MisuseError(f"{role.value} is not a messaging role")
     pair = EncryptionKeyPair.generate()
     return CertifiedEncryptionKey(
-        role, pair, _certify_under(role, parent, pair.public.raw, now), now
+        role, pair, _certify_under(role, parent, pair.public.raw, now, now), now
     )
 
 

@@ -42,6 +42,7 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.roles import Revocation, RoleStatement
 
 
 def _json(parse: Callable[[object], object]) -> Callable[[bytes], object]:
@@ -59,6 +60,8 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "published_keys": _json(PublishedKeys.from_json),
     "journalist_profile": _json(JournalistProfile.from_json),
     "signed_key": _json(SignedKey.from_json),
+    "role_statement": _json(RoleStatement.from_json),
+    "revocation": _json(Revocation.from_json),
     "key_pair": _json(encryption_key_pair_from_json),
     "user_dead_drop": _json(UserDeadDrop.from_json),
     "journalist_dead_drop": _json(JournalistDeadDrop.from_json),

@@ -7,10 +7,12 @@ and the admin (provisioning keys and recipients' identities) all rotate by
 out the plan's creations in memory, and each holder writes the result where it keeps
 keys (a key folder, a vault, a bundle).
 
-A role is due for a successor once its newest valid key is ``ROTATE_AFTER`` old (or it
-has none); the successor is signed by the newest valid key of the parent role, made
-earlier in the same plan if that was due too. A key of a rotated role is retired once it
-has been expired for ``keep_expired`` and no key it signed is still kept.
+A key is in force from its ``created_at`` (a key certified ahead of time, such as the
+mixer's identity keys, waits for its turn) until its expiry. A role is due for a
+successor once its newest key in force is ``ROTATE_AFTER`` old (or it has none); the
+successor is signed by the newest key in force of the parent role, made earlier in the
+same plan if that was due too. A key of a retired role is retired once it has been
+expired for ``keep_expired`` and no key it signed is still kept.
 """
 
 from __future__ import annotations
@@ -37,18 +39,30 @@ C = TypeVar("C", bound=CertifiedKey[Any])
 
 @dataclass(frozen=True, slots=True)
 class RotationPolicy:
-    """Which roles a holder rotates (parents before children), and how long after its
-    expiry it keeps a key (a recipient keeps messaging keys a while, for late dead drops)."""
+    """Which roles a holder makes successors for (parents before children), which it
+    deletes once expired (by default the same), and how long after its expiry it keeps a
+    key (a recipient keeps messaging keys a while, for late dead drops)."""
 
     rotates: tuple[KeyRole, ...]
     keep_expired: timedelta = timedelta(0)
+    retires: tuple[KeyRole, ...] | None = None
 
     def __post_init__(self) -> None:
-        for index, role in enumerate(self.rotates):
-            if role is KeyRole.ORGANIZATION:
-                raise MisuseError("the organisation key is pinned, not rotated")
-            if PARENT[role] in self.rotates[index:]:
-                raise MisuseError("a rotation policy lists parent roles before their children")
+        for roles in (self.rotates, self.retired_roles):
+            for index, role in enumerate(roles):
+                if role is KeyRole.ORGANIZATION:
+                    raise MisuseError("the organisation key is pinned, not rotated")
+                if PARENT[role] in roles[index:]:
+                    raise MisuseError("a rotation policy lists parent roles before their children")
+
+    @property
+    def retired_roles(self) -> tuple[KeyRole, ...]:
+        return self.rotates if self.retires is None else self.retires
+
+
+def in_force(key: CertifiedKey[Any], now: datetime) -> bool:
+    """Whether ``key`` may be used at ``now``: its turn has come and it has not expired."""
+    return key.created_at <= now <= key.not_valid_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +77,11 @@ class RotationPlan:
 
 
 def newest_valid(keys: Sequence[C], role: KeyRole, now: datetime) -> C:
-    """The most recently made key of ``role`` valid at ``now``.
+    """The most recently made key of ``role`` in force at ``now``.
 
     Raises KeyUnavailable when there is none.
     """
-    valid = [key for key in keys if key.role is role and now <= key.not_valid_after]
+    valid = [key for key in keys if key.role is role and in_force(key, now)]
     if not valid:
         raise KeyUnavailable(f"no valid {role.value} key is held")
     return max(valid, key=lambda key: key.created_at)
@@ -95,14 +109,13 @@ def plan_rotation(
     create = []
     for role in policy.rotates:
         newest = max(
-            (k.created_at for k in keys if k.role is role and now <= k.not_valid_after),
-            default=None,
+            (k.created_at for k in keys if k.role is role and in_force(k, now)), default=None
         )
         if rotation_due(role, newest, now):
             create.append(role)
     retire: list[AnyCertifiedKey] = []
     # Children before parents, so a parent whose last child goes is retired too.
-    for role in reversed(policy.rotates):
+    for role in reversed(policy.retired_roles):
         kept = [key for key in keys if key not in retire]
         for key in kept:
             if key.role is not role or now <= key.not_valid_after + policy.keep_expired:
@@ -113,9 +126,9 @@ def plan_rotation(
 
 
 def publishable(keys: Sequence[AnyCertifiedKey], now: datetime) -> list[AnyCertifiedKey]:
-    """The keys valid at ``now``, parents before children, oldest first within a role."""
+    """The keys in force at ``now``, parents before children, oldest first within a role."""
     order = [KeyRole.ORGANIZATION, *PARENT]
-    valid = [key for key in keys if now <= key.not_valid_after]
+    valid = [key for key in keys if in_force(key, now)]
     return sorted(valid, key=lambda key: (order.index(key.role), key.created_at))
 
 

@@ -152,10 +152,13 @@ def _signed_keys(family: ProvisioningFamily) -> Iterator[SignedKey]:
 
 
 class _Verifier:
-    def __init__(self, now: datetime, published: PublishedKeys) -> None:
+    def __init__(self, now: datetime, published: PublishedKeys, *, require_roles: bool) -> None:
         self.now = now
+        self.statements = published.statements
+        self.require_roles = require_roles
         self.verified: list[VerifiedKey] = []
         self.rejected: list[RejectedKey] = []
+        self.revoked: dict[bytes, datetime] = {}
         # Certificates do not name a role, so a server could publish one key in two
         # places (say a journalist provisioning key also under the CoverNodes) to make
         # clients wrap messages for the wrong party. A key must have exactly one place.
@@ -179,6 +182,10 @@ class _Verifier:
             reason = "published in more than one place in the hierarchy"
             self.rejected.append(RejectedKey(role, owner, signed.key, reason))
             return None
+        if signed.key in self.revoked:
+            reason = f"revoked by the organisation at {format_rfc3339(self.revoked[signed.key])}"
+            self.rejected.append(RejectedKey(role, owner, signed.key, reason))
+            return None
         try:
             signed.verify_certificate(parent.signing_key())
             expiry = min(signed.not_valid_after, parent.not_valid_after)
@@ -193,7 +200,21 @@ class _Verifier:
 
     def family(self, family: ProvisioningFamily, organization: VerifiedKey | None) -> None:
         provisioning_role, id_role, msg_role = family.realm.roles
-        provisioning = self.check(family.provisioning, provisioning_role, None, organization)
+        provisioning: VerifiedKey | None = None
+        if (
+            organization is not None
+            and self.require_roles
+            and (
+                self.statements.role_of(family.provisioning.key, organization.signing_key())
+                is not provisioning_role
+            )
+        ):
+            reason = f"no statement of the organisation binds it to the {family.realm.value}"
+            self.rejected.append(
+                RejectedKey(provisioning_role, None, family.provisioning.key, reason)
+            )
+        else:
+            provisioning = self.check(family.provisioning, provisioning_role, None, organization)
         for member, identities in family.members.items():
             for identity_family in identities:
                 identity = self.check(identity_family.identity, id_role, member, provisioning)
@@ -202,14 +223,23 @@ class _Verifier:
 
 
 def verify_published_keys(
-    published: PublishedKeys, anchors: Iterable[SignedKey], now: datetime
+    published: PublishedKeys,
+    anchors: Iterable[SignedKey],
+    now: datetime,
+    *,
+    require_roles: bool = True,
 ) -> KeyVerification:
     """Verify every chain in ``published`` from the pinned ``anchors`` at ``now``.
+
+    With ``require_roles`` (Quietline's deployments: clients, desks, the mixer and the
+    edge) a provisioning key is trusted only in the realm an organisation role statement
+    binds it to; without it (reading a CoverDrop deployment, which has no statements) only
+    CoverDrop's rules apply. Keys the organisation revoked are refused either way.
 
     Never raises on bad keys: each one is reported in ``rejected`` and left out of
     ``verified``. Raises UntrustedKey only when no anchor itself verifies.
     """
-    verifier = _Verifier(now, published)
+    verifier = _Verifier(now, published, require_roles=require_roles)
     trusted: dict[bytes, VerifiedKey] = {}
     for anchor in anchors:
         try:
@@ -220,6 +250,9 @@ def verify_published_keys(
             )
     if not trusted:
         raise UntrustedKey("no pinned organisation anchor is valid at this time")
+    for anchor_key in trusted.values():
+        for key, revoked_at in published.statements.revoked(anchor_key.signing_key()).items():
+            verifier.revoked[key] = min(revoked_at, verifier.revoked.get(key, revoked_at))
 
     for family in published.families:
         organization = trusted.get(family.organization.key)
