@@ -30,12 +30,30 @@ class ConfigError(QuietlineError):
 
 
 @dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """What one edge process gives any caller, so no caller can starve the others
+    (docs/api.md, "Limits"). Every value is optional in ``[edge]``; these are the defaults."""
+
+    header_timeout_seconds: float = 10.0  # from connecting (or the last answer) to whole headers
+    body_timeout_seconds: float = 10.0  # from the headers to the end of the body
+    response_timeout_seconds: float = 60.0  # from the body to the end of the answer
+    keep_alive_seconds: float = 5.0  # an idle connection between requests
+    max_connections: int = 512  # more are closed as soon as they are accepted
+    max_requests: int = 128  # requests in progress at once; more are answered 503
+    max_header_bytes: int = 8 * 1024
+    page_bytes: int = 4 * 1024 * 1024  # a page of dead drops stops growing here
+    max_queued_user: int = 1_000_000  # unacknowledged U2C submissions; more are answered 503
+    max_queued_journalist: int = 10_000  # unacknowledged J2C submissions
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     host: str
     port: int
     database: Path
     retention: timedelta
     anchor: Path
+    limits: EdgeLimits = EdgeLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +140,45 @@ def _seconds(section: Mapping[str, object], table: str, key: str) -> float:
     return float(value)
 
 
+def _edge_limits(
+    section: Mapping[str, object], u2j: MixingParameters, j2u: MixingParameters
+) -> EdgeLimits:
+    """The optional limits of ``[edge]``, each defaulting to EdgeLimits'. A queue bound at
+    or below the mix's ``threshold_max`` could stop the mixer from ever releasing."""
+    default = EdgeLimits()
+
+    def seconds(key: str) -> float:
+        value: float = getattr(default, key)
+        return _seconds(section, "edge", key) if key in section else value
+
+    def whole(key: str, low: int) -> int:
+        value: int = getattr(default, key)
+        return _int(section, "edge", key, low, 1 << 40) if key in section else value
+
+    limits = EdgeLimits(
+        header_timeout_seconds=seconds("header_timeout_seconds"),
+        body_timeout_seconds=seconds("body_timeout_seconds"),
+        response_timeout_seconds=seconds("response_timeout_seconds"),
+        keep_alive_seconds=seconds("keep_alive_seconds"),
+        max_connections=whole("max_connections", 1),
+        max_requests=whole("max_requests", 1),
+        max_header_bytes=whole("max_header_bytes", 1024),
+        page_bytes=whole("page_bytes", 64 * 1024),
+        max_queued_user=whole("max_queued_user", 1),
+        max_queued_journalist=whole("max_queued_journalist", 1),
+    )
+    for key, bound, mix in (
+        ("max_queued_user", limits.max_queued_user, u2j),
+        ("max_queued_journalist", limits.max_queued_journalist, j2u),
+    ):
+        if bound <= mix.threshold_max:
+            raise ConfigError(
+                f"[edge] {key} must be above the mixer's threshold_max ({mix.threshold_max}),"
+                " or the mix could never fill"
+            )
+    return limits
+
+
 def _override(
     overrides: Mapping[str, object], direction: str, base: MixingParameters
 ) -> MixingParameters:
@@ -188,6 +245,7 @@ def load_config(path: Path) -> Config:
             database=folder / _str(edge, "edge", "database"),
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
+            limits=_edge_limits(edge, u2j, j2u),
         ),
         mixer=MixerConfig(
             edge_url=_str(mixer, "mixer", "edge_url"),
@@ -226,6 +284,17 @@ host = "127.0.0.1"
 port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
+# Limits (the defaults; docs/api.md says what each does):
+# header_timeout_seconds = 10
+# body_timeout_seconds = 10
+# response_timeout_seconds = 60
+# keep_alive_seconds = 5
+# max_connections = 512
+# max_requests = 128
+# max_header_bytes = 8192
+# page_bytes = 4194304
+# max_queued_user = 1000000
+# max_queued_journalist = 10000
 
 [mixer]                            # private: accepts no connections, pulls from the edge
 edge_url = "http://127.0.0.1:{edge_port}"

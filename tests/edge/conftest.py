@@ -13,6 +13,7 @@ from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from tests.edge.checks import stored_rows
 from tests.edge.submissions import (
+    JSON,
     NOW,
     build_organization,
     j2c_form,
@@ -59,7 +60,7 @@ def edge(client: TestClient, organization: Organisation) -> TestClient:
 @pytest.fixture
 def untouched(edge: TestClient, store: EdgeStore, organization: Organisation) -> Iterator[None]:
     """Some of everything stored first; afterwards, every row must be as it was."""
-    edge.post("/user/messages", content=u2c_body(organization))
+    edge.post("/user/messages", content=u2c_body(organization), headers=JSON)
     edge.post("/v1/journalist-messages", json=j2c_form(organization, NOW))
     edge.post("/v1/user/dead-drops", json=user_dead_drop(organization, NOW).to_json())
     edge.post("/v1/revocations", json=unrelated_revocation(organization).to_json())

@@ -30,6 +30,8 @@ from tests.support.organisation import Organisation, Recipient
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 JOURNALIST_ID = RecipientId("alice")
+# What every client sends with a body (the edge refuses any other type with 415).
+JSON = {"Content-Type": "application/json"}
 
 
 def build_organization(now: datetime) -> Organisation:

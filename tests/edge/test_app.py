@@ -18,6 +18,7 @@ from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
+    JSON,
     NOW,
     alice,
     j2c_form,
@@ -150,7 +151,7 @@ def test_a_u2c_is_queued_and_pulled_by_the_covernode(
 ) -> None:
     body = u2c_body(organization)
     assert len(body) == U2C_BODY_LEN == 1033
-    response = edge.post("/user/messages", content=body)
+    response = edge.post("/user/messages", content=body, headers=JSON)
     assert response.status_code == 204
     pulled = edge.post("/v1/covernode/queue", json=queue_form(organization, clock.now()))
     assert pulled.status_code == 200
@@ -178,7 +179,7 @@ def test_the_queue_returns_after_and_limit_and_deletes_through_ack(
     edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
 ) -> None:
     for _ in range(5):
-        edge.post("/user/messages", content=u2c_body(organization))
+        edge.post("/user/messages", content=u2c_body(organization), headers=JSON)
 
     def pull(after: int, limit: int, ack_through: int) -> list[int]:
         form = queue_form(

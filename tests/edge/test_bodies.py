@@ -1,8 +1,9 @@
-"""Body size checks happen before reading, and reading stops at the cap."""
+"""Body type and size checks happen before reading, and reading stops at the cap."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from starlette.requests import Request
@@ -12,7 +13,9 @@ from quietline.edge.bodies import Refusal, read_capped, read_exact
 
 
 def _request(headers: dict[str, str], chunks: list[bytes]) -> tuple[Request, list[int]]:
-    """A request whose body arrives in ``chunks``; the list counts how many were read."""
+    """A request (declared JSON unless ``headers`` say otherwise) whose body arrives in
+    ``chunks``; the list counts how many were read."""
+    headers = {"content-type": "application/json", **headers}
     reads: list[int] = []
 
     async def receive() -> Message:
@@ -79,3 +82,44 @@ def test_a_garbled_content_length_is_refused(value: str) -> None:
         asyncio.run(read_capped(request, 100))
     assert refusal.value.status_hint == 400
     assert reads == []
+
+
+# The types a web page can post to another site without asking it first, and others.
+NOT_JSON = [
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=abc",
+    "text/json",
+    "application/jsonp",
+    "application/json-patch+json",
+    "",
+]
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON)
+@pytest.mark.parametrize("read", [read_capped, read_exact])
+def test_a_body_not_declared_json_is_refused_with_415_unread(
+    content_type: str, read: Callable[[Request, int], Awaitable[bytes]]
+) -> None:
+    request, reads = _request({"content-type": content_type, "content-length": "2"}, [b"{}"])
+    with pytest.raises(Refusal) as refusal:
+        asyncio.run(read(request, 2))
+    assert refusal.value.status_hint == 415
+    assert reads == []
+
+
+def test_a_body_without_a_content_type_is_refused_with_415() -> None:
+    request, _ = _request({"content-length": "2"}, [b"{}"])
+    request.scope["headers"] = [(b"content-length", b"2")]
+    with pytest.raises(Refusal) as refusal:
+        asyncio.run(read_capped(request, 2))
+    assert refusal.value.status_hint == 415
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON "]
+)
+def test_json_with_or_without_parameters_is_read(content_type: str) -> None:
+    request, _ = _request({"content-type": content_type, "content-length": "2"}, [b"{}"])
+    assert asyncio.run(read_capped(request, 2)) == b"{}"

@@ -18,7 +18,7 @@ from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
-from tests.edge.submissions import u2c_body
+from tests.edge.submissions import JSON, u2c_body
 from tests.support.organisation import Organisation
 
 EDGE_LOGGER = "quietline.edge"
@@ -77,7 +77,9 @@ def test_a_failure_is_a_500_logged_by_type_and_place_only(
     client, store = failing
     caplog.set_level(logging.DEBUG)
     body = u2c_body(organization)
-    response = client.post(f"/user/messages?{SENTINEL}=1", content=body, headers=SENTINEL_HEADERS)
+    response = client.post(
+        f"/user/messages?{SENTINEL}=1", content=body, headers={**SENTINEL_HEADERS, **JSON}
+    )
 
     # The same answer as before the refactor: the failure's message is never sent.
     assert response.status_code == 500
@@ -133,7 +135,7 @@ def test_a_busy_store_answers_503_as_before_and_logs_nothing(
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
         caplog.set_level(logging.DEBUG)
         with TestClient(create_app(store, [organization.anchor], clock)) as client:
-            response = client.post("/user/messages", content=u2c_body(organization))
+            response = client.post("/user/messages", content=u2c_body(organization), headers=JSON)
         assert response.status_code == 503
         assert response.json() == {"error": "the edge's store is busy; try again"}
         assert response.headers["cache-control"] == "no-store"
@@ -151,7 +153,7 @@ def test_refusals_are_answered_not_raised_and_not_logged(
     # The edge fixture's TestClient re-raises whatever reaches the server: a refusal
     # must be answered inside the app.
     caplog.set_level(logging.DEBUG)
-    assert edge.post("/user/messages", content=b'"short"').status_code == 400
+    assert edge.post("/user/messages", content=b'"short"', headers=JSON).status_code == 400
     assert edge.get("/v1/user/dead-drops?ids_greater_than=-1").status_code == 400
     assert edge.post("/v1/keys", json={"role": "root"}).status_code == 400
     assert _edge_records(caplog) == []

@@ -21,6 +21,7 @@ from quietline.edge import EdgeStore, create_app
 from quietline.protocol.forms import sign_form
 from tests.edge.checks import stored_rows
 from tests.edge.submissions import (
+    JSON,
     NOW,
     alice,
     build_organization,
@@ -120,7 +121,7 @@ def edge() -> Iterator[tuple[TestClient, Path]]:
         try:
             with TestClient(app) as client:
                 publish_keys(client, ORGANIZATION)
-                client.post("/user/messages", content=u2c_body(ORGANIZATION))
+                client.post("/user/messages", content=u2c_body(ORGANIZATION), headers=JSON)
                 drop = user_dead_drop(ORGANIZATION, NOW)
                 client.post("/v1/user/dead-drops", json=drop.to_json())
                 yield client, store.path
@@ -143,7 +144,8 @@ def test_no_post_answers_5xx_and_a_refusal_changes_nothing(
 ) -> None:
     client, database = edge
     before = stored_rows(database)
-    response = client.post(route, content=body, headers=headers)
+    # JSON unless the example sets its own Content-Type, so bodies reach the parsers.
+    response = client.post(route, content=body, headers={**JSON, **headers})
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert isinstance(response.json()["error"], str)

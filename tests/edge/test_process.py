@@ -29,6 +29,7 @@ from quietline.protocol.messages import ENCRYPTED_U2C, encrypt_cover_u2c
 from quietline.protocol.verification import verify_published_keys
 from tests.edge.submissions import (
     JOURNALIST_ID,
+    JSON,
     build_organization,
     covernode_keys,
     j2c_form,
@@ -133,15 +134,18 @@ def _exercise_every_route(client: httpx.Client, organization: Organisation) -> N
         client.post("/v1/journalist-profiles", json=profile_form(organization, now)).status_code
         == 204
     )
-    assert client.post("/user/messages", content=u2c_body(organization)).status_code == 204
-    assert client.post("/user/messages", content=b'"short"').status_code == 400
+    assert (
+        client.post("/user/messages", content=u2c_body(organization), headers=JSON).status_code
+        == 204
+    )
+    assert client.post("/user/messages", content=b'"short"', headers=JSON).status_code == 400
     assert (
         client.post("/v1/journalist-messages", json=j2c_form(organization, now)).status_code == 204
     )
     drop = user_dead_drop(organization, now)
     assert client.post("/v1/user/dead-drops", json=drop.to_json()).status_code == 200
-    assert client.post("/v1/user/dead-drops", content=b"{" * 100).status_code == 400
-    assert client.post("/v1/keys", content=b"x" * (65 * 1024)).status_code == 413
+    assert client.post("/v1/user/dead-drops", content=b"{" * 100, headers=JSON).status_code == 400
+    assert client.post("/v1/keys", content=b"x" * (65 * 1024), headers=JSON).status_code == 413
     assert client.post("/v1/covernode/queue", json=queue_form(organization, now)).status_code == 200
     for path in ("/v1/public-keys", "/v1/status", "/v1/user/dead-drops", "/openapi.json"):
         assert client.get(path).status_code == 200

@@ -19,7 +19,7 @@ from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.keys import SigningKeyPair
 from quietline.protocol.recipients import RecipientTag
 from tests.edge.checks import Refusal, assert_post_refused, assert_refused, flip_last_hex
-from tests.edge.submissions import JOURNALIST_ID, NOW, alice, j2c_form, queue_form, u2c_body
+from tests.edge.submissions import JOURNALIST_ID, JSON, NOW, alice, j2c_form, queue_form, u2c_body
 from tests.support.organisation import Organisation
 
 # --- POST /user/messages ------------------------------------------------------------------
@@ -43,7 +43,7 @@ def test_a_u2c_of_any_other_shape_is_refused(
     edge: TestClient, organization: Organisation, name: str
 ) -> None:
     body = U2C_BAD_BODIES[name](u2c_body(organization))
-    assert_refused(edge.post("/user/messages", content=body), 400)
+    assert_refused(edge.post("/user/messages", content=body, headers=JSON), 400)
 
 
 @pytest.mark.usefixtures("untouched")
@@ -51,7 +51,7 @@ def test_a_u2c_without_a_declared_length_is_refused(
     edge: TestClient, organization: Organisation
 ) -> None:
     body = u2c_body(organization)
-    response = edge.post("/user/messages", content=iter([body[:500], body[500:]]))
+    response = edge.post("/user/messages", content=iter([body[:500], body[500:]]), headers=JSON)
     assert_refused(response, 400)
 
 
@@ -215,9 +215,9 @@ CAPS = {
 @pytest.mark.parametrize("path", sorted(CAPS))
 def test_bodies_over_the_cap_are_refused_with_413(edge: TestClient, path: str) -> None:
     oversized = json.dumps({"padding": "x" * CAPS[path]}).encode()
-    assert_refused(edge.post(path, content=oversized), 413)
+    assert_refused(edge.post(path, content=oversized, headers=JSON), 413)
     chunked = iter([oversized[: CAPS[path]], oversized[CAPS[path] :]])
-    assert_refused(edge.post(path, content=chunked), 413)
+    assert_refused(edge.post(path, content=chunked, headers=JSON), 413)
 
 
 @pytest.mark.usefixtures("untouched")
@@ -225,12 +225,12 @@ def test_bodies_over_the_cap_are_refused_with_413(edge: TestClient, path: str) -
 def test_garbage_bodies_are_refused_with_400(edge: TestClient, path: str) -> None:
     for body in (b"", b"{", b"\xff\xfe", b"[]", b"null", b'{"a": 1}', b"[" * 100_000):
         if len(body) <= CAPS[path]:
-            assert_refused(edge.post(path, content=body), 400)
+            assert_refused(edge.post(path, content=body, headers=JSON), 400)
 
 
 @pytest.mark.usefixtures("untouched")
 def test_a_garbled_content_length_is_refused(edge: TestClient, organization: Organisation) -> None:
-    response = edge.post("/v1/keys", content=b"{}", headers={"Content-Length": "two"})
+    response = edge.post("/v1/keys", content=b"{}", headers={**JSON, "Content-Length": "two"})
     assert_refused(response, 400)
 
 

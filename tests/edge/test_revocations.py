@@ -25,6 +25,7 @@ from quietline.protocol.verification import verify_published_keys
 from tests.edge.checks import Refusal, assert_post_refused, assert_refused, stored_rows
 from tests.edge.submissions import (
     JOURNALIST_ID,
+    JSON,
     NOW,
     alice,
     j2c_form,
@@ -102,7 +103,9 @@ def test_a_revoked_provisioning_key_takes_its_whole_realm(
 def test_forms_and_dead_drops_signed_by_a_revoked_identity_are_refused(
     edge: TestClient, organization: Organisation, store: EdgeStore
 ) -> None:
-    assert edge.post("/user/messages", content=u2c_body(organization)).status_code == 204
+    assert (
+        edge.post("/user/messages", content=u2c_body(organization), headers=JSON).status_code == 204
+    )
     _revoke(edge, organization, alice(organization).identity.published.key)
     _revoke(edge, organization, organization.covernode_identity.published.key)
     before = stored_rows(store.path)

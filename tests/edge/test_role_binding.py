@@ -28,6 +28,7 @@ from quietline.protocol.verification import verify_published_keys
 from tests.edge.checks import Refusal, assert_post_refused, assert_refused, stored_rows
 from tests.edge.submissions import (
     JOURNALIST_ID,
+    JSON,
     NOW,
     alice,
     key_submission,
@@ -158,7 +159,10 @@ def test_on_a_new_edge_a_recipient_cannot_become_a_covernode(
     client: TestClient, organization: Organisation, store: EdgeStore
 ) -> None:
     # The attacker is first on a new edge, holding only public material.
-    assert client.post("/user/messages", content=u2c_body(organization)).status_code == 204
+    assert (
+        client.post("/user/messages", content=u2c_body(organization), headers=JSON).status_code
+        == 204
+    )
     before = stored_rows(store.path)
 
     moved = _journalist_provisioning_as_covernodes(organization)

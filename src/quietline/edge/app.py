@@ -1,6 +1,7 @@
 """The edge's HTTP API (docs/api.md) as a Starlette app over an :class:`EdgeStore`.
 
-Nothing here reads the caller's address, port or headers beyond ``Content-Length``:
+Nothing here reads the caller's address, port or headers beyond ``Content-Length`` and
+``Content-Type``:
 the app cannot log what it never looks at. Every body is size-checked before it is
 read; every refusal is ``{"error": ...}`` with a 4xx status; each write is one store
 transaction, so a refused request leaves stored data as it was.
@@ -13,6 +14,7 @@ import pathlib
 import re
 import traceback
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -26,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import quietline
 from quietline.clock import Clock
+from quietline.config import EdgeLimits
 from quietline.edge.bodies import (
     DEAD_DROP_BODY_CAP,
     FORM_BODY_CAP,
@@ -63,7 +66,7 @@ from quietline.protocol.deaddrops import (
     B,
     JournalistDeadDrop,
     UserDeadDrop,
-    dead_drop_list_json,
+    dead_drop_page,
 )
 from quietline.protocol.errors import MalformedInput, QuietlineError, UntrustedKey
 from quietline.protocol.forms import SignedForm, open_form
@@ -72,6 +75,7 @@ from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 from quietline.protocol.roles import Revocation
 
 DEAD_DROP_PAGE = 100
+DEFAULT_PAGE_BYTES = EdgeLimits().page_bytes
 CACHE_KEYS = "public, max-age=60"
 CACHE_DEAD_DROPS = "public, max-age=60"
 CACHE_STATUS = "public, max-age=30"
@@ -96,10 +100,13 @@ def _queue_page(codec: Codec[S], rows: Sequence[tuple[int, bytes]]) -> dict[str,
 class _EdgeRoutes:
     """The route handlers, sharing one store, the pinned anchors and the clock."""
 
-    def __init__(self, store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock) -> None:
+    def __init__(
+        self, store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock, page_bytes: int
+    ) -> None:
         self.store = store
         self.anchors = tuple(anchors)
         self.clock = clock
+        self.page_bytes = page_bytes
 
     def _open_form(self, body: bytes, role: KeyRole) -> dict[str, Any]:
         """The payload of a signed form by a currently verified key of ``role``; raises
@@ -116,12 +123,20 @@ class _EdgeRoutes:
         document = published_keys(self.store, self.anchors, self.clock.now(), with_statements=asked)
         return JSONResponse(document.to_json(), headers={"Cache-Control": CACHE_KEYS})
 
-    def dead_drops(self, request: Request, body_type: type[B]) -> JSONResponse:
+    def dead_drops(self, request: Request, body_type: type[B]) -> Response:
+        """Up to DEAD_DROP_PAGE dead drops after ``ids_greater_than``, and no more than fit
+        in ``page_bytes`` (at least one): those past it are never read from the store."""
         text = request.query_params.get("ids_greater_than", "0")
         if not _DIGITS.fullmatch(text) or int(text) > I64_MAX:
             raise MalformedInput("ids_greater_than must be a non-negative integer")
-        found = self.store.dead_drops(body_type, int(text), DEAD_DROP_PAGE, self.clock.now())
-        return JSONResponse(dead_drop_list_json(found), headers={"Cache-Control": CACHE_DEAD_DROPS})
+        found = self.store.dead_drops_after(body_type, int(text), DEAD_DROP_PAGE, self.clock.now())
+        with closing(found):
+            page = dead_drop_page(found, self.page_bytes)
+        return Response(
+            page,
+            media_type="application/json",
+            headers={"Cache-Control": CACHE_DEAD_DROPS},
+        )
 
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()
@@ -246,7 +261,7 @@ def _refused(_: Request, error: Exception) -> Response:
         return response
     # A QuietlineError that names 500 (a MisuseError) is our bug too, not a refusal.
     if isinstance(error, QuietlineError) and error.status_hint != 500:
-        return error_response(error.status_hint, error.message)
+        return error_response(error.status_hint, error.message, error.retry_after_seconds)
     return _bug(error)
 
 
@@ -274,14 +289,21 @@ class _CatchBugs:
                 await response(scope, receive, send)
 
 
-def create_app(store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock) -> Starlette:
-    """The edge app over ``store``, trusting keys that chain to ``anchors``.
+def create_app(
+    store: EdgeStore,
+    anchors: Sequence[SignedKey],
+    clock: Clock,
+    *,
+    page_bytes: int = DEFAULT_PAGE_BYTES,
+) -> Starlette:
+    """The edge app over ``store``, trusting keys that chain to ``anchors``; a page of
+    dead drops stops growing at ``page_bytes`` of JSON.
 
     Raises BadSignature when an anchor's self-certificate does not verify.
     """
     for anchor in anchors:
         anchor.verify_certificate(anchor.signing_key())
-    edge = _EdgeRoutes(store, anchors, clock)
+    edge = _EdgeRoutes(store, anchors, clock, page_bytes)
     routes = [
         Path(Route.PUBLIC_KEYS, edge.public_keys, methods=["GET"]),
         Path(Route.USER_DEAD_DROPS, edge.user_dead_drops, methods=["GET", "POST"]),

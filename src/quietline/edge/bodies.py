@@ -1,8 +1,11 @@
-"""Reading request bodies with their size checked before and while they are read.
+"""Reading request bodies with their type and size checked before and while they are read.
 
-A body is refused from its declared ``Content-Length`` before any byte is read, and
-reading stops as soon as more bytes arrive than allowed, so an oversized body costs the
-edge at most the cap plus one chunk.
+Every body must be declared ``application/json``: the types a web page may send to
+another site without asking it first (``text/plain``, form encodings) are refused, so
+no page can make its visitors' browsers post to the edge. A body is refused from its
+declared ``Content-Length`` before any byte is read, and reading stops as soon as more
+bytes arrive than allowed, so an oversized body costs the edge at most the cap plus one
+chunk.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ class Refusal(QuietlineError):
         super().__init__(reason, status_hint=status)
 
 
-def error_response(status: int, reason: str) -> JSONResponse:
-    return JSONResponse(
-        ErrorBody(reason).to_json(), status_code=status, headers={"Cache-Control": "no-store"}
-    )
+def error_response(status: int, reason: str, retry_after: int | None = None) -> JSONResponse:
+    """``{"error": reason}``, with ``Retry-After`` when the caller should try again later."""
+    headers = {"Cache-Control": "no-store"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(ErrorBody(reason).to_json(), status_code=status, headers=headers)
 
 
 def declared_length(request: Request) -> int | None:
@@ -39,6 +44,14 @@ def declared_length(request: Request) -> int | None:
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise Refusal(400, "Content-Length must be a decimal number of bytes")
     return int(text)
+
+
+def require_json(request: Request) -> None:
+    """Refusal(415) unless the Content-Type is ``application/json`` (parameters such as
+    ``charset`` allowed)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0]
+    if media_type.strip().lower() != "application/json":
+        raise Refusal(415, "the request body must be sent as Content-Type: application/json")
 
 
 async def _read_at_most(request: Request, limit: int) -> bytes | None:
@@ -57,7 +70,9 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
 
 
 async def read_capped(request: Request, cap: int) -> bytes:
-    """The whole body if it is at most ``cap`` bytes; Refusal(413) otherwise."""
+    """The whole JSON body if it is at most ``cap`` bytes; Refusal(413) otherwise, and
+    Refusal(415) for any other type."""
+    require_json(request)
     declared = declared_length(request)
     too_large = f"the request body is larger than {cap} bytes"
     if declared is not None and declared > cap:
@@ -69,7 +84,9 @@ async def read_capped(request: Request, cap: int) -> bytes:
 
 
 async def read_exact(request: Request, size: int) -> bytes:
-    """A body of exactly ``size`` bytes, declared as such; Refusal(400) for any other."""
+    """A JSON body of exactly ``size`` bytes, declared as such; Refusal(400) for any other
+    size, and Refusal(415) for any other type."""
+    require_json(request)
     wrong = f"the request body must be exactly {size} bytes"
     if declared_length(request) != size:
         raise Refusal(400, wrong)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
 
 DEFAULT_RETENTION = timedelta(days=14)
+DEFAULT_MAX_QUEUED = {Direction.USER: 1_000_000, Direction.JOURNALIST: 10_000}
 _QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 
 _SCHEMA = """
@@ -88,6 +89,15 @@ class StoreBusy(QuietlineError):
     """The store could not take the write in time (another writer holds it); try again."""
 
     default_status = 503
+    retry_after_seconds = 1
+
+
+class QueueFull(QuietlineError):
+    """A submission queue holds its maximum of unacknowledged submissions (the mixer is
+    behind or away); the sender keeps its message and tries again later."""
+
+    default_status = 503
+    retry_after_seconds = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +124,15 @@ def _valid_owner(owner: str | None) -> bool:
 class EdgeStore:
     """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``)."""
 
-    def __init__(self, path: Path, retention: timedelta = DEFAULT_RETENTION) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention: timedelta = DEFAULT_RETENTION,
+        max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED,
+    ) -> None:
         self.path = path
         self.retention = retention
+        self.max_queued = dict(max_queued)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -332,21 +348,34 @@ class EdgeStore:
     ) -> list[DeadDrop[B]]:
         """Up to ``limit`` dead drops of ``body_type`` with ids above ``after``, in id
         order, leaving out those past the retention at ``now``."""
-        rows = self._read(
-            "SELECT id, created_at, data, signature, epoch FROM dead_drops"
-            " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
-            body_type.KIND.value,
-            after,
-            unix_micros(now - self.retention),
-            limit,
-        )
-        return [
-            DeadDrop(
-                dead_drop_id,
-                body_type.restore(from_unix_micros(created_at), data, signature, epoch),
+        with closing(self.dead_drops_after(body_type, after, limit, now)) as found:
+            return list(found)
+
+    def dead_drops_after(
+        self, body_type: type[B], after: int, limit: int, now: datetime
+    ) -> Generator[DeadDrop[B], None, None]:
+        """The same dead drops as :meth:`dead_drops`, read from the database one at a time
+        as they are taken, so a reader that stops early never holds the rest; close it
+        (or read it to the end) on the thread that made it. Raises StoreBusy."""
+        try:
+            cursor = self._db().execute(
+                "SELECT id, created_at, data, signature, epoch FROM dead_drops"
+                " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
+                (body_type.KIND.value, after, unix_micros(now - self.retention), limit),
             )
-            for dead_drop_id, created_at, data, signature, epoch in rows
-        ]
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+        try:
+            while (row := cursor.fetchone()) is not None:
+                dead_drop_id, created_at, data, signature, epoch = row
+                yield DeadDrop(
+                    dead_drop_id,
+                    body_type.restore(from_unix_micros(created_at), data, signature, epoch),
+                )
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+        finally:
+            cursor.close()
 
     def purge(self, now: datetime) -> int:
         """Delete dead drops created before ``now - retention``; returns how many."""
@@ -363,9 +392,21 @@ class EdgeStore:
     # --- queues -------------------------------------------------------------------------
 
     def enqueue(self, direction: Direction, data: bytes) -> int:
-        """Append a submission; returns its sequence number."""
+        """Append a submission; returns its sequence number.
+
+        Raises QueueFull when the queue already holds ``max_queued[direction]``
+        unacknowledged submissions.
+        """
         with self._write() as db:
             table = _QUEUE_TABLES[direction]
+            # Acknowledging deletes a prefix, so the rows left are the run from the lowest
+            # sequence number to the highest: two index lookups count them.
+            ((held,),) = db.execute(
+                f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
+                f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
+            ).fetchall()
+            if held >= self.max_queued[direction]:
+                raise QueueFull(f"the {direction.value} queue is full; try again later")
             cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608
             return int(cursor.lastrowid or 0)
 

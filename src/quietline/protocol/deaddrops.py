@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -258,6 +259,30 @@ def parse_dead_drop_list(body_type: type[B], obj: object) -> list[DeadDrop[B]]:
 
 def dead_drop_list_json(dead_drops: Iterable[DeadDrop[Any]]) -> dict[str, Any]:
     return {"dead_drops": [dead_drop.to_json() for dead_drop in dead_drops]}
+
+
+def _compact_json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_PAGE_HEAD = b'{"dead_drops":['
+_PAGE_TAIL = b"]}"
+
+
+def dead_drop_page(dead_drops: Iterable[DeadDrop[Any]], max_bytes: int) -> bytes:
+    """The compact JSON of ``dead_drop_list_json`` for as many of ``dead_drops`` (taken in
+    order, and no further than needed) as keep it within ``max_bytes``, and always the
+    first: a reader continues after the last id it got."""
+    parts: list[bytes] = []
+    size = len(_PAGE_HEAD) + len(_PAGE_TAIL)
+    for dead_drop in dead_drops:
+        part = _compact_json(dead_drop.to_json())
+        added = len(part) + (1 if parts else 0)
+        if parts and size + added > max_bytes:
+            break
+        parts.append(part)
+        size += added
+    return _PAGE_HEAD + b",".join(parts) + _PAGE_TAIL
 
 
 def _check_signer(created_at: datetime, identity_not_valid_after: datetime) -> None:

@@ -21,6 +21,8 @@ class QuietlineError(Exception):
     person can act on it, what to do."""
 
     default_status: ClassVar[int] = 500
+    # For a refusal that passes (503): how long the edge asks the caller to wait.
+    retry_after_seconds: ClassVar[int | None] = None
 
     def __init__(self, message: str, *, status_hint: int | None = None) -> None:
         super().__init__(message)
