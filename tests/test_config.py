@@ -22,10 +22,17 @@ from quietline.config import (
     MIXING_PRESETS,
     Config,
     ConfigError,
+    EdgeLimits,
     default_config_text,
     load_config,
 )
-from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, PRODUCTION_J2U, MixingParameters
+from quietline.protocol.mixing import (
+    DEMO_J2U,
+    DEMO_U2J,
+    PRODUCTION_J2U,
+    PRODUCTION_U2J,
+    MixingParameters,
+)
 
 STRINGS = [
     ("organization", "anchor"),
@@ -415,3 +422,53 @@ def test_any_file_loads_or_raises_config_error(tmp_path: Path, raw: bytes) -> No
     path.write_bytes(raw)
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+# --- the edge's limits ----------------------------------------------------------------------
+
+EDGE_LIMIT_SECONDS = [
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "response_timeout_seconds",
+    "keep_alive_seconds",
+]
+EDGE_LIMIT_COUNTS = ["max_connections", "max_requests", "max_header_bytes", "page_bytes"]
+
+
+def test_the_edge_limits_default_and_each_can_be_set(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).edge.limits == EdgeLimits()
+    text = default_config_text()
+    for key in EDGE_LIMIT_SECONDS:
+        text = _edited(text, "edge", key, "2.5")
+    for key in EDGE_LIMIT_COUNTS:
+        text = _edited(text, "edge", key, "70000")
+    text = _edited(text, "edge", "max_queued_user", "500001")
+    text = _edited(text, "edge", "max_queued_journalist", "101")
+    limits = load_config(_written(tmp_path, text)).edge.limits
+    assert [getattr(limits, key) for key in EDGE_LIMIT_SECONDS] == [2.5] * 4
+    assert [getattr(limits, key) for key in EDGE_LIMIT_COUNTS] == [70000] * 4
+    assert (limits.max_queued_user, limits.max_queued_journalist) == (500001, 101)
+
+
+@pytest.mark.parametrize("key", EDGE_LIMIT_SECONDS + EDGE_LIMIT_COUNTS)
+@pytest.mark.parametrize("value", ["0", "-1", '"10"', "true", "1e40"])
+def test_an_edge_limit_out_of_range_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    _refused(tmp_path, _edited(default_config_text(), "edge", key, value), "edge", key)
+
+
+@pytest.mark.parametrize(
+    ("key", "mixing", "at_threshold"),
+    [
+        ("max_queued_user", "production", PRODUCTION_U2J.threshold_max),
+        ("max_queued_journalist", "production", PRODUCTION_J2U.threshold_max),
+        ("max_queued_user", "demo", DEMO_U2J.threshold_max),
+    ],
+)
+def test_a_queue_bound_the_mix_could_not_fill_past_is_refused(
+    tmp_path: Path, key: str, mixing: str, at_threshold: int
+) -> None:
+    text = _edited(default_config_text(mixing=mixing), "edge", key, str(at_threshold))
+    error = _refused(tmp_path, text, "edge", key)
+    assert "threshold_max" in str(error)
+    text = _edited(default_config_text(mixing=mixing), "edge", key, str(at_threshold + 1))
+    assert getattr(load_config(_written(tmp_path, text)).edge.limits, key) == at_threshold + 1

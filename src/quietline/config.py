@@ -141,7 +141,10 @@ def _seconds(section: Mapping[str, object], table: str, key: str) -> float:
 
 
 def _edge_limits(
-    section: Mapping[str, object], u2j: MixingParameters, j2u: MixingParameters
+    section: Mapping[str, object],
+    mixer: Mapping[str, object],
+    u2j: MixingParameters,
+    j2u: MixingParameters,
 ) -> EdgeLimits:
     """The optional limits of ``[edge]``, each defaulting to EdgeLimits'. A queue bound at
     or below the mix's ``threshold_max`` could stop the mixer from ever releasing."""
@@ -167,14 +170,17 @@ def _edge_limits(
         max_queued_user=whole("max_queued_user", 1),
         max_queued_journalist=whole("max_queued_journalist", 1),
     )
-    for key, bound, mix in (
-        ("max_queued_user", limits.max_queued_user, u2j),
-        ("max_queued_journalist", limits.max_queued_journalist, j2u),
+    overrides = _table(mixer.get("override", {}), "mixer.override")
+    for key, bound, mix, direction in (
+        ("max_queued_user", limits.max_queued_user, u2j, "u2j"),
+        ("max_queued_journalist", limits.max_queued_journalist, j2u, "j2u"),
     ):
         if bound <= mix.threshold_max:
+            overridden = "threshold_max" in _table(overrides.get(direction, {}), "mixer.override")
+            source = f"[mixer.override.{direction}]" if overridden else "[mixer] mixing's"
             raise ConfigError(
-                f"[edge] {key} must be above the mixer's threshold_max ({mix.threshold_max}),"
-                " or the mix could never fill"
+                f"[edge] {key} ({bound}) must be above {source} threshold_max"
+                f" ({mix.threshold_max}), or the mix could never fill"
             )
     return limits
 
@@ -245,7 +251,7 @@ def load_config(path: Path) -> Config:
             database=folder / _str(edge, "edge", "database"),
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
-            limits=_edge_limits(edge, u2j, j2u),
+            limits=_edge_limits(edge, mixer, u2j, j2u),
         ),
         mixer=MixerConfig(
             edge_url=_str(mixer, "mixer", "edge_url"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -100,7 +101,7 @@ NOT_JSON = [
 @pytest.mark.parametrize("content_type", NOT_JSON)
 @pytest.mark.parametrize("read", [read_capped, read_exact])
 def test_a_body_not_declared_json_is_refused_with_415_unread(
-    content_type: str, read: Callable[[Request, int], Awaitable[bytes]]
+    content_type: str, read: Callable[[Request, int], Coroutine[Any, Any, bytes]]
 ) -> None:
     request, reads = _request({"content-type": content_type, "content-length": "2"}, [b"{}"])
     with pytest.raises(Refusal) as refusal:

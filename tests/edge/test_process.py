@@ -5,23 +5,14 @@ shared EdgeClient, and SIGTERM and Ctrl-C stop it cleanly."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from quietline.clock import SystemClock
-from quietline.config import CONFIG_NAME, default_config_text
 from quietline.edge import EdgeStore
 from quietline.edge_client import EdgeClient, EdgeRefused
-from quietline.keystore import write_public_json
-from quietline.processes import free_port
 from quietline.protocol.api import Direction, QueuePull
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.forms import sign_form
@@ -40,13 +31,12 @@ from tests.edge.submissions import (
     u2c_body,
     user_dead_drop,
 )
+from tests.support.edge_process import EdgeProcess, files, running_edge
 from tests.support.organisation import Organisation
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
 
-QUIETLINE = Path(sys.executable).parent / "quietline"
-READY_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 15.0
 DATABASE_FILES = {"edge.sqlite3", "edge.sqlite3-wal", "edge.sqlite3-shm"}
 CLIENT_ADDRESS = "127.0.0.77"  # a loopback address of its own, to look for afterwards
@@ -58,66 +48,6 @@ SENTINEL_HEADERS = {
     "X-Request-ID": "sentinel-request-5b1e0d",
 }
 SENTINELS = [CLIENT_ADDRESS, *SENTINEL_HEADERS.values(), "7f3a9c", "203.0.113", "198.51.100"]
-
-
-@dataclass
-class EdgeProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    folder: Path
-    stdout: Path
-    stderr: Path
-    prepared: frozenset[Path]  # the files in ``folder`` before the edge started
-
-
-def _deployment(folder: Path, organization: Organisation, port: int) -> None:
-    folder.mkdir()
-    (folder / CONFIG_NAME).write_text(default_config_text(edge_port=port), encoding="utf-8")
-    write_public_json(folder / "organization.pub.json", organization.anchor.to_json())
-
-
-def _wait_ready(edge: EdgeProcess) -> None:
-    deadline = time.monotonic() + READY_DEADLINE_S
-    while time.monotonic() < deadline:
-        if edge.process.poll() is not None:
-            pytest.fail(f"the edge exited early: {edge.stderr.read_text()}")
-        try:
-            if httpx.get(f"{edge.url}/v1/status", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the edge was not ready within {READY_DEADLINE_S} s")
-
-
-@contextmanager
-def running_edge(tmp_path: Path, organization: Organisation) -> Iterator[EdgeProcess]:
-    """Start ``quietline edge`` on a free port and stop it however the test ends."""
-    port = free_port()
-    folder = tmp_path / "deployment"
-    _deployment(folder, organization, port)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    stdout, stderr = logs / "stdout.txt", logs / "stderr.txt"
-    prepared = frozenset(_files(folder))
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [str(QUIETLINE), "edge", "--config", str(folder), "--port", str(port)],
-            stdout=out,
-            stderr=err,
-        )
-    edge = EdgeProcess(process, f"http://127.0.0.1:{port}", folder, stdout, stderr, prepared)
-    try:
-        _wait_ready(edge)
-        yield edge
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _stop(edge: EdgeProcess, signum: int) -> None:
@@ -154,10 +84,6 @@ def _exercise_every_route(client: httpx.Client, organization: Organisation) -> N
     assert client.delete("/v1/status").status_code == 405
 
 
-def _files(folder: Path) -> dict[Path, bytes]:
-    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-
-
 def test_nothing_about_the_caller_is_kept_and_only_the_database_is_written(
     tmp_path: Path,
 ) -> None:
@@ -171,7 +97,7 @@ def test_nothing_about_the_caller_is_kept_and_only_the_database_is_written(
         _stop(edge, signal.SIGTERM)
 
     assert "edge listening on http://127.0.0.1:" in edge.stdout.read_text()
-    written = set(_files(edge.folder)) - edge.prepared
+    written = set(files(edge.folder)) - edge.prepared
     assert {path.name for path in written} <= DATABASE_FILES
     assert all(path.parent == edge.folder for path in written)
     assert edge.folder / "edge.sqlite3" in written
@@ -185,7 +111,7 @@ def test_nothing_about_the_caller_is_kept_and_only_the_database_is_written(
     finally:
         store.close()
 
-    everything = _files(tmp_path)
+    everything = files(tmp_path)
     assert edge.stdout in everything
     assert edge.stderr in everything
     for path, content in everything.items():

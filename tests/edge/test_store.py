@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from quietline.edge.store import DeadDropConflict, EdgeStore, KeyConflict
+from quietline.edge.store import DeadDropConflict, EdgeStore, KeyConflict, QueueFull
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
@@ -346,3 +346,34 @@ def test_rows_an_older_edge_stored_against_the_recipient_id_rule_are_kept_but_no
     assert [key.role for key in store.live_keys(NOW)] == [KeyRole.COVERNODE_PROVISIONING]
     assert store.profiles() == ([good], None)
     assert store.max_epoch() == 2
+
+
+def test_a_queue_at_its_bound_refuses_until_acknowledged(tmp_path: Path) -> None:
+    bounded = EdgeStore(
+        tmp_path / "bounded.sqlite3", max_queued={Direction.USER: 2, Direction.JOURNALIST: 1}
+    )
+    try:
+        assert [bounded.enqueue(Direction.USER, b"u") for _ in range(2)] == [1, 2]
+        with pytest.raises(QueueFull) as full:
+            bounded.enqueue(Direction.USER, b"u")
+        assert full.value.status_hint == 503
+        assert bounded.queue_length(Direction.USER) == 2
+        assert bounded.enqueue(Direction.JOURNALIST, b"j") == 1  # each queue has its own
+        bounded.pull(Direction.USER, 0, 10, 1)
+        assert bounded.enqueue(Direction.USER, b"u") == 3
+        with pytest.raises(QueueFull):
+            bounded.enqueue(Direction.USER, b"u")
+    finally:
+        bounded.close()
+
+
+def test_dead_drops_are_read_lazily_and_a_reader_may_stop_early(
+    store: EdgeStore, organization: Organisation
+) -> None:
+    for _ in range(3):
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    reader = store.dead_drops_after(UserDeadDrop, 0, 100, NOW)
+    assert next(reader).id == 1
+    reader.close()  # the rest is never read; the store is usable at once
+    store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    assert [d.id for d in store.dead_drops_after(UserDeadDrop, 1, 100, NOW)] == [2, 3, 4]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +30,7 @@ from quietline.protocol.deaddrops import (
     UserDeadDrop,
     UserTrialDecryptor,
     dead_drop_list_json,
+    dead_drop_page,
     journalist_signed_digest,
     needs_newer_keys,
     parse_dead_drop_list,
@@ -167,6 +168,33 @@ def test_dead_drop_json_has_the_coverdrop_shape(keyring: Keyring) -> None:
     assert journalist.to_json()["epoch"] == keyring.max_epoch
     assert "=" not in user["data"]
     assert len(user["signature"]) == 128
+
+
+def test_a_page_is_the_list_json_of_what_fits_and_reads_no_further(keyring: Keyring) -> None:
+    published = [sign_user(keyring, user_entries(2)).published(i) for i in range(1, 6)]
+    whole = json.dumps(dead_drop_list_json(published), separators=(",", ":")).encode()
+    assert dead_drop_page(published, len(whole)) == whole
+    taken: list[int] = []
+
+    def reading() -> Iterator[DeadDrop[UserDeadDrop]]:
+        for dead_drop in published:
+            taken.append(dead_drop.id)
+            yield dead_drop
+
+    two = json.dumps(dead_drop_list_json(published[:2]), separators=(",", ":")).encode()
+    page = dead_drop_page(reading(), len(two))
+    assert page == two
+    assert taken == [1, 2, 3]  # the third was read to learn it does not fit; no more
+    assert (
+        dead_drop_page(published, len(two) - 1)
+        == json.dumps(dead_drop_list_json(published[:1]), separators=(",", ":")).encode()
+    )
+
+
+def test_a_page_holds_at_least_one_dead_drop_and_may_be_empty(keyring: Keyring) -> None:
+    published = [sign_user(keyring, user_entries(2)).published(i) for i in (7, 8)]
+    assert parse_dead_drop_list(UserDeadDrop, json.loads(dead_drop_page(published, 1)))[0].id == 7
+    assert json.loads(dead_drop_page([], 1)) == {"dead_drops": []}
 
 
 def test_entries_have_the_fixed_sizes() -> None:

@@ -23,17 +23,44 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_BUSY = {
+    **_answer(
+        "the edge is busy (too many requests in progress, or its store could not take the"
+        " write in time); try again",
+        _ref("Error"),
+    ),
+    "headers": _RETRY_AFTER,
+}
+_NOT_JSON = _answer("the body is not declared Content-Type: application/json", _ref("Error"))
+_QUEUE_FULL = {
+    **_answer(
+        "the submission queue holds its maximum of unacknowledged messages (or the edge is"
+        " busy); keep the message and try again",
+        _ref("Error"),
+    ),
+    "headers": _RETRY_AFTER,
+}
 _REFUSALS = {
     "400": _answer("malformed, wrong-size, stale or expired input", _ref("Error")),
     "403": _answer("a signature, certificate or signer that is not trusted", _ref("Error")),
     "413": _answer("the body is larger than the route allows", _ref("Error")),
+    "415": _NOT_JSON,
+    "503": _BUSY,
 }
 _ID_QUERY = {
     "name": "ids_greater_than",
     "in": "query",
     "required": False,
     "schema": {"type": "integer", "minimum": 0, "default": 0},
-    "description": "Return dead drops with larger ids (at most 100 per call, in id order).",
+    "description": "Return dead drops with larger ids, in id order: at most 100 per call,"
+    " and no more than fit in the edge's page size (a few MiB; at least one). Ask again"
+    " after the last id returned until the list is empty.",
 }
 
 
@@ -51,6 +78,7 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
                     },
                 ),
                 "400": _REFUSALS["400"],
+                "503": _BUSY,
             },
         },
         "post": {
@@ -61,14 +89,18 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
     }
 
 
-def _form_path(summary: str, payload: str) -> dict[str, Any]:
+def _form_path(summary: str, payload: str, busy: dict[str, Any] = _BUSY) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
             "requestBody": _json_body(_ref("SignedForm"), f"payload: {payload}"),
-            "responses": {"204": _answer("accepted"), **_REFUSALS},
+            "responses": {"204": _answer("accepted"), **_REFUSALS, "503": busy},
         }
     }
+
+
+def _get(summary: str, answer: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": answer, "503": _BUSY}}}
 
 
 _DEAD_DROP_FIELDS = {
@@ -99,19 +131,17 @@ OPENAPI: dict[str, Any] = {
                         "revocations in a quietline member (without it: CoverDrop's document).",
                     }
                 ],
-                "responses": {"200": _answer("published keys", _ref("PublishedKeys"))},
+                "responses": {
+                    "200": _answer("published keys", _ref("PublishedKeys")),
+                    "503": _BUSY,
+                },
             }
         },
         "/v1/user/dead-drops": _dead_drop_path("user", "UserDeadDrop", "UnpublishedUserDeadDrop"),
         "/v1/journalist/dead-drops": _dead_drop_path(
             "journalist", "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
         ),
-        "/v1/status": {
-            "get": {
-                "summary": "Whether messages can be sent now",
-                "responses": {"200": _answer("status", _ref("Status"))},
-            }
-        },
+        "/v1/status": _get("Whether messages can be sent now", _answer("status", _ref("Status"))),
         "/user/messages": {
             "post": {
                 "summary": "Submit one 773-byte U2C message (real or cover)",
@@ -119,12 +149,18 @@ OPENAPI: dict[str, Any] = {
                     {"type": "string", "minLength": 1031, "maxLength": 1031},
                     "standard base64 without padding; the body is exactly 1033 bytes",
                 ),
-                "responses": {"204": _answer("queued"), "400": _REFUSALS["400"]},
+                "responses": {
+                    "204": _answer("queued"),
+                    "400": _REFUSALS["400"],
+                    "415": _NOT_JSON,
+                    "503": _QUEUE_FULL,
+                },
             }
         },
         "/v1/journalist-messages": _form_path(
             "Submit one J2C message, signed by a journalist identity key",
             '{"message": base64 of 730 bytes}',
+            _QUEUE_FULL,
         ),
         "/v1/keys": {
             "post": {
@@ -159,9 +195,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _answer("queued messages", _ref("Queue")), **_REFUSALS},
             }
         },
-        "/openapi.json": {
-            "get": {"summary": "This document", "responses": {"200": _answer("OpenAPI 3.1")}}
-        },
+        "/openapi.json": _get("This document", _answer("OpenAPI 3.1")),
     },
     "components": {
         "schemas": {

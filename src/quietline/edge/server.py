@@ -32,6 +32,7 @@ from quietline.edge.bodies import error_response
 
 BUSY_RETRY_AFTER_SECONDS = 1
 QUIET_SECONDS = 60.0
+MAX_KINDS = 1000
 # Descriptors the process needs besides connections: the listening socket, the database
 # files of every worker thread's connection, standard streams.
 RESERVED_DESCRIPTORS = 256
@@ -68,17 +69,19 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 class QuietFilter(logging.Filter):
-    """Lets each kind of message (its format string) through at most once per
-    QUIET_SECONDS, saying how many like it were left out since the last one written."""
+    """Lets each kind of message (the same text) through at most once per QUIET_SECONDS,
+    saying how many like it were left out since the last one written."""
 
     def __init__(self, name: str = "") -> None:
         super().__init__(name)
-        self._written_at: dict[tuple[str, object], float] = {}
-        self._left_out: dict[tuple[str, object], int] = {}
+        self._written_at: dict[tuple[str, str], float] = {}
+        self._left_out: dict[tuple[str, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, record.msg)
+        kind = (record.name, record.getMessage())
         now = time.monotonic()
+        if len(self._written_at) > MAX_KINDS:  # forget old kinds rather than grow
+            self._written_at.clear()
         last = self._written_at.get(kind)
         if last is not None and now - last < QUIET_SECONDS:
             self._left_out[kind] = self._left_out.get(kind, 0) + 1
