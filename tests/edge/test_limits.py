@@ -83,6 +83,19 @@ def _served(edge: EdgeProcess) -> bool:
     return True
 
 
+def _served_once_the_edge_sees_them_go(edge: EdgeProcess) -> bool:
+    """Whether a normal client is served once the edge has noticed connections closed
+    by their callers (which it learns a moment after they close)."""
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        try:
+            return _served(edge)
+        except EdgeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(TRICKLE_EVERY_S)
+
+
 def _log_is_quiet(edge: EdgeProcess) -> list[str]:
     lines = edge.stderr.read_text().splitlines()
     assert not any("127.0.0.1" in line for line in lines), lines
@@ -117,22 +130,43 @@ def _wait_for_closes(sockets: list[socket.socket], count: int) -> list[socket.so
     return open_
 
 
-def test_connections_over_the_cap_are_dropped_and_the_rest_held(tmp_path: Path) -> None:
+def test_idle_connections_over_the_cap_make_room_for_new_ones(tmp_path: Path) -> None:
     organization = build_organization(SystemClock().now())
     # Headers may take longer than the test: only the cap closes connections here.
     limits = {**LIMITS, "header_timeout_seconds": 600}
     with running_edge(tmp_path, organization, limits) as edge:
-        # Idle connections that never send a byte: three times the cap.
-        idle = [socket.create_connection(("127.0.0.1", edge.port)) for _ in range(120)]
-        for sock in idle:
+        # Idle connections that never send a byte: three times the cap. Each one past the
+        # cap takes the place of the one that waited longest, so the newest are held.
+        idle = []
+        for _ in range(120):
+            sock = socket.create_connection(("127.0.0.1", edge.port))
             sock.setblocking(False)
+            idle.append(sock)
         held = _wait_for_closes(idle, 80)
-        assert len(held) == 40
-        with pytest.raises(EdgeUnavailable):
-            _served(edge)
+        assert held == idle[80:]
+        # A normal client still gets in (in the place of an idle one), and again.
+        assert _served(edge)
+        assert _served(edge)
         for sock in idle:
             sock.close()
-        assert _served(edge)
     lines = _log_is_quiet(edge)
     assert len(lines) <= 4, lines
+    assert any("longest without headers to stay within 40 open" in line for line in lines)
+
+
+def test_when_every_connection_is_busy_a_new_one_is_dropped(tmp_path: Path) -> None:
+    organization = build_organization(SystemClock().now())
+    limits = {**LIMITS, "body_timeout_seconds": 600, "max_requests": 100}
+    with running_edge(tmp_path, organization, limits) as edge:
+        body = u2c_body(organization)
+        # Requests whose bodies have not arrived: busy connections, not idle ones.
+        busy = [_connect(edge, BODY_START + body[:10]) for _ in range(40)]
+        with pytest.raises(EdgeUnavailable):
+            _served(edge)
+        for sock in busy[:5]:
+            sock.close()
+        assert _served_once_the_edge_sees_them_go(edge)
+        for sock in busy[5:]:
+            sock.close()
+    lines = _log_is_quiet(edge)
     assert any("over the limit of 40 open ones" in line for line in lines)

@@ -5,9 +5,10 @@ until the process runs out of file descriptors. Here every phase of a request ha
 deadline (``EdgeLimits``): the headers from the moment the connection opens (or the
 previous answer ends), the body from the end of the headers, and the answer from the end
 of the body (which covers a caller too slow to read it). A connection that misses one is
-dropped without an answer. Connections beyond ``max_connections`` are dropped as soon as
-they are accepted, before anything is read, and requests beyond ``max_requests`` in
-progress are answered ``503`` with ``Retry-After``.
+dropped without an answer. A connection beyond ``max_connections`` takes the place of the
+one that has waited longest for its headers (the slowest caller; a normal client sends
+them at once), or is dropped at once when every connection is busy with a request; and
+requests beyond ``max_requests`` in progress are answered ``503`` with ``Retry-After``.
 
 Nothing here looks at a caller's address, and the log stays quiet under attack: each
 kind of message is written at most once a minute, with a count of those left out.
@@ -19,6 +20,7 @@ import asyncio
 import logging
 import resource
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -107,6 +109,8 @@ def _protocol(limits: EdgeLimits) -> type[H11Protocol]:
         _Phase.BODY: limits.body_timeout_seconds,
         _Phase.ANSWER: limits.response_timeout_seconds,
     }
+    # The connections waiting for headers (new or idle between requests), longest first.
+    waiting: OrderedDict[H11Protocol, None] = OrderedDict()
 
     class EdgeProtocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -115,11 +119,22 @@ def _protocol(limits: EdgeLimits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
+                # Make room by dropping the connection that has waited longest for its
+                # headers: a normal client sends them at once, so that is the slowest
+                # caller, and a flood of idle connections cannot lock the others out.
+                if not waiting:
+                    _log.warning(
+                        "dropped a connection over the limit of %d open ones",
+                        limits.max_connections,
+                    )
+                    transport.abort()
+                    return
+                oldest, _ = waiting.popitem(last=False)
                 _log.warning(
-                    "dropped a connection over the limit of %d open ones", limits.max_connections
+                    "dropped the connection longest without headers to stay within %d open",
+                    limits.max_connections,
                 )
-                transport.abort()
-                return
+                oldest.transport.abort()
             self._start(_Phase.HEADERS)
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -155,14 +170,18 @@ def _protocol(limits: EdgeLimits) -> type[H11Protocol]:
             self._stop()
             self._phase = phase
             self._deadline = self.loop.call_later(deadlines[phase], self._too_slow)
+            if phase == _Phase.HEADERS:
+                waiting[self] = None
 
         def _stop(self) -> None:
+            waiting.pop(self, None)
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
 
         def _too_slow(self) -> None:
             self._deadline = None
+            waiting.pop(self, None)
             if not self.transport.is_closing():
                 _log.warning(
                     "dropped a connection that took too long to send or read %s", self._phase
