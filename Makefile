@@ -36,6 +36,7 @@ check: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py
 	$(BIN)/python benchmarks/mixing_delay.py
+	$(BIN)/python benchmarks/n_minus_one.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

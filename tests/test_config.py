@@ -26,6 +26,7 @@ from quietline.config import (
     default_config_text,
     load_config,
 )
+from quietline.mixer.alarm import AlarmSettings
 from quietline.protocol.mixing import (
     DEMO_J2U,
     DEMO_U2J,
@@ -472,3 +473,43 @@ def test_a_queue_bound_the_mix_could_not_fill_past_is_refused(
     assert "threshold_max" in str(error)
     text = _edited(default_config_text(mixing=mixing), "edge", key, str(at_threshold + 1))
     assert getattr(load_config(_written(tmp_path, text)).edge.limits, key) == at_threshold + 1
+
+
+# --- the input alarm -----------------------------------------------------------------------
+
+
+def test_without_an_alarm_table_the_alarm_has_its_defaults(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).mixer.alarm == AlarmSettings()
+
+
+def test_an_alarm_table_sets_the_keys_it_names(tmp_path: Path) -> None:
+    text = default_config_text() + "\n[mixer.alarm]\nwindow_seconds = 600\nrate_factor = 8\n"
+    alarm = load_config(_written(tmp_path, text)).mixer.alarm
+    assert alarm == AlarmSettings(window=timedelta(minutes=10), rate_factor=8.0)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key=st.sampled_from(
+        [
+            "window_seconds",
+            "rate_factor",
+            "share_factor",
+            "smoothing",
+            "warmup_windows",
+            "min_count",
+        ]
+    ),
+    value=toml_values,
+)
+def test_any_alarm_value_loads_or_raises_config_error(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    _written(tmp_path, default_config_text() + f"\n[mixer.alarm]\n{key} = {_toml(value)}\n")
+    try:
+        load_config(tmp_path)
+    except ConfigError as error:
+        message = str(error)
+    else:
+        return
+    assert "[mixer.alarm]" in message

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from quietline.mixer.alarm import AlarmSettings
 from quietline.protocol.errors import MisuseError, QuietlineError
 from quietline.protocol.mixing import (
     DEMO_J2U,
@@ -66,6 +67,7 @@ class MixerConfig:
     j2u: MixingParameters
     poll_seconds: float
     anchor: Path
+    alarm: AlarmSettings = field(default_factory=AlarmSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,37 @@ def _override(
         raise ConfigError(f"[{name}] is invalid: {error}") from None
 
 
+def _alarm(section: Mapping[str, object]) -> AlarmSettings:
+    """``[mixer.alarm]``: every key optional, the defaults of AlarmSettings otherwise."""
+    name = "mixer.alarm"
+    table = _table(section.get("alarm", {}), name)
+    base = AlarmSettings()
+
+    def number(key: str, default: float) -> float:
+        value = table.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"[{name}] {key} must be a number")
+        return float(value)
+
+    try:
+        return AlarmSettings(
+            window=(
+                timedelta(seconds=_seconds(table, name, "window_seconds"))
+                if "window_seconds" in table
+                else base.window
+            ),
+            rate_factor=number("rate_factor", base.rate_factor),
+            share_factor=number("share_factor", base.share_factor),
+            smoothing=number("smoothing", base.smoothing),
+            warmup=_int(table, name, "warmup_windows", 1)
+            if "warmup_windows" in table
+            else base.warmup,
+            min_count=_int(table, name, "min_count", 1) if "min_count" in table else base.min_count,
+        )
+    except MisuseError as error:
+        raise ConfigError(f"[{name}] is invalid: {error}") from None
+
+
 def _mixing(section: Mapping[str, object]) -> tuple[MixingParameters, MixingParameters]:
     preset = _str(section, "mixer", "mixing")
     if preset not in MIXING_PRESETS:
@@ -262,6 +295,7 @@ def load_config(path: Path) -> Config:
             j2u=j2u,
             poll_seconds=_seconds(mixer, "mixer", "poll_seconds"),
             anchor=anchor,
+            alarm=_alarm(mixer),
         ),
         desk=DeskConfig(
             edge_url=_str(desk, "desk", "edge_url"),

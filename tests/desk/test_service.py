@@ -12,7 +12,7 @@ import pytest
 
 from quietline.clock import FixedClock
 from quietline.desk.report import Sent
-from quietline.desk.service import Desk
+from quietline.desk.service import Desk, DeskEdge
 from quietline.desk.state import (
     DeskState,
     Flow,
@@ -25,7 +25,10 @@ from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import KeySubmission
 from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import B, DeadDrop
 from quietline.protocol.errors import MessageTooLong
+from quietline.protocol.forms import SignedForm
+from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import generate_messaging_key
 from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
 from quietline.protocol.messages import J2UType
@@ -198,6 +201,65 @@ def test_a_failed_send_keeps_the_reply_until_it_can_go(world: World) -> None:
     assert real
     assert reply is not None
     assert reply.body.text() == "carol here"
+
+
+class Died(BaseException):
+    """The desk process ended abruptly (what SIGKILL does to a step part way)."""
+
+
+@dataclass
+class DiesAfterSending:
+    """The desk's real edge connection, but the desk dies as soon as a J2C has left:
+    between sending a reply and saving that it went."""
+
+    edge: DeskEdge
+
+    def public_keys(self) -> PublishedKeys:
+        return self.edge.public_keys()
+
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
+        return self.edge.dead_drops(body_type, after)
+
+    def publish_key(self, submission: KeySubmission) -> int:
+        return self.edge.publish_key(submission)
+
+    def send_j2c(self, form: SignedForm) -> None:
+        self.edge.send_j2c(form)
+        raise Died
+
+
+def test_a_desk_killed_after_sending_a_reply_sends_the_very_same_bytes_again(
+    world: World,
+) -> None:
+    """So the mixer drops the second copy as a replay, and the source reads one reply."""
+    sender = world.add("alice")
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "hello")
+    assert world.desk.step(world.now).sent is Sent.COVER
+    conversation, _ = world.desk.reply(source.public.hex()[:8], "we got it", world.now)
+
+    world.tick()
+    dying = Desk(world.desk.store, DiesAfterSending(world.desk.edge), [world.org.anchor], PERIOD)
+    with pytest.raises(Died):
+        dying.step(world.now)
+    state = world.desk.store.read()
+    assert len(state.outbox) == 1  # the step never finished: nothing says it went
+    assert state.in_flight is not None
+
+    world.clock.advance(timedelta(seconds=1))
+    report = world.desk.step(world.now)
+    assert (report.sent, report.reply_to) == (Sent.REPLY, conversation.short_id)
+    _cover, first, second = sent_j2c(world.store)
+    assert first.data == second.data
+    real, reply = open_j2c(world.org, second, source, sender)
+    assert real
+    assert reply is not None
+    assert reply.body.text() == "we got it"
+    state = world.desk.store.read()
+    assert (state.outbox, state.in_flight) == ([], None)
+
+    world.tick()
+    assert world.desk.step(world.now).sent is Sent.COVER  # and the next reply is fresh
 
 
 def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from quietline.desk.state import (
     Conversation,
     DeskState,
     Flow,
+    InFlight,
     Message,
     MessageKind,
     UnknownSource,
@@ -54,6 +55,7 @@ def _state(org: Organisation) -> tuple[DeskState, ReplyKey]:
     conversation.handed_over_to = "carol"
     state.cursor = 42
     state.last_j2c_at = NOW
+    state.in_flight = InFlight(state.outbox[0], bytes(range(200)), (b"\x01" * 32, b"\x02" * 32))
     return state, source
 
 
@@ -64,6 +66,21 @@ def test_state_round_trips_through_json(org: Organisation) -> None:
     assert [r.id for r in again.recipients] == ["alice", "bob"]
     alice = org.recipients[RecipientId("alice")]
     assert again.recipient("alice").identity.pair.seed == alice.identity.pair.seed
+
+
+def test_a_vault_written_before_replies_were_kept_in_flight_still_loads(
+    org: Organisation,
+) -> None:
+    state, _ = _state(org)
+    old = state.to_json()
+    del old["in_flight"]
+    assert DeskState.from_json(old).in_flight is None
+
+
+def test_marking_the_reply_in_flight_sent_lets_go_of_it(org: Organisation) -> None:
+    state, _ = _state(org)
+    state.mark_sent(state.outbox[0], NOW)
+    assert state.in_flight is None
 
 
 def test_state_round_trips_through_the_vault(tmp_path: Path, org: Organisation) -> None:

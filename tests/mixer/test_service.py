@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from quietline.clock import FixedClock
 from quietline.config import MixerConfig
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
+from quietline.mixer.alarm import AlarmSettings
 from quietline.mixer.service import Mixer, MixerReport
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import Direction, J2CSubmission
@@ -359,3 +360,52 @@ def test_a_release_the_store_failed_to_keep_is_made_again(
     world.step(MINUTE)
     _, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["released on the second try"]
+
+
+# One-minute windows, two to learn from, judged from a dozen inputs on.
+FAST_ALARM = AlarmSettings(window=MINUTE, warmup=2, min_count=12)
+
+
+def alarms_after(world: World, windows: list[tuple[int, int]]) -> list[list[str]]:
+    """Each minute, ``cover`` cover and ``real`` real messages reach the edge's queue and
+    the mixer steps; the alarm lines of each step (after a first, skipped window)."""
+    world.config = replace(world.config, alarm=FAST_ALARM)
+    world.restart()
+    world.step()
+    lines = []
+    for cover, real in windows:
+        keys = world.keys()
+        send_cover(world.edge, keys, cover)
+        for n in range(real):
+            send_real(world.edge, keys, f"report {n}")
+        notes = world.step(MINUTE).notes
+        lines.append([note for note in notes if note.startswith("ALARM")])
+    return lines
+
+
+NORMAL_MINUTES = [(6, 14)] * 3
+
+
+def test_a_flooding_client_raises_the_input_alarm(world: World) -> None:
+    lines = alarms_after(world, [*NORMAL_MINUTES, (6 + 200, 14)])
+    assert lines[:3] == [[]] * 3
+    assert lines[3] == [
+        "ALARM u2j: input rate rose more than 8x against the baseline over the last 1 min"
+        " window (a flood, or an edge holding messages back? see docs/deploy.md,"
+        " 'The input alarm')",
+        "ALARM u2j: share of real messages fell more than 8x against the baseline over the"
+        " last 1 min window (a flood, or an edge holding messages back? see docs/deploy.md,"
+        " 'The input alarm')",
+    ]
+    assert world.mixer_store.counter("alarm_u2j_rate_up") == 1
+    assert world.mixer_store.counter("alarm_u2j_share_down") == 1
+
+
+def test_an_edge_withholding_all_but_one_message_raises_the_input_alarm(world: World) -> None:
+    # The edge passes one real message on and fills the batch with cover of its own.
+    lines = alarms_after(world, [*NORMAL_MINUTES, (19, 1)])
+    assert lines[:3] == [[]] * 3
+    (line,) = lines[3]
+    assert line.startswith("ALARM u2j: share of real messages fell more than 8x")
+    assert world.mixer_store.counter("alarm_u2j_share_down") == 1
+    assert world.mixer_store.counter("alarm_u2j_rate_up") == 0

@@ -13,7 +13,9 @@ One :meth:`Desk.step` per period does, under the vault lock:
 4. send exactly one J2C when the period is due: the head of the outbox, else cover. Every
    J2C, real or cover, is signed by the same identity (the desk's first recipient's), so
    the edge cannot tell which recipient replied, or whether anyone did. A failed send
-   keeps the reply at the head of the outbox.
+   keeps the reply at the head of the outbox. A reply is saved encrypted ("in flight")
+   before it leaves, so a desk killed after sending it sends the very same bytes again,
+   which the mixer drops as a replay: the source reads it once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from quietline.desk.report import DeskReport, Sent
 from quietline.desk.state import (
     Conversation,
     DeskState,
+    InFlight,
     Message,
     MessageKind,
     Recipient,
@@ -48,13 +51,14 @@ from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import CertifiedEncryptionKey
-from quietline.protocol.keys import EncryptionKeyPair
+from quietline.protocol.keys import CoverNodeMessagingKey, EncryptionKeyPair
 from quietline.protocol.messages import (
     EncryptedJ2C,
     J2UMessage,
     encrypt_cover_j2c,
     encrypt_j2c,
     handover,
+    parse_j2c,
     text_reply,
 )
 from quietline.protocol.pcs import PaddedCompressedString
@@ -174,7 +178,7 @@ class Desk:
                 keys = self._fetch_keys(step)
             if keys is not None:
                 self._read_dead_drops(state, keys, step)
-            step.sent, step.reply_to = self._send(state, keys, step)
+            step.sent, step.reply_to = self._send(state, keys, step, transaction.save)
         if step.sent is Sent.NOTHING and state.last_j2c_at is not None:
             step.next_send_at = state.last_j2c_at + self.period
         else:
@@ -279,7 +283,11 @@ class Desk:
                 step.messages_received += stored is not None
 
     def _send(
-        self, state: DeskState, keys: VerifiedKeys | None, step: DeskReport
+        self,
+        state: DeskState,
+        keys: VerifiedKeys | None,
+        step: DeskReport,
+        save: Callable[[], None],
     ) -> tuple[Sent, str | None]:
         if state.last_j2c_at is not None and step.at < state.last_j2c_at + self.period:
             return Sent.NOTHING, None
@@ -302,8 +310,7 @@ class Desk:
             if head is None:
                 j2c: EncryptedJ2C = encrypt_cover_j2c(wrapping)
             else:
-                conversation, message, pair = head
-                j2c = encrypt_j2c(wrapping, pair, conversation.reply_key, _j2u(message))
+                j2c = _reply_in_flight(state, keys, wrapping, head, save)
             form = sign_form(J2CSubmission(j2c).to_json(), signer.identity.pair, step.at)
             self.edge.send_j2c(form)
         except (*EdgeFailure, MisuseError) as error:
@@ -335,6 +342,28 @@ class Desk:
             )
             state.outbox.pop(0)
         return None
+
+
+def _reply_in_flight(
+    state: DeskState,
+    keys: VerifiedKeys,
+    wrapping: Sequence[CoverNodeMessagingKey],
+    head: tuple[Conversation, Message, EncryptionKeyPair],
+    save: Callable[[], None],
+) -> EncryptedJ2C:
+    """The J2C carrying the outbox head: the one kept in flight if it is for this message
+    and every key it is wrapped for is still published (else a fresh one, kept in flight
+    and saved before it leaves, so that a crash after sending sends the same bytes again
+    and the mixer drops the copy as a replay)."""
+    conversation, message, pair = head
+    held = state.in_flight
+    published = {key.key for node in keys.of_role(KeyRole.COVERNODE_MSG).values() for key in node}
+    if held is not None and held.message_id == message.id and set(held.wrapped_for) <= published:
+        return parse_j2c(held.j2c)
+    j2c = encrypt_j2c(wrapping, pair, conversation.reply_key, _j2u(message))
+    state.in_flight = InFlight(message.id, j2c.data, tuple(key.raw for key in wrapping))
+    save()
+    return j2c
 
 
 def _require_fits(text: str, what: str) -> None:

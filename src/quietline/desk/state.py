@@ -23,7 +23,13 @@ from quietline.keystore import (
     signing_key_from_json,
 )
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.encoding import format_rfc3339, hex_decode, parse_rfc3339
+from quietline.protocol.encoding import (
+    b64_decode,
+    b64_encode,
+    format_rfc3339,
+    hex_decode,
+    parse_rfc3339,
+)
 from quietline.protocol.errors import (
     MalformedInput,
     MisuseError,
@@ -217,6 +223,36 @@ class Conversation:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A reply encrypted and about to leave, kept until the edge took it: after a crash
+    the same bytes go again, so the mixer's replay filter drops the copy if the first one
+    arrived. ``wrapped_for``: the CoverNode messaging keys it is wrapped for (raw)."""
+
+    message_id: int
+    j2c: bytes
+    wrapped_for: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message": self.message_id,
+            "j2c": b64_encode(self.j2c),
+            "wrapped_for": [key.hex() for key in self.wrapped_for],
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> InFlight:
+        fields = require_object(obj, "a reply in flight")
+        message_id, keys = fields.get("message"), fields.get("wrapped_for")
+        if not isinstance(message_id, int) or not isinstance(keys, list):
+            raise MalformedInput("a reply in flight is malformed")
+        return cls(
+            message_id,
+            b64_decode(fields.get("j2c")),
+            tuple(hex_decode(key) for key in keys),
+        )
+
+
 @dataclass(slots=True)
 class DeskState:
     """The whole contents of a desk's vault."""
@@ -229,6 +265,7 @@ class DeskState:
     outbox: list[int] = field(default_factory=list)
     last_j2c_at: datetime | None = None
     next_message_id: int = 1
+    in_flight: InFlight | None = None
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -348,6 +385,8 @@ class DeskState:
             sent_at=at,
         )
         self.outbox.remove(message_id)
+        if self.in_flight is not None and self.in_flight.message_id == message_id:
+            self.in_flight = None
 
     # --- JSON ---------------------------------------------------------------------------
 
@@ -360,6 +399,7 @@ class DeskState:
             "outbox": list(self.outbox),
             "last_j2c_at": None if self.last_j2c_at is None else format_rfc3339(self.last_j2c_at),
             "next_message_id": self.next_message_id,
+            "in_flight": None if self.in_flight is None else self.in_flight.to_json(),
         }
 
     @classmethod
@@ -383,6 +423,7 @@ class DeskState:
         ):
             raise MalformedInput("the desk state is malformed")
         last = fields.get("last_j2c_at")
+        in_flight = fields.get("in_flight")  # absent in vaults written before it existed
         parsed = [Conversation.from_json(c) for c in conversations]
         return cls(
             recipients=[Recipient.from_json(r) for r in recipients],
@@ -391,4 +432,5 @@ class DeskState:
             outbox=list(outbox),
             last_j2c_at=None if last is None else parse_rfc3339(last),
             next_message_id=next_id,
+            in_flight=None if in_flight is None else InFlight.from_json(in_flight),
         )

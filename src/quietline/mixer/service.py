@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
+from quietline.mixer.alarm import LaneWatch
 from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import Direction, KeySubmission, QueuePage, QueuePull
@@ -145,6 +146,7 @@ class Mixer:
             Direction.JOURNALIST: config.j2u,
         }
         self._lanes: _Lanes | None = None
+        self._watch = LaneWatch(config.alarm)
         # Digests of keys deleted before a crash let go of them now.
         store.forget_keys_except(k.published.key for k in self.keys.messaging.values())
 
@@ -187,6 +189,9 @@ class Mixer:
             if not finished:
                 self._lanes = None  # rebuilt from the store, which has only whole changes
         report.pending = {d: self._store.pending_count(d) for d in Direction}
+        for alarm in self._watch.close(now):  # counts only: see quietline.mixer.alarm
+            self._store.add_to_counter(alarm.metric)
+            report.notes.append(alarm.line())
         return report
 
     # --- keys -------------------------------------------------------------------------
@@ -266,6 +271,7 @@ class Mixer:
                 report.cover += intake.count(Verdict.COVER)
                 report.replayed += intake.count(Verdict.REPLAYED)
                 report.unreadable += intake.count(Verdict.UNREADABLE)
+                self._watch.count(spec.direction, intake.received, intake.count(Verdict.REAL))
             if lane.due(now):
                 batch = lane.release(now)
                 sender = self.keys.current_messaging(now).pair

@@ -264,8 +264,14 @@ class MixerStore:
 
     def counter(self, name: str) -> int:
         """A running total: ``dead_drops_published``, ``real_published``,
-        ``user_received``, ``journalist_received``."""
+        ``user_received``, ``journalist_received``, and one per kind of input alarm
+        (``alarm_u2j_rate_up`` and so on, see ``quietline.mixer.alarm``)."""
         return self._scalar("SELECT value FROM counter WHERE name = ?", name) or 0
+
+    def add_to_counter(self, name: str, amount: int = 1) -> None:
+        """Add to a running total outside any other change (the input alarms' counts)."""
+        with self._transaction() as db:
+            self._bump(db, name, amount)
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, amount: int) -> None:
