@@ -229,7 +229,10 @@ def thread(
         if message.direction is Flow.IN:
             typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
             continue
-        state_text = "queued" if message.id in queued else "sent"
+        if message.id in queued:
+            state_text = "queued"
+        else:
+            state_text = "sent" if message.sent_at is not None else "dropped, never sent"
         what = f"handover to {message.text}" if message.kind.value == "handover" else message.text
         typer.echo(f"{when}  {message.recipient_id} → source ({state_text}): {what}")
 
