@@ -28,8 +28,8 @@ from quietline.edge_client import EdgeClient
 from quietline.protocol.api import KeySubmission
 from quietline.protocol.boxes import AnonymousBox
 from quietline.protocol.certificates import KeyRole
+from quietline.protocol.constants import MAX_EPOCH
 from quietline.protocol.deaddrops import (
-    MAX_EPOCH,
     JournalistDeadDrop,
     sign_journalist_dead_drop,
 )
