@@ -749,3 +749,25 @@ def test_every_method_uses_its_route(organization: Organisation) -> None:
         "status": ("GET", Route.STATUS),
         "user dead_drops": ("GET", Route.USER_DEAD_DROPS),
     }
+
+
+def test_an_answer_longer_than_the_cap_is_refused_unread() -> None:
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(1000):
+            sent.append(1)
+            yield b" " * 1024
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    transport = httpx.MockTransport(answer)
+    with (
+        EdgeClient(
+            httpx.Client(transport=transport, base_url=BASE_URL), max_answer_bytes=4096
+        ) as client,
+        pytest.raises(ProtocolError, match="longer than 4096 bytes"),
+    ):
+        client.status()
+    assert len(sent) < 10  # stopped reading soon after the cap
