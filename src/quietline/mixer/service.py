@@ -80,7 +80,14 @@ class MixerEdge(Protocol):
 
 @dataclass
 class MixerReport(StepReport):
-    """What one step did, in counts only: never any content, key or client detail."""
+    """What one step did, in counts only: never any content, key or client detail.
+
+    Its status line (:meth:`summary`) gives only what an observer of the edge sees anyway:
+    how many submissions were taken in and how many dead drops were made and published.
+    The split into cover, replays and unreadable, and how many real messages wait, stay
+    in the report for the caller and tests: a log of them would say when real messages
+    arrived.
+    """
 
     pulled: int = 0
     cover: int = 0
@@ -90,12 +97,15 @@ class MixerReport(StepReport):
     published: int = 0
     pending: dict[Direction, int] = field(default_factory=dict)
 
+    @property
+    def did_something(self) -> bool:
+        """Whether the step took anything in, made or published a dead drop, or has a note
+        or an error to report (an idle step has nothing worth a log line)."""
+        return bool(self.pulled or self.released or self.published or self.notes or self.error)
+
     def summary(self) -> list[str]:
-        pending = " ".join(f"{d.value} {n}" for d, n in self.pending.items())
         return [
-            f"pulled {self.pulled} (cover {self.cover}, replayed {self.replayed},"
-            f" unreadable {self.unreadable})",
-            f"pending {pending or '-'}",
+            f"took in {self.pulled}",
             f"dead drops made {self.released}, published {self.published}",
         ]
 
