@@ -117,10 +117,12 @@ def test_a_desk_reads_lists_and_replies(deployment: Deployment) -> None:
     assert handover is not None
     assert (handover.type, handover.body.text()) == (J2UType.HANDOVER, "bob")
 
-    # Nothing but the vault and its lock file was written: no log, no cache.
+    # Nothing but the vault and its lock files was written: no log, no cache.
     written = {p.name for p in deployment.folder.iterdir()}
-    assert written == {"quietline.toml", "organization.pub.json", "desk.vault", "desk.vault.lock"}
-    assert (deployment.folder / "desk.vault").stat().st_mode & 0o777 == 0o600
+    locks = {"desk.vault.lock", "desk.vault.running"}
+    assert written == {"quietline.toml", "organization.pub.json", "desk.vault", *locks}
+    for name in ("desk.vault", *locks):
+        assert (deployment.folder / name).stat().st_mode & 0o777 == 0o600
 
 
 def test_errors_a_person_can_act_on(deployment: Deployment) -> None:
