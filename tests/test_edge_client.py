@@ -28,6 +28,7 @@ from quietline.protocol.api import (
     Direction,
     J2CSubmission,
     KeySubmission,
+    QueuePage,
     QueuePull,
     Route,
     Status,
@@ -596,15 +597,19 @@ NOT_PROTOCOL: dict[
         lambda o: _queue([{"seq": 2, "data": _u2c_data()}, {"seq": 1, "data": _u2c_data()}]),
         lambda o: _queue([{"seq": 1, "data": _u2c_data()}, {"seq": 1, "data": _u2c_data()}]),
         lambda o: _queue([{"seq": 0, "data": _u2c_data()}]),
-        lambda o: _queue([{"seq": 1, "data": _u2c_data(772)}]),
-        lambda o: _queue([{"seq": 1, "data": _j2c_data()}]),  # a J2C in the user queue
+        lambda o: _queue([{"seq": 2**63, "data": _u2c_data()}]),
         lambda o: _queue([{"seq": True, "data": _u2c_data()}]),
         lambda o: _json({"messages": "none"}),
     ],
     "pull journalist queue": [
-        lambda o: _queue([{"seq": 1, "data": _u2c_data()}]),  # a U2C in the journalist queue
-        lambda o: _queue([{"seq": 1, "data": "!!"}]),
+        lambda o: _queue([{"seq": -1, "data": _j2c_data()}]),
+        lambda o: _queue([{"seq": 1.0, "data": _j2c_data()}]),
     ],
+}
+# Entries with a good seq whose data is not a submission of the queue's kind.
+NOT_SUBMISSIONS: dict[str, list[object]] = {
+    "pull user queue": [_u2c_data(772), _j2c_data(), "!!", None, 5],
+    "pull journalist queue": [_u2c_data(), _j2c_data(729), "!!"],
 }
 NOT_JSON = [b"", b"<html>ok</html>", b"\xff\xfe", b'{"epoch": 1']
 
@@ -628,6 +633,22 @@ def test_an_answer_of_the_wrong_shape_raises_protocol_error(
     answer = NOT_PROTOCOL[name][index](organization)
     with _mock(answer) as client, pytest.raises(ProtocolError):
         CALLS[name](client, organization)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"), [(name, data) for name, items in NOT_SUBMISSIONS.items() for data in items]
+)
+def test_a_queue_entry_that_is_not_a_submission_is_passed_as_unreadable(
+    organization: Organisation, name: str, data: object
+) -> None:
+    # The mixer counts it unreadable and reads on, rather than stalling on the page.
+    good = _u2c_data() if name == "pull user queue" else _j2c_data()
+    answer = _queue([{"seq": 4, "data": data}, {"seq": 6, "data": good}])
+    with _mock(answer) as client:
+        page = CALLS[name](client, organization)
+    assert isinstance(page, QueuePage)
+    assert page.unreadable == (4,)
+    assert [item.seq for item in page.messages] == [6]
 
 
 def test_every_reading_method_is_checked_for_its_shape() -> None:
@@ -728,3 +749,25 @@ def test_every_method_uses_its_route(organization: Organisation) -> None:
         "status": ("GET", Route.STATUS),
         "user dead_drops": ("GET", Route.USER_DEAD_DROPS),
     }
+
+
+def test_an_answer_longer_than_the_cap_is_refused_unread() -> None:
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(1000):
+            sent.append(1)
+            yield b" " * 1024
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    transport = httpx.MockTransport(answer)
+    with (
+        EdgeClient(
+            httpx.Client(transport=transport, base_url=BASE_URL), max_answer_bytes=4096
+        ) as client,
+        pytest.raises(ProtocolError, match="longer than 4096 bytes"),
+    ):
+        client.status()
+    assert len(sent) < 10  # stopped reading soon after the cap

@@ -4,7 +4,8 @@ It speaks through the records of :mod:`quietline.protocol.api`, the same ones th
 answers with. Every source client sends the same headers to the same routes; nothing
 about the caller's identity is added. Network failures and 5xx answers raise
 EdgeUnavailable (try again later); 4xx answers raise EdgeRefused with the edge's reason;
-a body that is not what the protocol says raises ProtocolError.
+a body that is not what the protocol says, or is longer than ``MAX_ANSWER_BYTES``, raises
+ProtocolError.
 
 The HTTP client is injected where a caller has one (a test's Starlette ``TestClient``,
 which is an ``httpx.Client``); otherwise one is made for a base URL.
@@ -30,7 +31,7 @@ from quietline.protocol.api import (
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.deaddrops import B, DeadDrop, SignedDeadDrop, parse_dead_drop_list
-from quietline.protocol.errors import ProtocolError, QuietlineError
+from quietline.protocol.errors import MalformedInput, ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import load_json
@@ -45,6 +46,9 @@ CLIENT_HEADERS = {
     "Accept-Encoding": "identity",
 }
 DEFAULT_TIMEOUT = 10.0
+# The largest answer read: a page of 100 journalist dead drops of 500 entries is about
+# 42 MB of JSON. Anything longer is refused without being read to its end.
+MAX_ANSWER_BYTES = 64 * 2**20
 S = TypeVar("S")
 
 
@@ -64,7 +68,13 @@ class EdgeRefused(QuietlineError):
 class EdgeClient:
     """A synchronous client for one edge: a base URL, or an ``httpx.Client`` to use."""
 
-    def __init__(self, edge: str | httpx.Client, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        edge: str | httpx.Client,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self._max_answer_bytes = max_answer_bytes
         if isinstance(edge, httpx.Client):
             self._http = edge
         else:
@@ -84,16 +94,23 @@ class EdgeClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """Send one request and return the answer's body; raises EdgeUnavailable,
+        EdgeRefused, or MalformedInput for an answer longer than the cap."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            request = self._http.build_request(method, path, **kwargs)
+            response = self._http.send(request, stream=True)
+            try:
+                content = self._read_capped(response)
+            finally:
+                response.close()
         except httpx.HTTPError as error:
             raise EdgeUnavailable(f"cannot reach the edge: {type(error).__name__}") from error
         if response.status_code >= 500:
             raise EdgeUnavailable(f"the edge failed ({response.status_code})")
         if response.status_code >= 400:
             try:
-                reason = ErrorBody.from_json(load_json(response.content)).error
+                reason = ErrorBody.from_json(load_json(content)).error
             except ProtocolError:
                 reason = "no reason given"
             raise EdgeRefused(response.status_code, reason)
@@ -101,10 +118,22 @@ class EdgeClient:
             # The edge never redirects: a redirect is a proxy's doing, and what was sent
             # did not arrive.
             raise EdgeUnavailable(f"the edge answered with a redirect ({response.status_code})")
-        return response
+        return content
+
+    def _read_capped(self, response: httpx.Response) -> bytes:
+        chunks = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self._max_answer_bytes:
+                raise MalformedInput(
+                    f"the edge's answer is longer than {self._max_answer_bytes} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> object:
-        return load_json(self._request(method, path, **kwargs).content)
+        return load_json(self._request(method, path, **kwargs))
 
     # --- public reads ---------------------------------------------------------------------
 

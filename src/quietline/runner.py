@@ -9,13 +9,18 @@ printing are the caller's; nothing here knows which service it runs.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from quietline.clock import Clock
+from quietline.protocol.errors import QuietlineError
 
 R = TypeVar("R")
 
@@ -62,3 +67,30 @@ def run_steps(
             break
         stop.wait(max(0.0, pause(report, clock.now())))
     return report
+
+
+class AlreadyRunning(QuietlineError):
+    """Another process already runs a service on the same files."""
+
+
+@contextmanager
+def running_alone(lock_path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (created 0600) for the life of the
+    block, so that a second process running ``what`` on the same files (which would
+    double its traffic) is refused; the lock goes with the process, however it ends.
+
+    Raises AlreadyRunning when another process holds it.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another {what} is already running on {lock_path.parent}: stop it first "
+                "(two would double the traffic)"
+            ) from None
+        yield
+    finally:
+        os.close(handle)

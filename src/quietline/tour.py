@@ -9,7 +9,7 @@ reply in a user dead drop. Used by ``quietline interop roundtrip`` and its test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from quietline.protocol.certificates import KeyRole
@@ -59,8 +59,8 @@ class TourResult:
     u2c_real: int
     user_dead_drop_entries: int
     journalist_dead_drop_entries: int
-    received_text: str
-    reply_text: str
+    received_text: str = field(repr=False)
+    reply_text: str = field(repr=False)
 
 
 def run_tour(

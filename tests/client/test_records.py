@@ -108,3 +108,11 @@ def test_any_stored_reply_round_trips(reply: StoredReply) -> None:
 def test_any_records_round_trip(kept: SourceRecords) -> None:
     again = SourceRecords.from_json(json.loads(kept.serialised()))
     assert again == kept
+
+
+def test_a_reply_repr_shows_no_text() -> None:
+    stored = StoredReply.of("alice", text_reply("meet at the pier"), T0)
+    shown = stored.shown()
+    assert shown.text == "meet at the pier"
+    for text in (repr(shown), str(shown), repr(stored)):
+        assert "pier" not in text

@@ -149,3 +149,38 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
     said = (out + err).lower()
     for telltale in (SECRET_TEXT.lower(), "real", "cover", "news_desk"):
         assert telltale not in said
+
+
+def test_a_second_run_on_one_vault_is_refused(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    # Two run loops on one folder would send twice as often as every other client.
+    vault = tmp_path / "client"
+    anchor = tmp_path / "organisation.pub.json"
+    anchor.write_text(json.dumps(org.anchor.to_json()))
+    command = ("run", "--edge", edge.url, "--vault", str(vault), "--anchor", str(anchor))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "quietline", "source", *command, "--period", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for("the first run's sends", lambda: edge.store.queue_length(Direction.USER) > 0)
+        second = _quietline(*command)
+        assert second.returncode == 1
+        assert "another source run is already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=DEADLINE_S)
+    assert first.returncode == 0, err
+    # The lock went with the first process: a new run starts (and is stopped at once).
+    again = subprocess.Popen(
+        [sys.executable, "-m", "quietline", "source", *command], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for("the new run", lambda: again.stdout is not None and again.stdout.readline())
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.communicate(timeout=DEADLINE_S)
+    assert again.returncode == 0

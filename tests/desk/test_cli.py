@@ -4,6 +4,11 @@ hand over, and the errors a person sees."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from tests.support.organisation import Organisation
 pytestmark = pytest.mark.slow
 
 PASSPHRASE = "a long desk passphrase"
+DEADLINE_S = 30.0
 runner = CliRunner()
 
 
@@ -111,10 +117,12 @@ def test_a_desk_reads_lists_and_replies(deployment: Deployment) -> None:
     assert handover is not None
     assert (handover.type, handover.body.text()) == (J2UType.HANDOVER, "bob")
 
-    # Nothing but the vault and its lock file was written: no log, no cache.
+    # Nothing but the vault and its lock files was written: no log, no cache.
     written = {p.name for p in deployment.folder.iterdir()}
-    assert written == {"quietline.toml", "organization.pub.json", "desk.vault", "desk.vault.lock"}
-    assert (deployment.folder / "desk.vault").stat().st_mode & 0o777 == 0o600
+    locks = {"desk.vault.lock", "desk.vault.running"}
+    assert written == {"quietline.toml", "organization.pub.json", "desk.vault", *locks}
+    for name in ("desk.vault", *locks):
+        assert (deployment.folder / name).stat().st_mode & 0o777 == 0o600
 
 
 def test_errors_a_person_can_act_on(deployment: Deployment) -> None:
@@ -144,3 +152,26 @@ def test_errors_a_person_can_act_on(deployment: Deployment) -> None:
     refused = deployment.desk("add-recipient", str(not_a_bundle))
     assert refused.exit_code == 1
     assert "not a JSON file" in refused.output
+
+
+def test_a_second_desk_run_on_one_vault_is_refused(deployment: Deployment) -> None:
+    # Two desks on one vault would send two J2C per period: the second is refused.
+    assert deployment.desk("add-recipient", str(deployment.bundle)).exit_code == 0
+    command = [sys.executable, "-m", "quietline", "desk", "run", "--config"]
+    command += [str(deployment.folder), "--kdf-cost", "interactive"]
+    env = {**os.environ, "QUIETLINE_PASSPHRASE": PASSPHRASE}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while not sent_j2c(deployment.store):
+            assert time.monotonic() < deadline, "the first desk sent nothing"
+            time.sleep(0.05)
+        second = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=DEADLINE_S, check=False
+        )
+        assert second.returncode == 1
+        assert "another desk run is already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=DEADLINE_S)
+    assert first.returncode == 0

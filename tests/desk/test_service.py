@@ -3,7 +3,9 @@ a temporary folder), with time moved by hand."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +26,23 @@ from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import KeySubmission
+from quietline.protocol.boxes import AnonymousBox
 from quietline.protocol.certificates import KeyRole
-from quietline.protocol.deaddrops import B, DeadDrop
+from quietline.protocol.constants import MAX_EPOCH
+from quietline.protocol.deaddrops import B, DeadDrop, JournalistDeadDrop, sign_journalist_dead_drop
 from quietline.protocol.errors import MessageTooLong
 from quietline.protocol.forms import SignedForm
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.jsonvalues import I64_MAX
 from quietline.protocol.keygen import generate_messaging_key
-from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
-from quietline.protocol.messages import J2UType
+from quietline.protocol.keys import (
+    EncryptionKeyPair,
+    JournalistMessagingKey,
+    ReplyKey,
+    SigningKeyPair,
+)
+from quietline.protocol.messages import U2J, J2UType, U2JMessage, filler_c2j
+from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.recipients import RecipientId
 from quietline.vault import INTERACTIVE
 from tests.desk.world import (
@@ -406,3 +417,92 @@ def test_replies_refuse_unknown_sources_and_long_texts(world: World) -> None:
     with pytest.raises(MessageTooLong, match="too long"):
         world.desk.reply(source.public.hex()[:8], random_text, world.now)
     assert world.desk.store.read().outbox == []
+
+
+# --- hostile input -------------------------------------------------------------------------
+
+
+def test_a_message_whose_reply_key_is_a_low_order_point_is_refused(world: World) -> None:
+    # The attack: a U2J whose reply key is all zeros. Accepted, the first reply to it
+    # would fail to seal and stop the desk on every start.
+    key = world.add("alice")
+    forged = U2JMessage(ReplyKey(bytes(32)), PaddedCompressedString.from_text("reply to me"))
+    sealed = AnonymousBox.seal(U2J, key, forged)
+    drop_message(world.org, world.edge, world.now, key, sealed, epoch=world.store.max_epoch())
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "a real message")
+
+    report = world.desk.step(world.now)
+    assert (report.dead_drops_read, report.messages_received) == (2, 1)
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert conversation.reply_key == source.public
+
+
+def test_a_reply_that_can_never_be_sealed_is_dropped_and_the_next_one_goes(
+    world: World,
+) -> None:
+    # A vault written before low-order reply keys were refused may hold such a source.
+    sender = world.add("alice")
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "hello")
+    world.desk.step(world.now)
+    with world.desk.store.transaction() as transaction:
+        transaction.state.record_received(
+            ReplyKey(bytes(32)), "alice", "reply to me", "attacker", world.now
+        )
+    world.desk.reply("0000", "this can never be sealed", world.now)
+    world.desk.reply(source.public.hex()[:8], "this one can", world.now)
+
+    world.tick()
+    report = world.desk.step(world.now)
+    assert report.sent is Sent.REPLY
+    assert any("dropped a reply to 0000" in note for note in report.notes)
+    real, reply = open_j2c(world.org, sent_j2c(world.store)[-1], source, sender)
+    assert real
+    assert reply is not None
+    assert reply.body.text() == "this one can"
+    assert world.desk.store.read().outbox == []
+    world.tick()
+    assert world.desk.step(world.now).sent is Sent.COVER
+
+
+def _forged_dead_drop(epoch: int) -> JournalistDeadDrop:
+    """A journalist dead drop signed by a key the organisation never certified."""
+    forger = SigningKeyPair.generate()
+    return sign_journalist_dead_drop(
+        [filler_c2j()], NOW, epoch, identity=forger, identity_not_valid_after=NOW + PERIOD
+    )
+
+
+def test_a_forged_dead_drop_with_a_huge_epoch_neither_stalls_nor_hides_later_ones(
+    world: World,
+) -> None:
+    # A hostile edge (its store written to directly) serves a forgery of the largest
+    # epoch: the desk must check the signature before it waits for that epoch.
+    world.add("alice")
+    forged_id = world.store.add_dead_drop(_forged_dead_drop(MAX_EPOCH), world.now)
+    source = EncryptionKeyPair.generate()
+    real_id = world.write("alice", source, "after the forgery")
+
+    report = world.desk.step(world.now)
+    assert report.waiting_for_epoch is None
+    assert report.messages_received == 1
+    assert any(f"dead drop {forged_id} skipped" in note for note in report.notes)
+    assert world.desk.store.read().cursor == real_id
+
+
+def test_a_forged_dead_drop_with_a_huge_id_does_not_move_the_cursor(
+    world: World, tmp_path: Path
+) -> None:
+    world.add("alice")
+    source = EncryptionKeyPair.generate()
+    real_id = world.write("alice", source, "before the forgery")
+    forged_id = world.store.add_dead_drop(_forged_dead_drop(0), world.now)
+    with closing(sqlite3.connect(tmp_path / "edge.sqlite3")) as db, db:
+        db.execute("UPDATE dead_drops SET id = ? WHERE id = ?", (I64_MAX, forged_id))
+
+    report = world.desk.step(world.now)
+    assert report.messages_received == 1
+    assert any(f"dead drop {I64_MAX} skipped" in note for note in report.notes)
+    # Had the forgery moved the cursor, no later dead drop would ever be read.
+    assert world.desk.store.read().cursor == real_id

@@ -275,3 +275,19 @@ def test_any_desk_state_round_trips(
     )
     again = DeskState.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
+
+
+def test_a_message_repr_shows_no_text() -> None:
+    state = DeskState()
+    conversation = state.record_received(
+        ReplyKey(EncryptionKeyPair.generate().public.raw),
+        "alice",
+        "the minister met the contractor",
+        "digest",
+        NOW,
+    )
+    assert conversation is not None
+    reply = state.queue_outgoing(conversation, MessageKind.TEXT, "alice", "meet at the pier", NOW)
+    for shown in (repr(conversation), repr(reply), repr(state), str(reply)):
+        assert "minister" not in shown
+        assert "pier" not in shown

@@ -151,6 +151,22 @@ def test_a_real_message_among_cover_reaches_the_desk_once(world: World) -> None:
     assert texts == ["the documents are in the usual place"]
 
 
+def test_the_status_line_does_not_tell_real_from_cover_and_an_idle_step_is_quiet(
+    world: World,
+) -> None:
+    keys = world.keys()
+    send_cover(world.edge, keys, 3)
+    cover_only = world.step()
+    send_cover(world.edge, keys, 2)
+    send_real(world.edge, keys, "the documents are in the usual place")
+    with_real = world.step()
+    assert with_real.pending[Direction.USER] == 1  # a real message does wait in the mix
+    assert cover_only.line() == with_real.line() == "took in 3 · dead drops made 0, published 0"
+    assert cover_only.did_something
+    idle = world.step()
+    assert not idle.did_something
+
+
 def test_a_reply_reaches_the_source(world: World) -> None:
     keys = world.keys()
     source = send_real(world.edge, keys, "hello")

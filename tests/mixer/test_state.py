@@ -5,8 +5,11 @@ as a restarted mixer would, to check that what a transaction wrote survives and 
 failed transaction started does not.
 """
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -213,7 +216,6 @@ class TestReleaseAndOutbox:
         store.mark_published(entry.id)
         assert store.ack_point(Direction.USER) == 6
         assert store.counter("dead_drops_published") == 2
-        assert store.counter("real_published") == 3
         assert store.ack_point(Direction.JOURNALIST) == 0
 
     def test_a_cover_only_dead_drop_does_not_hold_the_queue(self, store: MixerStore) -> None:
@@ -272,3 +274,51 @@ class TestReplayDigests:
         assert store.forget_keys_except([]) == 1
         assert store.replay_digest_count() == 0
         store.close()
+
+
+class TestWhatASeizedDatabaseShows:
+    MARK = b"QLRM"  # the bytes a real message leaves in the mix
+
+    def _files(self, path: Path) -> list[Path]:
+        return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+    def test_the_database_and_its_wal_and_shm_files_are_owner_only(self, tmp_path: Path) -> None:
+        previous = os.umask(0o022)  # a permissive umask, as a service manager may set
+        try:
+            path = tmp_path / "mixer.sqlite3"
+            with MixerStore(path) as store:
+                store.start(T0)
+                store.ingest(Direction.USER, page(3, 3, 2), ITEM)
+                files = self._files(path)
+                assert all(file.exists() for file in files)
+                assert [stat.S_IMODE(file.stat().st_mode) for file in files] == [0o600] * 3
+        finally:
+            os.umask(previous)
+
+    def test_a_database_left_readable_is_made_owner_only_when_opened(self, path: Path) -> None:
+        with MixerStore(path):
+            pass
+        path.chmod(0o644)
+        with MixerStore(path):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    def test_a_published_release_leaves_no_trace_of_its_messages(self, path: Path) -> None:
+        with MixerStore(path) as store:
+            store.start(T0)
+            intake = Intake(4, 4, (Pending(3, self.MARK),), ((KEY_A, b"d" * 32),), ())
+            store.ingest(Direction.USER, intake, ITEM)
+            assert self.MARK in self._raw(path)  # what the test looks for is there at first
+            pending = pending_of(store.mix_state(Direction.USER, ITEM))
+            store.release(Direction.USER, pending, MixState(0, T0, ()), journalist_dead_drop())
+            (entry,) = store.outbox()
+            store.mark_published(entry.id)
+
+            assert self.MARK not in self._raw(path)
+            with closing(sqlite3.connect(path)) as db:
+                for table in ("pending", "outbox"):
+                    assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+                counters = dict(db.execute("SELECT name, value FROM counter").fetchall())
+            assert "real_published" not in counters
+
+    def _raw(self, path: Path) -> bytes:
+        return b"".join(file.read_bytes() for file in self._files(path) if file.exists())

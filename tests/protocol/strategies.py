@@ -55,6 +55,7 @@ owned_roles = st.sampled_from(
 )
 provisioning_roles = st.sampled_from(PROVISIONING_ROLES)
 sequence_numbers = st.integers(min_value=0, max_value=2**63 - 1)
+epochs = st.integers(min_value=0, max_value=2**31 - 1)
 
 
 def entries(size: int) -> st.SearchStrategy[bytes]:
@@ -109,7 +110,7 @@ published_keys = st.builds(
     st.lists(profiles, max_size=3).map(tuple),
     st.none() | st.text(),
     st.lists(organization_families, max_size=2).map(tuple),
-    sequence_numbers,
+    epochs,
     # CoverDrop's document (no statements) or Quietline's.
     st.just(OrganizationStatements()) | organization_statements,
 )

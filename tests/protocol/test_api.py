@@ -39,11 +39,12 @@ from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.errors import MalformedInput
-from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 from quietline.protocol.recipients import RecipientId, RecipientTag
 from quietline.protocol.roles import RoleStatement
 from tests.protocol.strategies import (
+    epochs,
     moments,
     owned_roles,
     provisioning_roles,
@@ -153,10 +154,49 @@ def test_only_provisioning_keys_carry_a_role_signature() -> None:
             KeySubmission.from_json(body)
 
 
-@given(sequence_numbers)
-def test_an_epoch_and_a_stored_id_round_trip(number: int) -> None:
-    assert KeyEpoch.from_json(through_text(KeyEpoch(number).to_json())) == KeyEpoch(number)
+@given(epochs, sequence_numbers)
+def test_an_epoch_and_a_stored_id_round_trip(epoch: int, number: int) -> None:
+    assert KeyEpoch.from_json(through_text(KeyEpoch(epoch).to_json())) == KeyEpoch(epoch)
     assert StoredId.from_json(through_text(StoredId(number).to_json())) == StoredId(number)
+
+
+@pytest.mark.parametrize("number", [-1, 2**63, 2**64, True, 1.5, "7"])
+def test_a_stored_id_or_queue_seq_out_of_range_is_refused(number: object) -> None:
+    # A hostile edge's answer: SQLite stores nothing beyond a signed 64-bit integer.
+    box = ENCRYPTED_U2C.decode(bytes(ENCRYPTED_U2C.size))
+    page = QueuePage((Queued(1, box),)).to_json(ENCRYPTED_U2C)
+    page["messages"][0]["seq"] = number
+    with pytest.raises(MalformedInput):
+        StoredId.from_json({"id": number})
+    with pytest.raises(MalformedInput):
+        QueuePage.from_json(ENCRYPTED_U2C, page)
+
+
+@pytest.mark.parametrize("epoch", [-1, 2**31, 2**63 - 1, 2**63])
+def test_an_epoch_beyond_what_a_dead_drop_can_sign_is_refused(epoch: int) -> None:
+    # An epoch is signed as an i32BE: a larger one would crash the mixer's signing.
+    with pytest.raises(MalformedInput):
+        KeyEpoch.from_json({"epoch": epoch})
+    with pytest.raises(MalformedInput):
+        PublishedKeys.from_json({"keys": [], "max_epoch": epoch})
+
+
+def test_a_queue_page_entry_that_is_not_a_submission_is_listed_unreadable() -> None:
+    box = ENCRYPTED_U2C.decode(bytes(ENCRYPTED_U2C.size))
+    document = QueuePage((Queued(3, box), Queued(5, box), Queued(9, box))).to_json(ENCRYPTED_U2C)
+    document["messages"][1]["data"] = "AAAA"  # three bytes, not a U2C
+    document["messages"][2]["data"] = 17
+    page = QueuePage.from_json(ENCRYPTED_U2C, document)
+    assert [item.seq for item in page.messages] == [3]
+    assert page.unreadable == (5, 9)
+    assert page.seqs == (3, 5, 9)
+
+
+def test_a_queue_page_longer_than_any_pull_asks_for_is_refused() -> None:
+    box = ENCRYPTED_U2C.decode(bytes(ENCRYPTED_U2C.size))
+    items = tuple(Queued(seq, box) for seq in range(1, QUEUE_PULL_MAX + 2))
+    with pytest.raises(MalformedInput, match="at most"):
+        QueuePage.from_json(ENCRYPTED_U2C, QueuePage(items).to_json(ENCRYPTED_U2C))
 
 
 @given(profiles, st.booleans())
@@ -227,8 +267,8 @@ def test_a_queue_page_out_of_order_or_of_the_wrong_size_is_refused() -> None:
         QueuePage.from_json(ENCRYPTED_J2C, backwards)
     with pytest.raises(MalformedInput, match="increasing"):
         QueuePage.from_json(ENCRYPTED_J2C, repeated)
-    with pytest.raises(MalformedInput):
-        QueuePage.from_json(ENCRYPTED_U2C, document)  # J2C where U2C is due: wrong size
+    # J2C where U2C is due: the wrong size, so every entry is unreadable.
+    assert QueuePage.from_json(ENCRYPTED_U2C, document) == QueuePage((), (5, 7))
 
 
 # --- what anyone reads -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from quietline.protocol.boxes import (
     AnonymousBox,
     TwoPartyBox,
+    seal_anonymous,
     seal_multi_anonymous,
     seal_two_party,
 )
@@ -266,7 +267,24 @@ def test_c2j_codec_rejects_wrong_sizes(size: int) -> None:
         ENCRYPTED_C2J.decode(bytes(size))
 
 
-@given(st.binary(min_size=32, max_size=32), st.integers(0, 255), pcs_raw)
+# A reply key is a point a reply can be sealed to: the public key of some secret.
+reply_keys = st.binary(min_size=32, max_size=32).map(
+    lambda secret: EncryptionKeyPair.from_secret(secret).public.raw
+)
+# Points of small order on Curve25519 (and their non-canonical forms), as libsodium
+# lists them: a shared key with any of them is all zeros.
+LOW_ORDER_POINTS = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+]
+
+
+@given(reply_keys, st.integers(0, 255), pcs_raw)
 def test_u2j_bytes_round_trip(reply_key: bytes, reserved: int, text: bytes) -> None:
     raw = reply_key + bytes([reserved]) + text
     message = U2JMessage.from_bytes(raw)
@@ -277,6 +295,31 @@ def test_u2j_bytes_round_trip(reply_key: bytes, reserved: int, text: bytes) -> N
     assert message.to_bytes() == reply_key + b"\x00" + text
     assert U2JMessage.from_bytes(message.to_bytes()) == message
     assert len(message.to_bytes()) == 545
+
+
+@pytest.mark.parametrize("point", LOW_ORDER_POINTS, ids=lambda p: p[:2].hex())
+def test_a_u2j_whose_reply_key_no_reply_can_be_sealed_to_is_refused(point: bytes) -> None:
+    # An attacker's U2J names a low-order reply key: sealing a reply to it would fail in
+    # libsodium, so the message is refused when it is opened, before anyone can reply.
+    recipient = EncryptionKeyPair.generate()
+    text = PaddedCompressedString.from_text("reply to me")
+    sealed = seal_anonymous(recipient.public, point + b"\x00" + text.raw)
+    with pytest.raises(MalformedInput, match="low-order"):
+        AnonymousBox(U2J, sealed).open(recipient)
+    with pytest.raises(MalformedInput):
+        seal_two_party(recipient, ReplyKey(point), b"a reply")
+    with pytest.raises(MalformedInput):
+        seal_anonymous(ReplyKey(point), b"a reply")
+
+
+def test_u2j_repr_shows_no_text() -> None:
+    secret_text = "the minister met the contractor at noon"
+    reply_key = ReplyKey(EncryptionKeyPair.generate().public.raw)
+    message = U2JMessage(reply_key, PaddedCompressedString.from_text(secret_text))
+    reply = text_reply(secret_text)
+    for shown in (repr(message), repr(reply), str(message), repr(message.text)):
+        assert repr(message.text.raw)[:20] not in shown
+        assert "minister" not in shown
 
 
 @given(st.binary(min_size=4, max_size=4), st.binary(min_size=593, max_size=593))

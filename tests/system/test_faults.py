@@ -8,8 +8,9 @@ edge, the mixer and the desk, each several times at random moments, and starts e
 again at once, as a process supervisor would: nobody repairs anything by hand.
 
 It then checks that every real message reached the desk exactly once and every reply
-reached its source exactly once, that the mixer published exactly as many real entries
-as were sent (so no duplicate hides behind the desk's own de-duplication), and that the
+reached its source exactly once (the mixer keeps no count of real messages, so a
+duplicate the desk's own de-duplication hides is left to
+``tests/mixer/test_process.py``, which reads every published dead drop), and that the
 pipeline did not stall: after the last fault, everything arrived within a bounded number
 of releases. The deadline only guards against a hang; nothing asserts on time.
 """
@@ -33,7 +34,6 @@ from quietline.admin.layout import Layout
 from quietline.config import default_config_text
 from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.keystore import write_private
-from quietline.mixer.state import MixerStore
 from quietline.processes import Service, Supervisor, edge_ready, free_port, quietline_command
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.jsonvalues import load_json, require_object
@@ -294,6 +294,4 @@ def test_killing_the_edge_mixer_and_desk_loses_and_duplicates_nothing(
     assert faults.injected["desk"] >= KILLS_EACH
     assert received == expected, received
     assert inboxes == {n: [reply_to(n)] for n in range(SOURCES)}
-    with MixerStore(deployment.layout.folder / "mixer.sqlite3") as mixer:
-        assert mixer.counter("real_published") == len(expected) + SOURCES
     assert needed <= RELEASE_BOUND

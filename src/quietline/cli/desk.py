@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from quietline.cli.files import fail, load_json, print_report
+from quietline.cli.files import alone, fail, load_json, print_report
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
@@ -146,7 +146,10 @@ def run(
     # reply always records it before the desk stops.
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _desk(folder, kdf) as the_desk:
+        # Refused before the passphrase is asked for, when another one runs on this vault.
+        vault = _config(folder).desk.vault
+        running = vault.with_name(vault.name + ".running")
+        with alone(running, "desk run"), _desk(folder, kdf) as the_desk:
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
 
             def until_due(report: DeskReport, now: datetime) -> float:
@@ -229,7 +232,10 @@ def thread(
         if message.direction is Flow.IN:
             typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
             continue
-        state_text = "queued" if message.id in queued else "sent"
+        if message.id in queued:
+            state_text = "queued"
+        else:
+            state_text = "sent" if message.sent_at is not None else "dropped, never sent"
         what = f"handover to {message.text}" if message.kind.value == "handover" else message.text
         typer.echo(f"{when}  {message.recipient_id} → source ({state_text}): {what}")
 

@@ -1,7 +1,8 @@
 """What every command shares: reading the JSON files an operator points it at, status
 lines, and errors a person can act on."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +12,7 @@ import typer
 from quietline.keystore import read_json
 from quietline.protocol.encoding import parse_rfc3339
 from quietline.protocol.errors import ProtocolError
-from quietline.runner import StepReport
+from quietline.runner import AlreadyRunning, StepReport, running_alone
 
 T = TypeVar("T")
 
@@ -43,6 +44,17 @@ def parse_now(text: str) -> datetime:
         raise fail(
             f"--now must be an RFC 3339 time such as 2023-10-04T19:06:51Z, not {text!r}"
         ) from None
+
+
+@contextmanager
+def alone(lock_path: Path, what: str) -> Iterator[None]:
+    """Run the block as the only ``what`` on these files (see
+    :func:`quietline.runner.running_alone`); exits with a clear message otherwise."""
+    try:
+        with running_alone(lock_path, what):
+            yield
+    except AlreadyRunning as error:
+        raise fail(str(error)) from None
 
 
 def print_report(report: StepReport) -> None:

@@ -1,14 +1,17 @@
 """``quietline mixer``: run the CoverNode against an edge until stopped.
 
 It opens no port: every poll interval it pulls the edge's queues and publishes what it
-mixed, printing one status line of counts (never content). SIGTERM or Ctrl-C lets the
-current step finish and exits 0; an unreachable edge is reported and retried.
+mixed, printing a status line of counts (never content, and never whether an input was
+real or cover) after the first step and after each step that did something. SIGTERM or
+Ctrl-C lets the current step finish and exits 0; an unreachable edge is reported and
+retried.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +23,7 @@ from quietline.clock import SystemClock
 from quietline.config import ConfigError, load_config
 from quietline.edge_client import EdgeClient
 from quietline.mixer.keys import KeyFolderError
-from quietline.mixer.service import Mixer
+from quietline.mixer.service import Mixer, MixerReport
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.mixing import DEMO_J2U, DEMO_U2J, MixingParameters
@@ -32,6 +35,20 @@ def _describe(parameters: MixingParameters) -> str:
         f"{parameters.output_size} entries after {parameters.threshold_max} inputs,"
         f" or {parameters.threshold_min} and {parameters.timeout.total_seconds():g} s"
     )
+
+
+def _quietly() -> Callable[[MixerReport], None]:
+    """Print the first step's report (so an operator sees the mixer work), then only the
+    steps that did something: an idle mixer writes nothing."""
+    first = True
+
+    def show(report: MixerReport) -> None:
+        nonlocal first
+        if first or report.did_something:
+            print_report(report)
+        first = False
+
+    return show
 
 
 def mixer(
@@ -73,7 +90,7 @@ def mixer(
             SystemClock(),
             stop,
             pause=lambda _report, _now: settings.poll_seconds,
-            on_step=print_report,
+            on_step=_quietly(),
             once=once,
         )
     if once:

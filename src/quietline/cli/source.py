@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from quietline.cli.files import fail, load_json
+from quietline.cli.files import alone, fail, load_json
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
 from quietline.client import (
     SourceClient,
@@ -131,7 +131,7 @@ def run_command(
         f"source client in {vault}: one message every {period:g} s ({schedule.value}), "
         f"keys and replies downloaded every {download_period:g} s; Ctrl-C stops"
     )
-    with EdgeClient(edge) as connection:
+    with alone(storage.running_path, "source run"), EdgeClient(edge) as connection:
         client = SourceClient(
             connection,
             pinned,

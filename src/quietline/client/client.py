@@ -215,17 +215,13 @@ class SourceClient:
                 self.counters.download_failures += 1
                 outcome.notes.append(f"dead drop download failed: {error}")
                 break
-            fresh = [drop for drop in page if drop.id > after]
-            if not fresh:
+            # Only a dead drop that verifies moves the cursor: a forged one (a huge id,
+            # say) is refused and never makes the client skip the ones after it.
+            verified = [drop for drop in page if drop.id > after and self._verifies(drop, keys)]
+            if not verified:
                 break
-            for drop in fresh:
-                try:
-                    drop.body.verify(keys)
-                except ProtocolError:
-                    self.counters.dead_drops_refused += 1
-                    continue
-                cache.dead_drops.append(drop)
-            after = max(drop.id for drop in fresh)
+            cache.dead_drops.extend(verified)
+            after = max(drop.id for drop in verified)
         cache.last_dead_drop_id = after
         cache.forget_dead_drops_before(now - DEAD_DROP_RETENTION)
         with self.storage.locked():
@@ -234,6 +230,14 @@ class SourceClient:
             self.storage.write_cache(cache)
         self.counters.downloads += 1
         outcome.downloaded = True
+
+    def _verifies(self, dead_drop: DeadDrop[UserDeadDrop], keys: VerifiedKeys) -> bool:
+        try:
+            dead_drop.body.verify(keys)
+        except ProtocolError:
+            self.counters.dead_drops_refused += 1
+            return False
+        return True
 
     def _keep_if_verified(
         self, published: PublishedKeys, now: datetime, outcome: TickOutcome

@@ -63,7 +63,7 @@ class Reply:
 
     journalist_id: str
     kind: str  # "text" or "handover" (then ``text`` is the new recipient's id)
-    text: str
+    text: str = field(repr=False)
     received_at: datetime
 
     def to_json(self) -> dict[str, Any]:

@@ -49,6 +49,8 @@ QUEUE_NAME = "queue"
 VAULT_NAME = "vault"
 CACHE_NAME = "cache.json"
 LOCK_NAME = "lock"
+# Held by the one run loop working on the folder for as long as it runs.
+RUNNING_NAME = "running"
 
 QUEUE_SLOTS = DEFAULT_SLOTS
 QUEUE_FILE_SIZE = QUEUE_SLOTS * (HINT_LEN + ENCRYPTED_U2C.size)
@@ -106,6 +108,7 @@ class SourceStorage:
         self.queue_path = folder / QUEUE_NAME
         self.cache_path = folder / CACHE_NAME
         self.lock_path = folder / LOCK_NAME
+        self.running_path = folder / RUNNING_NAME
         self.vault = Vault(folder / VAULT_NAME, vault_size, kdf_cost)
 
     def install(self) -> None:

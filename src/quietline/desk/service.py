@@ -6,16 +6,21 @@ One :meth:`Desk.step` per period does, under the vault lock:
    and forget messaging keys a week after they expire;
 2. fetch and verify the published keys from the pinned anchors, and publish any of the
    desk's messaging keys the edge does not list yet;
-3. read journalist dead drops after the cursor: a dead drop whose epoch is newer than the
-   verified keys waits (keys are fetched again once; if still older the desk stops there
-   and the cursor does not pass it); each signature is checked; each recipient
-   trial-decrypts; new messages are stored once;
+3. read journalist dead drops after the cursor: each signature is checked first (keys
+   are fetched again once per step for a signer we do not know yet), and one that does
+   not verify is skipped with a note without moving the cursor; a verified dead drop
+   whose epoch is newer than the verified keys waits (keys are fetched again once; if
+   still older the desk stops there and the cursor does not pass it); each recipient
+   trial-decrypts; new messages are stored once; a dead drop that cannot be read is
+   skipped with a note;
 4. send exactly one J2C when the period is due: the head of the outbox, else cover. Every
    J2C, real or cover, is signed by the same identity (the desk's first recipient's), so
    the edge cannot tell which recipient replied, or whether anyone did. A failed send
    keeps the reply at the head of the outbox. A reply is saved encrypted ("in flight")
    before it leaves, so a desk killed after sending it sends the very same bytes again,
-   which the mixer drops as a replay: the source reads it once.
+   which the mixer drops as a replay: the source reads it once. A reply that can never
+   be built (its sender has no messaging key, or the source's reply key is unusable)
+   leaves the outbox with a note, and the next one (or cover) goes instead.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from quietline.protocol.deaddrops import (
     JournalistTrialDecryptor,
     needs_newer_keys,
 )
-from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError
+from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import CertifiedEncryptionKey
@@ -231,41 +236,45 @@ class Desk:
         return step.keys_published > 0
 
     def _read_dead_drops(self, state: DeskState, keys: VerifiedKeys, step: DeskReport) -> None:
-        decryptors = trial_decryptors(state, keys)
+        """Read dead drops after the cursor. Nothing in a dead drop is acted on before its
+        signature verifies: a forged one (a huge id or epoch, say) is skipped with a note
+        and never moves the cursor, so it can neither stall the desk nor hide later ones."""
+        reader = _KeyRefresh(self, state, keys, step)
         for _ in range(MAX_DEAD_DROP_PAGES):
             try:
                 page = self.edge.dead_drops(JournalistDeadDrop, state.cursor)
             except EdgeFailure as error:
                 step.notes.append(f"cannot read dead drops: {error}")
                 return
-            fresh = sorted((d for d in page if d.id > state.cursor), key=lambda d: d.id)
-            if not fresh:
-                return
-            for dead_drop in fresh:
-                if needs_newer_keys(dead_drop, keys):
-                    newer = self._fetch_keys(step)
-                    if newer is None or needs_newer_keys(dead_drop, newer):
-                        step.waiting_for_epoch = dead_drop.body.epoch
-                        return
-                    keys = newer
-                    decryptors = trial_decryptors(state, keys)
-                self._open(state, dead_drop, keys, decryptors, step)
+            start = state.cursor
+            for dead_drop in sorted((d for d in page if d.id > start), key=lambda d: d.id):
+                if not reader.verify(dead_drop):
+                    step.notes.append(
+                        f"dead drop {dead_drop.id} skipped: no CoverNode identity key we "
+                        "trust signed it"
+                    )
+                    continue
+                if needs_newer_keys(dead_drop, reader.keys):
+                    reader.refresh()
+                if needs_newer_keys(dead_drop, reader.keys):
+                    step.waiting_for_epoch = dead_drop.body.epoch
+                    return
+                try:
+                    self._open(state, dead_drop, reader.decryptors, step)
+                except QuietlineError as error:
+                    step.notes.append(f"dead drop {dead_drop.id} skipped: {error}")
                 state.cursor = dead_drop.id
                 step.dead_drops_read += 1
+            if state.cursor == start:
+                return  # nothing new that verified: the rest waits for the next step
 
     def _open(
         self,
         state: DeskState,
         dead_drop: DeadDrop[JournalistDeadDrop],
-        keys: VerifiedKeys,
         decryptors: Sequence[tuple[str, JournalistTrialDecryptor]],
         step: DeskReport,
     ) -> None:
-        try:
-            dead_drop.body.verify(keys)
-        except ProtocolError as error:
-            step.notes.append(f"dead drop {dead_drop.id} skipped: {error}")
-            return
         for recipient_id, decryptor in decryptors:
             for received in decryptor.open(dead_drop):
                 try:
@@ -306,11 +315,7 @@ class Desk:
             return Sent.FAILED, None
         try:
             wrapping = keys.covernode_wrapping_keys()
-            head = self._outbox_head(state, keys, step)
-            if head is None:
-                j2c: EncryptedJ2C = encrypt_cover_j2c(wrapping)
-            else:
-                j2c = _reply_in_flight(state, keys, wrapping, head, save)
+            head, j2c = self._next_j2c(state, keys, wrapping, step, save)
             form = sign_form(J2CSubmission(j2c).to_json(), signer.identity.pair, step.at)
             self.edge.send_j2c(form)
         except (*EdgeFailure, MisuseError) as error:
@@ -321,6 +326,30 @@ class Desk:
             return Sent.COVER, None
         state.mark_sent(head[1].id, step.at)
         return Sent.REPLY, head[0].short_id
+
+    def _next_j2c(
+        self,
+        state: DeskState,
+        keys: VerifiedKeys,
+        wrapping: Sequence[CoverNodeMessagingKey],
+        step: DeskReport,
+        save: Callable[[], None],
+    ) -> tuple[tuple[Conversation, Message] | None, EncryptedJ2C]:
+        """The J2C to send: the first reply in the outbox that can be built, else cover.
+        A reply that can never be built (the source's reply key is unusable) leaves the
+        outbox with a note, so it cannot block the replies behind it."""
+        while (head := self._outbox_head(state, keys, step)) is not None:
+            conversation, message, _ = head
+            try:
+                j2c = _reply_in_flight(state, keys, wrapping, head, save)
+            except ProtocolError as error:
+                step.notes.append(
+                    f"dropped a reply to {conversation.short_id}: it cannot be sent ({error})"
+                )
+                state.outbox.pop(0)
+                continue
+            return (conversation, message), j2c
+        return None, encrypt_cover_j2c(wrapping)
 
     def _outbox_head(
         self, state: DeskState, keys: VerifiedKeys, step: DeskReport
@@ -364,6 +393,41 @@ def _reply_in_flight(
     state.in_flight = InFlight(message.id, j2c.data, tuple(key.raw for key in wrapping))
     save()
     return j2c
+
+
+class _KeyRefresh:
+    """The verified keys a step reads dead drops with, fetched again at most once per step
+    (when a dead drop needs a key or an epoch the set lacks)."""
+
+    def __init__(self, desk: Desk, state: DeskState, keys: VerifiedKeys, step: DeskReport):
+        self._desk, self._state, self._step = desk, state, step
+        self.keys = keys
+        self.decryptors = trial_decryptors(state, keys)
+        self._refreshed = False
+
+    def refresh(self) -> bool:
+        """Fetch the keys again unless done already this step; True when that happened."""
+        if self._refreshed:
+            return False
+        self._refreshed = True
+        newer = self._desk._fetch_keys(self._step)
+        if newer is None:
+            return False
+        self.keys, self.decryptors = newer, trial_decryptors(self._state, newer)
+        return True
+
+    def verify(self, dead_drop: DeadDrop[JournalistDeadDrop]) -> bool:
+        """Whether a CoverNode identity key of the verified set signed ``dead_drop``
+        (looking at the published keys again once, for a key newer than ours)."""
+        for _ in range(2):
+            try:
+                dead_drop.body.verify(self.keys)
+            except ProtocolError:
+                if not self.refresh():
+                    return False
+                continue
+            return True
+        return False
 
 
 def _require_fits(text: str, what: str) -> None:

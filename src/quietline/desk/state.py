@@ -139,7 +139,7 @@ class Message:
     direction: Flow
     kind: MessageKind
     recipient_id: str
-    text: str
+    text: str = field(repr=False)
     at: datetime
     sent_at: datetime | None = None
     digest: str | None = None

@@ -36,6 +36,7 @@ from quietline.protocol.covernode import (
     USER_LANE,
     Lane,
     LaneSpec,
+    Opened,
     Verdict,
     real_of,
 )
@@ -49,7 +50,7 @@ from quietline.protocol.deaddrops import (
     sign_user_dead_drop,
 )
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import BadSignature, KeyUnavailable, ProtocolError
+from quietline.protocol.errors import BadSignature, MalformedInput, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.mixing import MixingParameters, ReplayFilter
@@ -58,6 +59,8 @@ from quietline.runner import StepReport
 
 PAGE_LIMIT = 500
 MAX_PAGES_PER_STEP = 20
+# However many pages a (hostile) edge offers, looking for a dead drop ends after these.
+MAX_PAGES_PER_SEARCH = 10_000
 S = TypeVar("S")
 K = TypeVar("K")
 
@@ -78,7 +81,14 @@ class MixerEdge(Protocol):
 
 @dataclass
 class MixerReport(StepReport):
-    """What one step did, in counts only: never any content, key or client detail."""
+    """What one step did, in counts only: never any content, key or client detail.
+
+    Its status line (:meth:`summary`) gives only what an observer of the edge sees anyway:
+    how many submissions were taken in and how many dead drops were made and published.
+    The split into cover, replays and unreadable, and how many real messages wait, stay
+    in the report for the caller and tests: a log of them would say when real messages
+    arrived.
+    """
 
     pulled: int = 0
     cover: int = 0
@@ -88,12 +98,15 @@ class MixerReport(StepReport):
     published: int = 0
     pending: dict[Direction, int] = field(default_factory=dict)
 
+    @property
+    def did_something(self) -> bool:
+        """Whether the step took anything in, made or published a dead drop, or has a note
+        or an error to report (an idle step has nothing worth a log line)."""
+        return bool(self.pulled or self.released or self.published or self.notes or self.error)
+
     def summary(self) -> list[str]:
-        pending = " ".join(f"{d.value} {n}" for d, n in self.pending.items())
         return [
-            f"pulled {self.pulled} (cover {self.cover}, replayed {self.replayed},"
-            f" unreadable {self.unreadable})",
-            f"pending {pending or '-'}",
+            f"took in {self.pulled}",
             f"dead drops made {self.released}, published {self.published}",
         ]
 
@@ -183,7 +196,7 @@ class Mixer:
             report.error = f"edge unavailable, will retry: {error}"
         except EdgeRefused as error:
             report.error = str(error)
-        except (ProtocolError, KeyUnavailable) as error:
+        except QuietlineError as error:  # a bad answer, or no usable key: try again later
             report.error = f"{type(error).__name__}: {error}"
         finally:
             if not finished:
@@ -262,12 +275,18 @@ class Mixer:
             answer = self._edge.pull_queue(
                 spec.submissions, sign_form(pull.to_json(), identity.pair, now)
             )
-            # What was taken in already is not taken twice, whatever the edge sends.
-            page = [item for item in answer.messages if item.seq > pull.after]
-            if page:
-                intake = lane.take([(item.seq, spec.open(item.message, opening)) for item in page])
+            # What was taken in already is not taken twice, whatever the edge sends; an
+            # entry that is not a submission at all counts as unreadable and is passed.
+            opened: dict[int, Opened[K] | None] = {
+                seq: None for seq in answer.unreadable if seq > pull.after
+            }
+            for item in answer.messages:
+                if item.seq > pull.after:
+                    opened[item.seq] = spec.open(item.message, opening)
+            if opened:
+                intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
                 self._store.ingest(spec.direction, intake, spec.kept)
-                report.pulled += len(page)
+                report.pulled += len(opened)
                 report.cover += intake.count(Verdict.COVER)
                 report.replayed += intake.count(Verdict.REPLAYED)
                 report.unreadable += intake.count(Verdict.UNREADABLE)
@@ -278,8 +297,8 @@ class Mixer:
                 dead_drop = spec.assemble(batch, sender, identity, verified)
                 self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
                 report.released += 1
-            if len(answer.messages) < PAGE_LIMIT:
-                return
+            if len(answer.seqs) < PAGE_LIMIT or not opened:
+                return  # the queue is drained (or the edge repeats itself)
 
     # --- publishing -------------------------------------------------------------------
 
@@ -332,8 +351,13 @@ class Mixer:
 
     def _edge_holds_signature(self, body_type: type[B], signature: bytes) -> bool:
         after = 0
-        while page := self._edge.dead_drops(body_type, after):
+        for _ in range(MAX_PAGES_PER_SEARCH):
+            page = [
+                stored for stored in self._edge.dead_drops(body_type, after) if stored.id > after
+            ]
+            if not page:
+                return False
             if any(stored.body.signature == signature for stored in page):
                 return True
-            after = page[-1].id
-        return False
+            after = max(stored.id for stored in page)
+        raise MalformedInput("the edge's dead drops do not end: cannot tell what it holds")

@@ -8,11 +8,18 @@ changes these together or not at all.
 
 The edge queue is acknowledged only up to :meth:`MixerStore.ack_point`: below the oldest
 message that is still pending or sits in an unpublished dead drop.
+
+Nothing more is kept than that needs: a released message's row is gone once its dead drop
+is stored at the edge, and its bytes with it (SQLite overwrites deleted content, and the
+write-ahead log is emptied after each release and publication), so a seized database
+does not say which queued submissions were real. The file and its WAL and shared-memory
+files are readable by their owner only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -76,13 +83,26 @@ class MixerStore:
     def __init__(self, path: Path | str) -> None:
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+            _owner_only(path)
+        # SQLite makes its WAL and shared-memory files with the database file's mode; the
+        # umask covers a moment when the main file is not there yet.
+        umask = os.umask(0o077)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.executescript(_SCHEMA)
+        finally:
+            os.umask(umask)
 
     def close(self) -> None:
         self._db.close()
+
+    def _forget_deleted(self) -> None:
+        """Empty the write-ahead log, which still holds the pages as they were before rows
+        were deleted (secure_delete has zeroed them in the database itself)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def __enter__(self) -> MixerStore:
         return self
@@ -195,7 +215,9 @@ class MixerStore:
                 "UPDATE mix SET received = ?, last_release = ? WHERE direction = ?",
                 (state.received, format_rfc3339(state.last_release), direction.value),
             )
-            return int(cursor.lastrowid or 0)
+            outbox_id = int(cursor.lastrowid or 0)
+        self._forget_deleted()
+        return outbox_id
 
     # --- the outbox -------------------------------------------------------------------
 
@@ -219,14 +241,13 @@ class MixerStore:
             )
 
     def mark_published(self, entry_id: int) -> None:
-        """The edge stored this dead drop: drop it from the outbox and count it."""
+        """The edge stored this dead drop: drop it from the outbox and count it (how many
+        real messages it held is not counted: that is nobody's business once it is out)."""
         with self._transaction() as db:
-            row = db.execute("SELECT real_count FROM outbox WHERE id = ?", (entry_id,)).fetchone()
-            if row is None:
+            if db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,)).rowcount == 0:
                 return
-            db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
             self._bump(db, "dead_drops_published", 1)
-            self._bump(db, "real_published", int(row[0]))
+        self._forget_deleted()
 
     def ack_point(self, direction: Direction) -> int:
         """The highest seq the edge may delete: every real message at or below it is in a
@@ -263,9 +284,10 @@ class MixerStore:
         )
 
     def counter(self, name: str) -> int:
-        """A running total: ``dead_drops_published``, ``real_published``,
-        ``user_received``, ``journalist_received``, and one per kind of input alarm
-        (``alarm_u2j_rate_up`` and so on, see ``quietline.mixer.alarm``)."""
+        """A running total: ``dead_drops_published``, ``user_received``,
+        ``journalist_received`` (inputs toward the thresholds, cover and real alike), and
+        one per kind of input alarm (``alarm_u2j_rate_up`` and so on, see
+        ``quietline.mixer.alarm``)."""
         return self._scalar("SELECT value FROM counter WHERE name = ?", name) or 0
 
     def add_to_counter(self, name: str, amount: int = 1) -> None:
@@ -280,3 +302,12 @@ class MixerStore:
             " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
             (name, amount),
         )
+
+
+def _owner_only(path: Path) -> None:
+    """Make ``path`` (created empty if missing) and any WAL or shared-memory file beside it
+    readable and writable by their owner only."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            file.chmod(0o600)

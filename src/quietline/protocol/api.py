@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.constants import ED25519_SIGNATURE_LEN, U2C_ENCRYPTED_LEN
+from quietline.protocol.constants import ED25519_SIGNATURE_LEN, MAX_EPOCH, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.encoding import (
     b64_decode,
@@ -28,7 +28,7 @@ from quietline.protocol.encoding import (
     hex_decode,
     parse_rfc3339,
 )
-from quietline.protocol.errors import MalformedInput
+from quietline.protocol.errors import MalformedInput, ProtocolError
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import (
     I64_MAX,
@@ -199,7 +199,8 @@ class KeyEpoch:
 
     @classmethod
     def from_json(cls, obj: object) -> KeyEpoch:
-        return cls(require_int(require_object(obj, "an epoch").get("epoch"), "epoch"))
+        epoch = require_object(obj, "an epoch").get("epoch")
+        return cls(require_int(epoch, "epoch", 0, MAX_EPOCH))
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,24 +295,34 @@ class Queued(Generic[S]):
 
 @dataclass(frozen=True, slots=True)
 class QueuePage(Generic[S]):
-    """The answer to a queue pull: submissions in sequence order."""
+    """The answer to a queue pull: submissions in sequence order, and the sequence numbers
+    of entries that were not a valid submission (a reader counts them unreadable and
+    goes on past them)."""
 
     messages: tuple[Queued[S], ...]
+    unreadable: tuple[int, ...] = ()
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        """Every sequence number on the page, valid submission or not, in order."""
+        return tuple(sorted((*(item.seq for item in self.messages), *self.unreadable)))
 
     def to_json(self, codec: Codec[S]) -> dict[str, Any]:
-        return {
-            "messages": [
-                {"seq": item.seq, "data": b64_encode(codec.encode(item.message))}
-                for item in self.messages
-            ]
-        }
+        """The page as JSON; an unreadable entry (only ever in a page that was read) is
+        written with a null ``data``, so it reads back as unreadable."""
+        data = {item.seq: b64_encode(codec.encode(item.message)) for item in self.messages}
+        return {"messages": [{"seq": seq, "data": data.get(seq)} for seq in self.seqs]}
 
     @classmethod
     def from_json(cls, codec: Codec[S], obj: object) -> QueuePage[S]:
         """Parse ``{"messages": [{"seq", "data"}]}`` of ``codec``'s submissions, in strictly
-        increasing sequence order; raises MalformedInput."""
+        increasing sequence order; raises MalformedInput on a bad page or seq. An entry
+        whose seq is good but whose data is not a submission is listed in ``unreadable``."""
         items = require_list(require_object(obj, "a queue page").get("messages"), "messages")
+        if len(items) > QUEUE_PULL_MAX:
+            raise MalformedInput(f"a queue page holds at most {QUEUE_PULL_MAX} messages")
         messages = []
+        unreadable = []
         previous = 0
         for item in items:
             fields = require_object(item, "a queued message")
@@ -319,9 +330,12 @@ class QueuePage(Generic[S]):
             if seq <= previous:
                 raise MalformedInput("queued messages must come in increasing seq order")
             previous = seq
-            data = codec.check_size(b64_decode(fields.get("data")))
-            messages.append(Queued(seq, codec.decode(data)))
-        return cls(tuple(messages))
+            try:
+                data = codec.check_size(b64_decode(fields.get("data")))
+                messages.append(Queued(seq, codec.decode(data)))
+            except ProtocolError:
+                unreadable.append(seq)
+        return cls(tuple(messages), tuple(unreadable))
 
 
 # --- what anyone reads ---------------------------------------------------------------------

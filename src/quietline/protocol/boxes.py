@@ -71,7 +71,16 @@ def require_length(raw: bytes, size: int, name: str) -> bytes:
 
 
 def seal_anonymous(recipient: PublicEncryptionKey, plaintext: bytes) -> bytes:
-    return bytes(sodium.crypto_box_seal(plaintext, recipient.raw))
+    """Seal ``plaintext`` to ``recipient``; raises MalformedInput when the key is one
+    nothing can be sealed to (a low-order point)."""
+    try:
+        return bytes(sodium.crypto_box_seal(plaintext, recipient.raw))
+    except _SODIUM_ERRORS as error:
+        raise _unusable(recipient) from error
+
+
+def _unusable(recipient: PublicEncryptionKey) -> MalformedInput:
+    return MalformedInput(f"cannot seal to {recipient!r}: it is not a usable X25519 key")
 
 
 def open_anonymous(recipient: EncryptionKeyPair, ciphertext: bytes) -> bytes:
@@ -92,8 +101,13 @@ def seal_two_party(
     plaintext: bytes,
     random_bytes: RandomBytes = nacl.utils.random,
 ) -> bytes:
+    """Box ``plaintext`` from ``sender`` to ``recipient``; raises MalformedInput when
+    ``recipient`` is a key nothing can be sealed to (a low-order point)."""
     nonce = random_bytes(NONCE_LEN)
-    return bytes(sodium.crypto_box(plaintext, nonce, recipient.raw, sender.secret)) + nonce
+    try:
+        return bytes(sodium.crypto_box(plaintext, nonce, recipient.raw, sender.secret)) + nonce
+    except _SODIUM_ERRORS as error:
+        raise _unusable(recipient) from error
 
 
 def open_two_party(

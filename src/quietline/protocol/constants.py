@@ -19,6 +19,9 @@ COVERNODE_WRAPPING_KEY_COUNT = 2
 MESSAGE_PADDING_LEN = 512
 PCS_MAX_DECOMPRESSION_RATIO = 100
 RECIPIENT_TAG_LEN = 4
+# A key epoch is signed as an i32BE inside journalist dead drops, so every epoch (the
+# edge's max_epoch, a key's epoch, a dead drop's) is at most this.
+MAX_EPOCH = 2**31 - 1
 
 U2J_MESSAGE_LEN = X25519_PUBLIC_KEY_LEN + 1 + MESSAGE_PADDING_LEN  # 545
 U2J_ENCRYPTED_LEN = U2J_MESSAGE_LEN + ANONYMOUS_BOX_OVERHEAD  # 593

@@ -235,15 +235,15 @@ def real_of(batch: MixBatch[Released[K]]) -> list[Pending[K]]:
 def c2j_entry(message: U2CMessage, sender: EncryptionKeyPair, keys: VerifiedKeys) -> EncryptedC2J:
     """The journalist dead-drop entry for one real U2C: its sealed U2J re-encrypted from
     ``sender`` to the newest key of the recipient its tag names, or a filler when no
-    published recipient has that tag (or a valid key)."""
+    published recipient has that tag (or a key a box can be sealed to)."""
     recipient = next((p for p in keys.profiles if p.tag == message.tag), None)
     if recipient is None:
         return filler_c2j()
     try:
         key = keys.journalist_messaging_key(recipient.id)
-    except KeyUnavailable:
+        return forward_to_journalist(sender, key, message.payload)
+    except (KeyUnavailable, ProtocolError):  # no key, or one nothing can be sealed to
         return filler_c2j()
-    return forward_to_journalist(sender, key, message.payload)
 
 
 def journalist_dead_drop(

@@ -24,6 +24,7 @@ from quietline.protocol.constants import (
     C2J_ENCRYPTED_LEN,
     ED25519_SIGNATURE_LEN,
     J2U_ENCRYPTED_LEN,
+    MAX_EPOCH,
 )
 from quietline.protocol.encoding import (
     b64_decode,
@@ -60,7 +61,6 @@ from quietline.protocol.messages import (
 from quietline.protocol.verification import VerifiedKeys
 
 MAX_DEAD_DROP_ENTRIES = 100_000
-MAX_EPOCH = 2**31 - 1
 
 
 class DeadDropKind(enum.Enum):

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.constants import MAX_EPOCH
 from quietline.protocol.encoding import hex_decode
 from quietline.protocol.errors import MalformedInput
 from quietline.protocol.jsonvalues import (
-    I64_MAX,
     require_bool,
     require_int,
     require_list,
@@ -200,7 +200,7 @@ class PublishedKeys:
             tuple(
                 OrganizationFamily.from_json(f) for f in require_list(fields.get("keys"), "keys")
             ),
-            0 if max_epoch is None else require_int(max_epoch, "max_epoch", 0, I64_MAX),
+            0 if max_epoch is None else require_int(max_epoch, "max_epoch", 0, MAX_EPOCH),
             OrganizationStatements.from_json(fields.get("quietline", {})),
         )
 

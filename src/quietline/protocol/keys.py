@@ -27,6 +27,9 @@ from quietline.protocol.constants import (
 )
 from quietline.protocol.errors import BadSignature, MalformedInput
 
+# Any fixed scalar will do: libsodium clamps it, so a low-order point times it is zero.
+_LOW_ORDER_PROBE = hashlib.sha256(b"quietline low-order probe").digest()
+
 
 def _exact(raw: bytes, length: int, what: str) -> bytes:
     if not isinstance(raw, bytes) or len(raw) != length:
@@ -45,6 +48,20 @@ class PublicEncryptionKey:
 
     def hex(self) -> str:
         return self.raw.hex()
+
+    def require_contributory(self) -> Self:
+        """Return this key if boxes can be sealed to it; raise MalformedInput for a
+        low-order point (all zeros, say), with which libsodium refuses to build a shared
+        key, so no reply could ever be sealed to it."""
+        try:
+            shared = sodium.crypto_scalarmult(_LOW_ORDER_PROBE, self.raw)
+        except nacl.exceptions.CryptoError:
+            shared = bytes(X25519_PUBLIC_KEY_LEN)
+        if shared == bytes(X25519_PUBLIC_KEY_LEN):
+            raise MalformedInput(
+                f"{type(self).__name__} is a low-order point: nothing can be sealed to it"
+            )
+        return self
 
     @classmethod
     def of(cls, pair: EncryptionKeyPair) -> Self:

@@ -69,10 +69,12 @@ class U2JMessage:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> U2JMessage:
+        """Parse a U2J; raises MalformedInput on a wrong size or a reply key no reply
+        could be sealed to (a low-order point)."""
         require_length(raw, U2J_MESSAGE_LEN, "a U2J message")
         # The reserved byte is ignored on read, as CoverDrop's readers do.
         return cls(
-            ReplyKey(raw[:X25519_PUBLIC_KEY_LEN]),
+            ReplyKey(raw[:X25519_PUBLIC_KEY_LEN]).require_contributory(),
             PaddedCompressedString(raw[X25519_PUBLIC_KEY_LEN + 1 :]),
         )
 
