@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/quietline demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,7 +31,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 check: lint typecheck
-	$(BIN)/pytest -m "not slow" --hypothesis-profile=check -n auto
+	$(BIN)/pytest -m "not slow and not fuzz" --hypothesis-profile=check -n auto
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py
