@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test check lint typecheck unit bench clean
+.PHONY: setup demo test check lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,5 +37,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py
 	$(BIN)/python benchmarks/mixing_delay.py
 
+# The long fuzzing run (docs/testing.md): ten minutes of atheris over every parser, keeping
+# its corpus in .fuzz/, then schemathesis with 500 examples per operation and mode.
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.parsers --seconds $(or $(FUZZ_SECONDS),600) --corpus .fuzz/corpus
+	QUIETLINE_OPENAPI_EXAMPLES=$(or $(OPENAPI_EXAMPLES),500) $(BIN)/pytest tests/edge/test_openapi.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .fuzz

@@ -128,7 +128,9 @@ def fuzz_target(
 def describe_crash(outcome: Outcome) -> str:
     """The traceback, the input and the command that reproduces it."""
     marker = outcome.log.find("=== Uncaught Python exception")
-    lines = [f"{outcome.target}: contract broken", outcome.log[marker:] if marker >= 0 else ""]
+    # No Python traceback: a timeout, a memory limit or a crash of the process itself.
+    report = outcome.log[marker:] if marker >= 0 else outcome.log[-SHOWN_INPUT_BYTES:]
+    lines = [f"{outcome.target}: contract broken", report]
     for path in outcome.crashes:
         if path.is_file():
             data = path.read_bytes()
@@ -139,7 +141,7 @@ def describe_crash(outcome: Outcome) -> str:
                 f"reproduce: {sys.executable} -m fuzz.parsers --reproduce {outcome.target} {path}",
             ]
         else:
-            lines.append(f"the fuzzing process failed: {path.name}; its log:\n{outcome.log}")
+            lines.append(f"the fuzzing process failed: {path.name}")
     return "\n".join(lines)
 
 

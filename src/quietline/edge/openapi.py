@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quietline.protocol.certificates import KeyRole
+from quietline.protocol.jsonvalues import I64_MAX
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -35,7 +36,7 @@ _ID_QUERY = {
     "name": "ids_greater_than",
     "in": "query",
     "required": False,
-    "schema": {"type": "integer", "minimum": 0, "default": 0},
+    "schema": {"type": "integer", "minimum": 0, "maximum": I64_MAX, "default": 0},
     "description": "Return dead drops with larger ids (at most 100 per call, in id order).",
 }
 
