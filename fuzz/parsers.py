@@ -4,8 +4,8 @@ Run from the repository root::
 
     .venv/bin/python -m fuzz.parsers --runs 20000            # each target, 20,000 inputs
     .venv/bin/python -m fuzz.parsers --seconds 600           # ten minutes over all targets
-    .venv/bin/python -m fuzz.parsers --target u2c --seconds 60 --corpus .fuzz-corpus
-    .venv/bin/python -m fuzz.parsers --reproduce u2c crash-0123abcd
+    .venv/bin/python -m fuzz.parsers --target u2c --seconds 60 --corpus .fuzz/corpus
+    .venv/bin/python -m fuzz.parsers --reproduce u2c .fuzz/crashes/u2c-crash-0123abcd
 
 Each target (``fuzz.targets``: every entry of ``PUBLIC_PARSERS``, the JSON loader and the
 edge's body readers) is fuzzed in a process of its own, with Quietline, PyNaCl and
@@ -13,7 +13,8 @@ Starlette instrumented for coverage, starting from a corpus of valid inputs. The
 stops at the first input that breaks a target's contract and prints the traceback, the
 input (base64) and the command that reproduces it; the exit status is 1 then, 0 when
 every target held. ``--runs`` counts inputs per target (with a fixed ``--seed`` the run
-is repeatable); ``--seconds`` is the wall-time budget of the whole run, shared evenly.
+is repeatable); ``--seconds`` is the fuzzing time of the whole run, shared evenly.
+docs/testing.md says more.
 """
 
 from __future__ import annotations
