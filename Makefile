@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test check lint typecheck unit bench clean
+.PHONY: setup demo test check lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/quietline demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,12 +31,18 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 check: lint typecheck
-	$(BIN)/pytest -m "not slow" --hypothesis-profile=check -n auto
+	$(BIN)/pytest -m "not slow and not fuzz" --hypothesis-profile=check -n auto
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py
 	$(BIN)/python benchmarks/mixing_delay.py
 	$(BIN)/python benchmarks/n_minus_one.py
 
+# The long fuzzing run (docs/testing.md): ten minutes of atheris over every parser, keeping
+# its corpus in .fuzz/, then schemathesis with 500 examples per operation and mode.
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.parsers --seconds $(or $(FUZZ_SECONDS),600) --corpus .fuzz/corpus
+	QUIETLINE_OPENAPI_EXAMPLES=$(or $(OPENAPI_EXAMPLES),500) $(BIN)/pytest tests/edge/test_openapi.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .fuzz

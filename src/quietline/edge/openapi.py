@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from quietline.protocol.certificates import KeyRole
+from quietline.protocol.jsonvalues import I64_MAX
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -57,7 +60,7 @@ _ID_QUERY = {
     "name": "ids_greater_than",
     "in": "query",
     "required": False,
-    "schema": {"type": "integer", "minimum": 0, "default": 0},
+    "schema": {"type": "integer", "minimum": 0, "maximum": I64_MAX, "default": 0},
     "description": "Return dead drops with larger ids, in id order: at most 100 per call,"
     " and no more than fit in the edge's page size (a few MiB; at least one). Ask again"
     " after the last id returned until the list is empty.",
@@ -84,7 +87,11 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
         "post": {
             "summary": f"Publish a signed {kind} dead drop (stored once per signature)",
             "requestBody": _json_body(_ref(posted), "signed by a CoverNode identity key"),
-            "responses": {"200": _answer("its id", _ref("Id")), **_REFUSALS},
+            "responses": {
+                "200": _answer("its id", _ref("Id")),
+                "409": _answer("the signature is stored on the other kind", _ref("Error")),
+                **_REFUSALS,
+            },
         },
     }
 
@@ -103,10 +110,39 @@ def _get(summary: str, answer: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": answer, "503": _BUSY}}}
 
 
-_DEAD_DROP_FIELDS = {
-    "created_at": {"type": "string", "format": "date-time"},
-    "data": {"type": "string", "description": "base64 of the concatenated entries"},
-    "signature": {"type": "string", "description": "hex Ed25519 signature"},
+_INTEGER = {"type": "integer", "minimum": 0}
+_INSTANT = {"type": "string", "format": "date-time"}
+_BASE64 = {"type": "string", "pattern": "^[A-Za-z0-9+/]*={0,2}$"}
+_ROLE = {"enum": [role.value for role in KeyRole]}
+
+
+def _hex(size: int) -> dict[str, Any]:
+    """A string of ``size`` bytes in lowercase hex."""
+    return {"type": "string", "pattern": f"^[0-9a-f]{{{2 * size}}}$"}
+
+
+def _object(optional: dict[str, Any] | None = None, **required: Any) -> dict[str, Any]:
+    """A JSON object with the ``required`` members and, if present, the ``optional`` ones."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def _provisioning_family(realm: str) -> dict[str, Any]:
+    """A provisioning key and, per CoverNode or journalist id, its identity families."""
+    members = {"type": "array", "items": _ref("IdentityFamily")}
+    return _object(
+        provisioning_pk=_ref("SignedKey"),
+        **{realm: {"type": "object", "additionalProperties": members}},
+    )
+
+
+_DEAD_DROP_FIELDS: dict[str, Any] = {
+    "created_at": _INSTANT,
+    "data": {**_BASE64, "description": "base64 of the concatenated entries"},
+    "signature": {**_hex(64), "description": "Ed25519 signature"},
 }
 
 OPENAPI: dict[str, Any] = {
@@ -199,104 +235,77 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {
         "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
-            "Id": {"type": "object", "properties": {"id": {"type": "integer"}}},
-            "Epoch": {"type": "object", "properties": {"epoch": {"type": "integer"}}},
-            "SignedKey": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"},
-                    "certificate": {"type": "string"},
-                    "not_valid_after": {"type": "string", "format": "date-time"},
-                },
-            },
-            "KeySubmission": {
-                "type": "object",
-                "properties": {
-                    "role": {"type": "string"},
-                    "owner": {"type": ["string", "null"]},
-                    "parent_key": {"type": "string"},
-                    "key": _ref("SignedKey"),
+            "Error": _object(error={"type": "string"}),
+            "Id": _object(id=_INTEGER),
+            "Epoch": _object(epoch=_INTEGER),
+            "SignedKey": _object(key=_hex(32), certificate=_hex(64), not_valid_after=_INSTANT),
+            "KeySubmission": _object(
+                role=_ROLE,
+                owner={"type": ["string", "null"]},
+                parent_key=_hex(32),
+                key=_ref("SignedKey"),
+                optional={
                     "role_signature": {
-                        "type": "string",
-                        "description": "hex; the organisation's role statement, for (and "
-                        "only for) a provisioning key",
-                    },
-                },
-            },
-            "Revocation": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"},
-                    "revoked_at": {"type": "string", "format": "date-time"},
-                    "signature": {"type": "string"},
-                },
-            },
-            "PublishedKeys": {
-                "type": "object",
-                "properties": {
-                    "journalist_profiles": {"type": "array", "items": {"type": "object"}},
-                    "default_journalist_id": {"type": ["string", "null"]},
-                    "keys": {"type": "array", "items": {"type": "object"}},
-                    "max_epoch": {"type": "integer"},
-                    "quietline": {
-                        "type": "object",
-                        "properties": {
-                            "roles": {"type": "array", "items": {"type": "object"}},
-                            "revocations": {"type": "array", "items": _ref("Revocation")},
-                        },
-                    },
-                },
-            },
-            "UnpublishedUserDeadDrop": {"type": "object", "properties": _DEAD_DROP_FIELDS},
-            "UnpublishedJournalistDeadDrop": {
-                "type": "object",
-                "properties": {**_DEAD_DROP_FIELDS, "epoch": {"type": "integer"}},
-            },
-            "UserDeadDrop": {
-                "type": "object",
-                "properties": {"id": {"type": "integer"}, **_DEAD_DROP_FIELDS},
-            },
-            "JournalistDeadDrop": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    **_DEAD_DROP_FIELDS,
-                    "epoch": {"type": "integer"},
-                },
-            },
-            "Status": {
-                "type": "object",
-                "properties": {
-                    "status": {"enum": ["AVAILABLE", "NO_INFORMATION"]},
-                    "is_available": {"type": "boolean"},
-                    "description": {"type": "string"},
-                    "timestamp": {"type": "string", "format": "date-time"},
-                },
-            },
-            "SignedForm": {
-                "type": "object",
-                "properties": {
-                    "body": {"type": "string", "description": "base64 of the JSON payload"},
-                    "signing_pk": {"type": "string"},
-                    "signature": {"type": "string"},
-                },
-            },
-            "Queue": {
-                "type": "object",
-                "properties": {
-                    "messages": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "seq": {"type": "integer"},
-                                "data": {"type": "string"},
-                            },
-                        },
+                        **_hex(64),
+                        "description": "the organisation's role statement, for (and only "
+                        "for) a provisioning key",
                     }
                 },
-            },
+            ),
+            "Revocation": _object(key=_hex(32), revoked_at=_INSTANT, signature=_hex(64)),
+            "RoleStatement": _object(key=_hex(32), role=_ROLE, signature=_hex(64)),
+            "JournalistProfile": _object(
+                id={"type": "string"},
+                display_name={"type": "string"},
+                sort_name={"type": "string"},
+                description={"type": "string"},
+                is_desk={"type": "boolean"},
+                tag=_hex(4),
+                status={"type": "string"},
+            ),
+            "IdentityFamily": _object(
+                id_pk=_ref("SignedKey"), msg_pks={"type": "array", "items": _ref("SignedKey")}
+            ),
+            "CoverNodeFamily": _provisioning_family("covernodes"),
+            "JournalistFamily": _provisioning_family("journalists"),
+            "OrganizationFamily": _object(
+                org_pk=_ref("SignedKey"),
+                covernodes={"type": "array", "items": _ref("CoverNodeFamily")},
+                journalists={"type": "array", "items": _ref("JournalistFamily")},
+            ),
+            "PublishedKeys": _object(
+                journalist_profiles={"type": "array", "items": _ref("JournalistProfile")},
+                default_journalist_id={"type": ["string", "null"]},
+                keys={"type": "array", "items": _ref("OrganizationFamily")},
+                max_epoch=_INTEGER,
+                optional={
+                    "quietline": _object(
+                        roles={"type": "array", "items": _ref("RoleStatement")},
+                        revocations={"type": "array", "items": _ref("Revocation")},
+                    )
+                },
+            ),
+            "UnpublishedUserDeadDrop": _object(**_DEAD_DROP_FIELDS),
+            "UnpublishedJournalistDeadDrop": _object(**_DEAD_DROP_FIELDS, epoch=_INTEGER),
+            "UserDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS),
+            "JournalistDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS, epoch=_INTEGER),
+            "Status": _object(
+                status={"enum": ["AVAILABLE", "NO_INFORMATION"]},
+                is_available={"type": "boolean"},
+                description={"type": "string"},
+                timestamp=_INSTANT,
+            ),
+            "SignedForm": _object(
+                body={**_BASE64, "description": "base64 of the JSON payload"},
+                signing_pk=_hex(32),
+                signature=_hex(64),
+            ),
+            "Queue": _object(
+                messages={
+                    "type": "array",
+                    "items": _object(seq=_INTEGER, data=_BASE64),
+                }
+            ),
         }
     },
 }

@@ -1,8 +1,9 @@
 """Every parser of public input, as ``bytes → value``, in one table: the attack surface.
 
 Anything a peer can send reaches one of these. Each returns a protocol object or raises
-:class:`ProtocolError`, and nothing else, whatever the bytes. The fuzz harness
-(``tests/protocol/test_fuzz.py``) drives exactly this table.
+:class:`ProtocolError`, and nothing else, whatever the bytes. The Hypothesis
+fuzzers (``tests/protocol/test_fuzz.py``) and the coverage-guided harness (``fuzz/parsers.py``)
+drive exactly this table.
 """
 
 from __future__ import annotations
