@@ -64,19 +64,20 @@ _CASE_HEADER = struct.Struct(">BHBH")  # reader, cap or size, flags, header leng
 @dataclass(frozen=True)
 class BodyCase:
     """A POST as the edge's body readers see it: the reader, its cap (or exact size), the
-    Content-Length header's raw value (None: absent), the body in chunks, and whether the
-    client goes away after the last chunk."""
+    Content-Length header's raw value (None: absent), the body in chunks, whether the
+    client goes away after the last chunk, and whether it declares the body JSON."""
 
     reader: str
     limit: int
     content_length: bytes | None
     chunks: tuple[bytes, ...]
     disconnects: bool
+    json: bool = True
 
     def encode(self) -> bytes:
         """The case as the bytes :func:`decode_body_case` reads back."""
         header = self.content_length or b""
-        flags = (self.content_length is not None) | (self.disconnects << 1)
+        flags = (self.content_length is not None) | (self.disconnects << 1) | (self.json << 2)
         head = _CASE_HEADER.pack(READERS.index(self.reader), self.limit, flags, len(header))
         framed = b"".join(struct.pack(">H", len(chunk)) + chunk for chunk in self.chunks)
         return head + header + framed
@@ -100,11 +101,14 @@ def decode_body_case(data: bytes) -> BodyCase:
         header if flags & 1 else None,
         tuple(chunks),
         bool(flags & 2),
+        bool(flags & 4),
     )
 
 
 def _request(case: BodyCase) -> Request:
     headers = [] if case.content_length is None else [(b"content-length", case.content_length)]
+    if case.json:
+        headers.append((b"content-type", b"application/json"))
     scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
     messages: list[Message] = [
         {"type": "http.request", "body": chunk, "more_body": True} for chunk in case.chunks
@@ -164,7 +168,8 @@ def _read_body_or_refuse(data: bytes) -> object:
     try:
         return read_body(data)
     except Refusal as refusal:
-        if refusal.status_hint not in (400, 413):
+        allowed = (400, 413) if decode_body_case(data).json else (400, 413, 415)
+        if refusal.status_hint not in allowed:
             raise AssertionError(f"a body was refused with {refusal.status_hint}") from refusal
         raise
 
@@ -182,6 +187,7 @@ def body_seeds() -> list[bytes]:
         BodyCase("read_capped", cap, str(len(form)).encode(), halves, False),
         BodyCase("read_capped", cap, None, halves, False),
         BodyCase("read_capped", 16, str(len(form)).encode(), (form,), False),
+        BodyCase("read_capped", cap, str(len(form)).encode(), halves, False, json=False),
         BodyCase("declared_length", 0, b" 1033 ", (), False),
         BodyCase("declared_length", 0, b"12345678901234567890", (), False),
     ]
