@@ -104,7 +104,6 @@ class TestStart:
     ) -> None:
         for direction in Direction:
             assert store.cursor(direction) == 0
-            assert store.ack_point(direction) == 0
             assert store.mix_state(direction, ITEM) == MixState(0, T0, ())
         assert store.outbox() == []
         assert store.replay_digests() == []
@@ -197,31 +196,6 @@ class TestReleaseAndOutbox:
         assert (entry.id, entry.direction, entry.real_count) == (outbox_id, Direction.USER, 2)
         assert entry.dead_drop == drop
         store.close()
-
-    def test_the_edge_is_acknowledged_only_below_what_no_stored_dead_drop_holds(
-        self, store: MixerStore
-    ) -> None:
-        store.ingest(Direction.USER, page(6, 6, 2, 3, 5), ITEM)
-        assert store.ack_point(Direction.USER) == 1  # seq 2 still waits in the mix
-        pending = pending_of(store.mix_state(Direction.USER, ITEM))
-        store.release(
-            Direction.USER, pending[:2], MixState(0, T0, (pending[2],)), journalist_dead_drop()
-        )
-        assert store.ack_point(Direction.USER) == 1  # seqs 2, 3 sit in an unpublished drop
-        (entry,) = store.outbox()
-        store.mark_published(entry.id)
-        assert store.ack_point(Direction.USER) == 4  # seq 5 still waits
-        store.release(Direction.USER, pending[2:], MixState(0, T0, ()), journalist_dead_drop())
-        (entry,) = store.outbox()
-        store.mark_published(entry.id)
-        assert store.ack_point(Direction.USER) == 6
-        assert store.counter("dead_drops_published") == 2
-        assert store.ack_point(Direction.JOURNALIST) == 0
-
-    def test_a_cover_only_dead_drop_does_not_hold_the_queue(self, store: MixerStore) -> None:
-        store.ingest(Direction.JOURNALIST, page(8, 8), ITEM)
-        store.release(Direction.JOURNALIST, [], MixState(0, T0, ()), user_dead_drop())
-        assert store.ack_point(Direction.JOURNALIST) == 8
 
     def test_each_outbox_entry_comes_back_as_its_own_kind(self, store: MixerStore) -> None:
         journalist = journalist_dead_drop()

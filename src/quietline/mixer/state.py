@@ -6,8 +6,10 @@ each mix, the mix counters, the replay digests of every real message seen, and t
 signed dead drops not yet stored at the edge (the outbox). Each step of the mixer
 changes these together or not at all.
 
-The edge queue is acknowledged only up to :meth:`MixerStore.ack_point`: below the oldest
-message that is still pending or sits in an unpublished dead drop.
+The edge queue is acknowledged up to the cursor: once a page is taken in, this store holds
+every real message of it (pending, then in the outbox until the edge stores its dead
+drop), so the edge's copy is no longer needed. Acknowledging less (holding the queue below
+the oldest real message still waiting) would show the edge which submission was real.
 
 Nothing more is kept than that needs: a released message's row is gone once its dead drop
 is stored at the edge, and its bytes with it (SQLite overwrites deleted content, and the
@@ -60,8 +62,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     direction TEXT NOT NULL,
     dead_drop TEXT NOT NULL,
-    real_count INTEGER NOT NULL,
-    first_seq INTEGER
+    real_count INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -200,12 +201,10 @@ class MixerStore:
         and store the mix counters after the release, in one transaction. Returns the
         outbox id."""
         items = list(released)
-        first_seq = min((item.seq for item in items), default=None)
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO outbox (direction, dead_drop, real_count, first_seq)"
-                " VALUES (?, ?, ?, ?)",
-                (direction.value, json.dumps(dead_drop.to_json()), len(items), first_seq),
+                "INSERT INTO outbox (direction, dead_drop, real_count) VALUES (?, ?, ?)",
+                (direction.value, json.dumps(dead_drop.to_json()), len(items)),
             )
             db.executemany(
                 "DELETE FROM pending WHERE direction = ? AND seq = ?",
@@ -248,19 +247,6 @@ class MixerStore:
                 return
             self._bump(db, "dead_drops_published", 1)
         self._forget_deleted()
-
-    def ack_point(self, direction: Direction) -> int:
-        """The highest seq the edge may delete: every real message at or below it is in a
-        dead drop the edge has stored (or was cover, a replay or undecryptable)."""
-        bound = self.cursor(direction)
-        for sql in (
-            "SELECT min(seq) FROM pending WHERE direction = ?",
-            "SELECT min(first_seq) FROM outbox WHERE direction = ?",
-        ):
-            oldest = self._scalar(sql, direction.value)
-            if oldest is not None:
-                bound = min(bound, oldest - 1)
-        return bound
 
     # --- replay digests and counters --------------------------------------------------
 
