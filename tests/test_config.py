@@ -31,7 +31,6 @@ from quietline.protocol.mixing import (
     DEMO_J2U,
     DEMO_U2J,
     PRODUCTION_J2U,
-    PRODUCTION_U2J,
     MixingParameters,
 )
 
@@ -455,24 +454,6 @@ def test_the_edge_limits_default_and_each_can_be_set(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["0", "-1", '"10"', "true", "1e40"])
 def test_an_edge_limit_out_of_range_is_refused(tmp_path: Path, key: str, value: str) -> None:
     _refused(tmp_path, _edited(default_config_text(), "edge", key, value), "edge", key)
-
-
-@pytest.mark.parametrize(
-    ("key", "mixing", "at_threshold"),
-    [
-        ("max_queued_user", "production", PRODUCTION_U2J.threshold_max),
-        ("max_queued_journalist", "production", PRODUCTION_J2U.threshold_max),
-        ("max_queued_user", "demo", DEMO_U2J.threshold_max),
-    ],
-)
-def test_a_queue_bound_the_mix_could_not_fill_past_is_refused(
-    tmp_path: Path, key: str, mixing: str, at_threshold: int
-) -> None:
-    text = _edited(default_config_text(mixing=mixing), "edge", key, str(at_threshold))
-    error = _refused(tmp_path, text, "edge", key)
-    assert "threshold_max" in str(error)
-    text = _edited(default_config_text(mixing=mixing), "edge", key, str(at_threshold + 1))
-    assert getattr(load_config(_written(tmp_path, text)).edge.limits, key) == at_threshold + 1
 
 
 # --- the input alarm -----------------------------------------------------------------------

@@ -142,14 +142,8 @@ def _seconds(section: Mapping[str, object], table: str, key: str) -> float:
     return float(value)
 
 
-def _edge_limits(
-    section: Mapping[str, object],
-    mixer: Mapping[str, object],
-    u2j: MixingParameters,
-    j2u: MixingParameters,
-) -> EdgeLimits:
-    """The optional limits of ``[edge]``, each defaulting to EdgeLimits'. A queue bound at
-    or below the mix's ``threshold_max`` could stop the mixer from ever releasing."""
+def _edge_limits(section: Mapping[str, object]) -> EdgeLimits:
+    """The optional limits of ``[edge]``, each defaulting to EdgeLimits'."""
     default = EdgeLimits()
 
     def seconds(key: str) -> float:
@@ -160,7 +154,7 @@ def _edge_limits(
         value: int = getattr(default, key)
         return _int(section, "edge", key, low, 1 << 40) if key in section else value
 
-    limits = EdgeLimits(
+    return EdgeLimits(
         header_timeout_seconds=seconds("header_timeout_seconds"),
         body_timeout_seconds=seconds("body_timeout_seconds"),
         response_timeout_seconds=seconds("response_timeout_seconds"),
@@ -172,19 +166,6 @@ def _edge_limits(
         max_queued_user=whole("max_queued_user", 1),
         max_queued_journalist=whole("max_queued_journalist", 1),
     )
-    overrides = _table(mixer.get("override", {}), "mixer.override")
-    for key, bound, mix, direction in (
-        ("max_queued_user", limits.max_queued_user, u2j, "u2j"),
-        ("max_queued_journalist", limits.max_queued_journalist, j2u, "j2u"),
-    ):
-        if bound <= mix.threshold_max:
-            overridden = "threshold_max" in _table(overrides.get(direction, {}), "mixer.override")
-            source = f"[mixer.override.{direction}]" if overridden else "[mixer] mixing's"
-            raise ConfigError(
-                f"[edge] {key} ({bound}) must be above {source} threshold_max"
-                f" ({mix.threshold_max}), or the mix could never fill"
-            )
-    return limits
 
 
 def _override(
@@ -284,7 +265,7 @@ def load_config(path: Path) -> Config:
             database=folder / _str(edge, "edge", "database"),
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
-            limits=_edge_limits(edge, mixer, u2j, j2u),
+            limits=_edge_limits(edge),
         ),
         mixer=MixerConfig(
             edge_url=_str(mixer, "mixer", "edge_url"),

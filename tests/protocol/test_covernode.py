@@ -176,7 +176,7 @@ class TestOpenU2C:
 
     def test_what_was_opened_does_not_show_in_a_repr(self) -> None:
         assert "secret" not in repr(Opened(b"key", b"secret", b"secret"))
-        assert "secret" not in repr(Pending(1, b"secret"))
+        assert "secret" not in repr(Pending(b"secret"))
 
 
 class TestOpenJ2C:
@@ -220,7 +220,7 @@ class TestLaneTake:
         assert intake.cursor == 6
         # Cover and the replay count toward the thresholds; the unreadable do not.
         assert intake.received == 3
-        assert intake.real == (Pending(5, real.kept),)
+        assert intake.real == (Pending(real.kept),)
         assert intake.digests == ((world.node.public.raw, replay_digest(real.plaintext)),)
         assert [intake.count(v) for v in Verdict] == [1, 1, 1, 1]
         assert (the_lane.pending, the_lane.state().received) == (1, 3)
@@ -288,7 +288,7 @@ class TestLaneRelease:
         assert batch.released_at == T0 + MINUTE
         assert len(batch.entries) == PARAMS.output_size
         assert batch.entries.count(FILLER) == 1
-        assert real_of(batch) == [Pending(1, first.kept), Pending(2, second.kept)]
+        assert real_of(batch) == [Pending(first.kept), Pending(second.kept)]
         assert the_lane.pending == 0
         assert the_lane.state() == MixState(0, T0 + MINUTE, ())
 
@@ -299,10 +299,10 @@ class TestLaneRelease:
         assert the_lane.due(T0)  # threshold_max inputs arrived
         batch = the_lane.release(T0)
         assert FILLER not in batch.entries
-        assert [item.seq for item in real_of(batch)] == [1, 2, 3]
+        assert [item.kept for item in real_of(batch)] == [o.kept for o in opened[:3]]
         state = the_lane.state()
         assert state.received == 0
-        assert state.pending == (Pending(4, opened[3].kept),)
+        assert state.pending == (Pending(opened[3].kept),)
 
     def test_the_shuffle_follows_the_rng(self, world: World) -> None:
         opened = [opened_u2c(world, real_u2c(world, f"m{n}")) for n in range(3)]
@@ -311,7 +311,7 @@ class TestLaneRelease:
             the_lane = lane(seed)
             the_lane.take(list(enumerate(opened, 1)))
             return [
-                item.seq if isinstance(item, Pending) else item
+                item.kept if isinstance(item, Pending) else item
                 for item in the_lane.release(T0 + MINUTE).entries
             ]
 
@@ -371,7 +371,7 @@ class TestJournalistDeadDrop:
     def test_a_release_becomes_a_signed_full_size_journalist_dead_drop(self, world: World) -> None:
         opened = opened_u2c(world, real_u2c(world, "inside"))
         assert opened.kept is not None
-        batch: MixBatch[Released[U2CMessage]] = batch_of(FILLER, Pending(1, opened.kept), FILLER)
+        batch: MixBatch[Released[U2CMessage]] = batch_of(FILLER, Pending(opened.kept), FILLER)
         dead_drop = journalist_dead_drop(
             batch, world.node, world.org.covernode_identity, world.keys
         )
@@ -396,7 +396,7 @@ class TestUserDeadDrop:
         opened = open_j2c(real_j2c(world, source, "we read you"), [world.node])
         assert opened is not None
         assert opened.kept is not None
-        batch = batch_of(FILLER, FILLER, Pending(1, opened.kept))
+        batch = batch_of(FILLER, FILLER, Pending(opened.kept))
         dead_drop = user_dead_drop(batch, world.org.covernode_identity)
         entries = dead_drop.entries()
         assert len(entries) == PARAMS.output_size
@@ -427,14 +427,14 @@ class RecordingStore(Generic[K]):
     received: int = 0
     last_release: datetime = T0
     cursor: int = 0
-    pending: list[tuple[int, bytes]] = field(default_factory=list)
+    pending: list[bytes] = field(default_factory=list)
     digests: list[tuple[bytes, bytes]] = field(default_factory=list)
     outbox: list[JournalistDeadDrop | UserDeadDrop] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
     def ingest(self, intake: Intake[K]) -> None:
         self.calls.append(f"ingest {intake.cursor}")
-        self.pending += [(item.seq, self.spec.kept.encode(item.kept)) for item in intake.real]
+        self.pending += [self.spec.kept.encode(item.kept) for item in intake.real]
         self.digests += intake.digests
         self.received += intake.received
         self.cursor = max(self.cursor, intake.cursor)
@@ -446,15 +446,17 @@ class RecordingStore(Generic[K]):
         dead_drop: JournalistDeadDrop | UserDeadDrop,
     ) -> None:
         self.calls.append(f"release {len(released)}")
-        gone = {item.seq for item in released}
-        self.pending = [(seq, raw) for seq, raw in self.pending if seq not in gone]
+        assert [self.spec.kept.encode(item.kept) for item in released] == self.pending[
+            : len(released)
+        ], "a release takes the oldest pending messages"
+        del self.pending[: len(released)]
         self.received, self.last_release = state.received, state.last_release
         self.outbox.append(dead_drop)
 
     def lane(self, rng: int) -> Lane[K]:
         """A lane rebuilt from what was kept, as after a restart or a failed step."""
         pending: tuple[Released[K], ...] = tuple(
-            Pending(seq, self.spec.kept.decode(raw)) for seq, raw in self.pending
+            Pending(self.spec.kept.decode(raw)) for raw in self.pending
         )
         state = MixState(self.received, self.last_release, pending)
         return Lane(PARAMS, state, ReplayFilter(self.digests), random.Random(rng))
@@ -497,7 +499,7 @@ class TestDrivenLikeTheMixer:
         )
         # Two pages kept (the second only as a replay counted), nothing due yet.
         assert store.calls == ["ingest 2", "ingest 3"]
-        assert (store.received, store.cursor, [seq for seq, _ in store.pending]) == (3, 3, [2])
+        assert (store.received, store.cursor, len(store.pending)) == (3, 3, 1)
         assert len(store.digests) == 1
 
         # A lane rebuilt from the store carries on exactly as the one in memory would.

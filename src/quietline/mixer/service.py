@@ -6,9 +6,11 @@ and :mod:`quietline.protocol.rotation`); this module does the I/O around it. Eac
 fetches and verifies the published keys, pulls both edge queues page by page, opens each
 submission with every valid messaging key and lets the lane take the page in (cover and
 replays count toward the thresholds and are dropped), stores what the lane kept, signs a
-release when one is due, keeps it in the outbox and publishes the outbox. The edge queue
-is acknowledged only below the oldest message not yet inside a dead drop the edge has
-stored, so a crash at any point neither loses nor duplicates a real message.
+release when one is due, keeps it in the outbox and publishes the outbox. Every page is
+stored (real messages, replay digests, cursor) in one transaction before the next pull
+acknowledges it, so a crash at any point neither loses nor duplicates a real message; the
+acknowledgements follow the cursor alone, so the edge cannot tell from them which
+submission was real.
 
 The lanes live in memory between steps, built from the store; a step that fails part way
 throws them away so the next one rebuilds them from what the store kept.
@@ -270,7 +272,9 @@ class Mixer:
                 spec.direction,
                 self._store.cursor(spec.direction),
                 PAGE_LIMIT,
-                self._store.ack_point(spec.direction),
+                # Everything taken in is in the store: acknowledging anything less would
+                # hold the queue at a real message and show the edge which one it was.
+                self._store.cursor(spec.direction),
             )
             answer = self._edge.pull_queue(
                 spec.submissions, sign_form(pull.to_json(), identity.pair, now)
@@ -326,7 +330,7 @@ class Mixer:
 
     def _publish_outbox(self, now: datetime, verified: VerifiedKeys, report: MixerReport) -> None:
         """Store every outbox entry at the edge (re-posting returns the same id), and only
-        then take it out of the outbox, which lets the queue be acknowledged past it."""
+        then take it out of the outbox."""
         for entry in self._store.outbox():
             try:
                 self._edge.publish_dead_drop(entry.dead_drop)

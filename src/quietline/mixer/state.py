@@ -6,10 +6,13 @@ each mix, the mix counters, the replay digests of every real message seen, and t
 signed dead drops not yet stored at the edge (the outbox). Each step of the mixer
 changes these together or not at all.
 
-The edge queue is acknowledged only up to :meth:`MixerStore.ack_point`: below the oldest
-message that is still pending or sits in an unpublished dead drop.
+The edge queue is acknowledged up to the cursor: once a page is taken in, this store holds
+every real message of it (pending, then in the outbox until the edge stores its dead
+drop), so the edge's copy is no longer needed. Acknowledging less (holding the queue below
+the oldest real message still waiting) would show the edge which submission was real.
 
-Nothing more is kept than that needs: a released message's row is gone once its dead drop
+Nothing more is kept than that needs: a waiting message's row does not say where it stood
+in the edge's queue, and a released message's row is gone once its dead drop
 is stored at the edge, and its bytes with it (SQLite overwrites deleted content, and the
 write-ahead log is emptied after each release and publication), so a seized database
 does not say which queued submissions were real. The file and its WAL and shared-memory
@@ -33,6 +36,7 @@ from quietline.protocol.boxes import Codec
 from quietline.protocol.covernode import Intake, Pending, Released
 from quietline.protocol.deaddrops import BODY_TYPES, SignedDeadDrop
 from quietline.protocol.encoding import format_rfc3339, parse_rfc3339
+from quietline.protocol.errors import MisuseError
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.mixing import MixState
 
@@ -48,10 +52,8 @@ CREATE TABLE IF NOT EXISTS mix (
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     direction TEXT NOT NULL,
-    seq INTEGER NOT NULL,
     payload BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS pending_by_seq ON pending (direction, seq);
 CREATE TABLE IF NOT EXISTS replay (
     digest BLOB NOT NULL, messaging_key BLOB NOT NULL, PRIMARY KEY (digest, messaging_key)
 ) WITHOUT ROWID;
@@ -60,8 +62,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     direction TEXT NOT NULL,
     dead_drop TEXT NOT NULL,
-    real_count INTEGER NOT NULL,
-    first_seq INTEGER
+    real_count INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -154,9 +155,9 @@ class MixerStore:
         if row is None:
             raise LookupError("the mixer store was not started")
         pending: tuple[Released[K], ...] = tuple(
-            Pending(seq, kept.decode(bytes(payload)))
-            for seq, payload in self._db.execute(
-                "SELECT seq, payload FROM pending WHERE direction = ? ORDER BY id",
+            Pending(kept.decode(bytes(payload)))
+            for (payload,) in self._db.execute(
+                "SELECT payload FROM pending WHERE direction = ? ORDER BY id",
                 (direction.value,),
             )
         )
@@ -172,8 +173,8 @@ class MixerStore:
         replay digests, the threshold count and the advanced cursor, in one transaction."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO pending (direction, seq, payload) VALUES (?, ?, ?)",
-                [(direction.value, item.seq, kept.encode(item.kept)) for item in intake.real],
+                "INSERT INTO pending (direction, payload) VALUES (?, ?)",
+                [(direction.value, kept.encode(item.kept)) for item in intake.real],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO replay (messaging_key, digest) VALUES (?, ?)",
@@ -200,17 +201,22 @@ class MixerStore:
         and store the mix counters after the release, in one transaction. Returns the
         outbox id."""
         items = list(released)
-        first_seq = min((item.seq for item in items), default=None)
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO outbox (direction, dead_drop, real_count, first_seq)"
-                " VALUES (?, ?, ?, ?)",
-                (direction.value, json.dumps(dead_drop.to_json()), len(items), first_seq),
+                "INSERT INTO outbox (direction, dead_drop, real_count) VALUES (?, ?, ?)",
+                (direction.value, json.dumps(dead_drop.to_json()), len(items)),
             )
-            db.executemany(
-                "DELETE FROM pending WHERE direction = ? AND seq = ?",
-                [(direction.value, item.seq) for item in items],
+            # The mix releases its oldest real inputs first, and the rows are in arrival order.
+            db.execute(
+                "DELETE FROM pending WHERE id IN"
+                " (SELECT id FROM pending WHERE direction = ? ORDER BY id LIMIT ?)",
+                (direction.value, len(items)),
             )
+            left = self._scalar("SELECT count(*) FROM pending WHERE direction = ?", direction.value)
+            if left != len(state.pending):
+                raise MisuseError(
+                    f"a release left {left} messages pending, not {len(state.pending)}"
+                )
             db.execute(
                 "UPDATE mix SET received = ?, last_release = ? WHERE direction = ?",
                 (state.received, format_rfc3339(state.last_release), direction.value),
@@ -248,19 +254,6 @@ class MixerStore:
                 return
             self._bump(db, "dead_drops_published", 1)
         self._forget_deleted()
-
-    def ack_point(self, direction: Direction) -> int:
-        """The highest seq the edge may delete: every real message at or below it is in a
-        dead drop the edge has stored (or was cover, a replay or undecryptable)."""
-        bound = self.cursor(direction)
-        for sql in (
-            "SELECT min(seq) FROM pending WHERE direction = ?",
-            "SELECT min(first_seq) FROM outbox WHERE direction = ?",
-        ):
-            oldest = self._scalar(sql, direction.value)
-            if oldest is not None:
-                bound = min(bound, oldest - 1)
-        return bound
 
     # --- replay digests and counters --------------------------------------------------
 

@@ -112,9 +112,9 @@ def open_j2c(box: EncryptedJ2C, keys: Sequence[EncryptionKeyPair]) -> Opened[Enc
 
 @dataclass(frozen=True, slots=True)
 class Pending(Generic[K]):
-    """A real input waiting in a mix, with its sequence number in the edge's queue."""
+    """A real input waiting in a mix. Where it stood in the edge's queue is not kept: a
+    store holding it should not say which submission it was."""
 
-    seq: int
     kept: K = field(repr=False)
 
 
@@ -193,7 +193,7 @@ class Lane(Generic[K]):
         real: list[Pending[K]] = []
         digests: list[tuple[bytes, bytes]] = []
         verdicts: list[Verdict] = []
-        for seq, opened in page:
+        for _, opened in page:
             if opened is None:
                 verdicts.append(Verdict.UNREADABLE)
                 continue
@@ -207,7 +207,7 @@ class Lane(Generic[K]):
                 verdicts.append(Verdict.REPLAYED)
                 self._mix.receive(None)
                 continue
-            pending = Pending(seq, opened.kept)
+            pending = Pending(opened.kept)
             self._mix.receive(pending)
             real.append(pending)
             digests.append((opened.key, digest))
