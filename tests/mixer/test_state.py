@@ -294,3 +294,28 @@ class TestWhatASeizedDatabaseShows:
             rows = db.execute("SELECT * FROM pending").fetchall()
         assert len(rows) == 1
         assert all(seq != value for value in rows[0]), rows
+
+    def test_a_database_of_the_earlier_schema_keeps_its_messages_and_loses_their_seqs(
+        self, path: Path
+    ) -> None:
+        with closing(sqlite3.connect(path)) as db, db:
+            db.executescript(
+                "CREATE TABLE pending (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " direction TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL);"
+                "CREATE UNIQUE INDEX pending_by_seq ON pending (direction, seq);"
+                "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " direction TEXT NOT NULL, dead_drop TEXT NOT NULL,"
+                " real_count INTEGER NOT NULL, first_seq INTEGER);"
+            )
+            db.execute("INSERT INTO pending (direction, seq, payload) VALUES ('user', 197, ?)",
+                       (b"\x07" * 4,))  # fmt: skip
+        with MixerStore(path) as store:
+            store.start(T0)
+            state = store.mix_state(Direction.USER, ITEM)
+            assert [item.kept for item in pending_of(state)] == [b"\x07" * 4]
+            store.ingest(Direction.USER, page(2, 2, 2), ITEM)  # the new schema takes rows
+            assert store.pending_count(Direction.USER) == 2
+        with closing(sqlite3.connect(path)) as db:
+            for table in ("pending", "outbox"):
+                columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                assert not any("seq" in column for column in columns), columns

@@ -94,8 +94,23 @@ class MixerStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
+            self._upgrade()
         finally:
             os.umask(umask)
+
+    def _upgrade(self) -> None:
+        """Bring a database made by an earlier version to this schema, keeping its data:
+        waiting messages once recorded their queue sequence number (and outbox entries the
+        first one's), which says which submissions were real."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+        if "seq" not in columns:
+            return
+        with self._transaction() as db:
+            db.execute("DROP INDEX IF EXISTS pending_by_seq")
+            db.execute("ALTER TABLE pending DROP COLUMN seq")
+            if "first_seq" in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+                db.execute("ALTER TABLE outbox DROP COLUMN first_seq")
+        self._forget_deleted()
 
     def close(self) -> None:
         self._db.close()
