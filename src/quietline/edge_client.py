@@ -8,7 +8,8 @@ a body that is not what the protocol says, or is longer than ``MAX_ANSWER_BYTES`
 ProtocolError.
 
 The HTTP client is injected where a caller has one (a test's Starlette ``TestClient``,
-which is an ``httpx.Client``); otherwise one is made for a base URL.
+which is an ``httpx.Client``); otherwise one is made for a base URL, which opens a new
+connection for every request (``CONNECTION_LIMITS``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ CLIENT_HEADERS = {
     "Accept-Encoding": "identity",
 }
 DEFAULT_TIMEOUT = 10.0
+# One connection policy for every client, whatever its timing: a new connection for every
+# request, closed after its answer. A kept-alive connection would make a client that
+# paused longer than the server's keep-alive (a user's action, once) open a new one
+# where others kept theirs; this way every request looks the same on the wire and adds
+# no header (the connection is closed by the client once the answer is read).
+CONNECTION_LIMITS = httpx.Limits(max_keepalive_connections=0)
 # The largest answer read: a page of 100 journalist dead drops of 500 entries is about
 # 42 MB of JSON. Anything longer is refused without being read to its end.
 MAX_ANSWER_BYTES = 64 * 2**20
@@ -78,7 +85,7 @@ class EdgeClient:
         if isinstance(edge, httpx.Client):
             self._http = edge
         else:
-            self._http = httpx.Client(base_url=edge, timeout=timeout)
+            self._http = httpx.Client(base_url=edge, timeout=timeout, limits=CONNECTION_LIMITS)
         # Only CLIENT_HEADERS (httpx adds Host and the content headers), whatever the
         # client came with, and no cookie kept from any answer, which could mark a client.
         self._http.headers.clear()

@@ -1,6 +1,7 @@
 """The real edge app served on loopback (``tests.support.edge_server.serve``) behind a
 recording ASGI wrapper: a test instrument that notes, for every request, the method, path,
-query, headers and body size the edge received (never a client address)."""
+query, headers and body size the edge received, and which connection carried it (the
+loopback client port, an identity for the connection only; never a client address)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class RecordedRequest:
     query: bytes
     headers: tuple[tuple[bytes, bytes], ...]
     body_size: int
+    connection: int = field(default=0, compare=False)
 
     def shape(self) -> tuple[str, str, tuple[tuple[bytes, bytes], ...], int]:
         """Everything an observer of the request sees but the query (which varies with
@@ -60,6 +62,7 @@ class Recorder:
                 scope["query_string"],
                 tuple(sorted((bytes(k), bytes(v)) for k, v in scope["headers"])),
                 size,
+                scope["client"][1] if scope.get("client") else 0,
             )
         )
 

@@ -106,6 +106,12 @@ def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: boo
     return Run(sent_at, rewritten_at, edge.recorder.requests[first:], sizes)
 
 
+def _now_on_the_minute() -> datetime:
+    """Now, rounded down to the minute: on the grid of every fixed-rate schedule here, so
+    ticks whole periods later find their events on time."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -124,7 +130,7 @@ def _queued_u2c(edge: RunningEdge, org: Organisation) -> list[tuple[bytes, U2CMe
 def test_writer_and_non_writer_send_the_same_traffic(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     with (
         _client(edge.url, tmp_path / "writer", org) as writer,
         _client(edge.url, tmp_path / "quiet", org) as quiet,
@@ -156,7 +162,7 @@ def test_writer_and_non_writer_send_the_same_traffic(
 def test_a_reply_in_a_user_dead_drop_reaches_inbox(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     with _client(edge.url, tmp_path / "source", org) as client:
         client.tick(start)  # downloads keys; nothing is due to send yet
         client.send(PASSPHRASE, "news_desk", SECRET_TEXT, new=True, now=start)
@@ -176,8 +182,11 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
             publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
         assert client.inbox(PASSPHRASE, now=start + timedelta(seconds=tick)) == []
-        client.tick(start + timedelta(seconds=tick + 61))  # the next download
-        replies = client.inbox(PASSPHRASE, now=start + timedelta(seconds=tick + 61))
+        # The next download, at its slot: ticks a second apart, as `source run` makes them.
+        for later in range(tick + 1, tick + 62):
+            if client.tick(start + timedelta(seconds=later)).downloaded:
+                break
+        replies = client.inbox(PASSPHRASE, now=start + timedelta(seconds=later))
         assert [(r.journalist_id, r.kind, r.text) for r in replies] == [
             ("news_desk", "text", "we got it")
         ]
@@ -188,7 +197,7 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
 def test_an_unreachable_edge_is_counted_and_the_head_kept(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     folder = tmp_path / "source"
     with _client(edge.url, folder, org) as online:
         online.tick(start)
@@ -224,7 +233,7 @@ def test_an_unreachable_edge_is_counted_and_the_head_kept(
 def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     folder = tmp_path / "source"
     with _client(edge.url, folder, org) as client:
         client.tick(start)
@@ -254,7 +263,7 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
 def test_sending_while_the_loop_runs_loses_nothing(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     folder = tmp_path / "source"
     texts = [f"message {n}" for n in range(12)]
     with _client(edge.url, folder, org) as loop:
@@ -338,7 +347,7 @@ class HandMovedStop(threading.Event):
 def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
     org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     clock = FixedClock(start)
     edge = RecordingEdge(org.published_keys())
     client = SourceClient(
@@ -368,7 +377,7 @@ def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
 def test_a_revocation_holds_once_seen_whatever_later_key_sets_leave_out(
     org: Organisation, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC)
+    start = _now_on_the_minute()
     every_minute = FixedRate(timedelta(minutes=1))
     good = org.published_keys()
     # The organisation revokes the CoverNode's identity (its mixer was seized), but the

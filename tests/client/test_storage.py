@@ -41,7 +41,8 @@ def test_install_writes_fixed_size_private_files(tmp_path: Path) -> None:
     assert stat.S_IMODE(storage.folder.stat().st_mode) == 0o700
     assert storage.queue_path.stat().st_size == QUEUE_FILE_SIZE == 8 * (16 + 773)
     assert storage.vault.path.stat().st_size == VAULT_SIZE
-    for path in (storage.queue_path, storage.vault.path, storage.cache_path, storage.lock_path):
+    files = (storage.queue_path, storage.vault.path, storage.cache_path)
+    for path in (*files, storage.lock_path, storage.vault_lock_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
@@ -63,6 +64,38 @@ def test_install_keeps_existing_files(tmp_path: Path) -> None:
     before = {p: p.read_bytes() for p in (storage.queue_path, storage.vault.path)}
     storage.install()
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_each_install_draws_its_schedule_phases_once_and_keeps_them(tmp_path: Path) -> None:
+    installs = [_storage(tmp_path / str(n)) for n in range(20)]
+    phases: list[float] = []
+    for storage in installs:
+        assert storage.schedule_phase("send") == 0.0  # nothing installed yet
+        storage.install()
+        drawn = (storage.schedule_phase("send"), storage.schedule_phase("download"))
+        assert all(0.0 <= phase < 1.0 for phase in drawn)
+        storage.install()  # a restart keeps them
+        assert (storage.schedule_phase("send"), storage.schedule_phase("download")) == drawn
+        phases.extend(drawn)
+    assert len(set(phases)) == len(phases)
+    # A cache from before the phases gets them at the next start, and keeps the rest.
+    storage = installs[0]
+    cache = storage.read_cache()
+    cache.phases, cache.last_dead_drop_id = {}, 7
+    storage.write_cache(cache)
+    storage.install()
+    assert 0.0 <= storage.schedule_phase("download") < 1.0
+    assert storage.read_cache().last_dead_drop_id == 7
+
+
+def test_a_phase_out_of_range_is_damage(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    storage.install()
+    document = json.loads(storage.cache_path.read_text())
+    document["phases"]["send"] = 1.5
+    storage.cache_path.write_text(json.dumps(document))
+    with pytest.raises(StorageError, match="phase"):
+        storage.read_cache()
 
 
 def test_cache_round_trips_keys_and_dead_drops(tmp_path: Path) -> None:
@@ -110,6 +143,17 @@ def test_the_lock_excludes_other_holders(tmp_path: Path) -> None:
         fcntl.flock(other.fileno(), fcntl.LOCK_UN)
 
 
+def test_the_vault_lock_is_apart_from_the_run_loops_lock(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    storage.install()
+    with storage.vault_locked():
+        with storage.lock_path.open("a+b") as other:  # the run loop's lock stays free
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+        with storage.vault_lock_path.open("a+b") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 caches = st.builds(
     Cache,
     st.lists(signed_keys, max_size=2),
@@ -119,6 +163,9 @@ caches = st.builds(
         max_size=2,
     ),
     sequence_numbers,
+    st.fixed_dictionaries(
+        {}, optional={name: st.floats(0, 1, exclude_max=True) for name in ("send", "download")}
+    ),
 )
 
 

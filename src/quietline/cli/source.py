@@ -132,12 +132,20 @@ def run_command(
         f"keys and replies downloaded every {download_period:g} s; Ctrl-C stops"
     )
     with alone(storage.running_path, "source run"), EdgeClient(edge) as connection:
+        try:
+            storage.install()  # draws this installation's schedule phases the first time
+        except StorageError as error:
+            raise fail(str(error)) from None
+        sends = timedelta(seconds=period)
+        downloads = timedelta(seconds=download_period)
         client = SourceClient(
             connection,
             pinned,
             storage,
-            send_schedule=schedule_named(schedule.value, timedelta(seconds=period)),
-            download_schedule=schedule_named("fixed", timedelta(seconds=download_period)),
+            send_schedule=schedule_named(schedule.value, sends, storage.schedule_phase("send")),
+            download_schedule=schedule_named(
+                "fixed", downloads, storage.schedule_phase("download")
+            ),
         )
         try:
             run_steps(

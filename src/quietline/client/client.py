@@ -26,7 +26,7 @@ from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import BadSignature, ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
-from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
+from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.roles import Revocation
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
@@ -98,43 +98,52 @@ class SourceClient:
         self.anchors = list(anchors)
         self.storage = storage
         self.counters = ClientCounters()
-        self._send_schedule = send_schedule or FixedRate(timedelta(seconds=DEFAULT_SEND_PERIOD_S))
-        self._download_schedule = download_schedule or FixedRate(
-            timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S)
-        )
+        self._send_schedule = send_schedule
+        self._download_schedule = download_schedule
         self._sends: Timetable | None = None
         self._downloads: Timetable | None = None
 
     # --- the run loop ----------------------------------------------------------------------
 
     def start(self, now: datetime) -> tuple[Timetable, Timetable]:
-        """Set up the folder (random queue and vault on first run), record the anchors in
-        the cache and start both timetables (sends, downloads): downloads at once, sends
-        one gap later."""
+        """Set up the folder (random queue, vault and schedule phases on first run), record
+        the anchors in the cache and start both timetables (sends, downloads): downloads at
+        once, sends at the first slot of their schedule after ``now``. The default
+        schedules are fixed rates on this installation's random phases."""
         self.storage.install()
         with self.storage.locked():
             cache = self.storage.read_cache()
             if [a.to_json() for a in cache.anchors] != [a.to_json() for a in self.anchors]:
                 cache.anchors = list(self.anchors)
                 self.storage.write_cache(cache)
-        self._downloads = Timetable(self._download_schedule, now)
-        self._sends = Timetable(self._send_schedule, self._send_schedule.next_after(now))
+        send_schedule = self._send_schedule or FixedRate.with_phase(
+            timedelta(seconds=DEFAULT_SEND_PERIOD_S), cache.phases["send"]
+        )
+        download_schedule = self._download_schedule or FixedRate.with_phase(
+            timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S), cache.phases["download"]
+        )
+        self._downloads = Timetable(download_schedule, now)
+        self._sends = Timetable.after(send_schedule, now)
         return self._sends, self._downloads
 
     def tick(self, now: datetime) -> TickOutcome:
         """Do whatever is due at ``now``: at most one download and at most one send.
 
-        Network failures never raise: they are counted, and the next attempt comes at the
-        next scheduled time.
+        Whether each is due (or was missed, and is skipped) is decided at ``now`` before
+        either starts, so a slow download never makes the send skipped. Network failures
+        never raise: they are counted, and the next attempt comes at the next scheduled
+        time.
         """
         if self._sends is None or self._downloads is None:
             sends, downloads = self.start(now)
         else:
             sends, downloads = self._sends, self._downloads
         outcome = TickOutcome(now)
-        if downloads.fire(now):
+        download_due, send_due = downloads.fire(now), sends.fire(now)
+        # The download first, so a revocation it brings holds for this very send.
+        if download_due:
             self._download(now, outcome)
-        if sends.fire(now):
+        if send_due:
             self._send_head(now, outcome)
         return outcome
 
@@ -167,23 +176,33 @@ class SourceClient:
         return keys if keys.of_role(KeyRole.COVERNODE_MSG) else None
 
     def _send_head(self, now: datetime, outcome: TickOutcome) -> None:
+        """Send the queue's head, then take it off the queue if it is still the head.
+
+        The queue's lock is held only to read the file and, after the send, to replace
+        it: never across the network. A message the user queued meanwhile is kept: it
+        either sits behind the head, or took the place of the cover head just sent.
+        """
         keys = self.verified_keys(now)
         if keys is None:
             self.counters.sends_skipped_without_keys += 1
             outcome.notes.append("send skipped: no verified keys yet")
             return
         wrapping = keys.covernode_wrapping_keys()
+        refill = encrypt_cover_u2c(wrapping)
         edge = self._edge_client()
         with self.storage.locked():
+            head = self.storage.read_queue().head()
+        try:
+            edge.send_u2c(head)
+        except (EdgeUnavailable, EdgeRefused) as error:
+            # The head stays in place and goes at the next scheduled send.
+            self.counters.send_failures += 1
+            outcome.notes.append(f"send failed: {error}")
+            return
+        with self.storage.locked():
             queue = self.storage.read_queue()
-            head = queue.dequeue(lambda: encrypt_cover_u2c(wrapping))
-            try:
-                edge.send_u2c(head)
-            except (EdgeUnavailable, EdgeRefused) as error:
-                # The head stays in place and goes at the next scheduled send.
-                self.counters.send_failures += 1
-                outcome.notes.append(f"send failed: {error}")
-                return
+            if ENCRYPTED_U2C.encode(queue.head()) == ENCRYPTED_U2C.encode(head):
+                queue.dequeue(lambda: refill)
             self.storage.write_queue(queue)
         self.counters.sends += 1
         outcome.sent = True

@@ -1,8 +1,10 @@
 """What the user does with a source client, all of it local: queue a message in place of
 the next cover message, and read the replies found in downloaded dead drops.
 
-Both take the folder's lock around the whole read-modify-write of the vault and the
-queue, and both rewrite the vault (``inbox`` even when nothing arrived), so a vault's
+Both hold the vault's lock (never the run loop's) around the read-modify-write of the
+vault, key derivation included; ``send`` takes the queue's lock only for the quick read
+and atomic replace of the sending queue, so nothing here can delay a scheduled send or
+download. Both rewrite the vault (``inbox`` even when nothing arrived), so a vault's
 modification time says only that someone unlocked it, never what they did.
 """
 
@@ -49,7 +51,7 @@ def queue_message(
             "the message is too long: after compression at most 510 bytes fit in one "
             "message; split it into several"
         )
-    with storage.locked():
+    with storage.vault_locked():
         records, vault_key = open_records(storage, passphrase, create=new)
         target = records.current_recipient(recipient_id)
         known = sorted(profile.id for profile in keys.profiles)
@@ -68,25 +70,27 @@ def queue_message(
             )
         except KeyUnavailable as error:
             raise UnknownRecipient(f"{target!r} cannot be written to now: {error}") from None
-        queue = storage.read_queue(records.hint_key)
-        try:
-            queue.enqueue(message)
-        except SendingQueueFull:
-            raise QueueFull(
-                f"{queue.real_count()} messages are already waiting to be sent; try again "
-                "after the client has sent one"
-            ) from None
+        with storage.locked():
+            queue = storage.read_queue(records.hint_key)
+            try:
+                queue.enqueue(message)
+            except SendingQueueFull:
+                raise QueueFull(
+                    f"{queue.real_count()} messages are already waiting to be sent; try "
+                    "again after the client has sent one"
+                ) from None
+            storage.write_queue(queue)
         records.sent.append(SentMessage(target, PaddedCompressedString.from_text(text), now))
         save_records(storage, records, vault_key)
-        storage.write_queue(queue)
     return target
 
 
 def read_inbox(storage: SourceStorage, keys: VerifiedKeys, passphrase: str) -> list[Reply]:
     """Trial-decrypt every cached user dead drop, keep new replies (and handovers) in the
     vault, and return every reply kept, oldest first. Raises WrongPassphrase."""
-    with storage.locked():
+    with storage.vault_locked():
         records, vault_key = open_records(storage, passphrase, create=False)
+        # Replaced whole by the run loop, so a read without its lock is consistent.
         cache = storage.read_cache()
         decryptor = UserTrialDecryptor(records.user_key, keys)
         for drop in cache.dead_drops:
@@ -100,7 +104,7 @@ def read_inbox(storage: SourceStorage, keys: VerifiedKeys, passphrase: str) -> l
 
 def read_sent(storage: SourceStorage, passphrase: str) -> list[tuple[str, str, datetime]]:
     """(recipient id, text, when queued) of every sent message the vault still keeps."""
-    with storage.locked():
+    with storage.vault_locked():
         records, _ = open_records(storage, passphrase, create=False)
     shown = []
     for message in records.sent:

@@ -103,6 +103,10 @@ class SendingQueue(Generic[T]):
             )
         self._slots[position] = QueueSlot(self._hint(message), message)
 
+    def head(self) -> T:
+        """The message the next :meth:`dequeue` takes (real or cover), left in place."""
+        return self._slots[0].message
+
     def dequeue(self, cover: Callable[[], T], random_bytes: RandomBytes = nacl.utils.random) -> T:
         """The head of the queue (real or cover), refilling the tail with fresh cover."""
         refill = _cover_slot(self.codec, cover, random_bytes)

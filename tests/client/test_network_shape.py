@@ -1,0 +1,221 @@
+"""The source client's network shape does not depend on what its user does or did.
+
+What is measured, against the real edge app on loopback: a ``send`` or ``inbox`` caught in
+the middle of its key derivation does not delay a scheduled send or download (the run
+loop never waits on a lock the user side holds); every request travels on a connection
+of its own, whatever the timing; and the dead-drop download of every period is one
+request for a fixed window, the same for a fresh install and a long-running one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from quietline.client import FixedRate, SourceClient, SourceEdge, SourceStorage, TickOutcome
+from quietline.client.mailbox import open_records
+from quietline.edge_client import EdgeClient
+from quietline.protocol.api import Direction
+from quietline.protocol.errors import ProtocolError
+from quietline.protocol.messages import EncryptedU2C, parse_u2c
+from quietline.protocol.recipients import RecipientId
+from quietline.vault import INTERACTIVE, Vault
+from tests.client.edge_server import RunningEdge
+from tests.support.organisation import Organisation
+
+PASSPHRASE = "a long and private passphrase"
+# Only a guard against a hang: a tick that waits on the user's key derivation waits for
+# as long as the derivation is held, which is until this runs out.
+HANG_GUARD_S = 60.0
+SEND_PERIOD = timedelta(seconds=10)
+DOWNLOAD_PERIOD = timedelta(seconds=60)
+
+
+@pytest.fixture(scope="module")
+def org() -> Organisation:
+    return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
+
+
+def _on_the_minute() -> datetime:
+    """Now rounded down to the minute: on the grid of both schedules here."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _source_client(edge: SourceEdge, folder: Path, org: Organisation) -> SourceClient:
+    return SourceClient(
+        edge,
+        [org.anchor],
+        SourceStorage(folder, kdf_cost=INTERACTIVE),
+        send_schedule=FixedRate(SEND_PERIOD),
+        download_schedule=FixedRate(DOWNLOAD_PERIOD),
+    )
+
+
+@contextmanager
+def _client(edge_url: str, folder: Path, org: Organisation) -> Iterator[SourceClient]:
+    with EdgeClient(edge_url) as edge:
+        yield _source_client(edge, folder, org)
+
+
+class HeldKdfVault(Vault):
+    """The real vault, whose key derivation starts and then waits until released: the
+    user side caught in the slowest part of ``send`` or ``inbox``."""
+
+    def __init__(self, vault: Vault) -> None:
+        super().__init__(vault.path, vault.size, vault.cost)
+        self.deriving = threading.Event()
+        self.release = threading.Event()
+
+    def _key(self, passphrase: str, salt: bytes) -> bytes:
+        self.deriving.set()
+        self.release.wait(HANG_GUARD_S)
+        return super()._key(passphrase, salt)
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(work()), daemon=True)
+    thread.start()
+    return thread, results
+
+
+def _tick_while_held(client: SourceClient, now: datetime) -> TickOutcome:
+    thread, results = _in_thread(lambda: client.tick(now))
+    thread.join(HANG_GUARD_S)
+    assert not thread.is_alive(), "the tick waited on the user's key derivation"
+    (outcome,) = results
+    assert isinstance(outcome, TickOutcome)
+    return outcome
+
+
+@pytest.mark.parametrize("action", ["send --new", "send", "inbox"])
+def test_a_users_key_derivation_never_delays_a_tick(
+    edge: RunningEdge, org: Organisation, tmp_path: Path, action: str
+) -> None:
+    start = _on_the_minute()
+    with _client(edge.url, tmp_path / "source", org) as client:
+        assert client.tick(start).downloaded
+        if action != "send --new":
+            client.send(PASSPHRASE, "news_desk", "an earlier message", new=True, now=start)
+        held = HeldKdfVault(client.storage.vault)
+        client.storage.vault = held
+        user_side: dict[str, Callable[[], object]] = {
+            "send --new": lambda: client.send(
+                PASSPHRASE, "news_desk", "hello", new=True, now=start
+            ),
+            "send": lambda: client.send(PASSPHRASE, "news_desk", "hello", now=start),
+            "inbox": lambda: client.inbox(PASSPHRASE, start),
+        }
+        user, answers = _in_thread(user_side[action])
+        try:
+            assert held.deriving.wait(HANG_GUARD_S)
+            # Every send of a minute and the download at its end, while it is held.
+            for k in range(1, 7):
+                outcome = _tick_while_held(client, start + k * SEND_PERIOD)
+                assert outcome.sent
+                assert not outcome.notes
+            assert outcome.downloaded
+        finally:
+            held.release.set()
+            user.join(HANG_GUARD_S)
+        assert not user.is_alive()
+        assert answers
+
+
+class SendingEdge:
+    """The real edge, through an ``EdgeClient``, with ``during_send`` run while each U2C
+    is on its way (before it is posted): the user acting at the worst moment."""
+
+    def __init__(self, edge: EdgeClient, during_send: Callable[[], object]) -> None:
+        self._edge = edge
+        self.during_send = during_send
+        self.public_keys = edge.public_keys
+        self.dead_drops = edge.dead_drops
+
+    def send_u2c(self, message: EncryptedU2C) -> None:
+        self.during_send()
+        self._edge.send_u2c(message)
+
+
+def test_a_message_queued_while_the_head_is_on_its_way_is_kept(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    # The queue holds only cover: the user's message takes the place of the very head
+    # being sent, and taking the head off afterwards must not drop it unsent.
+    start = _on_the_minute()
+    folder = tmp_path / "source"
+    with _client(edge.url, folder, org) as client:
+        assert client.tick(start).downloaded
+        client.send(PASSPHRASE, "news_desk", "an earlier message", new=True, now=start)
+        assert client.tick(start + SEND_PERIOD).sent  # the queue is all cover again
+    with EdgeClient(edge.url) as real_edge:
+        queued: list[str] = []
+
+        def queue_once() -> None:
+            if not queued:
+                queued.append(client.send(PASSPHRASE, "news_desk", "sent mid-flight", now=start))
+
+        interleaving = SendingEdge(real_edge, queue_once)
+        racing = _source_client(interleaving, folder, org)
+        racing.start(start + SEND_PERIOD)
+        assert racing.tick(start + 2 * SEND_PERIOD).sent
+        assert queued == ["news_desk"]
+        records, _ = open_records(racing.storage, PASSPHRASE, create=False)
+        assert racing.storage.read_queue(records.hint_key).real_count() == 1
+        assert racing.tick(start + 3 * SEND_PERIOD).sent
+    assert _real_texts(edge, org) == ["an earlier message", "sent mid-flight"]
+
+
+def _real_texts(edge: RunningEdge, org: Organisation) -> list[str]:
+    key = org.recipients[RecipientId("news_desk")].messaging.pair
+    texts = []
+    for _, data in edge.store.pull(Direction.USER, 0, 10_000, 0):
+        try:
+            u2c = parse_u2c(data).open(org.covernode_messaging.pair)
+        except ProtocolError:
+            continue  # a fresh install's random slot: cover too
+        if not u2c.tag.is_cover:
+            texts.append(u2c.payload.open(key).text.text())
+    return texts
+
+
+def test_every_request_travels_on_a_connection_of_its_own(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    start = _on_the_minute()
+    with _client(edge.url, tmp_path / "source", org) as client:
+        for second in range(0, 121, 10):
+            assert not client.tick(start + timedelta(seconds=second)).notes
+    requests = edge.recorder.requests
+    assert len(requests) >= 15
+    connections = [request.connection for request in requests]
+    assert all(connections)
+    assert len(set(connections)) == len(connections)
+
+
+def test_by_default_both_schedules_sit_on_the_installations_random_phases(
+    org: Organisation, tmp_path: Path
+) -> None:
+    now = datetime(2026, 5, 1, 9, 30, 12, 345000, tzinfo=UTC)
+    first_sends = set()
+    for n in range(5):
+        storage = SourceStorage(tmp_path / str(n), kdf_cost=INTERACTIVE)
+        sends, downloads = SourceClient(None, [org.anchor], storage).start(now)
+        send_grid = FixedRate.with_phase(timedelta(minutes=1), storage.schedule_phase("send"))
+        assert sends.next_at == send_grid.next_after(now)
+        assert downloads.next_at == now  # a download when the client starts
+        assert not downloads.fire(now + timedelta(seconds=2))  # missed: skipped
+        download_grid = FixedRate.with_phase(
+            timedelta(minutes=5), storage.schedule_phase("download")
+        )
+        assert downloads.next_at == download_grid.next_after(now + timedelta(seconds=2))
+        # A restart lands on the same grid.
+        again, _ = SourceClient(None, [org.anchor], storage).start(now + timedelta(hours=3))
+        assert (again.next_at - sends.next_at) % timedelta(minutes=1) == timedelta(0)
+        first_sends.add(sends.next_at)
+    assert len(first_sends) == 5
