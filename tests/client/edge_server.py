@@ -1,7 +1,8 @@
 """The real edge app served on loopback (``tests.support.edge_server.serve``) behind a
 recording ASGI wrapper: a test instrument that notes, for every request, the method, path,
-query, headers and body size the edge received, and which connection carried it (the
-loopback client port, an identity for the connection only; never a client address)."""
+query, headers and body size the edge received, the size of its answer's body, and which
+connection carried it (the loopback client port, an identity for the connection only;
+never a client address)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class RecordedRequest:
     headers: tuple[tuple[bytes, bytes], ...]
     body_size: int
     connection: int = field(default=0, compare=False)
+    answer_size: int = field(default=0, compare=False)
 
     def shape(self) -> tuple[str, str, tuple[tuple[bytes, bytes], ...], int]:
         """Everything an observer of the request sees but the query (which varies with
@@ -54,17 +56,30 @@ class Recorder:
                 size += len(message.get("body", b""))
             return message
 
-        await self.app(scope, counting_receive, send)
-        self.requests.append(
-            RecordedRequest(
-                scope["method"],
-                scope["path"],
-                scope["query_string"],
-                tuple(sorted((bytes(k), bytes(v)) for k, v in scope["headers"])),
-                size,
-                scope["client"][1] if scope.get("client") else 0,
+        answered = 0
+
+        def record() -> None:
+            self.requests.append(
+                RecordedRequest(
+                    scope["method"],
+                    scope["path"],
+                    scope["query_string"],
+                    tuple(sorted((bytes(k), bytes(v)) for k, v in scope["headers"])),
+                    size,
+                    scope["client"][1] if scope.get("client") else 0,
+                    answered,
+                )
             )
-        )
+
+        async def counting_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.body":
+                answered += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record()  # before the client can have the whole answer
+            await send(message)
+
+        await self.app(scope, counting_receive, counting_send)
 
 
 @dataclass

@@ -319,7 +319,9 @@ class RecordingEdge:
     def public_keys(self) -> PublishedKeys:
         return self.published
 
-    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
+    def dead_drops(
+        self, body_type: type[B], after: int, window: int | None = None
+    ) -> list[DeadDrop[B]]:
         return []
 
     def send_u2c(self, message: EncryptedU2C) -> None:

@@ -18,14 +18,18 @@ from pathlib import Path
 import pytest
 
 from quietline.client import FixedRate, SourceClient, SourceEdge, SourceStorage, TickOutcome
+from quietline.client.client import DEAD_DROP_WINDOW
 from quietline.client.mailbox import open_records
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import Direction
+from quietline.protocol.deaddrops import dead_drop_page
 from quietline.protocol.errors import ProtocolError
-from quietline.protocol.messages import EncryptedU2C, parse_u2c
+from quietline.protocol.keys import ReplyKey
+from quietline.protocol.messages import EncryptedU2C, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
 from quietline.vault import INTERACTIVE, Vault
-from tests.client.edge_server import RunningEdge
+from tests.client.edge_server import RecordedRequest, RunningEdge
+from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
 
 PASSPHRASE = "a long and private passphrase"
@@ -219,3 +223,127 @@ def test_by_default_both_schedules_sit_on_the_installations_random_phases(
         assert (again.next_at - sends.next_at) % timedelta(minutes=1) == timedelta(0)
         first_sends.add(sends.next_at)
     assert len(first_sends) == 5
+
+
+def _publish_dead_drops(
+    edge: RunningEdge,
+    org: Organisation,
+    texts: list[str | None],
+    reader: SourceStorage | None = None,
+) -> None:
+    """One user dead drop per entry of ``texts``: filler only for None, else a reply to
+    the source whose folder ``reader`` is."""
+    with EdgeClient(edge.url) as publisher:
+        for text in texts:
+            entries = []
+            if text is not None:
+                assert reader is not None
+                records, _ = open_records(reader, PASSPHRASE, create=False)
+                key = ReplyKey.of(records.user_key)
+                entries = [reply_entry(org, "news_desk", key, text_reply(text))]
+            publisher.publish_dead_drop(user_dead_drop(org, entries, datetime.now(UTC)))
+
+
+def _window_page(org: Organisation) -> bytes:
+    """A page of one window of dead drops with one-digit ids, as the edge writes it."""
+    drop = user_dead_drop(org, [], datetime.now(UTC))
+    return dead_drop_page([drop.published(n) for n in range(DEAD_DROP_WINDOW)], 2**20)
+
+
+def _dead_drop_requests(edge: RunningEdge, since: int) -> list[RecordedRequest]:
+    return [r for r in edge.recorder.requests[since:] if r.path == "/v1/user/dead-drops"]
+
+
+def _download(edge: RunningEdge, client: SourceClient, now: datetime) -> RecordedRequest:
+    """Tick ``client`` at ``now``, where a download is due; the one request it made for
+    user dead drops."""
+    since = len(edge.recorder.requests)
+    outcome = client.tick(now)
+    assert outcome.downloaded
+    assert not outcome.notes
+    (request,) = _dead_drop_requests(edge, since)
+    return request
+
+
+def test_a_fresh_install_downloads_exactly_what_a_long_running_client_does(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    start = _on_the_minute()
+    with _client(edge.url, tmp_path / "old", org) as old:
+        _publish_dead_drops(edge, org, [None] * 5)  # history before either existed
+        for minute in range(4):
+            _publish_dead_drops(edge, org, [None])
+            _download(edge, old, start + minute * DOWNLOAD_PERIOD)
+        moment = start + 4 * DOWNLOAD_PERIOD
+        _publish_dead_drops(edge, org, [None])
+        with _client(edge.url, tmp_path / "new", org) as new:
+            before = len(edge.recorder.requests)
+            long_running = _download(edge, old, moment)
+            middle = len(edge.recorder.requests)
+            fresh = _download(edge, new, moment)
+            # Both requests (keys, then the dead-drop window): method, path, query,
+            # headers, body size and answer size.
+            made = edge.recorder.requests
+            assert [r.path for r in made[before:middle]] == [
+                "/v1/public-keys",
+                "/v1/user/dead-drops",
+            ]
+            assert made[before:middle] == made[middle:]
+            assert [r.answer_size for r in made[before:middle]] == [
+                r.answer_size for r in made[middle:]
+            ]
+            assert fresh == long_running
+            windows = [c.storage.read_cache() for c in (old, new)]
+            assert windows[0].last_dead_drop_id == windows[1].last_dead_drop_id
+            # The fresh install holds the newest window, not the history before it.
+            newest = sorted(d.id for d in windows[0].dead_drops)[-DEAD_DROP_WINDOW:]
+            assert sorted(d.id for d in windows[1].dead_drops) == newest
+
+
+def test_every_download_is_one_window_and_a_long_absence_catches_up_at_that_pace(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    start = _on_the_minute()
+    with (
+        _client(edge.url, tmp_path / "steady", org) as steady,
+        _client(edge.url, tmp_path / "away", org) as away,
+    ):
+        _publish_dead_drops(edge, org, [None] * 3)
+        requests = [_download(edge, c, start) for c in (steady, away)]
+        away.send(PASSPHRASE, "news_desk", "hello", new=True, now=start)
+        # Away (stopped) for eight periods, while seven dead drops came, the reply in the
+        # oldest of them.
+        missed = ["the oldest missed reply", *[None] * 6]
+        for minute in range(1, 9):
+            if missed:
+                _publish_dead_drops(edge, org, [missed.pop(0)], away.storage)
+            requests.append(_download(edge, steady, start + minute * DOWNLOAD_PERIOD))
+    catching_up: list[RecordedRequest] = []
+    with (
+        _client(edge.url, tmp_path / "steady", org) as steady,
+        _client(edge.url, tmp_path / "away", org) as back,
+    ):
+        for minute in range(9, 15):
+            now = start + minute * DOWNLOAD_PERIOD
+            requests.append(_download(edge, steady, now))
+            catching_up.append(_download(edge, back, now))
+            if back.inbox(PASSPHRASE, now):
+                break
+        # Seven missed dead drops, two a period: the reply is found within four periods.
+        assert len(catching_up) <= 4
+        assert [r.text for r in back.inbox(PASSPHRASE, now)] == ["the oldest missed reply"]
+    requests += catching_up
+    # Every download, caught up or catching up, fresh or not: one request of one length,
+    # one answer of one window (every dead drop here is of one size; the answers differ
+    # only by a digit more in an id).
+    assert len({len(r.query) for r in requests}) == 1
+    window = len(_window_page(org))
+    assert all(window <= r.answer_size <= window + 2 * DEAD_DROP_WINDOW for r in requests)
+    assert {r.shape() for r in requests} == {requests[0].shape()}
+    # Those of clients that are caught up are identical, and so is the first of a client
+    # back from its absence (which finds the gap by it); while catching up, the query
+    # names the cursor instead.
+    caught_up = {r.query for r in requests[: len(requests) - len(catching_up)]}
+    assert len(caught_up) == 1
+    assert catching_up[0].query in caught_up
+    assert caught_up.isdisjoint(r.query for r in catching_up[1:-1])

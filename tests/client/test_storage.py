@@ -166,6 +166,7 @@ caches = st.builds(
     st.fixed_dictionaries(
         {}, optional={name: st.floats(0, 1, exclude_max=True) for name in ("send", "download")}
     ),
+    st.booleans(),
 )
 
 

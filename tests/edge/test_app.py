@@ -8,8 +8,7 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore
-from quietline.edge.app import DEAD_DROP_PAGE
-from quietline.protocol.api import U2C_BODY_LEN, WITH_STATEMENTS, Route
+from quietline.protocol.api import DEAD_DROP_PAGE, U2C_BODY_LEN, WITH_STATEMENTS, Route
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop, parse_dead_drop_list
@@ -236,6 +235,34 @@ def test_dead_drop_reads_are_paged(
     assert [d["id"] for d in page] == list(range(1, DEAD_DROP_PAGE + 1))
     rest = edge.get(f"/v1/user/dead-drops?ids_greater_than={DEAD_DROP_PAGE}").json()
     assert [d["id"] for d in rest["dead_drops"]] == list(range(101, 106))
+
+
+def test_a_windowed_read_holds_exactly_the_window_however_far_behind_the_reader_is(
+    edge: TestClient, organization: Organisation, store: EdgeStore
+) -> None:
+    def ids(after: str, window: int | str, kind: str = "user") -> list[int]:
+        query = {"ids_greater_than": after, "window": window}
+        response = edge.get(f"/v1/{kind}/dead-drops", params=query)
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["dead_drops"]]
+
+    assert ids("0", 3) == []
+    store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    assert ids("0", 3) == ids(str(2**63 - 1), 3) == [1]  # fewer only while fewer exist
+    for _ in range(9):
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    store.add_dead_drop(journalist_dead_drop(organization, NOW, epoch=1), NOW)  # id 11
+    store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)  # id 12
+    assert ids("0", 3) == [1, 2, 3]
+    assert ids("0000000000000000004", 3) == [5, 6, 7]  # a cursor written in all 19 digits
+    assert ids("8", 3) == [9, 10, 12]
+    # Fewer than the window after the cursor: the newest window instead.
+    assert ids("10", 3) == ids("12", 3) == ids(str(2**63 - 1), 3) == [9, 10, 12]
+    assert ids(str(2**63 - 1), 1, "journalist") == [11]
+    for bad in ("0", "101", "-1", "1.5", "0x3", "1000"):
+        response = edge.get("/v1/user/dead-drops", params={"window": bad})
+        assert response.status_code == 400, bad
+        assert "window" in response.json()["error"]
 
 
 def test_dead_drops_past_retention_disappear(

@@ -164,8 +164,8 @@ def system(tmp_path: Path) -> Iterator[System]:
             edge,
             [anchor],
             SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
-            send_schedule=FixedRate(STEP),
-            download_schedule=FixedRate(STEP),
+            send_schedule=FixedRate(STEP, origin=T0),
+            download_schedule=FixedRate(STEP, origin=T0),
         )
         source.start(T0)
         the_system = System(

@@ -20,12 +20,14 @@ from quietline.client.errors import NoVerifiedKeys, SourceClientError
 from quietline.client.mailbox import queue_message, read_inbox, read_sent
 from quietline.client.records import Reply
 from quietline.client.schedule import FixedRate, Schedule, Timetable
-from quietline.client.storage import DEAD_DROP_RETENTION, SourceStorage
+from quietline.client.storage import DEAD_DROP_RETENTION, Cache, SourceStorage
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
+from quietline.protocol.api import DEAD_DROP_PAGE
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import BadSignature, ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.jsonvalues import I64_MAX
 from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.roles import Revocation
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
@@ -33,7 +35,13 @@ from quietline.runner import StepReport
 
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0
-MAX_DEAD_DROP_PAGES = 16
+# How many user dead drops every download asks for, and gets (fewer only while the edge
+# holds fewer): the same request size and answer size for every client in every period.
+# A caught-up client asks for the newest; one that fell behind asks for the next after
+# its cursor, so it catches up at this many per period.
+DEAD_DROP_WINDOW = 2
+# The cursor a caught-up client asks after: the edge answers with its newest window.
+NEWEST = I64_MAX
 # The run loop wakes at least this often, so an accelerated clock is followed closely
 # and a stop request is noticed quickly.
 MAX_IDLE_WAIT_S = 1.0
@@ -44,7 +52,9 @@ class SourceEdge(Protocol):
 
     def public_keys(self) -> PublishedKeys: ...
 
-    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]: ...
+    def dead_drops(
+        self, body_type: type[B], after: int, window: int | None = None
+    ) -> list[DeadDrop[B]]: ...
 
     def send_u2c(self, message: EncryptedU2C) -> None: ...
 
@@ -91,6 +101,7 @@ class SourceClient:
         *,
         send_schedule: Schedule | None = None,
         download_schedule: Schedule | None = None,
+        dead_drop_window: int = DEAD_DROP_WINDOW,
     ) -> None:
         if not anchors:
             raise SourceClientError("a source client needs the organisation's anchor key")
@@ -98,6 +109,9 @@ class SourceClient:
         self.anchors = list(anchors)
         self.storage = storage
         self.counters = ClientCounters()
+        if not 1 <= dead_drop_window <= DEAD_DROP_PAGE:
+            raise SourceClientError(f"a dead drop window holds 1 to {DEAD_DROP_PAGE} dead drops")
+        self._dead_drop_window = dead_drop_window
         self._send_schedule = send_schedule
         self._download_schedule = download_schedule
         self._sends: Timetable | None = None
@@ -224,24 +238,19 @@ class SourceClient:
         keys = self.verified_keys(now)
         if keys is None:
             return
-        with self.storage.locked():
-            cache = self.storage.read_cache()
-        after = cache.last_dead_drop_id
-        for _ in range(MAX_DEAD_DROP_PAGES):
-            try:
-                page = edge.dead_drops(UserDeadDrop, after)
-            except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
-                self.counters.download_failures += 1
-                outcome.notes.append(f"dead drop download failed: {error}")
-                break
-            # Only a dead drop that verifies moves the cursor: a forged one (a huge id,
-            # say) is refused and never makes the client skip the ones after it.
-            verified = [drop for drop in page if drop.id > after and self._verifies(drop, keys)]
-            if not verified:
-                break
-            cache.dead_drops.extend(verified)
-            after = max(drop.id for drop in verified)
-        cache.last_dead_drop_id = after
+        cache = self.storage.read_cache()  # replaced whole by writers: no lock to read it
+        caught_up = not cache.catching_up
+        try:
+            page = edge.dead_drops(
+                UserDeadDrop,
+                NEWEST if caught_up else cache.last_dead_drop_id,
+                window=self._dead_drop_window,
+            )
+        except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
+            self.counters.download_failures += 1
+            outcome.notes.append(f"dead drop download failed: {error}")
+            page = []
+        self._take_window(cache, [drop for drop in page if self._verifies(drop, keys)])
         cache.forget_dead_drops_before(now - DEAD_DROP_RETENTION)
         with self.storage.locked():
             current = self.storage.read_cache()
@@ -249,6 +258,32 @@ class SourceClient:
             self.storage.write_cache(cache)
         self.counters.downloads += 1
         outcome.downloaded = True
+
+    def _take_window(self, cache: Cache, window: list[DeadDrop[UserDeadDrop]]) -> None:
+        """Keep the new dead drops of a verified window and move the cursor.
+
+        Only dead drops that verify count: a forged one (a huge id, say) is refused and
+        never moves the cursor past the ones after it. A client that is caught up asks
+        for the newest window; when that window is full and starts past its cursor,
+        something may lie between, so it catches up from its cursor, one window per
+        period, until a window reaches back to what it has (the edge then gave the
+        newest). A fresh install (no cursor yet) starts from the newest window, as a
+        long-running client would be.
+        """
+        if not window:
+            return
+        known = {drop.id for drop in cache.dead_drops}
+        cache.dead_drops.extend(drop for drop in window if drop.id not in known)
+        last = cache.last_dead_drop_id
+        oldest, newest = min(d.id for d in window), max(d.id for d in window)
+        full = len(window) >= self._dead_drop_window
+        if cache.catching_up:
+            cache.catching_up = full and oldest > last
+            cache.last_dead_drop_id = max(last, newest)
+        elif last > 0 and full and oldest > last:
+            cache.catching_up = True  # the cursor stays: the next window starts there
+        else:
+            cache.last_dead_drop_id = max(last, newest)
 
     def _verifies(self, dead_drop: DeadDrop[UserDeadDrop], keys: VerifiedKeys) -> bool:
         try:

@@ -42,6 +42,7 @@ from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import (
     I64_MAX,
     load_json,
+    require_bool,
     require_int,
     require_list,
     require_object,
@@ -80,6 +81,9 @@ class Cache:
     # This installation's schedule phases (fractions of a period in [0, 1)), drawn at
     # random at its first start: {"send": ..., "download": ...}.
     phases: dict[str, float] = field(default_factory=dict)
+    # Whether the dead drop downloads are catching up from ``last_dead_drop_id`` (one
+    # window a period) rather than asking for the newest window.
+    catching_up: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +92,7 @@ class Cache:
             "user_dead_drops": [dead_drop.to_json() for dead_drop in self.dead_drops],
             "last_dead_drop_id": self.last_dead_drop_id,
             "phases": dict(self.phases),
+            "catching_up": self.catching_up,
         }
 
     @classmethod
@@ -105,6 +110,7 @@ class Cache:
             [DeadDrop.from_json(UserDeadDrop, drop) for drop in drops],
             last,
             {name: _phase(phases[name]) for name in PHASE_NAMES if name in phases},
+            require_bool(fields.get("catching_up", False), "whether it is catching up"),
         )
 
     def forget_dead_drops_before(self, cutoff: datetime) -> None:

@@ -15,6 +15,7 @@ import re
 import traceback
 from collections.abc import Sequence
 from contextlib import closing
+from datetime import datetime
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -46,6 +47,7 @@ from quietline.edge.keys import (
 from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
+    DEAD_DROP_PAGE,
     U2C_BODY_LEN,
     WITH_STATEMENTS,
     Direction,
@@ -64,6 +66,7 @@ from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import (
     B,
+    DeadDrop,
     JournalistDeadDrop,
     UserDeadDrop,
     dead_drop_page,
@@ -74,13 +77,13 @@ from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 from quietline.protocol.roles import Revocation
 
-DEAD_DROP_PAGE = 100
 DEFAULT_PAGE_BYTES = EdgeLimits().page_bytes
 CACHE_KEYS = "public, max-age=60"
 CACHE_DEAD_DROPS = "public, max-age=60"
 CACHE_STATUS = "public, max-age=30"
 CACHE_OPENAPI = "public, max-age=3600"
 _DIGITS = re.compile(r"[0-9]{1,19}")
+_WINDOW = re.compile(r"[0-9]{1,3}")
 _log = logging.getLogger("quietline.edge")
 S = TypeVar("S")
 
@@ -125,18 +128,40 @@ class _EdgeRoutes:
 
     def dead_drops(self, request: Request, body_type: type[B]) -> Response:
         """Up to DEAD_DROP_PAGE dead drops after ``ids_greater_than``, and no more than fit
-        in ``page_bytes`` (at least one): those past it are never read from the store."""
+        in ``page_bytes`` (at least one): those past it are never read from the store.
+
+        With ``window=K`` (1 to DEAD_DROP_PAGE), exactly K of them (fewer only when the
+        edge holds fewer): the K after ``ids_greater_than``, or the newest K when fewer
+        than K come after it, so the answer's size never says how far behind a reader is.
+        """
         text = request.query_params.get("ids_greater_than", "0")
         if not _DIGITS.fullmatch(text) or int(text) > I64_MAX:
             raise MalformedInput("ids_greater_than must be a non-negative integer")
-        found = self.store.dead_drops_after(body_type, int(text), DEAD_DROP_PAGE, self.clock.now())
-        with closing(found):
-            page = dead_drop_page(found, self.page_bytes)
+        window = request.query_params.get("window")
+        now = self.clock.now()
+        if window is not None:
+            windowed = self._window(body_type, int(text), window, now)
+            page = dead_drop_page(windowed, self.page_bytes)
+        else:
+            found = self.store.dead_drops_after(body_type, int(text), DEAD_DROP_PAGE, now)
+            with closing(found):
+                page = dead_drop_page(found, self.page_bytes)
         return Response(
             page,
             media_type="application/json",
             headers={"Cache-Control": CACHE_DEAD_DROPS},
         )
+
+    def _window(
+        self, body_type: type[B], after: int, window: str, now: datetime
+    ) -> list[DeadDrop[B]]:
+        if not _WINDOW.fullmatch(window) or not 1 <= int(window) <= DEAD_DROP_PAGE:
+            raise MalformedInput(f"window must be an integer from 1 to {DEAD_DROP_PAGE}")
+        size = int(window)
+        following = self.store.dead_drops(body_type, after, size, now)
+        if len(following) < size:
+            return self.store.newest_dead_drops(body_type, size, now)
+        return following
 
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()

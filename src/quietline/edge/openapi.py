@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quietline.protocol.api import DEAD_DROP_PAGE
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.jsonvalues import I64_MAX
 
@@ -65,13 +66,22 @@ _ID_QUERY = {
     " and no more than fit in the edge's page size (a few MiB; at least one). Ask again"
     " after the last id returned until the list is empty.",
 }
+_WINDOW_QUERY = {
+    "name": "window",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": DEAD_DROP_PAGE},
+    "description": "Return exactly this many dead drops (fewer only when the edge holds"
+    " fewer): those after ids_greater_than, or the newest ones when fewer come after it."
+    " A reader's answer is then the same size however far behind it is.",
+}
 
 
 def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
     return {
         "get": {
             "summary": f"{kind.capitalize()}-facing dead drops after an id",
-            "parameters": [_ID_QUERY],
+            "parameters": [_ID_QUERY, _WINDOW_QUERY],
             "responses": {
                 "200": _answer(
                     "dead drops",

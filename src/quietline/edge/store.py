@@ -351,18 +351,36 @@ class EdgeStore:
         with closing(self.dead_drops_after(body_type, after, limit, now)) as found:
             return list(found)
 
+    def newest_dead_drops(self, body_type: type[B], limit: int, now: datetime) -> list[DeadDrop[B]]:
+        """The newest ``limit`` dead drops of ``body_type`` within the retention at
+        ``now``, in id order. Raises StoreBusy."""
+        newest_first = self._dead_drop_rows(
+            "SELECT id, created_at, data, signature, epoch FROM dead_drops"
+            " WHERE kind = ? AND created_at >= ? ORDER BY id DESC LIMIT ?",
+            (body_type.KIND.value, unix_micros(now - self.retention), limit),
+            body_type,
+        )
+        with closing(newest_first):
+            return list(newest_first)[::-1]
+
     def dead_drops_after(
         self, body_type: type[B], after: int, limit: int, now: datetime
     ) -> Generator[DeadDrop[B], None, None]:
         """The same dead drops as :meth:`dead_drops`, read from the database one at a time
         as they are taken, so a reader that stops early never holds the rest; close it
         (or read it to the end) on the thread that made it. Raises StoreBusy."""
+        return self._dead_drop_rows(
+            "SELECT id, created_at, data, signature, epoch FROM dead_drops"
+            " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
+            (body_type.KIND.value, after, unix_micros(now - self.retention), limit),
+            body_type,
+        )
+
+    def _dead_drop_rows(
+        self, query: str, parameters: tuple[str | int, ...], body_type: type[B]
+    ) -> Generator[DeadDrop[B], None, None]:
         try:
-            cursor = self._db().execute(
-                "SELECT id, created_at, data, signature, epoch FROM dead_drops"
-                " WHERE kind = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
-                (body_type.KIND.value, after, unix_micros(now - self.retention), limit),
-            )
+            cursor = self._db().execute(query, parameters)
         except sqlite3.OperationalError as error:
             raise StoreBusy("the edge's store is busy; try again") from error
         try:

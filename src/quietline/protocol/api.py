@@ -54,6 +54,8 @@ S = TypeVar("S")
 # A JSON string of the unpadded base64 of a U2C: 1,031 characters and two quotes.
 U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
 QUEUE_PULL_MAX = 1000
+# The most dead drops one GET returns, and the largest ``window`` a reader may ask for.
+DEAD_DROP_PAGE = 100
 # ``GET /v1/public-keys`` with this query adds the organisation's statements (role
 # statements and revocations) in a ``quietline`` member; without it the document is
 # exactly CoverDrop's, which CoverDrop's apps parse refusing unknown fields.
