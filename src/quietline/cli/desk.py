@@ -20,7 +20,7 @@ import typer
 
 from quietline.cli.files import alone, fail, load_json, print_report
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read_passphrase
-from quietline.cli.textinput import read_message
+from quietline.cli.textinput import MessageFile, read_message
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
 from quietline.desk.report import DeskReport
@@ -260,15 +260,7 @@ def thread(
 def reply(
     folder: Folder,
     source: Source,
-    message_file: Annotated[
-        str | None,
-        typer.Option(
-            "--message-file",
-            metavar="PATH",
-            help="Read the reply from this file (UTF-8); - or leaving it out reads standard "
-            "input, typed or piped.",
-        ),
-    ] = None,
+    message_file: MessageFile = None,
     as_recipient: Annotated[
         str | None,
         typer.Option("--as", help="Reply as this recipient (default: the source's recipient)."),

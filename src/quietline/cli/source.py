@@ -23,7 +23,7 @@ import typer
 
 from quietline.cli.files import alone, fail, load_json
 from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read_passphrase
-from quietline.cli.textinput import read_message
+from quietline.cli.textinput import MessageFile, read_message
 from quietline.client import (
     SourceClient,
     SourceStorage,
@@ -76,15 +76,6 @@ def _anchors(paths: list[Path] | None, storage: SourceStorage | None = None) -> 
     raise fail("no organisation anchor: pass --anchor (the organisation's public key file)")
 
 
-MessageFile = Annotated[
-    str | None,
-    typer.Option(
-        "--message-file",
-        metavar="PATH",
-        help="Read the message from this file (UTF-8); - or leaving it out reads standard "
-        "input, typed or piped.",
-    ),
-]
 REPLACE_ANSWER = "replace the vault"
 
 

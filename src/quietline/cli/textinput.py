@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -28,6 +28,15 @@ from quietline.protocol.pcs import MAX_STREAM_LEN, PaddedCompressedString
 # Nothing longer can fit: MAX_STREAM_LEN bytes never inflate to more than this.
 MAX_INPUT_BYTES = MAX_STREAM_LEN * PCS_MAX_DECOMPRESSION_RATIO
 STDIN = "-"
+MessageFile = Annotated[
+    str | None,
+    typer.Option(
+        "--message-file",
+        metavar="PATH",
+        help="Read the message from this file (UTF-8); - or leaving it out reads standard "
+        "input, typed or piped.",
+    ),
+]
 
 # Ordinary prose, written for this purpose, to measure how much of each language fits.
 ENGLISH_SAMPLE = (
