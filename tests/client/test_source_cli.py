@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -337,3 +339,73 @@ def test_bad_input_gets_a_clear_error_and_no_traceback(org: Organisation, tmp_pa
     too_long = _quietline(*common, passphrase="one", stdin=hex_text)
     assert "about 900 characters of English text or 240 of Chinese" in too_long.stderr
     assert "this one needs 1" in too_long.stderr
+
+
+# A session of its own whose controlling terminal is the pty at argv[1], as a person's
+# shell gives it; then `quietline ARGS`.
+AT_A_TERMINAL = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for target in (0, 1, 2):
+    os.dup2(fd, target)
+os.execv(sys.executable, [sys.executable, "-m", "quietline", *sys.argv[2:]])
+"""
+
+
+class Terminal:
+    """A person at a terminal: reads what the command shows, types answers."""
+
+    def __init__(self, *args: str) -> None:
+        self.master, slave = os.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", AT_A_TERMINAL, os.ttyname(slave), *args],
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, text: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while text.encode() not in self.seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never shown {text!r}; shown: {self.seen!r}")
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:  # the command exited and closed the terminal
+                    time.sleep(0.1)
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> int:
+        code = self.process.wait(timeout=DEADLINE_S)
+        os.close(self.master)
+        return code
+
+
+def test_at_a_terminal_the_message_is_typed_and_replacing_a_vault_is_confirmed(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    vault = tmp_path / "client"
+    common = ("--vault", str(vault), "--kdf-cost", "interactive", "--to", "news_desk")
+    with _running(edge, org, vault):
+        for answer, queued in (("no", False), ("replace the vault", True)):
+            person = Terminal("source", "send", *common, "--new")
+            person.expect("Type the message, then Ctrl-D")
+            person.type(f"{SECRET_TEXT}\n\x04")
+            # The space comes once echo is off (typing before it would be echoed, then
+            # discarded), as a person who waits for the prompt sees.
+            person.expect("Vault passphrase: ")
+            person.type("typed passphrase\n")
+            person.expect("Repeat for confirmation: ")
+            person.type("typed passphrase\n")
+            person.expect("Type 'replace the vault' to go on:")
+            person.type(f"{answer}\n")
+            person.expect("queued for news_desk" if queued else "nothing was replaced")
+            assert person.close() == (0 if queued else 1)
+            # The passphrase was never echoed.
+            assert b"typed passphrase" not in person.seen
+    storage = SourceStorage(vault, kdf_cost=INTERACTIVE)
+    assert [text for _, text, _ in read_sent(storage, "typed passphrase")] == [SECRET_TEXT]

@@ -9,7 +9,9 @@ never from an option or the environment, which show in the process list.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -87,10 +89,11 @@ def _typed_confirmation(question: str) -> bool:
     """Whether the person at the terminal typed REPLACE_ANSWER after ``question``; False
     when there is no terminal (standard input may be the message, so ask /dev/tty)."""
     try:
-        terminal = Path("/dev/tty").open("r+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return False
-    with terminal:
+    # Unbuffered both ways, as getpass does: a terminal cannot seek, so no "r+" file.
+    with io.TextIOWrapper(io.FileIO(fd, "r+"), encoding="utf-8", errors="replace") as terminal:
         terminal.write(f"{question}\nType '{REPLACE_ANSWER}' to go on: ")
         terminal.flush()
         return terminal.readline().strip() == REPLACE_ANSWER

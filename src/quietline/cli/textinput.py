@@ -153,16 +153,11 @@ def decode_message(raw: bytes) -> str:
 
 
 def read_limited(stream: BinaryIO) -> bytes:
-    """Up to one byte more than any message can need: enough to tell it is too long."""
-    chunks: list[bytes] = []
-    wanted = MAX_INPUT_BYTES + 1
-    while wanted > 0:
-        chunk = stream.read(wanted)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        wanted -= len(chunk)
-    return b"".join(chunks)
+    """Up to one byte more than any message can need: enough to tell it is too long.
+
+    One buffered read, which returns short only at the end of the input: reading again
+    after a terminal's Ctrl-D would wait for more typing instead of ending."""
+    return stream.read(MAX_INPUT_BYTES + 1)
 
 
 def read_message(source: str | None) -> str:
