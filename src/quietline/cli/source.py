@@ -213,7 +213,8 @@ def send_command(
     now = SystemClock().now()
     try:
         try:
-            recipient = client.send(passphrase, to, text, now=now)
+            # Already confirmed: one attempt that opens the vault or replaces it.
+            recipient = client.send(passphrase, to, text, new=replace_existing_vault, now=now)
         except WrongPassphrase:
             if not new:
                 raise
