@@ -74,7 +74,7 @@ class Demo:
         self.deadline = self.started + timeout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.supervisor = Supervisor(folder / "logs", {"QUIETLINE_PASSPHRASE": PASSPHRASE})
+        self.supervisor = Supervisor(folder / "logs")
 
     def say(self, line: str) -> None:
         self.report(f"[{time.monotonic() - self.started:6.1f}s] {line}")
@@ -90,9 +90,10 @@ class Demo:
             "source", *args, "--vault", str(vault), "--kdf-cost", "interactive"
         )
 
-    def answer(self, command: list[str]) -> dict[str, Any]:
-        """Run a short command; its JSON answer (if asked for), or DemoFailed with its error."""
-        done = self.supervisor.run(command)
+    def answer(self, command: list[str], message: str = "") -> dict[str, Any]:
+        """Run a short command (given the vault passphrase on a pipe and ``message`` on
+        standard input); its JSON answer (if asked for), or DemoFailed with its error."""
+        done = self.supervisor.run(command, stdin=message, passphrase=PASSPHRASE)
         if done.returncode != 0:
             raise DemoFailed(f"{' '.join(command[3:5])} failed: {done.stderr.strip()}")
         if "--json" not in command:
@@ -153,7 +154,7 @@ class Demo:
         source = self._await_delivery()
         latency = time.monotonic() - sent_at
         self.say(f"the desk read the message {latency:.1f} s after it was queued; replying")
-        self.answer(self.desk("reply", source, "--message", DESK_REPLY))
+        self.answer(self.desk("reply", source), message=DESK_REPLY)
         self._await_reply(writer)
         self.say("the source read the reply; stopping every process")
         with EdgeClient(self.url) as edge:
@@ -174,7 +175,7 @@ class Demo:
     def _start_desk(self, layout: Layout) -> None:
         for bundle in sorted(layout.recipients.glob("*.json")):
             self.answer(self.desk("add-recipient", str(bundle)))
-        self.supervisor.start("desk", self.desk("run"))
+        self.supervisor.start("desk", self.desk("run"), passphrase=PASSPHRASE)
         self.say("the desk holds news_desk and investigations; it sends one J2C a second")
 
     def _start_crowd(self, layout: Layout) -> Path:
@@ -202,8 +203,12 @@ class Demo:
 
     def _write(self, writer: Path) -> None:
         def queued() -> bool:
-            send = ("send", "--to", RECIPIENT, "--message", WRITER_MESSAGE, "--new")
-            return self.supervisor.run(self.source(*send, vault=writer)).returncode == 0
+            # A fresh install: nothing to lose, so the new vault replaces the random one.
+            send = ("send", "--to", RECIPIENT, "--new", "--replace-existing-vault")
+            done = self.supervisor.run(
+                self.source(*send, vault=writer), stdin=WRITER_MESSAGE, passphrase=PASSPHRASE
+            )
+            return done.returncode == 0
 
         self.wait(queued, "a client to download the keys it needs to write")
         self.say(

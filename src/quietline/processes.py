@@ -2,17 +2,22 @@
 
 Every process started through a :class:`Supervisor` is stopped when it closes: politely
 (SIGTERM), then firmly (SIGKILL) after a grace period, also on Ctrl-C or an exception.
+A command that needs a vault passphrase gets it on a pipe (``--passphrase-fd N``) and
+its message text on standard input: never in its arguments or environment, which any
+process on the machine can read in /proc.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +38,36 @@ def quietline_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "quietline", *args]
 
 
+@contextmanager
+def passphrase_pipe(passphrase: str) -> Iterator[int]:
+    """The read end of a pipe holding ``passphrase`` and a newline, to hand a child for
+    ``--passphrase-fd``; closed on exit (the child keeps its own copy)."""
+    data = passphrase.encode("utf-8") + b"\n"
+    if len(data) > select.PIPE_BUF:
+        raise ValueError("a passphrase this long could block the pipe it is written to")
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+    finally:
+        os.close(write)
+    try:
+        yield read
+    finally:
+        os.close(read)
+
+
+@contextmanager
+def with_passphrase(
+    command: Sequence[str], passphrase: str | None
+) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """``command`` with ``--passphrase-fd N`` added and the descriptors to pass, if asked."""
+    if passphrase is None:
+        yield list(command), ()
+        return
+    with passphrase_pipe(passphrase) as fd:
+        yield [*command, "--passphrase-fd", str(fd)], (fd,)
+
+
 @dataclass
 class Service:
     name: str
@@ -45,34 +80,45 @@ class Supervisor:
     """Starts processes with their output in ``folder`` and stops them all on exit."""
 
     folder: Path
-    environment: Mapping[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
 
-    def start(self, name: str, command: Sequence[str]) -> Service:
+    def start(self, name: str, command: Sequence[str], *, passphrase: str | None = None) -> Service:
+        """Start ``command`` in the background (given ``passphrase`` on a pipe, if any)."""
         log = self.folder / f"{name}.log"
-        with log.open("ab") as output:
+        with log.open("ab") as output, with_passphrase(command, passphrase) as (argv, fds):
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                list(command),
+                argv,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.environment},
+                pass_fds=fds,
                 start_new_session=True,
             )
         service = Service(name, process, log)
         self.services.append(service)
         return service
 
-    def run(self, command: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a short command to completion, with the supervisor's environment."""
-        return subprocess.run(  # noqa: S603 - our own interpreter and arguments
-            list(command),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **self.environment},
-            check=False,
-        )
+    def run(
+        self,
+        command: Sequence[str],
+        timeout: float = 120,
+        *,
+        stdin: str = "",
+        passphrase: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a short command to completion, ``stdin`` as its standard input (a message,
+        for commands that read one) and ``passphrase`` on a pipe, if given."""
+        with with_passphrase(command, passphrase) as (argv, fds):
+            return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                pass_fds=fds,
+                start_new_session=True,
+                check=False,
+            )
 
     def check_alive(self) -> None:
         """Raise RuntimeError naming any service that has exited."""

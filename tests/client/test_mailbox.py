@@ -84,7 +84,7 @@ def test_a_fresh_vault_is_the_same_size_as_a_used_one_and_opens_for_nobody(
     used = _client(tmp_path / "used", org)
     used.send(PASSPHRASE, "news_desk", "hello", new=True, now=NOW)
     assert _sizes(fresh.storage) == _sizes(used.storage)
-    with pytest.raises(WrongPassphrase, match="use --new"):
+    with pytest.raises(WrongPassphrase, match="did not open the vault"):
         fresh.send(PASSPHRASE, "news_desk", "hello", now=NOW)
     with pytest.raises(WrongPassphrase):
         fresh.inbox(PASSPHRASE, NOW)
@@ -94,8 +94,10 @@ def test_wrong_passphrase_is_a_clear_error(tmp_path: Path, org: Organisation) ->
     client = _client(tmp_path, org)
     client.send(PASSPHRASE, "news_desk", "hello", new=True, now=NOW)
     vault_before = client.storage.vault.path.read_bytes()
-    with pytest.raises(WrongPassphrase, match="does not open this vault"):
+    with pytest.raises(WrongPassphrase, match="did not open the vault") as wrong:
         client.send("not the passphrase", "news_desk", "again", now=NOW)
+    # No hint to create a vault: after a typo, that would destroy this one.
+    assert "--new" not in str(wrong.value)
     with pytest.raises(WrongPassphrase):
         client.inbox("not the passphrase", NOW)
     assert client.storage.vault.path.read_bytes() == vault_before
@@ -194,3 +196,15 @@ def test_inbox_needs_keys(tmp_path: Path, org: Organisation) -> None:
     client = _client(tmp_path, org, with_keys=False)
     with pytest.raises(NoVerifiedKeys):
         client.inbox(PASSPHRASE, NOW)
+
+
+def test_an_unused_vault_and_a_wrong_passphrase_answer_the_same(
+    tmp_path: Path, org: Organisation
+) -> None:
+    client = _client(tmp_path, org)
+    with pytest.raises(WrongPassphrase) as unused:
+        client.inbox(PASSPHRASE, NOW)
+    client.send(PASSPHRASE, "news_desk", "hello", new=True, now=NOW)
+    with pytest.raises(WrongPassphrase) as wrong:
+        client.inbox("not the passphrase", NOW)
+    assert str(unused.value) == str(wrong.value)

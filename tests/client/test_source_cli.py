@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from quietline.client import SourceStorage, WrongPassphrase
+from quietline.client.mailbox import read_sent
 from quietline.edge_client import EdgeClient
+from quietline.processes import passphrase_pipe, with_passphrase
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
+from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
@@ -35,17 +42,24 @@ def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
 
 
-def _quietline(*args: str, passphrase: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "QUIETLINE_PASSPHRASE"}
-    if passphrase is not None:
-        env["QUIETLINE_PASSPHRASE"] = passphrase
-    return subprocess.run(
-        [sys.executable, "-m", "quietline", "source", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=DEADLINE_S,
-        check=False,
+def _quietline(
+    *args: str, passphrase: str | None = None, stdin: bytes = b""
+) -> subprocess.CompletedProcess[str]:
+    """``quietline source ARGS`` with ``stdin`` as its input and the passphrase on a pipe;
+    in a session of its own, so it has no terminal to ask at."""
+    command = [sys.executable, "-m", "quietline", "source", *args]
+    with with_passphrase(command, passphrase) as (argv, fds):
+        done = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            pass_fds=fds,
+            timeout=DEADLINE_S,
+            start_new_session=True,
+            check=False,
+        )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
 
 
@@ -75,7 +89,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
     anchor.write_text(json.dumps(org.anchor.to_json()))
     common = ("--vault", str(vault), "--kdf-cost", "interactive")
 
-    early = _quietline("send", *common, "--to", "news_desk", "--message", "x", "--new")
+    early = _quietline("send", *common, "--to", "news_desk", "--new", stdin=b"x")
     assert early.returncode == 1
     assert "run `quietline source run`" in early.stderr
 
@@ -104,17 +118,17 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
     try:
         _wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
         sent = _quietline(
-            "send", *common, "--to", "news_desk", "--message", SECRET_TEXT, "--new",
-            passphrase="pass phrase one",
+            "send", *common, "--to", "news_desk", "--new", "--replace-existing-vault",
+            passphrase="pass phrase one", stdin=SECRET_TEXT.encode(),
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert "queued for news_desk" in sent.stdout
 
         wrong = _quietline("inbox", *common, passphrase="not it")
         assert wrong.returncode == 1
-        assert "does not open this vault" in wrong.stderr
+        assert f"the passphrase did not open the vault in {vault}" in wrong.stderr
         unknown = _quietline(
-            "send", *common, "--to", "nobody", "--message", "hi", passphrase="pass phrase one"
+            "send", *common, "--to", "nobody", passphrase="pass phrase one", stdin=b"hi"
         )
         assert unknown.returncode == 1
         assert "'nobody' is not a recipient" in unknown.stderr
@@ -184,3 +198,214 @@ def test_a_second_run_on_one_vault_is_refused(
         again.send_signal(signal.SIGTERM)
         again.communicate(timeout=DEADLINE_S)
     assert again.returncode == 0
+
+
+@contextmanager
+def _running(edge: RunningEdge, org: Organisation, vault: Path) -> Iterator[subprocess.Popen[str]]:
+    """A ``source run`` on ``vault`` that has downloaded the keys; stopped on exit."""
+    anchor = vault.parent / "organisation.pub.json"
+    anchor.write_text(json.dumps(org.anchor.to_json()))
+    run = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "quietline", "source", "run", "--edge", edge.url),
+            *("--vault", str(vault), "--anchor", str(anchor), "--period", "0.2"),
+            *("--download-period", "0.5"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
+        yield run
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=DEADLINE_S)
+    assert run.returncode == 0, err
+
+
+def _proc(pid: int, name: str) -> bytes:
+    return (Path("/proc") / str(pid) / name).read_bytes()
+
+
+def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    vault = tmp_path / "client"
+    common = ("--vault", str(vault), "--kdf-cost", "interactive")
+    passphrase = "correct horse 7f3a battery"
+    file_text = "sentinel 9c1e from a file: the second ledger"
+    with _running(edge, org, vault) as run, passphrase_pipe(passphrase) as fd:
+        first = ("send", *common, "--to", "news_desk", "--new", "--replace-existing-vault")
+        send = subprocess.Popen(
+            [sys.executable, "-m", "quietline", "source", *first, "--passphrase-fd", str(fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(fd,),
+            start_new_session=True,
+        )
+        # `send` waits for its message on stdin: it is running, holding its passphrase
+        # on a descriptor, while another user's process reads what /proc shows of it.
+        _wait_for("send to start", lambda: b"send" in _proc(send.pid, "cmdline"))
+        shown = {
+            (name, pid): _proc(pid, name)
+            for name in ("cmdline", "environ")
+            for pid in (run.pid, send.pid)
+        }
+        out, err = send.communicate(SECRET_TEXT.encode() + b"\n", timeout=DEADLINE_S)
+        assert send.returncode == 0, err
+        assert b"queued for news_desk" in out
+        for (name, pid), seen in shown.items():
+            for secret in (SECRET_TEXT, passphrase, "sentinel"):
+                assert secret.encode() not in seen, (name, pid)
+
+        message_file = tmp_path / "message.txt"
+        message_file.write_text(file_text + "\n", encoding="utf-8")
+        from_file = _quietline(
+            "send", *common, "--to", "news_desk", "--message-file", str(message_file),
+            passphrase=passphrase,
+        )  # fmt: skip
+        assert from_file.returncode == 0, from_file.stderr
+
+        def both_sent() -> bool:
+            return len(_real_messages(edge, org)) == 2
+
+        _wait_for("both real messages", both_sent)
+    key = org.recipients[RecipientId("news_desk")].messaging.pair
+    texts = [real.payload.open(key).text.text() for real in _real_messages(edge, org)]
+    assert texts == [SECRET_TEXT, file_text]
+
+
+def test_a_mistyped_passphrase_never_replaces_the_vault(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    vault = tmp_path / "client"
+    common = ("--vault", str(vault), "--kdf-cost", "interactive", "--to", "news_desk")
+    with _running(edge, org, vault):
+        made = _quietline(
+            "send", *common, "--new", "--replace-existing-vault", passphrase="one", stdin=b"hi"
+        )
+        assert made.returncode == 0, made.stderr
+
+        wrong = _quietline("send", *common, passphrase="oen", stdin=b"again")
+        assert wrong.returncode == 1
+        assert f"error: the passphrase did not open the vault in {vault}" in wrong.stderr
+        assert "--new" not in wrong.stderr
+
+        # The old advice, followed: refused, since nobody at a terminal confirmed it.
+        over = _quietline("send", *common, "--new", passphrase="oen", stdin=b"again")
+        assert over.returncode == 1
+        assert "nothing was replaced" in over.stderr
+        assert "--replace-existing-vault" in over.stderr
+
+        lone_flag = _quietline(
+            "send", *common, "--replace-existing-vault", passphrase="oen", stdin=b"again"
+        )
+        assert lone_flag.returncode == 1
+        assert "only goes with --new" in lone_flag.stderr
+
+    # The vault still opens with the first passphrase and holds only the first message.
+    storage = SourceStorage(vault, kdf_cost=INTERACTIVE)
+    assert [text for _, text, _ in read_sent(storage, "one")] == ["hi"]
+    with pytest.raises(WrongPassphrase):
+        read_sent(storage, "oen")
+
+
+def test_bad_input_gets_a_clear_error_and_no_traceback(org: Organisation, tmp_path: Path) -> None:
+    vault = tmp_path / "client"
+    storage = SourceStorage(vault)
+    storage.install()
+    cache = storage.read_cache()
+    cache.anchors = [org.anchor]
+    storage.write_cache(cache)
+    common = ("send", "--vault", str(vault), "--to", "news_desk", "--kdf-cost", "interactive")
+    cases: list[tuple[tuple[str, ...], bytes, str]] = [
+        ((), b"caf\xe9 at noon", "the message is not UTF-8 text (byte 4 of 12 is not valid)"),
+        ((), b"", "the message is empty"),
+        ((), b" \n\n", "the message is empty"),
+        ((), random.Random(5).randbytes(1500).hex().encode(), "% of the space"),
+        ((), b"a" * 60_000, "more than 51,000 bytes"),
+        ((), b"a" * 40_000, "repeats itself so much"),
+        (("--message-file", str(tmp_path / "missing.txt")), b"", "cannot read the message"),
+    ]
+    for extra, stdin, expected in cases:
+        done = _quietline(*common, *extra, passphrase="one", stdin=stdin)
+        assert done.returncode == 1, expected
+        assert done.stderr.startswith("error: "), done.stderr
+        assert expected in done.stderr
+        assert "Traceback" not in done.stderr
+    hex_text = random.Random(5).randbytes(750).hex().encode()  # 1,500 characters
+    too_long = _quietline(*common, passphrase="one", stdin=hex_text)
+    assert "about 900 characters of English text or 240 of Chinese" in too_long.stderr
+    assert "this one needs 1" in too_long.stderr
+
+
+# A session of its own whose controlling terminal is the pty at argv[1], as a person's
+# shell gives it; then `quietline ARGS`.
+AT_A_TERMINAL = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for target in (0, 1, 2):
+    os.dup2(fd, target)
+os.execv(sys.executable, [sys.executable, "-m", "quietline", *sys.argv[2:]])
+"""
+
+
+class Terminal:
+    """A person at a terminal: reads what the command shows, types answers."""
+
+    def __init__(self, *args: str) -> None:
+        self.master, slave = os.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", AT_A_TERMINAL, os.ttyname(slave), *args],
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, text: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while text.encode() not in self.seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never shown {text!r}; shown: {self.seen!r}")
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:  # the command exited and closed the terminal
+                    time.sleep(0.1)
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> int:
+        code = self.process.wait(timeout=DEADLINE_S)
+        os.close(self.master)
+        return code
+
+
+def test_at_a_terminal_the_message_is_typed_and_replacing_a_vault_is_confirmed(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    vault = tmp_path / "client"
+    common = ("--vault", str(vault), "--kdf-cost", "interactive", "--to", "news_desk")
+    with _running(edge, org, vault):
+        for answer, queued in (("no", False), ("replace the vault", True)):
+            person = Terminal("source", "send", *common, "--new")
+            person.expect("Type the message, then Ctrl-D")
+            person.type(f"{SECRET_TEXT}\n\x04")
+            # The space comes once echo is off (typing before it would be echoed, then
+            # discarded), as a person who waits for the prompt sees.
+            person.expect("Vault passphrase: ")
+            person.type("typed passphrase\n")
+            person.expect("Repeat for confirmation: ")
+            person.type("typed passphrase\n")
+            person.expect("Type 'replace the vault' to go on:")
+            person.type(f"{answer}\n")
+            person.expect("queued for news_desk" if queued else "nothing was replaced")
+            assert person.close() == (0 if queued else 1)
+            # The passphrase was never echoed.
+            assert b"typed passphrase" not in person.seen
+    storage = SourceStorage(vault, kdf_cost=INTERACTIVE)
+    assert [text for _, text, _ in read_sent(storage, "typed passphrase")] == [SECRET_TEXT]

@@ -22,6 +22,7 @@ from quietline.config import default_config_text
 from quietline.edge import EdgeStore
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private_json, write_public_json
+from quietline.processes import passphrase_pipe
 from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey
 from quietline.protocol.messages import J2UType
 from tests.desk.world import bundle_for, drop_message, open_j2c, real_edge, seal_message, sent_j2c
@@ -43,9 +44,12 @@ class Deployment:
     store: EdgeStore
     bundle: Path
 
-    def desk(self, *args: str, passphrase: str = PASSPHRASE) -> Result:
+    def desk(self, *args: str, passphrase: str = PASSPHRASE, message: bytes = b"") -> Result:
+        """``quietline desk ARGS``, the passphrase on a pipe and ``message`` on stdin."""
         command = ["desk", args[0], "--config", str(self.folder), "--kdf-cost", "interactive"]
-        return runner.invoke(app, [*command, *args[1:]], env={"QUIETLINE_PASSPHRASE": passphrase})
+        with passphrase_pipe(passphrase) as fd:
+            fd_option = ["--passphrase-fd", str(fd)]
+            return runner.invoke(app, [*command, *args[1:], *fd_option], input=message)
 
 
 @pytest.fixture
@@ -100,7 +104,7 @@ def test_a_desk_reads_lists_and_replies(deployment: Deployment) -> None:
     assert [(m["direction"], m["text"]) for m in messages] == [("in", "meet at noon")]
     assert "meet at noon" in deployment.desk("thread", short).output
 
-    replied = deployment.desk("reply", short, "--message", "see you there")
+    replied = deployment.desk("reply", short, message=b"see you there\n")
     assert replied.exit_code == 0, replied.output
     handed = deployment.desk("handover", short, "--to", "bob")
     assert "bob is not on this desk" in handed.output
@@ -137,14 +141,24 @@ def test_errors_a_person_can_act_on(deployment: Deployment) -> None:
     source = EncryptionKeyPair.generate()
     _write(deployment, source, "hi")
     assert deployment.desk("run", "--once").exit_code == 0
-    unknown = deployment.desk("reply", "ffffffff", "--message", "hello")
+    unknown = deployment.desk("reply", "ffffffff", message=b"hello")
     assert unknown.exit_code == 1
     assert "no source 'ffffffff'" in unknown.output
     long_text = "".join(EncryptionKeyPair.generate().secret.hex() for _ in range(40))
-    too_long = deployment.desk("reply", source.public.hex()[:8], "--message", long_text)
+    short = source.public.hex()[:8]
+    too_long = deployment.desk("reply", short, message=long_text.encode())
     assert too_long.exit_code == 1
     assert "too long" in too_long.output
-    stranger = deployment.desk("reply", source.public.hex()[:8], "--message", "x", "--as", "eve")
+    assert "characters of English text" in too_long.output
+    not_text = deployment.desk("reply", short, message=b"caf\xe9")
+    assert not_text.exit_code == 1
+    assert "not UTF-8" in not_text.output
+    empty = deployment.desk("reply", short, message=b"\n")
+    assert empty.exit_code == 1
+    assert "the message is empty" in empty.output
+    for refused in (too_long, not_text, empty):
+        assert "Traceback" not in refused.output
+    stranger = deployment.desk("reply", short, "--as", "eve", message=b"x")
     assert stranger.exit_code == 1
     assert "no recipient 'eve'" in stranger.output
 
@@ -159,19 +173,63 @@ def test_a_second_desk_run_on_one_vault_is_refused(deployment: Deployment) -> No
     assert deployment.desk("add-recipient", str(deployment.bundle)).exit_code == 0
     command = [sys.executable, "-m", "quietline", "desk", "run", "--config"]
     command += [str(deployment.folder), "--kdf-cost", "interactive"]
-    env = {**os.environ, "QUIETLINE_PASSPHRASE": PASSPHRASE}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with passphrase_pipe(PASSPHRASE) as fd:
+        first = subprocess.Popen(
+            [*command, "--passphrase-fd", str(fd)],
+            pass_fds=(fd,),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     try:
         deadline = time.monotonic() + DEADLINE_S
         while not sent_j2c(deployment.store):
             assert time.monotonic() < deadline, "the first desk sent nothing"
             time.sleep(0.05)
-        second = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=DEADLINE_S, check=False
-        )
+        # Refused before it asks for a passphrase: it never needs one.
+        second = _without_a_terminal(command)
         assert second.returncode == 1
         assert "another desk run is already running" in second.stderr
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=DEADLINE_S)
     assert first.returncode == 0
+
+
+def test_a_reply_comes_from_a_file_and_the_passphrase_never_from_the_environment(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    assert deployment.desk("add-recipient", str(deployment.bundle)).exit_code == 0
+    source = EncryptionKeyPair.generate()
+    _write(deployment, source, "hello")
+    assert deployment.desk("run", "--once").exit_code == 0
+    short = source.public.hex()[:8]
+    reply = tmp_path / "reply.txt"
+    reply.write_text("从文件来的回复: a reply from a file\n", encoding="utf-8")
+    replied = deployment.desk("reply", short, "--message-file", str(reply))
+    assert replied.exit_code == 0, replied.output
+    thread = json.loads(deployment.desk("thread", short, "--json").output)
+    assert [m["text"] for m in thread["messages"]][-1] == "从文件来的回复: a reply from a file"
+
+    # What scripts used to set is no longer read: without a terminal or --passphrase-fd
+    # the desk refuses to ask.
+    command = [sys.executable, "-m", "quietline", "desk", "sources", "--config"]
+    command += [str(deployment.folder), "--kdf-cost", "interactive"]
+    refused = _without_a_terminal(command, {**os.environ, "QUIETLINE_PASSPHRASE": PASSPHRASE})
+    assert refused.returncode == 1
+    assert "no terminal to ask for the passphrase at" in refused.stderr
+
+
+def _without_a_terminal(
+    command: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in a session of its own with nothing on stdin: nobody to ask."""
+    return subprocess.run(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        start_new_session=True,
+        check=False,
+    )

@@ -225,3 +225,24 @@ def test_gzip_shaped_garbage_gives_text_or_malformed(tail: bytes, declared: int)
     raw = pcs_of_stream(stream, declared=declared)
     with contextlib.suppress(MalformedInput):
         assert isinstance(PaddedCompressedString(raw).text(), str)
+
+
+# --- what the encoder refuses -----------------------------------------------------------
+
+
+def test_a_text_no_recipient_would_unpack_does_not_fit() -> None:
+    # 100,000 bytes of one character compress to about 130 bytes: 750:1, over the limit
+    # every recipient applies, so sending it would only lose it.
+    text = "a" * 100_000
+    assert PaddedCompressedString.space_needed(text) < 1.0
+    assert not PaddedCompressedString.fits(text)
+    with pytest.raises(MessageTooLong, match="inflates more than 100:1"):
+        PaddedCompressedString.from_text(text, zeros)
+
+
+@given(st.text(max_size=1200))
+def test_space_needed_is_the_compressed_share_of_the_message(text: str) -> None:
+    needed = PaddedCompressedString.space_needed(text)
+    assert needed == len(gzip_stream(text.encode("utf-8"))) / MAX_STREAM
+    if PaddedCompressedString.fits(text):
+        assert needed <= 1.0

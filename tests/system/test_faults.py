@@ -88,7 +88,8 @@ class Deployment:
 
     def start(self, name: str) -> None:
         self.started[name] += 1
-        self.running[name] = self.supervisor.start(name, self.command(name))
+        passphrase = PASSPHRASE if name == "desk" else None
+        self.running[name] = self.supervisor.start(name, self.command(name), passphrase=passphrase)
 
     def command(self, name: str) -> list[str]:
         folder = str(self.layout.folder)
@@ -120,7 +121,7 @@ class Deployment:
     def answer(self, command: list[str]) -> dict[str, Any] | None:
         """A short command's JSON answer, or None if it failed (the desk vault or a key
         download may be mid-way; the caller tries again)."""
-        done = self.supervisor.run(command)
+        done = self.supervisor.run(command, passphrase=PASSPHRASE)
         if done.returncode != 0:
             return None
         return require_object(load_json(done.stdout), "the command's answer")
@@ -164,13 +165,14 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     (tmp_path / "logs").mkdir()
     url = f"http://127.0.0.1:{port}"
     vaults = [tmp_path / "clients" / f"client-{n}" for n in range(SOURCES)]
-    with Supervisor(tmp_path / "logs", {"QUIETLINE_PASSPHRASE": PASSPHRASE}) as supervisor:
+    with Supervisor(tmp_path / "logs") as supervisor:
         deployment = Deployment(layout, url, supervisor, vaults)
         deployment.start("edge")
         wait_for("the edge to listen", edge_ready(url), deployment)
         with EdgeClient(url) as edge:
             publish(layout, edge, now, lambda _line: None)
-        done = supervisor.run(deployment.desk("add-recipient", str(layout.bundle(RECIPIENT))))
+        add = deployment.desk("add-recipient", str(layout.bundle(RECIPIENT)))
+        done = supervisor.run(add, passphrase=PASSPHRASE)
         assert done.returncode == 0, done.stderr
         for name in ("mixer", "desk", *(f"source-{n}" for n in range(SOURCES))):
             deployment.start(name)
@@ -212,10 +214,13 @@ class Faults:
 
 
 def queue_sentinel(deployment: Deployment, n: int, m: int) -> None:
-    send = ("send", "--to", RECIPIENT, "--message", sentinel(n, m), *(("--new",) if m == 0 else ()))
+    # A fresh install's first message creates its vault, replacing the random one.
+    first = ("--new", "--replace-existing-vault") if m == 0 else ()
+    command = deployment.source(n, "send", "--to", RECIPIENT, *first)
 
     def queued() -> bool:
-        return deployment.supervisor.run(deployment.source(n, *send)).returncode == 0
+        done = deployment.supervisor.run(command, stdin=sentinel(n, m), passphrase=PASSPHRASE)
+        return done.returncode == 0
 
     wait_for(f"client {n} to queue message {m}", queued, deployment)
 
@@ -249,8 +254,11 @@ def test_killing_the_edge_mixer_and_desk_loses_and_duplicates_nothing(
             received.update(texts)
             writer = int(texts[0].split()[1].split("-")[0])
             if len(texts) >= MESSAGES_PER_SOURCE and row["source"] not in replied:
-                command = deployment.desk("reply", row["source"], "--message", reply_to(writer))
-                if deployment.supervisor.run(command).returncode == 0:
+                command = deployment.desk("reply", row["source"])
+                done = deployment.supervisor.run(
+                    command, stdin=reply_to(writer), passphrase=PASSPHRASE
+                )
+                if done.returncode == 0:
                     replied[row["source"]] = writer
         return len(replied) == SOURCES
 

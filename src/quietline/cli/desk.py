@@ -1,6 +1,8 @@
 """``quietline desk``: the recipients' client, on a trusted machine of the organisation.
 
-The vault's passphrase comes from a prompt, or from QUIETLINE_PASSPHRASE for scripts.
+The vault's passphrase comes from a prompt, or from a file descriptor for scripts
+(``--passphrase-fd N``); a reply's text from standard input or a file. Neither is ever
+an option or an environment variable, which show in the process list.
 Nothing here writes a log file: the status lines go to the terminal only.
 """
 
@@ -17,7 +19,8 @@ from typing import Annotated, Any
 import typer
 
 from quietline.cli.files import alone, fail, load_json, print_report
-from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
+from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read_passphrase
+from quietline.cli.textinput import MessageFile, read_message
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
 from quietline.desk.report import DeskReport
@@ -68,17 +71,17 @@ def _anchors(config: Config) -> list[SignedKey]:
     return load_json(config.desk.anchor, "organisation key", parse)
 
 
-def _passphrase(*, confirm: bool) -> str:
-    return read_passphrase("Desk vault passphrase", confirm=confirm)
+def _passphrase(*, confirm: bool, fd: int | None) -> str:
+    return read_passphrase("Desk vault passphrase", confirm=confirm and fd is None, fd=fd)
 
 
 def _store(config: Config, kdf: KdfName) -> DeskStore:
     return DeskStore(config.desk.vault, KDF_COSTS[kdf])
 
 
-def _unlock(store: DeskStore) -> None:
+def _unlock(store: DeskStore, passphrase_fd: int | None) -> None:
     try:
-        store.unlock(_passphrase(confirm=False))
+        store.unlock(_passphrase(confirm=False, fd=passphrase_fd))
     except NoDesk as error:
         raise fail(f"{error} (quietline desk add-recipient BUNDLE)") from None
     except VaultLocked:
@@ -89,16 +92,18 @@ def _unlock(store: DeskStore) -> None:
 
 
 @contextmanager
-def _desk(folder: Path, kdf: KdfName, *, create: bool = False) -> Iterator[Desk]:
+def _desk(
+    folder: Path, kdf: KdfName, passphrase_fd: int | None, *, create: bool = False
+) -> Iterator[Desk]:
     """The desk of the deployment in ``folder``, unlocked (created first if asked)."""
     config = _config(folder)
     anchors = _anchors(config)
     store = _store(config, kdf)
     if create and not store.exists():
-        store.create(_passphrase(confirm=True), DeskState())
+        store.create(_passphrase(confirm=True, fd=passphrase_fd), DeskState())
         typer.echo(f"created the desk vault {store.path}")
     else:
-        _unlock(store)
+        _unlock(store, passphrase_fd)
     period = timedelta(seconds=config.desk.period_seconds)
     with EdgeClient(config.desk.edge_url) as edge:
         try:
@@ -114,6 +119,7 @@ def add_recipient(
         Path, typer.Argument(help="The bundle `quietline admin enroll` wrote.", metavar="BUNDLE")
     ],
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
     """Import a recipient (creating the vault on first use); publish its messaging key."""
     bundle = load_json(bundle_path, "recipient bundle", Bundle.from_json)
@@ -121,7 +127,7 @@ def add_recipient(
         recipient = recipient_from_bundle(bundle)
     except ProtocolError as error:
         raise fail(f"{bundle_path} is not a usable recipient bundle: {error}") from None
-    with _desk(folder, kdf, create=True) as the_desk:
+    with _desk(folder, kdf, passphrase_fd, create=True) as the_desk:
         problems: list[str] = []
         new = the_desk.add_recipient(recipient, _now(), problems.append)
     verb = "added" if new else "updated"
@@ -135,6 +141,7 @@ def run(
     folder: Folder,
     once: Annotated[bool, typer.Option("--once", help="Do one period's work and stop.")] = False,
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
     """Read dead drops, store messages, send one J2C (reply or cover) every period."""
     stopping = threading.Event()
@@ -149,7 +156,7 @@ def run(
         # Refused before the passphrase is asked for, when another one runs on this vault.
         vault = _config(folder).desk.vault
         running = vault.with_name(vault.name + ".running")
-        with alone(running, "desk run"), _desk(folder, kdf) as the_desk:
+        with alone(running, "desk run"), _desk(folder, kdf, passphrase_fd) as the_desk:
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
 
             def until_due(report: DeskReport, now: datetime) -> float:
@@ -187,9 +194,14 @@ def _summary(conversation: Conversation, queued: set[int]) -> dict[str, Any]:
 
 
 @desk.command("sources")
-def sources(folder: Folder, as_json: AsJson = False, kdf: Kdf = KdfName.moderate) -> None:
+def sources(
+    folder: Folder,
+    as_json: AsJson = False,
+    kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
+) -> None:
     """List the sources who wrote to this desk's recipients."""
-    with _desk(folder, kdf) as the_desk:
+    with _desk(folder, kdf, passphrase_fd) as the_desk:
         state = the_desk.store.read()
     queued = set(state.outbox)
     rows = [_summary(c, queued) for c in state.conversations.values()]
@@ -210,10 +222,14 @@ def sources(folder: Folder, as_json: AsJson = False, kdf: Kdf = KdfName.moderate
 
 @desk.command("thread")
 def thread(
-    folder: Folder, source: Source, as_json: AsJson = False, kdf: Kdf = KdfName.moderate
+    folder: Folder,
+    source: Source,
+    as_json: AsJson = False,
+    kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
     """Show every message exchanged with one source."""
-    with _desk(folder, kdf) as the_desk:
+    with _desk(folder, kdf, passphrase_fd) as the_desk:
         state = the_desk.store.read()
         conversation = state.conversation(source)
     queued = set(state.outbox)
@@ -244,16 +260,19 @@ def thread(
 def reply(
     folder: Folder,
     source: Source,
-    message: Annotated[str, typer.Option("--message", help="The reply's text.")],
+    message_file: MessageFile = None,
     as_recipient: Annotated[
         str | None,
         typer.Option("--as", help="Reply as this recipient (default: the source's recipient)."),
     ] = None,
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
-    """Queue a reply; it replaces the desk's next cover message."""
-    with _desk(folder, kdf) as the_desk:
-        conversation, queued = the_desk.reply(source, message, _now(), as_recipient)
+    """Queue a reply (read from standard input or --message-file); it replaces the desk's
+    next cover message."""
+    text = read_message(message_file)
+    with _desk(folder, kdf, passphrase_fd) as the_desk:
+        conversation, queued = the_desk.reply(source, text, _now(), as_recipient)
         position = len(the_desk.store.read().outbox)
     typer.echo(
         f"queued a reply to {conversation.short_id} from {queued.recipient_id} "
@@ -267,9 +286,10 @@ def handover_command(
     source: Source,
     to: Annotated[str, typer.Option("--to", help="The recipient who takes the source over.")],
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
     """Tell a source another recipient takes over (moving it if on this desk)."""
-    with _desk(folder, kdf) as the_desk:
+    with _desk(folder, kdf, passphrase_fd) as the_desk:
         result = the_desk.handover(source, to, _now())
     if result.moved:
         typer.echo(f"handed {source} over to {to} on this desk; the source is told next period")

@@ -2,14 +2,16 @@
 
 ``run`` sends the head of the private sending queue on a fixed schedule whether or not
 anyone wrote, and downloads keys and user dead drops on another; ``send`` puts a real
-message in place of the next cover message; ``inbox`` reads replies. The passphrase
-comes from a prompt, or from QUIETLINE_PASSPHRASE for scripts (never from an option:
-options show in process lists).
+message in place of the next cover message; ``inbox`` reads replies. The message comes
+from standard input or a file, the passphrase from a prompt or a file descriptor:
+never from an option or the environment, which show in the process list.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -22,12 +24,14 @@ from typing import Annotated
 import typer
 
 from quietline.cli.files import alone, fail, load_json
-from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, read_passphrase
+from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read_passphrase
+from quietline.cli.textinput import MessageFile, read_message
 from quietline.client import (
     SourceClient,
     SourceStorage,
     StorageError,
     TickOutcome,
+    WrongPassphrase,
     schedule_named,
 )
 from quietline.clock import SystemClock
@@ -74,8 +78,25 @@ def _anchors(paths: list[Path] | None, storage: SourceStorage | None = None) -> 
     raise fail("no organisation anchor: pass --anchor (the organisation's public key file)")
 
 
-def _passphrase(confirm: bool) -> str:
-    return read_passphrase("Vault passphrase", confirm=confirm)
+REPLACE_ANSWER = "replace the vault"
+
+
+def _passphrase(confirm: bool, fd: int | None) -> str:
+    return read_passphrase("Vault passphrase", confirm=confirm, fd=fd)
+
+
+def _typed_confirmation(question: str) -> bool:
+    """Whether the person at the terminal typed REPLACE_ANSWER after ``question``; False
+    when there is no terminal (standard input may be the message, so ask /dev/tty)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    # Unbuffered both ways, as getpass does: a terminal cannot seek, so no "r+" file.
+    with io.TextIOWrapper(io.FileIO(fd, "r+"), encoding="utf-8", errors="replace") as terminal:
+        terminal.write(f"{question}\nType '{REPLACE_ANSWER}' to go on: ")
+        terminal.flush()
+        return terminal.readline().strip() == REPLACE_ANSWER
 
 
 def _client(folder: Path, anchors: list[Path] | None, kdf: KdfName) -> SourceClient:
@@ -168,23 +189,55 @@ def run_command(
 def send_command(
     vault: VaultFolder,
     to: Annotated[str, typer.Option("--to", help="The recipient's id (see the profiles).")],
-    message: Annotated[str, typer.Option("--message", help="What to write.")],
+    message_file: MessageFile = None,
     new: Annotated[
         bool,
         typer.Option(
             "--new",
-            help="First message from this device: create the vault under this passphrase "
-            "(replacing any vault this passphrase does not open).",
+            help="First message from this device: create a vault under this passphrase. If "
+            "the passphrase does not open the vault there, that vault is destroyed, so this "
+            "asks for a typed confirmation first.",
+        ),
+    ] = False,
+    replace_existing_vault: Annotated[
+        bool,
+        typer.Option(
+            "--replace-existing-vault",
+            help="With --new, for scripts: replace the vault without asking, losing whatever "
+            "conversation and reply key it held.",
         ),
     ] = False,
     anchor: Anchors = None,
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
-    """Queue a real message; it replaces the next cover message, so the traffic is unchanged."""
+    """Queue a real message (read from standard input or --message-file); it replaces the
+    next cover message, so the traffic is unchanged."""
+    if replace_existing_vault and not new:
+        raise fail("--replace-existing-vault only goes with --new")
     client = _client(vault, anchor, kdf)
-    passphrase = _passphrase(confirm=new)
+    text = read_message(message_file)
+    passphrase = _passphrase(confirm=new and passphrase_fd is None, fd=passphrase_fd)
+    now = SystemClock().now()
     try:
-        recipient = client.send(passphrase, to, message, new=new, now=SystemClock().now())
+        try:
+            # Already confirmed: one attempt that opens the vault or replaces it.
+            recipient = client.send(passphrase, to, text, new=replace_existing_vault, now=now)
+        except WrongPassphrase:
+            if not new:
+                raise
+            if not replace_existing_vault and not _typed_confirmation(
+                f"This passphrase does not open the vault in {vault}. If you have written "
+                "from this device before, you probably mistyped it: a new vault destroys the "
+                "old one, with your conversation and the key replies need, for good."
+            ):
+                raise fail(
+                    f"the passphrase did not open the vault in {vault}, and nothing was "
+                    "replaced. If you mistyped it, try again. To start over, destroying "
+                    "whatever the vault holds, confirm at the terminal or pass "
+                    "--replace-existing-vault"
+                ) from None
+            recipient = client.send(passphrase, to, text, new=True, now=now)
     except QuietlineError as error:
         raise fail(str(error)) from None
     redirected = f" (who took over from {to})" if recipient != to else ""
@@ -197,10 +250,11 @@ def inbox_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     anchor: Anchors = None,
     kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
 ) -> None:
     """Show the replies found in the downloaded dead drops."""
     client = _client(vault, anchor, kdf)
-    passphrase = _passphrase(confirm=False)
+    passphrase = _passphrase(confirm=False, fd=passphrase_fd)
     try:
         replies = client.inbox(passphrase, SystemClock().now())
     except QuietlineError as error:

@@ -126,9 +126,11 @@ def open_records(
         contents, key = vault.open(passphrase)
     except VaultLocked:
         if not create:
+            # The same answer for a mistyped passphrase and a vault nobody ever used (the
+            # two look alike on purpose), and no hint to create a vault: that would
+            # destroy the one a mistyped passphrase failed to open.
             raise WrongPassphrase(
-                "the passphrase does not open this vault (for a first message from this "
-                "device, use --new)"
+                f"the passphrase did not open the vault in {storage.folder}"
             ) from None
         records = SourceRecords.new()
         return records, vault.create(passphrase, records.to_json())

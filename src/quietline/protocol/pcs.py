@@ -2,7 +2,8 @@
 
 Layout: ``u16 big-endian length of the gzip stream ‖ the stream ‖ random padding``.
 Decoding refuses a stream that inflates more than 100:1, so a hostile peer cannot
-turn 512 bytes into a memory bomb.
+turn 512 bytes into a memory bomb; encoding refuses a text that would (say, a long run
+of one character), since no recipient could read it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from quietline.protocol.constants import MESSAGE_PADDING_LEN, PCS_MAX_DECOMPRESS
 from quietline.protocol.errors import MalformedInput, MessageTooLong
 
 _HEADER_LEN = 2
+# The most gzip bytes one message holds.
+MAX_STREAM_LEN = MESSAGE_PADDING_LEN - _HEADER_LEN
 
 
 def _gzip(text: str) -> bytes:
@@ -42,23 +45,34 @@ class PaddedCompressedString:
     ) -> PaddedCompressedString:
         """Compress and pad ``text``; raises MessageTooLong when it cannot fit."""
         stream = _gzip(text)
-        free = MESSAGE_PADDING_LEN - _HEADER_LEN - len(stream)
+        free = MAX_STREAM_LEN - len(stream)
         if free < 0:
             raise MessageTooLong(
-                f"the message compresses to {len(stream)} bytes; at most "
-                f"{MESSAGE_PADDING_LEN - _HEADER_LEN} fit"
+                f"the message compresses to {len(stream)} bytes; at most {MAX_STREAM_LEN} fit"
+            )
+        if _inflates_too_much(text, stream):
+            raise MessageTooLong(
+                "the message repeats itself so much that it inflates more than "
+                f"{PCS_MAX_DECOMPRESSION_RATIO}:1, which no recipient unpacks"
             )
         return cls(struct.pack(">H", len(stream)) + stream + random_bytes(free))
 
     @classmethod
     def fits(cls, text: str) -> bool:
-        """Whether ``text`` fits in one message."""
-        return len(_gzip(text)) <= MESSAGE_PADDING_LEN - _HEADER_LEN
+        """Whether ``text`` fits in one message (and a recipient would unpack it)."""
+        stream = _gzip(text)
+        return len(stream) <= MAX_STREAM_LEN and not _inflates_too_much(text, stream)
+
+    @staticmethod
+    def space_needed(text: str) -> float:
+        """The share of one message's space ``text`` takes after compression (at most 1.0
+        fits, unless the text inflates more than 100:1: see :meth:`fits`)."""
+        return len(_gzip(text)) / MAX_STREAM_LEN
 
     def text(self) -> str:
         """The text; raises MalformedInput on a bad length, stream, ratio or encoding."""
         (length,) = struct.unpack_from(">H", self.raw)
-        if length == 0 or length > MESSAGE_PADDING_LEN - _HEADER_LEN:
+        if length == 0 or length > MAX_STREAM_LEN:
             raise MalformedInput("padded compressed string has an impossible length")
         stream = self.raw[_HEADER_LEN : _HEADER_LEN + length]
         limit = length * PCS_MAX_DECOMPRESSION_RATIO
@@ -78,3 +92,7 @@ class PaddedCompressedString:
 
     def __repr__(self) -> str:
         return "PaddedCompressedString(…)"
+
+
+def _inflates_too_much(text: str, stream: bytes) -> bool:
+    return len(text.encode("utf-8")) > len(stream) * PCS_MAX_DECOMPRESSION_RATIO
