@@ -135,9 +135,12 @@ def deploy(
     *,
     mixing: str = FAST_MIXING,
     source_options: Sequence[str] = FAST_SOURCE,
+    recipients: Sequence[str] = (),
 ) -> Iterator[Deployment]:
     """An organisation with one desk in ``folder``, its edge, mixer and desk running, and
-    room for ``sources`` source clients (not started); everything stops when the block ends."""
+    room for ``sources`` source clients (not started); everything stops when the block ends.
+    ``recipients`` are further desks, enrolled and published but run by no one (their
+    bundles are in ``layout.bundle(id)``)."""
     port = free_port()
     now = datetime.now(UTC)
     layout = init(folder / "org", now, mixing="demo", edge_port=port)
@@ -147,6 +150,11 @@ def deploy(
         layout, now, recipient_id=RECIPIENT, display_name="News Desk",
         description="the desk under test", is_desk=True, default=True,
     )  # fmt: skip
+    for other in recipients:
+        enroll(
+            layout, now, recipient_id=other, display_name=f"Desk {other}",
+            description="another desk", is_desk=True,
+        )  # fmt: skip
     (folder / "logs").mkdir()
     url = f"http://127.0.0.1:{port}"
     vaults = [folder / "clients" / f"client-{n}" for n in range(sources)]

@@ -24,15 +24,19 @@ import argparse
 import itertools
 import math
 import random
+import re
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -40,6 +44,7 @@ from scipy.stats import mannwhitneyu
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from quietline.config import CONFIG_NAME
 from quietline.processes import quietline_command
 from tests.support.deployment import RECIPIENT, Deployment, deploy
 from tests.support.recording_proxy import Exchange, RecordingProxy, Trace
@@ -78,7 +83,7 @@ class Plan:
         return cls(clients, writers, actions)
 
 
-def person(deployment: Deployment, n: int, action: str) -> list[str]:
+def person(deployment: Deployment, n: int, action: str, to: str = RECIPIENT) -> list[str]:
     """The command a person runs on client ``n``: ``first`` (the first message, which
     creates the vault), ``send`` or ``inbox``; the only place that knows how. The vault's
     passphrase comes from the supervisor's environment; the key derivation is the
@@ -88,12 +93,35 @@ def person(deployment: Deployment, n: int, action: str) -> list[str]:
         return quietline_command("source", "inbox", "--json", *vault)
     text = f"from client {n}: the ledger is in the blue folder"
     new = ("--new",) if action == "first" else ()
-    return quietline_command("source", "send", "--to", RECIPIENT, "--message", text, *new, *vault)
+    return quietline_command("source", "send", "--to", to, "--message", text, *new, *vault)
 
 
 def desk_reply(deployment: Deployment, source: str) -> list[str]:
-    """The command the desk runs to answer ``source``."""
+    """The command the deployment's own desk runs to answer ``source``."""
     return deployment.desk("reply", source, "--message", "thank you: we read it")
+
+
+def observed_desk_command(config: Path, *args: str) -> list[str]:
+    """A command of an observed desk (``run``, ``sources --json``, ``reply SOURCE``...), at
+    the default key derivation cost, what a real desk pays."""
+    if args[0] == "reply":
+        args = (*args, "--message", "thank you: we read it")
+    return quietline_command("desk", *args, "--config", str(config))
+
+
+def _ran(deployment: Deployment, command: list[str]) -> bool:
+    """Whether ``command`` worked (a command that hangs on an overloaded machine did not)."""
+    try:
+        return deployment.supervisor.run(command).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _answer(deployment: Deployment, command: list[str]) -> dict[str, Any] | None:
+    try:
+        return deployment.answer(command)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 @dataclass
@@ -117,7 +145,7 @@ def _people(deployment: Deployment, plan: Plan, started: float) -> Iterator[Obse
                 return
             # A first message waits for the client's first key download: try again.
             for _ in range(5 if action == "first" else 1):
-                if deployment.supervisor.run(person(deployment, n, action)).returncode == 0:
+                if _ran(deployment, person(deployment, n, action)):
                     observation.done[n].append(action)
                     break
                 if stop.wait(2.0):
@@ -128,19 +156,24 @@ def _people(deployment: Deployment, plan: Plan, started: float) -> Iterator[Obse
     def reply() -> None:
         replied: set[str] = set()
         while not stop.wait(5.0):
-            answer = deployment.answer(deployment.desk("sources", "--json"))
+            answer = _answer(deployment, deployment.desk("sources", "--json"))
             for row in answer["sources"] if answer else []:
-                if row["source"] not in replied:
-                    command = desk_reply(deployment, row["source"])
-                    if deployment.supervisor.run(command).returncode == 0:
-                        replied.add(row["source"])
+                source = row["source"]
+                if source not in replied and _ran(deployment, desk_reply(deployment, source)):
+                    replied.add(source)
 
-    threads = [threading.Thread(target=act, args=(n,), daemon=True) for n in plan.actions]
-    threads.append(threading.Thread(target=reply, daemon=True))
+    with _threads([partial(act, n) for n in plan.actions] + [reply], stop):
+        yield observation
+
+
+@contextmanager
+def _threads(targets: Sequence[Callable[[], None]], stop: threading.Event) -> Iterator[None]:
+    """Runs ``targets`` in threads; when the block ends, sets ``stop`` and waits for them."""
+    threads = [threading.Thread(target=target, daemon=True) for target in targets]
     for thread in threads:
         thread.start()
     try:
-        yield observation
+        yield
     finally:
         stop.set()
         for thread in threads:
@@ -177,6 +210,94 @@ def observe(
                 observation.traces = [traces[f"client-{n}"] for n in range(plan.clients)]
             observation.window = (started, ended)
             return observation
+
+
+def _desk_folder(deployment: Deployment, folder: Path, edge_url: str) -> Path:
+    """A deployment folder for one more desk: the organisation's configuration with the
+    desk's edge URL (a proxy port) and its own vault, period one second."""
+    folder.mkdir(parents=True)
+    text = deployment.layout.config.read_text(encoding="utf-8")
+    head, desk = text.split("[desk]", 1)
+    desk = re.sub(r'(?m)^edge_url = ".*"', f'edge_url = "{edge_url}"', desk, count=1)
+    desk = re.sub(r"(?m)^period_seconds = .*", "period_seconds = 1", desk, count=1)
+    head = re.sub(
+        r'(?m)^anchor = ".*"', f'anchor = "{deployment.layout.anchor.resolve()}"', head, count=1
+    )
+    (folder / CONFIG_NAME).write_text(f"{head}[desk]{desk}", encoding="utf-8")
+    return folder
+
+
+def observe_desks(folder: Path, plan: Plan, seconds: float) -> Observation:
+    """The same for desks: ``plan.clients`` more desks, each run through its own proxy port,
+    each written to by one source client from the start; the writers of ``plan`` are the
+    desks whose people reply (at ``plan``'s moments), the others never reply."""
+    names = [f"desk_{d}" for d in range(plan.clients)]
+    options = ("--period", "1", "--download-period", "3")
+    with deploy(folder, plan.clients, recipients=names, source_options=options) as deployment:
+        edge = urlsplit(deployment.url)
+        assert edge.hostname is not None
+        assert edge.port is not None
+        with RecordingProxy(edge.hostname, edge.port) as proxy:
+            configs = []
+            for name in names:
+                url = f"http://127.0.0.1:{proxy.listen(name)}"
+                config = _desk_folder(deployment, folder / "desks" / name, url)
+                bundle = str(deployment.layout.bundle(name))
+                done = deployment.supervisor.run(
+                    observed_desk_command(config, "add-recipient", bundle)
+                )
+                assert done.returncode == 0, done.stderr
+                configs.append(config)
+            started = time.monotonic()
+            for d, config in enumerate(configs):
+                deployment.supervisor.start(names[d], observed_desk_command(config, "run"))
+            for n in range(plan.clients):
+                deployment.start(f"source-{n}")
+            with _desk_people(deployment, plan, configs, started) as observation:
+                time.sleep(max(0.0, started + seconds - time.monotonic()))
+                deployment.supervisor.check_alive()
+                ended = time.monotonic()
+            with proxy.frozen() as traces:
+                observation.traces = [traces[name] for name in names]
+            observation.window = (started, ended)
+            return observation
+
+
+@contextmanager
+def _desk_people(
+    deployment: Deployment, plan: Plan, configs: list[Path], started: float
+) -> Iterator[Observation]:
+    """Each source writes once to its desk; each replying desk's person answers every
+    source it has heard from at the plan's moments."""
+    observation = Observation(plan, [], (started, started), defaultdict(list), defaultdict(list))
+    stop = threading.Event()
+
+    def write(n: int) -> None:
+        for _ in range(10):
+            command = person(deployment, n, "first", to=f"desk_{n}")
+            if _ran(deployment, command) or stop.wait(2.0):
+                return
+
+    def reply(d: int) -> None:
+        for at, _kind in plan.actions[d]:
+            if stop.wait(max(0.0, started + at - time.monotonic())):
+                return
+            rows: list[dict[str, str]] = []
+            for _ in range(5):  # the first message may still be in the mix: try again
+                answer = _answer(deployment, observed_desk_command(configs[d], "sources", "--json"))
+                rows = answer["sources"] if answer else []
+                if rows or stop.wait(2.0):
+                    break
+            for row in rows:
+                command = observed_desk_command(configs[d], "reply", row["source"])
+                ok = _ran(deployment, command)
+                (observation.done if ok else observation.failed)[d].append("reply")
+            if not rows:
+                observation.failed[d].append("nobody to reply to")
+
+    writers = [partial(write, n) for n in range(plan.clients)]
+    with _threads([*writers, *(partial(reply, d) for d in plan.actions)], stop):
+        yield observation
 
 
 def route(exchange: Exchange) -> str:
@@ -417,12 +538,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--download-period", type=float, default=3.0)
     parser.add_argument("--actions", type=int, default=0, help="per writer (default: 1/min, >=3)")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--desks", action="store_true", help="observe desks, not sources")
     args = parser.parse_args(argv)
     seconds = args.minutes * 60
     actions = args.actions or max(3, math.ceil(args.minutes))
     plan = Plan.seeded(args.seed, args.clients, seconds, actions)
     with tempfile.TemporaryDirectory() as folder:
-        observation = observe(Path(folder), plan, seconds, args.period, args.download_period)
+        if args.desks:
+            observation = observe_desks(Path(folder), plan, seconds)
+        else:
+            observation = observe(Path(folder), plan, seconds, args.period, args.download_period)
     labels = [n in plan.writers for n in range(plan.clients)]
     print(summary(observation))
     print(analyse(feature_rows(observation), labels, args.seed).table())
