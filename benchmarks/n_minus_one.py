@@ -39,6 +39,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from mixing_delay import poisson  # the same Poisson draw as the mixing-delay benchmark
+
 from quietline.mixer.alarm import AlarmSettings, InputMonitor
 from quietline.protocol.mixing import MixingParameters, ThresholdMix
 
@@ -94,18 +96,6 @@ class Result:
     target_anonymity: float | None = None
     alarm_after_h: float | None = None
     alarm_kinds: str = "-"
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson draw (normal approximation for large means, exact for small ones)."""
-    if mean > 50:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, k, p = math.exp(-mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def entropy(counts: Counter[int], leave_out: frozenset[int] = frozenset()) -> float:

@@ -25,11 +25,10 @@ from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.protocol.api import DEAD_DROP_PAGE
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
-from quietline.protocol.errors import BadSignature, ProtocolError
+from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import I64_MAX
 from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C, encrypt_cover_u2c
-from quietline.protocol.roles import Revocation
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
 
@@ -379,19 +378,10 @@ def _with_revocations(
     fresh = tuple(
         revocation
         for revocation in dict.fromkeys(other.statements.revocations if other else ())
-        if revocation not in known and _signed_by_any(revocation, anchors)
+        if revocation not in known
+        and revocation.made_by_any(anchor.signing_key() for anchor in anchors)
     )
     if not fresh:
         return document
     statements = replace(document.statements, revocations=(*known, *fresh))
     return replace(document, statements=statements)
-
-
-def _signed_by_any(revocation: Revocation, anchors: Sequence[SignedKey]) -> bool:
-    for anchor in anchors:
-        try:
-            revocation.verify(anchor.signing_key())
-        except BadSignature:
-            continue
-        return True
-    return False

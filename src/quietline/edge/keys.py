@@ -176,14 +176,9 @@ def admit_revocation(
 
     Raises BadSignature otherwise.
     """
-    for anchor in _unique_anchors(anchors, now):
-        try:
-            revocation.verify(anchor.signing_key())
-        except BadSignature:
-            continue
-        store.add_revocation(revocation)
-        return
-    raise BadSignature("no pinned organisation key made this revocation")
+    if not revocation.made_by_any(a.signing_key() for a in _unique_anchors(anchors, now)):
+        raise BadSignature("no pinned organisation key made this revocation")
+    store.add_revocation(revocation)
 
 
 def status(verified: VerifiedKeys | None, now: datetime) -> Status:

@@ -19,6 +19,7 @@ fields) read exactly CoverDrop's document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,6 +119,16 @@ class Revocation:
     def verify(self, organization: PublicSigningKey) -> None:
         """Raise BadSignature unless ``organization`` made this revocation."""
         organization.verify(_revocation_data(self.key, self.revoked_at), self.signature)
+
+    def made_by_any(self, organizations: Iterable[PublicSigningKey]) -> bool:
+        """Whether one of ``organizations`` made this revocation."""
+        for organization in organizations:
+            try:
+                self.verify(organization)
+            except BadSignature:
+                continue
+            return True
+        return False
 
     def to_json(self) -> dict[str, Any]:
         return {
