@@ -20,6 +20,7 @@ from typing import Any
 
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
+from quietline.client.passphrase import read_shown
 from quietline.config import default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private
@@ -86,14 +87,14 @@ class Demo:
 
     def source(self, *args: str, vault: Path) -> list[str]:
         """A ``quietline source`` command line (send or inbox) for the client at ``vault``."""
-        return quietline_command(
-            "source", *args, "--vault", str(vault), "--kdf-cost", "interactive"
-        )
+        return quietline_command("source", *args, "--vault", str(vault))
 
-    def answer(self, command: list[str], message: str = "") -> dict[str, Any]:
-        """Run a short command (given the vault passphrase on a pipe and ``message`` on
-        standard input); its JSON answer (if asked for), or DemoFailed with its error."""
-        done = self.supervisor.run(command, stdin=message, passphrase=PASSPHRASE)
+    def answer(
+        self, command: list[str], message: str = "", passphrase: str = PASSPHRASE
+    ) -> dict[str, Any]:
+        """Run a short command (given ``passphrase`` on a pipe and ``message`` on standard
+        input); its JSON answer (if asked for), or DemoFailed with its error."""
+        done = self.supervisor.run(command, stdin=message, passphrase=passphrase)
         if done.returncode != 0:
             raise DemoFailed(f"{' '.join(command[3:5])} failed: {done.stderr.strip()}")
         if "--json" not in command:
@@ -149,13 +150,13 @@ class Demo:
         self.supervisor.start("mixer", quietline_command("mixer", "--config", str(layout.folder)))
         self._start_desk(layout)
         writer = self._start_crowd(layout)
-        self._write(writer)
+        passphrase = self._write(writer)
         sent_at = time.monotonic()
         source = self._await_delivery()
         latency = time.monotonic() - sent_at
         self.say(f"the desk read the message {latency:.1f} s after it was queued; replying")
         self.answer(self.desk("reply", source), message=DESK_REPLY)
-        self._await_reply(writer)
+        self._await_reply(writer, passphrase)
         self.say("the source read the reply; stopping every process")
         with EdgeClient(self.url) as edge:
             published = len(edge.dead_drops(UserDeadDrop, 0)) + len(
@@ -196,25 +197,34 @@ class Demo:
                     "1",
                     "--download-period",
                     "2",
+                    # Small vaults and a light key derivation: 20 clients share a laptop.
+                    "--vault-blocks",
+                    "32",
+                    "--kdf-cost",
+                    "interactive",
                 ),
             )
         self.say(f"{self.clients} source clients send one 773-byte U2C a second each, all cover")
         return vaults[len(vaults) // 2]
 
-    def _write(self, writer: Path) -> None:
-        def queued() -> bool:
+    def _write(self, writer: Path) -> str:
+        """Start using the writer's client; returns the passphrase it made."""
+        shown: list[str] = []
+
+        def sent() -> bool:
             # A fresh install: nothing to lose, so the new vault replaces the random one.
             send = ("send", "--to", RECIPIENT, "--new", "--replace-existing-vault")
-            done = self.supervisor.run(
-                self.source(*send, vault=writer), stdin=WRITER_MESSAGE, passphrase=PASSPHRASE
-            )
-            return done.returncode == 0
+            done = self.supervisor.run(self.source(*send, vault=writer), stdin=WRITER_MESSAGE)
+            if done.returncode == 0:
+                shown.append(read_shown(done.stdout))
+            return bool(shown)
 
-        self.wait(queued, "a client to download the keys it needs to write")
+        self.wait(sent, "a client to download the keys it needs to write")
         self.say(
-            f"client {writer.name} queued a real message for {RECIPIENT}: "
-            "it replaces its next cover message; its traffic does not change"
+            f"client {writer.name} sent a real message for {RECIPIENT} in place of its next "
+            "cover message (its traffic does not change) and showed its new passphrase"
         )
+        return shown[0]
 
     def _await_delivery(self) -> str:
         found: list[str] = []
@@ -228,10 +238,11 @@ class Demo:
         self.wait(read, "the desk to receive the message")
         return found[0]
 
-    def _await_reply(self, writer: Path) -> None:
+    def _await_reply(self, writer: Path, passphrase: str) -> None:
         def replied() -> bool:
             self.say(f"the reply is mixing · {self.u2c_sent()} U2C sent so far")
-            replies = self.answer(self.source("inbox", "--json", vault=writer))["replies"]
+            inbox = self.source("inbox", "--json", vault=writer)
+            replies = self.answer(inbox, passphrase=passphrase)["replies"]
             return any(reply["text"] == DESK_REPLY for reply in replies)
 
         self.wait(replied, "the source to receive the reply")

@@ -1,10 +1,11 @@
 """``quietline source``: a source client from the command line (what a host app embeds).
 
-``run`` sends the head of the private sending queue on a fixed schedule whether or not
-anyone wrote, and downloads keys and user dead drops on another; ``send`` puts a real
-message in place of the next cover message; ``inbox`` reads replies. The message comes
-from standard input or a file, the passphrase from a prompt or a file descriptor:
-never from an option or the environment, which show in the process list.
+``run`` is the client: it sends one message every period whether or not anyone wrote,
+downloads keys and user dead drops on another schedule, and alone writes the client's
+files, on that schedule. ``send`` and ``inbox`` talk to it through its socket, never to
+the files. The message comes from standard input or a file, the passphrase from a prompt
+or a file descriptor: never from an option or the environment, which show in the
+process list.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -31,14 +33,19 @@ from quietline.client import (
     SourceStorage,
     StorageError,
     TickOutcome,
-    WrongPassphrase,
+    mailbox,
     schedule_named,
 )
+from quietline.client import passphrase as passphrases
+from quietline.client.handoff import LOST, SENT
+from quietline.client.ipc import LinkServer, SocketLink
+from quietline.client.storage import Cache
+from quietline.client.vault import DEFAULT_BLOCKS
 from quietline.clock import SystemClock
 from quietline.edge_client import EdgeClient
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import QuietlineError
+from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.runner import run_steps
 
 source = typer.Typer(
@@ -54,7 +61,7 @@ class ScheduleName(StrEnum):
 
 VaultFolder = Annotated[
     Path,
-    typer.Option("--vault", help="The client's folder (queue, vault, cache); created by run."),
+    typer.Option("--vault", help="The client's folder (vault, cache); created by run."),
 ]
 Anchors = Annotated[
     list[Path] | None,
@@ -63,26 +70,31 @@ Anchors = Annotated[
         help="A pinned organisation key (JSON: key, certificate, not_valid_after); repeatable.",
     ),
 ]
+# How often a waiting ``send`` says it is still waiting.
+WAIT_STEP_S = 30.0
 
 
-def _anchors(paths: list[Path] | None, storage: SourceStorage | None = None) -> list[SignedKey]:
+def _pinned(paths: list[Path] | None) -> list[SignedKey]:
     if paths:
         return [load_json(path, "organisation key", SignedKey.from_json) for path in paths]
-    if storage is not None and storage.is_installed():
-        try:
-            recorded = storage.read_cache().anchors
-        except StorageError as error:
-            raise fail(str(error)) from None
-        if recorded:
-            return recorded
     raise fail("no organisation anchor: pass --anchor (the organisation's public key file)")
 
 
+def _link_and_anchors(folder: Path, paths: list[Path] | None) -> tuple[SocketLink, list[SignedKey]]:
+    """The running client's socket, and the anchors: given, or those the run loop pins."""
+    link = SocketLink(SourceStorage(folder).socket_path)
+    if paths:
+        return link, _pinned(paths)
+    try:
+        recorded = Cache.from_json(link.snapshot().cache).anchors
+    except QuietlineError as error:
+        raise fail(str(error)) from None
+    if not recorded:
+        raise fail("no organisation anchor: pass --anchor (the organisation's public key file)")
+    return link, recorded
+
+
 REPLACE_ANSWER = "replace the vault"
-
-
-def _passphrase(confirm: bool, fd: int | None) -> str:
-    return read_passphrase("Vault passphrase", confirm=confirm, fd=fd)
 
 
 def _typed_confirmation(question: str) -> bool:
@@ -97,15 +109,6 @@ def _typed_confirmation(question: str) -> bool:
         terminal.write(f"{question}\nType '{REPLACE_ANSWER}' to go on: ")
         terminal.flush()
         return terminal.readline().strip() == REPLACE_ANSWER
-
-
-def _client(folder: Path, anchors: list[Path] | None, kdf: KdfName) -> SourceClient:
-    storage = SourceStorage(folder, kdf_cost=KDF_COSTS[kdf])
-    try:
-        storage.require_installed()
-    except StorageError as error:
-        raise fail(str(error)) from None
-    return SourceClient(None, _anchors(anchors, storage), storage)
 
 
 def _status_printer(client: SourceClient) -> Callable[[TickOutcome], None]:
@@ -137,10 +140,24 @@ def run_command(
     schedule: Annotated[
         ScheduleName, typer.Option("--schedule", help="fixed: every period; memoryless: random.")
     ] = ScheduleName.fixed,
+    kdf: Kdf = KdfName.moderate,
+    vault_blocks: Annotated[
+        int,
+        typer.Option(
+            "--vault-blocks",
+            min=2,
+            max=65536,
+            help="Size of a new vault in blocks of 29 bytes (each costs about a millisecond "
+            "of CPU per send to re-randomise); fixed when the folder is set up.",
+        ),
+    ] = DEFAULT_BLOCKS,
 ) -> None:
-    """Send one fixed-size message every period, real or cover, until Ctrl-C or SIGTERM."""
-    storage = SourceStorage(vault)
-    pinned = _anchors(anchor)
+    """Send one fixed-size message every period, real or cover, until Ctrl-C or SIGTERM.
+
+    The first run sets up the folder: a vault sealed under a random key nobody sees (its
+    passphrase cost set by --kdf-cost, for every passphrase it will ever take)."""
+    storage = SourceStorage(vault, vault_blocks=vault_blocks)
+    pinned = _pinned(anchor)
     stop = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -154,7 +171,7 @@ def run_command(
     )
     with alone(storage.running_path, "source run"), EdgeClient(edge) as connection:
         try:
-            storage.install()  # draws this installation's schedule phases the first time
+            storage.install(KDF_COSTS[kdf])  # draws this installation's phases the first time
         except StorageError as error:
             raise fail(str(error)) from None
         sends = timedelta(seconds=period)
@@ -167,16 +184,23 @@ def run_command(
             download_schedule=schedule_named(
                 "fixed", downloads, storage.schedule_phase("download")
             ),
+            kdf_cost=KDF_COSTS[kdf],
         )
+        clock = SystemClock()
         try:
-            run_steps(
-                client.tick,
-                SystemClock(),
-                stop,
-                pause=client.pause,
-                on_step=_status_printer(client),
-            )
-        except StorageError as error:
+            client.start(clock.now())
+            with LinkServer(client.handoff, storage.socket_path):
+                try:
+                    run_steps(
+                        client.tick,
+                        clock,
+                        stop,
+                        pause=client.pause,
+                        on_step=_status_printer(client),
+                    )
+                finally:
+                    client.stop()
+        except (StorageError, ProtocolError) as error:
             raise fail(str(error)) from None
     counters = client.counters
     typer.echo(
@@ -194,9 +218,9 @@ def send_command(
         bool,
         typer.Option(
             "--new",
-            help="First message from this device: create a vault under this passphrase. If "
-            "the passphrase does not open the vault there, that vault is destroyed, so this "
-            "asks for a typed confirmation first.",
+            help="First message from this device: a new vault under a passphrase made for "
+            "you and shown once. Any vault there is destroyed, so this asks for a typed "
+            "confirmation first.",
         ),
     ] = False,
     replace_existing_vault: Annotated[
@@ -207,41 +231,68 @@ def send_command(
             "conversation and reply key it held.",
         ),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait until the running client has sent it (the default), or return once "
+            "it is queued.",
+        ),
+    ] = True,
     anchor: Anchors = None,
-    kdf: Kdf = KdfName.moderate,
     passphrase_fd: PassphraseFd = None,
 ) -> None:
-    """Queue a real message (read from standard input or --message-file); it replaces the
-    next cover message, so the traffic is unchanged."""
+    """Queue a real message (read from standard input or --message-file) with the running
+    client: it goes out at its next send in place of cover, so the traffic is unchanged."""
     if replace_existing_vault and not new:
         raise fail("--replace-existing-vault only goes with --new")
-    client = _client(vault, anchor, kdf)
+    if new and passphrase_fd is not None:
+        raise fail("--new makes a passphrase for you: it takes no --passphrase-fd")
+    link, anchors = _link_and_anchors(vault, anchor)
     text = read_message(message_file)
-    passphrase = _passphrase(confirm=new and passphrase_fd is None, fd=passphrase_fd)
     now = SystemClock().now()
     try:
-        try:
-            # Already confirmed: one attempt that opens the vault or replaces it.
-            recipient = client.send(passphrase, to, text, new=replace_existing_vault, now=now)
-        except WrongPassphrase:
-            if not new:
-                raise
+        if new:
             if not replace_existing_vault and not _typed_confirmation(
-                f"This passphrase does not open the vault in {vault}. If you have written "
-                "from this device before, you probably mistyped it: a new vault destroys the "
-                "old one, with your conversation and the key replies need, for good."
+                f"This starts over in {vault} with a new passphrase. If you have written from "
+                "this device before, the old conversation and the key its replies need are "
+                "destroyed for good (on a device nobody used, nothing is lost)."
             ):
                 raise fail(
-                    f"the passphrase did not open the vault in {vault}, and nothing was "
-                    "replaced. If you mistyped it, try again. To start over, destroying "
-                    "whatever the vault holds, confirm at the terminal or pass "
+                    "nothing was replaced. To start over, confirm at the terminal or pass "
                     "--replace-existing-vault"
-                ) from None
-            recipient = client.send(passphrase, to, text, new=True, now=now)
+                )
+            words, queued = mailbox.begin(link, anchors, to, text, now=now)
+            typer.echo(passphrases.shown(words))
+        else:
+            passphrase = read_passphrase("Passphrase", confirm=False, fd=passphrase_fd)
+            queued = mailbox.send(link, anchors, passphrase, to, text, now=now)
     except QuietlineError as error:
         raise fail(str(error)) from None
-    redirected = f" (who took over from {to})" if recipient != to else ""
-    typer.echo(f"queued for {recipient}{redirected}; it goes out in place of a cover message")
+    redirected = f" (who took over from {to})" if queued.recipient_id != to else ""
+    typer.echo(f"queued for {queued.recipient_id}{redirected}: it replaces the next cover message")
+    if wait:
+        _wait_until_sent(link, queued.ticket)
+
+
+def _wait_until_sent(link: SocketLink, ticket: int) -> None:
+    """Wait, saying so, until the running client has sent the message or stopped."""
+    started = time.monotonic()
+    while True:
+        try:
+            state = link.wait_sent(ticket, WAIT_STEP_S)
+        except QuietlineError as error:
+            raise fail(f"the message may not have been sent: {error}") from None
+        if state == SENT:
+            typer.echo("sent")
+            return
+        if state == LOST:
+            raise fail(
+                "the client stopped before sending the message: it was not sent. Start "
+                "`quietline source run` again and send it again"
+            )
+        waited = time.monotonic() - started
+        typer.echo(f"still waiting for the next send ({waited:.0f} s); Ctrl-C stops waiting")
 
 
 @source.command("inbox")
@@ -249,14 +300,13 @@ def inbox_command(
     vault: VaultFolder,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     anchor: Anchors = None,
-    kdf: Kdf = KdfName.moderate,
     passphrase_fd: PassphraseFd = None,
 ) -> None:
-    """Show the replies found in the downloaded dead drops."""
-    client = _client(vault, anchor, kdf)
-    passphrase = _passphrase(confirm=False, fd=passphrase_fd)
+    """Show the replies found in the dead drops the running client downloaded."""
+    link, anchors = _link_and_anchors(vault, anchor)
+    passphrase = read_passphrase("Passphrase", confirm=False, fd=passphrase_fd)
     try:
-        replies = client.inbox(passphrase, SystemClock().now())
+        replies = mailbox.inbox(link, anchors, passphrase, now=SystemClock().now())
     except QuietlineError as error:
         raise fail(str(error)) from None
     if as_json:

@@ -1,12 +1,14 @@
 """The source client a host application embeds: cover on a schedule, real messages in its
 place, keys and replies downloaded on a schedule of their own.
 
-:meth:`SourceClient.tick` is the whole network behaviour and is the same for every
-installation: when a send is due it posts the head of the sending queue (real or cover,
-it cannot tell and does not need to); when a download is due it fetches and verifies the
-published keys and the user dead drops. :meth:`SourceClient.send` and
-:meth:`SourceClient.inbox` are what the user does; they only touch local files (the
-vault is rewritten by them and by nothing else), so writing changes no traffic.
+:meth:`SourceClient.tick` is the whole network and storage behaviour and is the same for
+every installation: when a send is due it rewrites the vault (re-randomised, or as a
+person handed it over since) and posts one message (real once its vault is written, or
+cover); when a download is due it fetches and verifies the published keys and the user
+dead drops and rewrites the cache. What a person does (:meth:`SourceClient.begin`,
+:meth:`SourceClient.send`, :meth:`SourceClient.inbox`, or the same through the run
+loop's socket) goes through the in-memory :class:`~quietline.client.handoff.Handoff`,
+never the files, so it changes neither the traffic nor the disk.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from quietline.client.errors import NoVerifiedKeys, SourceClientError
-from quietline.client.mailbox import queue_message, read_inbox, read_sent
+from quietline.client import mailbox, vault
+from quietline.client.errors import SourceClientError
+from quietline.client.handoff import Handoff
 from quietline.client.records import Reply
 from quietline.client.schedule import FixedRate, Schedule, Timetable
 from quietline.client.storage import DEAD_DROP_RETENTION, Cache, SourceStorage
@@ -28,9 +31,10 @@ from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import I64_MAX
-from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C, encrypt_cover_u2c
+from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
+from quietline.vault import MODERATE, KdfCost
 
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0
@@ -89,18 +93,23 @@ class TickOutcome(StepReport):
 
 class SourceClient:
     """One source client installation: a folder, the pinned anchors and an edge (anything
-    that speaks :class:`SourceEdge`, such as an ``EdgeClient`` the caller owns; None for a
-    client that only queues and reads). Every method that needs the time takes ``now``."""
+    that speaks :class:`SourceEdge`, such as an ``EdgeClient`` the caller owns). Every
+    method that needs the time takes ``now``.
+
+    ``kdf_cost`` is the Argon2id cost a new installation's vault records (every later
+    passphrase is derived at that cost); :data:`~quietline.vault.MODERATE` is for people.
+    """
 
     def __init__(
         self,
-        edge: SourceEdge | None,
+        edge: SourceEdge,
         anchors: Sequence[SignedKey],
         storage: SourceStorage,
         *,
         send_schedule: Schedule | None = None,
         download_schedule: Schedule | None = None,
         dead_drop_window: int = DEAD_DROP_WINDOW,
+        kdf_cost: KdfCost = MODERATE,
     ) -> None:
         if not anchors:
             raise SourceClientError("a source client needs the organisation's anchor key")
@@ -111,33 +120,55 @@ class SourceClient:
         if not 1 <= dead_drop_window <= DEAD_DROP_PAGE:
             raise SourceClientError(f"a dead drop window holds 1 to {DEAD_DROP_PAGE} dead drops")
         self._dead_drop_window = dead_drop_window
+        self._kdf_cost = kdf_cost
         self._send_schedule = send_schedule
         self._download_schedule = download_schedule
         self._sends: Timetable | None = None
         self._downloads: Timetable | None = None
+        self._cache = Cache()
+        self._handoff: Handoff | None = None
+        self._rerandomised = b""
 
     # --- the run loop ----------------------------------------------------------------------
 
     def start(self, now: datetime) -> tuple[Timetable, Timetable]:
-        """Set up the folder (random queue, vault and schedule phases on first run), record
-        the anchors in the cache and start both timetables (sends, downloads): downloads at
-        once, sends at the first slot of their schedule after ``now``. The default
-        schedules are fixed rates on this installation's random phases."""
-        self.storage.install()
-        with self.storage.locked():
-            cache = self.storage.read_cache()
-            if [a.to_json() for a in cache.anchors] != [a.to_json() for a in self.anchors]:
-                cache.anchors = list(self.anchors)
-                self.storage.write_cache(cache)
+        """Set up the folder (a vault under a random key and random schedule phases on
+        first run), read the vault and the cache once, record the anchors and start both
+        timetables (sends, downloads): downloads at once, sends at the first slot of their
+        schedule after ``now``. The default schedules are fixed rates on this
+        installation's random phases. Raises StorageError when a file is damaged."""
+        self.storage.install(self._kdf_cost)
+        self._cache = self.storage.read_cache()
+        self._cache.anchors = list(self.anchors)
+        raw = self.storage.read_vault()
+        self._rerandomised = vault.rerandomise(raw)
+        self._handoff = Handoff(raw, self._cache.to_json())
         send_schedule = self._send_schedule or FixedRate.with_phase(
-            timedelta(seconds=DEFAULT_SEND_PERIOD_S), cache.phases["send"]
+            timedelta(seconds=DEFAULT_SEND_PERIOD_S), self._cache.phases["send"]
         )
         download_schedule = self._download_schedule or FixedRate.with_phase(
-            timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S), cache.phases["download"]
+            timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S), self._cache.phases["download"]
         )
         self._downloads = Timetable(download_schedule, now)
         self._sends = Timetable.after(send_schedule, now)
         return self._sends, self._downloads
+
+    def verified_keys(self, now: datetime) -> VerifiedKeys | None:
+        """The cached key set, verified again from the anchors at ``now`` (see
+        :func:`quietline.client.mailbox.keys_of`)."""
+        return mailbox.keys_of(self._cache, self.anchors, now)
+
+    @property
+    def handoff(self) -> Handoff:
+        """Where what a person does meets the run loop (after :meth:`start`)."""
+        if self._handoff is None:
+            raise SourceClientError("the client has not started: call start() or tick() first")
+        return self._handoff
+
+    def stop(self) -> None:
+        """The run loop ends: messages still waiting are lost, and their waiters told."""
+        if self._handoff is not None:
+            self._handoff.close()
 
     def tick(self, now: datetime) -> TickOutcome:
         """Do whatever is due at ``now``: at most one download and at most one send.
@@ -157,7 +188,7 @@ class SourceClient:
         if download_due:
             self._download(now, outcome)
         if send_due:
-            self._send_head(now, outcome)
+            self._send(now, outcome)
         return outcome
 
     def seconds_until_due(self, now: datetime) -> float:
@@ -171,63 +202,56 @@ class SourceClient:
         """How long the run loop may wait after a tick at ``now`` (see MAX_IDLE_WAIT_S)."""
         return min(MAX_IDLE_WAIT_S, self.seconds_until_due(now))
 
-    def _edge_client(self) -> SourceEdge:
-        if self._edge is None:
-            raise SourceClientError("this client was made without an edge to talk to")
-        return self._edge
+    def _send(self, now: datetime, outcome: TickOutcome) -> None:
+        """Rewrite the vault, then send one message: the oldest real one whose vault is
+        now on the disk, or else fresh cover; then re-randomise the vault for next time.
 
-    def verified_keys(self, now: datetime) -> VerifiedKeys | None:
-        """The cached key set, verified again from the anchors at ``now``; None when there is
-        none yet or no CoverNode messaging key in it is still valid."""
-        published = self.storage.read_cache().published
-        if published is None:
-            return None
-        try:
-            keys = verify_published_keys(published, self.anchors, now).verified
-        except ProtocolError:
-            return None
-        return keys if keys.of_role(KeyRole.COVERNODE_MSG) else None
-
-    def _send_head(self, now: datetime, outcome: TickOutcome) -> None:
-        """Send the queue's head, then take it off the queue if it is still the head.
-
-        The queue's lock is held only to read the file and, after the send, to replace
-        it: never across the network. A message the user queued meanwhile is kept: it
-        either sits behind the head, or took the place of the cover head just sent.
+        Every step runs at every send whether or not a person did anything, in the same
+        order with the same work (the cover is made even when a real message goes), so
+        neither the disk nor the network shows the difference.
         """
+        handoff = self.handoff
+        raw, version = handoff.vault_to_write(self._rerandomised)
+        self.storage.write_vault(raw)
+        handoff.wrote(version)
         keys = self.verified_keys(now)
         if keys is None:
             self.counters.sends_skipped_without_keys += 1
             outcome.notes.append("send skipped: no verified keys yet")
-            return
-        wrapping = keys.covernode_wrapping_keys()
-        refill = encrypt_cover_u2c(wrapping)
-        edge = self._edge_client()
-        with self.storage.locked():
-            head = self.storage.read_queue().head()
-        try:
-            edge.send_u2c(head)
-        except (EdgeUnavailable, EdgeRefused) as error:
-            # The head stays in place and goes at the next scheduled send.
-            self.counters.send_failures += 1
-            outcome.notes.append(f"send failed: {error}")
-            return
-        with self.storage.locked():
-            queue = self.storage.read_queue()
-            if ENCRYPTED_U2C.encode(queue.head()) == ENCRYPTED_U2C.encode(head):
-                queue.dequeue(lambda: refill)
-            self.storage.write_queue(queue)
-        self.counters.sends += 1
-        outcome.sent = True
+        else:
+            cover = encrypt_cover_u2c(keys.covernode_wrapping_keys())
+            real = handoff.next_message()
+            try:
+                self._edge.send_u2c(cover if real is None else real[1])
+            except (EdgeUnavailable, EdgeRefused) as error:
+                # A real message stays first in line and goes at the next send.
+                self.counters.send_failures += 1
+                outcome.notes.append(f"send failed: {error}")
+            else:
+                if real is not None:
+                    handoff.sent(real[0])
+                self.counters.sends += 1
+                outcome.sent = True
+        self._rerandomised = vault.rerandomise(raw)
 
     def _download(self, now: datetime, outcome: TickOutcome) -> None:
-        edge = self._edge_client()
+        """Fetch and verify the keys and a window of dead drops, then rewrite the cache:
+        at every download, whatever came back, so the cache's times follow the schedule."""
+        try:
+            if self._fetch(now, outcome):
+                self.counters.downloads += 1
+                outcome.downloaded = True
+        finally:
+            self._write_cache()
+
+    def _fetch(self, now: datetime, outcome: TickOutcome) -> bool:
+        edge = self._edge
         try:
             published = edge.public_keys()
         except EdgeUnavailable as error:
             self.counters.download_failures += 1
             outcome.notes.append(f"key download failed: {error}")
-            return
+            return False
         except (EdgeRefused, ProtocolError) as error:
             self.counters.download_failures += 1
             outcome.notes.append(f"key download refused: {error}")
@@ -236,27 +260,33 @@ class SourceClient:
             self._keep_if_verified(published, now, outcome)
         keys = self.verified_keys(now)
         if keys is None:
-            return
-        cache = self.storage.read_cache()  # replaced whole by writers: no lock to read it
-        caught_up = not cache.catching_up
+            return False
+        cache = self._cache
         try:
             page = edge.dead_drops(
                 UserDeadDrop,
-                NEWEST if caught_up else cache.last_dead_drop_id,
+                cache.last_dead_drop_id if cache.catching_up else NEWEST,
                 window=self._dead_drop_window,
             )
         except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
             self.counters.download_failures += 1
             outcome.notes.append(f"dead drop download failed: {error}")
             page = []
-        self._take_window(cache, [drop for drop in page if self._verifies(drop, keys)])
+        verified = []
+        for drop in page:
+            try:
+                drop.body.verify(keys)
+            except ProtocolError:
+                self.counters.dead_drops_refused += 1
+            else:
+                verified.append(drop)
+        self._take_window(cache, verified)
         cache.forget_dead_drops_before(now - DEAD_DROP_RETENTION)
-        with self.storage.locked():
-            current = self.storage.read_cache()
-            cache.published, cache.anchors = current.published, current.anchors
-            self.storage.write_cache(cache)
-        self.counters.downloads += 1
-        outcome.downloaded = True
+        return True
+
+    def _write_cache(self) -> None:
+        self.storage.write_cache(self._cache)
+        self.handoff.publish_cache(self._cache.to_json())
 
     def _take_window(self, cache: Cache, window: list[DeadDrop[UserDeadDrop]]) -> None:
         """Keep the new dead drops of a verified window and move the cursor.
@@ -284,19 +314,10 @@ class SourceClient:
         else:
             cache.last_dead_drop_id = max(last, newest)
 
-    def _verifies(self, dead_drop: DeadDrop[UserDeadDrop], keys: VerifiedKeys) -> bool:
-        try:
-            dead_drop.body.verify(keys)
-        except ProtocolError:
-            self.counters.dead_drops_refused += 1
-            return False
-        return True
-
     def _keep_if_verified(
         self, published: PublishedKeys, now: datetime, outcome: TickOutcome
     ) -> None:
-        with self.storage.locked():
-            kept = self.storage.read_cache().published
+        kept = self._cache.published
         # A revocation the organisation signed holds from then on, whatever a later set
         # (from a stale cache or a hostile edge) leaves out.
         published = _with_revocations(published, kept, self.anchors)
@@ -317,56 +338,33 @@ class SourceClient:
             if merged is kept:
                 return
             published = merged
-        with self.storage.locked():
-            cache = self.storage.read_cache()
-            cache.published = published
-            self.storage.write_cache(cache)
+        self._cache.published = published
 
-    # --- what the user does ----------------------------------------------------------------
+    # --- what a person does, in the same process -------------------------------------------
+
+    def begin(self, recipient_id: str, text: str, *, now: datetime) -> tuple[str, mailbox.Queued]:
+        """Start using this installation: a new vault under a newly generated passphrase,
+        holding the first message to ``recipient_id``; returns the passphrase (to show
+        once) and the queued message. Replaces whatever the vault held."""
+        return mailbox.begin(self.handoff, self.anchors, recipient_id, text, now=now)
 
     def send(
-        self,
-        passphrase: str,
-        recipient_id: str,
-        text: str,
-        *,
-        now: datetime,
-        new: bool = False,
-    ) -> str:
-        """Queue a real message for ``recipient_id`` (or whoever took the conversation over);
-        it replaces the next cover message, so the traffic does not change. Returns the id
-        of the recipient it will reach.
-
-        With ``new`` a vault is created under ``passphrase`` unless that passphrase already
-        opens one (any other vault in the folder is replaced). Raises StorageError,
-        NoVerifiedKeys, WrongPassphrase, UnknownRecipient, TextTooLong or QueueFull.
+        self, passphrase: str, recipient_id: str, text: str, *, now: datetime
+    ) -> mailbox.Queued:
+        """Queue a real message for ``recipient_id`` (or whoever took the conversation
+        over); it goes at a send in place of cover, once the vault recording it is written.
+        Raises NoVerifiedKeys, WrongPassphrase, UnknownRecipient, TextTooLong or QueueFull.
         """
-        self.storage.require_installed()
-        keys = self._keys_or_raise(now)
-        return queue_message(self.storage, keys, passphrase, recipient_id, text, new=new, now=now)
+        return mailbox.send(self.handoff, self.anchors, passphrase, recipient_id, text, now=now)
 
     def inbox(self, passphrase: str, now: datetime) -> list[Reply]:
-        """Every reply received so far, oldest first, after trial-decrypting the cached
-        user dead drops and keeping new replies (and handovers) in the vault.
-
-        Raises StorageError, NoVerifiedKeys or WrongPassphrase.
-        """
-        self.storage.require_installed()
-        return read_inbox(self.storage, self._keys_or_raise(now), passphrase)
+        """Every reply received so far, oldest first. Raises NoVerifiedKeys or
+        WrongPassphrase."""
+        return mailbox.inbox(self.handoff, self.anchors, passphrase, now=now)
 
     def sent_messages(self, passphrase: str) -> list[tuple[str, str, datetime]]:
         """(recipient id, text, when queued) of every sent message the vault keeps."""
-        self.storage.require_installed()
-        return read_sent(self.storage, passphrase)
-
-    def _keys_or_raise(self, now: datetime) -> VerifiedKeys:
-        keys = self.verified_keys(now)
-        if keys is None:
-            raise NoVerifiedKeys(
-                "no verified keys from the organisation yet: keep `quietline source run` "
-                "going with this --vault until it has downloaded them"
-            )
-        return keys
+        return mailbox.sent(self.handoff, passphrase)
 
 
 def _with_revocations(

@@ -1,111 +1,134 @@
-"""What the user does with a source client, all of it local: queue a message in place of
-the next cover message, and read the replies found in downloaded dead drops.
+"""What a person does with a source client: start using it, queue a message in place of
+cover, read replies. All of it goes through a :class:`~quietline.client.handoff.ClientLink`
+to the run loop, never through the client's files.
 
-Both hold the vault's lock (never the run loop's) around the read-modify-write of the
-vault, key derivation included; ``send`` takes the queue's lock only for the quick read
-and atomic replace of the sending queue, so nothing here can delay a scheduled send or
-download. Both rewrite the vault (``inbox`` even when nothing arrived), so a vault's
-modification time says only that someone unlocked it, never what they did.
+Each change reads the vault's current version, opens it with the passphrase (one key
+derivation per call), makes the change, seals a fresh vault and hands it over with the
+version it was made from; when the vault changed meanwhile (another command got there
+first) it reads again and redoes the change with the key it already has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from quietline.client.errors import QueueFull, TextTooLong, WrongPassphrase
+from quietline.client import passphrase as passphrases
+from quietline.client import vault
+from quietline.client.errors import NoVerifiedKeys, TextTooLong, WrongPassphrase
+from quietline.client.handoff import ClientLink, Conflict, Snapshot
 from quietline.client.records import Reply, SentMessage, SourceRecords, StoredReply
-from quietline.client.storage import SourceStorage
+from quietline.client.storage import Cache
+from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import UserTrialDecryptor
 from quietline.protocol.errors import (
     KeyUnavailable,
     MalformedInput,
     ProtocolError,
-    SendingQueueFull,
     UnknownRecipient,
 )
 from quietline.protocol.keys import ReplyKey
-from quietline.protocol.messages import encrypt_u2c
+from quietline.protocol.messages import EncryptedU2C, encrypt_u2c
 from quietline.protocol.pcs import PaddedCompressedString
-from quietline.protocol.verification import VerifiedKeys
-from quietline.vault import HEADER_LEN, LENGTH_LEN, MAC_LEN, VaultLocked
+from quietline.protocol.verification import VerifiedKeys, verify_published_keys
+
+# How many times a change is redone when other commands keep changing the vault first.
+ATTEMPTS = 8
 
 
-def queue_message(
-    storage: SourceStorage,
-    keys: VerifiedKeys,
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A message handed to the run loop: who it reaches, and the ticket to wait on."""
+
+    recipient_id: str
+    ticket: int
+
+
+def keys_of(cache: Cache, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys | None:
+    """The cached key set, verified from the anchors at ``now``; None when there is none
+    yet or no CoverNode messaging key in it is still valid."""
+    if cache.published is None:
+        return None
+    try:
+        keys = verify_published_keys(cache.published, anchors, now).verified
+    except ProtocolError:
+        return None
+    return keys if keys.of_role(KeyRole.COVERNODE_MSG) else None
+
+
+def begin(
+    link: ClientLink, anchors: Sequence[SignedKey], recipient_id: str, text: str, *, now: datetime
+) -> tuple[str, Queued]:
+    """Start using the installation: a newly generated passphrase, a new vault under it
+    holding a new reply key and the first message. Returns the passphrase (shown to the
+    person once, never stored) and the queued message. Whatever the vault held before is
+    replaced: the caller makes sure the person meant it."""
+    _check_text(text)
+    words = passphrases.generate()
+    key = vault.VaultKey.derive(words, link.snapshot().vault)
+    # New records (and reply key) at each attempt: nothing of a failed one is reused.
+    queued = _change(
+        link,
+        key,
+        anchors=anchors,
+        now=now,
+        fresh=lambda _: SourceRecords.new(),
+        recipient_id=recipient_id,
+        text=text,
+    )
+    return words, queued
+
+
+def send(
+    link: ClientLink,
+    anchors: Sequence[SignedKey],
     passphrase: str,
     recipient_id: str,
     text: str,
     *,
-    new: bool,
     now: datetime,
-) -> str:
-    """Enqueue a real U2C for ``recipient_id`` (after handovers) and keep it in the vault;
-    returns the recipient it will reach.
+) -> Queued:
+    """Queue a real message to ``recipient_id`` (after handovers), recorded in the vault.
 
-    Raises TextTooLong, WrongPassphrase, UnknownRecipient or QueueFull, having changed
-    nothing (except that ``new`` may already have created the vault).
+    Raises TextTooLong, NotAPassphrase, WrongPassphrase, NoVerifiedKeys, UnknownRecipient
+    or QueueFull, having changed nothing.
     """
-    if not PaddedCompressedString.fits(text):
-        raise TextTooLong(
-            "the message is too long: after compression at most 510 bytes fit in one "
-            "message; split it into several"
-        )
-    with storage.vault_locked():
-        records, vault_key = open_records(storage, passphrase, create=new)
-        target = records.current_recipient(recipient_id)
-        known = sorted(profile.id for profile in keys.profiles)
-        if target not in known:
-            listed = ", ".join(known) or "none"
-            raise UnknownRecipient(
-                f"{target!r} is not a recipient the organisation publishes; known: {listed}"
-            )
-        try:
-            message = encrypt_u2c(
-                keys.covernode_wrapping_keys(),
-                recipient_id=target,
-                recipient_key=keys.journalist_messaging_key(target),
-                reply_key=ReplyKey.of(records.user_key),
-                text=text,
-            )
-        except KeyUnavailable as error:
-            raise UnknownRecipient(f"{target!r} cannot be written to now: {error}") from None
-        with storage.locked():
-            queue = storage.read_queue(records.hint_key)
-            try:
-                queue.enqueue(message)
-            except SendingQueueFull:
-                raise QueueFull(
-                    f"{queue.real_count()} messages are already waiting to be sent; try "
-                    "again after the client has sent one"
-                ) from None
-            storage.write_queue(queue)
-        records.sent.append(SentMessage(target, PaddedCompressedString.from_text(text), now))
-        save_records(storage, records, vault_key)
-    return target
+    _check_text(text)
+    key = _key(link, passphrase)
+    return _change(
+        link, key, anchors=anchors, now=now, fresh=None, recipient_id=recipient_id, text=text
+    )
 
 
-def read_inbox(storage: SourceStorage, keys: VerifiedKeys, passphrase: str) -> list[Reply]:
-    """Trial-decrypt every cached user dead drop, keep new replies (and handovers) in the
-    vault, and return every reply kept, oldest first. Raises WrongPassphrase."""
-    with storage.vault_locked():
-        records, vault_key = open_records(storage, passphrase, create=False)
-        # Replaced whole by the run loop, so a read without its lock is consistent.
-        cache = storage.read_cache()
+def inbox(
+    link: ClientLink, anchors: Sequence[SignedKey], passphrase: str, *, now: datetime
+) -> list[Reply]:
+    """Trial-decrypt every cached user dead drop and return every reply kept, oldest
+    first; new replies (and handovers) are handed over to be kept in the vault."""
+    key = _key(link, passphrase)
+    for _ in range(ATTEMPTS):
+        snapshot = link.snapshot()
+        records = _open(key, snapshot)
+        keys = _keys(snapshot, anchors, now)
         decryptor = UserTrialDecryptor(records.user_key, keys)
-        for drop in cache.dead_drops:
+        fresh = False
+        for drop in Cache.from_json(snapshot.cache).dead_drops:
             for reply in decryptor.open(drop):
-                records.add_reply(
-                    StoredReply.of(reply.journalist_id, reply.message, drop.body.created_at)
-                )
-        save_records(storage, records, vault_key)
-    return [reply.shown() for reply in records.replies]
+                stored = StoredReply.of(reply.journalist_id, reply.message, drop.body.created_at)
+                fresh = records.add_reply(stored) or fresh
+        if fresh:
+            try:
+                link.stage(snapshot.version, _seal(key, snapshot, records), None)
+            except Conflict:
+                continue
+        return [reply.shown() for reply in records.replies]
+    raise Conflict("the vault kept changing while the replies were read: try again")
 
 
-def read_sent(storage: SourceStorage, passphrase: str) -> list[tuple[str, str, datetime]]:
+def sent(link: ClientLink, passphrase: str) -> list[tuple[str, str, datetime]]:
     """(recipient id, text, when queued) of every sent message the vault still keeps."""
-    with storage.vault_locked():
-        records, _ = open_records(storage, passphrase, create=False)
+    records = _open(_key(link, passphrase), link.snapshot())
     shown = []
     for message in records.sent:
         try:
@@ -116,31 +139,87 @@ def read_sent(storage: SourceStorage, passphrase: str) -> list[tuple[str, str, d
     return shown
 
 
-def open_records(
-    storage: SourceStorage, passphrase: str, *, create: bool
-) -> tuple[SourceRecords, bytes]:
-    """The vault's records and key; with ``create``, a new vault when the passphrase opens
-    none. Raises WrongPassphrase."""
-    vault = storage.vault
-    try:
-        contents, key = vault.open(passphrase)
-    except VaultLocked:
-        if not create:
-            # The same answer for a mistyped passphrase and a vault nobody ever used (the
-            # two look alike on purpose), and no hint to create a vault: that would
-            # destroy the one a mistyped passphrase failed to open.
-            raise WrongPassphrase(
-                f"the passphrase did not open the vault in {storage.folder}"
-            ) from None
-        records = SourceRecords.new()
-        return records, vault.create(passphrase, records.to_json())
-    try:
-        return SourceRecords.from_json(contents), key
-    except ProtocolError as error:
-        raise WrongPassphrase(f"the vault opened but its contents are damaged: {error}") from None
+def _check_text(text: str) -> None:
+    if not PaddedCompressedString.fits(text):
+        raise TextTooLong(
+            "the message is too long: after compression at most 510 bytes fit in one "
+            "message; split it into several"
+        )
 
 
-def save_records(storage: SourceStorage, records: SourceRecords, vault_key: bytes) -> None:
-    """Rewrite the whole vault, dropping the oldest entries if it would overflow."""
-    records.trim_to(storage.vault.size - HEADER_LEN - MAC_LEN - LENGTH_LEN)
-    storage.vault.save(vault_key, records.to_json())
+def _key(link: ClientLink, passphrase: str) -> vault.VaultKey:
+    """The vault key of a typed passphrase (checked word by word first)."""
+    return vault.VaultKey.derive(passphrases.normalise(passphrase), link.snapshot().vault)
+
+
+def _open(key: vault.VaultKey, snapshot: Snapshot) -> SourceRecords:
+    """The records in the snapshot's vault. One answer for a mistyped passphrase, a vault
+    nobody used and a damaged one: they look alike on purpose, and the message never
+    suggests starting over (that would destroy what a mistyped passphrase failed to open)."""
+    try:
+        return SourceRecords.parse(vault.open_vault(key, snapshot.vault))
+    except (vault.VaultLocked, ProtocolError):
+        raise WrongPassphrase("the passphrase did not open the vault") from None
+
+
+def _seal(key: vault.VaultKey, snapshot: Snapshot, records: SourceRecords) -> bytes:
+    """A fresh vault of ``records``, the oldest entries dropped if they would not fit."""
+    records.trim_to(vault.capacity(vault.block_count(snapshot.vault)))
+    return vault.seal(key, snapshot.vault, records.serialised())
+
+
+def _keys(snapshot: Snapshot, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
+    keys = keys_of(Cache.from_json(snapshot.cache), anchors, now)
+    if keys is None:
+        raise NoVerifiedKeys(
+            "no verified keys from the organisation yet: keep `quietline source run` "
+            "going with this --vault until it has downloaded them"
+        )
+    return keys
+
+
+def _change(
+    link: ClientLink,
+    key: vault.VaultKey,
+    *,
+    anchors: Sequence[SignedKey],
+    now: datetime,
+    fresh: Callable[[Snapshot], SourceRecords] | None,
+    recipient_id: str,
+    text: str,
+) -> Queued:
+    """Record a message to ``recipient_id`` in the vault (``fresh`` gives new records
+    instead of opening it) and hand both over, redoing it while the vault changes."""
+    for _ in range(ATTEMPTS):
+        snapshot = link.snapshot()
+        records = fresh(snapshot) if fresh is not None else _open(key, snapshot)
+        target = records.current_recipient(recipient_id)
+        message = _encrypt(_keys(snapshot, anchors, now), records, target, text)
+        records.sent.append(SentMessage(target, PaddedCompressedString.from_text(text), now))
+        try:
+            ticket = link.stage(snapshot.version, _seal(key, snapshot, records), message)
+        except Conflict:
+            continue
+        if ticket is None:
+            raise ProtocolError("the run loop took the message without a ticket")
+        return Queued(target, ticket)
+    raise Conflict("the vault kept changing while the message was queued: try again")
+
+
+def _encrypt(keys: VerifiedKeys, records: SourceRecords, target: str, text: str) -> EncryptedU2C:
+    known = sorted(profile.id for profile in keys.profiles)
+    if target not in known:
+        listed = ", ".join(known) or "none"
+        raise UnknownRecipient(
+            f"{target!r} is not a recipient the organisation publishes; known: {listed}"
+        )
+    try:
+        return encrypt_u2c(
+            keys.covernode_wrapping_keys(),
+            recipient_id=target,
+            recipient_key=keys.journalist_messaging_key(target),
+            reply_key=ReplyKey.of(records.user_key),
+            text=text,
+        )
+    except KeyUnavailable as error:
+        raise UnknownRecipient(f"{target!r} cannot be written to now: {error}") from None

@@ -1,20 +1,20 @@
-"""What a source's vault holds: its reply key pair, the queue's hint key, the messages it
-sent, the replies it received and the handovers it was told about.
+"""What a source's vault holds: its reply key pair, the messages it sent, the replies it
+received and the handovers it was told about.
 
-Texts are kept as the 512-byte padded compressed strings they travelled as, so every
-entry has the same bounded size whatever its text; when the fixed-size vault fills up the
-oldest entries are dropped first (:meth:`SourceRecords.trim_to`).
+Texts are kept as the 512-byte padded compressed strings they travelled as, and the whole
+is stored as zlib-compressed JSON (the padding and the base64 compress away, so a short
+message takes little room); when the fixed-size vault fills up the oldest entries are
+dropped first (:meth:`SourceRecords.trim_to`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import nacl.utils
 
 from quietline.protocol.encoding import (
     b64_decode,
@@ -24,13 +24,14 @@ from quietline.protocol.encoding import (
     parse_rfc3339,
 )
 from quietline.protocol.errors import MalformedInput
-from quietline.protocol.jsonvalues import require_object, require_string
+from quietline.protocol.jsonvalues import load_json, require_object, require_string
 from quietline.protocol.keys import EncryptionKeyPair
 from quietline.protocol.messages import J2UMessage, J2UType
 from quietline.protocol.pcs import PaddedCompressedString
-from quietline.protocol.sending_queue import HINT_KEY_LEN
 
-RECORDS_VERSION = 1
+RECORDS_VERSION = 2
+# What a vault's records may inflate to: far more than any vault holds, far less than memory.
+MAX_INFLATED = 16 * 1024 * 1024
 MAX_HANDOVER_HOPS = 16
 
 
@@ -121,14 +122,13 @@ class SourceRecords:
     """Everything secret a source keeps; lives only inside the vault."""
 
     user_key: EncryptionKeyPair
-    hint_key: bytes = field(repr=False)
     sent: list[SentMessage] = field(default_factory=list)
     replies: list[StoredReply] = field(default_factory=list)
     handovers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def new(cls) -> SourceRecords:
-        return cls(EncryptionKeyPair.generate(), nacl.utils.random(HINT_KEY_LEN))
+        return cls(EncryptionKeyPair.generate())
 
     def current_recipient(self, recipient_id: str) -> str:
         """Where a conversation with ``recipient_id`` goes now, following handovers."""
@@ -154,7 +154,7 @@ class SourceRecords:
         return True
 
     def trim_to(self, room: int) -> int:
-        """Drop the oldest sent messages and replies until the JSON fits in ``room`` bytes;
+        """Drop the oldest sent messages and replies until they fit in ``room`` bytes;
         returns how many were dropped."""
         dropped = 0
         while len(self.serialised()) > room and (self.sent or self.replies):
@@ -168,13 +168,25 @@ class SourceRecords:
         return dropped
 
     def serialised(self) -> bytes:
-        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+        """The records as the vault stores them: compressed JSON."""
+        return zlib.compress(json.dumps(self.to_json(), separators=(",", ":")).encode(), 9)
+
+    @classmethod
+    def parse(cls, stored: bytes) -> SourceRecords:
+        """Parse :meth:`serialised` output; raises MalformedInput on any damage."""
+        inflater = zlib.decompressobj()
+        try:
+            text = inflater.decompress(stored, MAX_INFLATED)
+        except zlib.error as error:
+            raise MalformedInput("the vault's records are not compressed JSON") from error
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise MalformedInput("the vault's records are cut short or too large")
+        return cls.from_json(load_json(text))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": RECORDS_VERSION,
             "user_secret": self.user_key.secret.hex(),
-            "hint_key": self.hint_key.hex(),
             "sent": [message.to_json() for message in self.sent],
             "replies": [reply.to_json() for reply in self.replies],
             "handovers": dict(self.handovers),
@@ -195,7 +207,6 @@ class SourceRecords:
             raise MalformedInput("handovers map recipient ids to recipient ids")
         return cls(
             EncryptionKeyPair.from_secret(hex_decode(fields.get("user_secret"), 32)),
-            hex_decode(fields.get("hint_key"), HINT_KEY_LEN),
             [SentMessage.from_json(item) for item in sent],
             [StoredReply.from_json(item) for item in replies],
             dict(handovers),

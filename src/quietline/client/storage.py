@@ -1,39 +1,32 @@
-"""The source client's folder: three fixed files and two locks, the same on every device.
+"""The source client's folder: two files, a lock and a socket, the same on every device.
 
-- ``queue``: the private sending queue, ``8 x (16-byte hint ‖ 773-byte U2C)`` = 6,312
-  bytes, *not* passphrase-encrypted, so cover can be sent without anyone unlocking
-  anything. Only the hint key (in the vault) tells real slots from cover. A fresh
-  install writes random bytes of the same size.
-- ``vault``: a :class:`~quietline.vault.Vault` of fixed size; a fresh install fills it
-  with random bytes, so it looks the same whether or not anyone ever wrote.
+- ``vault``: the source's vault (:mod:`quietline.client.vault`), 65,560 bytes whatever it
+  holds. A new installation seals random contents under a random key nobody sees; the
+  run loop rewrites it at every send, re-randomised (or, when someone used the client
+  since the last send, as they handed it over), so its size, times and contents change
+  the same way on a device nobody uses.
 - ``cache.json``: public data only: the organisation anchors, the last published key
-  set that verified, and the user dead drops downloaded (kept 14 days).
-- ``lock`` and ``vault.lock``: empty files locked with ``fcntl.flock``. ``lock`` guards
-  the queue and the cache and is only ever held for a quick read or atomic replace of
-  them; ``vault.lock`` guards the vault's read-modify-write (key derivation included)
-  and is taken only by what the user does, never by the run loop, so ``send`` and
-  ``inbox`` cannot delay a scheduled send or download.
+  set that verified, the user dead drops downloaded (kept 14 days), the dead drop cursor
+  and the schedule phases. The run loop rewrites it at every download.
+- ``running``: an empty file the run loop holds locked (``fcntl.flock``) while it runs,
+  so one run loop works on a folder at a time.
+- ``socket``: while the run loop runs, the Unix socket through which ``send`` and
+  ``inbox`` reach it (:mod:`quietline.client.ipc`). They never open a file here.
 
-Every write replaces a whole file atomically with mode 0600. The queue and vault never
-change size; the cache's size depends on public data only (what the edge published and
-when this install started downloading), never on what its user did.
+Only the run loop writes, always a whole file replaced atomically with mode 0600, and
+only at its scheduled sends and downloads.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import secrets
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nacl.utils
-
+from quietline.client import vault
 from quietline.keystore import write_private
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.deaddrops import DeadDrop, UserDeadDrop
@@ -47,21 +40,14 @@ from quietline.protocol.jsonvalues import (
     require_list,
     require_object,
 )
-from quietline.protocol.messages import ENCRYPTED_U2C, EncryptedU2C
-from quietline.protocol.sending_queue import DEFAULT_SLOTS, HINT_LEN, SendingQueue
-from quietline.vault import MODERATE, KdfCost, Vault
+from quietline.vault import MODERATE, KdfCost
 
-QUEUE_NAME = "queue"
 VAULT_NAME = "vault"
 CACHE_NAME = "cache.json"
-LOCK_NAME = "lock"
-VAULT_LOCK_NAME = "vault.lock"
 # Held by the one run loop working on the folder for as long as it runs.
 RUNNING_NAME = "running"
+SOCKET_NAME = "socket"
 
-QUEUE_SLOTS = DEFAULT_SLOTS
-QUEUE_FILE_SIZE = QUEUE_SLOTS * (HINT_LEN + ENCRYPTED_U2C.size)
-VAULT_SIZE = 64 * 1024
 DEAD_DROP_RETENTION = timedelta(days=14)
 PHASE_NAMES = ("send", "download")
 
@@ -124,38 +110,30 @@ def _phase(value: object) -> float:
 
 
 class SourceStorage:
-    """The files of one source client installation in ``folder``."""
+    """The files of one source client installation in ``folder``; ``vault_blocks`` sets
+    the size of the vault an installation makes (later runs keep the file's size)."""
 
-    def __init__(
-        self, folder: Path, *, vault_size: int = VAULT_SIZE, kdf_cost: KdfCost = MODERATE
-    ) -> None:
+    def __init__(self, folder: Path, *, vault_blocks: int = vault.DEFAULT_BLOCKS) -> None:
         self.folder = folder
-        self.queue_path = folder / QUEUE_NAME
+        self.vault_path = folder / VAULT_NAME
         self.cache_path = folder / CACHE_NAME
-        self.lock_path = folder / LOCK_NAME
-        self.vault_lock_path = folder / VAULT_LOCK_NAME
         self.running_path = folder / RUNNING_NAME
-        self.vault = Vault(folder / VAULT_NAME, vault_size, kdf_cost)
+        self.socket_path = folder / SOCKET_NAME
+        self.vault_blocks = vault_blocks
 
-    def install(self) -> None:
-        """Create whatever is missing: the folder (0700), a random queue and vault of
-        their fixed sizes, an empty cache with random schedule phases and the lock files.
-        Existing files are kept. Waits on the vault's lock only when there is no vault."""
+    def install(self, cost: KdfCost = MODERATE) -> None:
+        """Create whatever is missing: the folder (0700), a vault sealed under a random key
+        (its passphrase cost ``cost``) and a cache with random schedule phases. Existing
+        files are kept. Only the run loop calls this."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for lock in (self.lock_path, self.vault_lock_path):
-            os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o600))
-        if not self.vault.exists():
-            with self.vault_locked():
-                if not self.vault.exists():
-                    self.vault.fill_random()
-        with self.locked():
-            if not self.queue_path.exists():
-                write_private(self.queue_path, nacl.utils.random(QUEUE_FILE_SIZE))
-            cache = self.read_cache() if self.cache_path.exists() else Cache()
-            if not self.cache_path.exists() or any(n not in cache.phases for n in PHASE_NAMES):
-                for name in PHASE_NAMES:
-                    cache.phases.setdefault(name, secrets.SystemRandom().random())
-                self.write_cache(cache)
+        self.folder.chmod(0o700)  # also when something else made it first
+        if not self.vault_path.exists():
+            write_private(self.vault_path, vault.install(self.vault_blocks, cost))
+        cache = self.read_cache() if self.cache_path.exists() else Cache()
+        if not self.cache_path.exists() or any(n not in cache.phases for n in PHASE_NAMES):
+            for name in PHASE_NAMES:
+                cache.phases.setdefault(name, secrets.SystemRandom().random())
+            self.write_cache(cache)
 
     def schedule_phase(self, name: str) -> float:
         """This installation's phase for the ``send`` or ``download`` schedule (a fraction
@@ -163,63 +141,27 @@ class SourceStorage:
         return self.read_cache().phases.get(name, 0.0) if self.cache_path.exists() else 0.0
 
     def is_installed(self) -> bool:
-        return all(path.exists() for path in (self.queue_path, self.vault.path, self.cache_path))
+        return self.vault_path.exists() and self.cache_path.exists()
 
-    def require_installed(self) -> None:
-        """Raise StorageError unless a client has been set up in the folder."""
-        if not self.is_installed():
-            raise StorageError(
-                f"{self.folder} holds no source client: run `quietline source run` with "
-                "this --vault first, so it sets up the folder and downloads the keys"
-            )
+    # --- vault ---------------------------------------------------------------------------
 
-    def locked(self) -> AbstractContextManager[None]:
-        """Hold the lock of the queue and the cache, which the run loop takes: only ever
-        around a quick read or replace of those files, never around a key derivation, the
-        vault or the network."""
-        return self._flock(self.lock_path)
-
-    def vault_locked(self) -> AbstractContextManager[None]:
-        """Hold the vault's lock, around what the user does (key derivation included); the
-        run loop never takes it, so nothing a person does can delay a send or download."""
-        return self._flock(self.vault_lock_path)
-
-    @contextmanager
-    def _flock(self, path: Path) -> Iterator[None]:
-        """Hold ``path``'s exclusive lock (blocking until whoever holds it releases it)."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Created in place if missing (never replaced: a lock must stay one file).
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    def read_vault(self) -> bytes:
+        """The vault file; raises StorageError when it is missing or not a vault."""
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
-        finally:
-            os.close(descriptor)
-
-    # --- queue ---------------------------------------------------------------------------
-
-    def read_queue(self, hint_key: bytes | None = None) -> SendingQueue[EncryptedU2C]:
-        """The sending queue, able to tell real from cover when given the vault's hint key;
-        raises StorageError when the file is missing or damaged."""
-        try:
-            raw = self.queue_path.read_bytes()
+            raw = self.vault_path.read_bytes()
         except OSError as error:
-            raise StorageError(f"cannot read the sending queue {self.queue_path}") from error
-        if len(raw) != QUEUE_FILE_SIZE:
+            raise StorageError(f"cannot read the vault {self.vault_path}") from error
+        try:
+            vault.block_count(raw)
+        except vault.VaultDamaged as error:
             raise StorageError(
-                f"the sending queue {self.queue_path} is damaged: {len(raw)} bytes, "
-                f"expected {QUEUE_FILE_SIZE}"
-            )
-        return SendingQueue.from_bytes(hint_key, ENCRYPTED_U2C, raw)
+                f"the vault {self.vault_path} is damaged or from another version of "
+                f"Quietline: {error}"
+            ) from None
+        return raw
 
-    def write_queue(self, queue: SendingQueue[EncryptedU2C]) -> None:
-        raw = queue.to_bytes()
-        if len(raw) != QUEUE_FILE_SIZE:
-            raise StorageError("refusing to write a sending queue of the wrong size")
-        write_private(self.queue_path, raw)
+    def write_vault(self, raw: bytes) -> None:
+        write_private(self.vault_path, raw)
 
     # --- cache ---------------------------------------------------------------------------
 
