@@ -2,7 +2,7 @@
 
 What is measured: a client whose user wrote and one whose user did not send the same
 number of requests, at the same ticks, to the same routes, with the same headers and
-body sizes, and rewrite their files at the same ticks; the real message reaches the
+body sizes, and rewrite their vaults at the same ticks; the real message reaches the
 edge's queue in place of a cover message; a reply in a user dead drop is found by
 ``inbox``; network failures and keys that do not verify never crash the loop. Driven by
 ``runner.run_steps`` as ``source run`` drives it (against a recording fake edge, time
@@ -31,10 +31,12 @@ from quietline.client import (
     SourceStorage,
     TickOutcome,
 )
+from quietline.client import vault
 from quietline.client.client import MAX_IDLE_WAIT_S
-from quietline.client.mailbox import open_records
+from quietline.client.handoff import SENT
+from quietline.client.records import SourceRecords
 from quietline.clock import FixedClock
-from quietline.edge_client import EdgeClient
+from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.processes import free_port
 from quietline.protocol.api import Direction
 from quietline.protocol.deaddrops import B, DeadDrop
@@ -49,11 +51,11 @@ from tests.client.edge_server import RecordedRequest, RunningEdge, published_edg
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
 
-PASSPHRASE = "a long and private passphrase"
 SECRET_TEXT = "the sentinel text 7f3a9c"
 TICKS = 240
 WRITE_AT_TICK = 20
 NEWS_DESK = RecipientId("news_desk")
+TEST_BLOCKS = 64
 
 
 @pytest.fixture(scope="module")
@@ -67,18 +69,30 @@ def _client(edge_url: str, folder: Path, org: Organisation) -> Iterator[SourceCl
         yield SourceClient(
             edge,
             [org.anchor],
-            SourceStorage(folder, kdf_cost=INTERACTIVE),
+            _storage(folder),
             # The same seed for both: the schedule is the same for everyone, and a
-            # memoryless one must not be steered by the queue either.
+            # memoryless one must not be steered by what the user does either.
             send_schedule=Memoryless(timedelta(seconds=6), random.Random(1234)),
             download_schedule=FixedRate(timedelta(seconds=60)),
+            kdf_cost=INTERACTIVE,
         )
+
+
+def _storage(folder: Path) -> SourceStorage:
+    """A small vault: quick to seal and re-randomise at every send."""
+    return SourceStorage(folder, vault_blocks=TEST_BLOCKS)
+
+
+def _records(storage: SourceStorage, passphrase: str) -> SourceRecords:
+    """What the vault file holds, opened as an examiner with the passphrase would."""
+    raw = storage.read_vault()
+    return SourceRecords.parse(vault.open_vault(vault.VaultKey.derive(passphrase, raw), raw))
 
 
 @dataclass
 class Run:
     sent_at: list[int]
-    queue_rewritten_at: list[int]
+    vault_rewritten_at: list[int]
     requests: list[RecordedRequest]
     sizes: tuple[int, int, int]
 
@@ -90,17 +104,17 @@ def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: boo
     for tick in range(TICKS):
         now = start + timedelta(seconds=tick)
         if write and tick == WRITE_AT_TICK:
-            client.send(PASSPHRASE, "news_desk", SECRET_TEXT, new=True, now=now)
-        before = _digest(storage.queue_path) if storage.queue_path.exists() else ""
+            client.begin("news_desk", SECRET_TEXT, now=now)
+        before = _digest(storage.vault_path) if storage.vault_path.exists() else ""
         outcome = client.tick(now)
         assert not outcome.notes
         if outcome.sent:
             sent_at.append(tick)
-        if _digest(storage.queue_path) != before:
+        if _digest(storage.vault_path) != before:
             rewritten_at.append(tick)
     sizes = (
-        storage.queue_path.stat().st_size,
-        storage.vault.path.stat().st_size,
+        storage.vault_path.stat().st_size,
+        storage.cache_path.stat().st_size,
         len(storage.read_cache().dead_drops),
     )
     return Run(sent_at, rewritten_at, edge.recorder.requests[first:], sizes)
@@ -140,8 +154,8 @@ def test_writer_and_non_writer_send_the_same_traffic(
 
     assert len(written.sent_at) > 20
     assert written.sent_at == silent.sent_at
-    # Tick 0 installs the random queue; after that it changes on send ticks only.
-    assert written.queue_rewritten_at == silent.queue_rewritten_at == [0, *written.sent_at]
+    # Tick 0 installs the vault; after that it changes on every send tick, and only then.
+    assert written.vault_rewritten_at == silent.vault_rewritten_at == [0, *written.sent_at]
     assert written.sizes == silent.sizes
     assert [r.shape() for r in written.requests] == [r.shape() for r in silent.requests]
     posts = [r for r in written.requests if r.method == "POST"]
@@ -165,7 +179,7 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
     start = _now_on_the_minute()
     with _client(edge.url, tmp_path / "source", org) as client:
         client.tick(start)  # downloads keys; nothing is due to send yet
-        client.send(PASSPHRASE, "news_desk", SECRET_TEXT, new=True, now=start)
+        passphrase, _ = client.begin("news_desk", SECRET_TEXT, now=start)
         tick = 0
         while not _queued_u2c(edge, org) or all(
             u2c is None or u2c.tag.is_cover for _, u2c in _queued_u2c(edge, org)
@@ -181,53 +195,80 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
         with EdgeClient(edge.url) as publisher:
             publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
-        assert client.inbox(PASSPHRASE, now=start + timedelta(seconds=tick)) == []
+        assert client.inbox(passphrase, now=start + timedelta(seconds=tick)) == []
         # The next download, at its slot: ticks a second apart, as `source run` makes them.
         for later in range(tick + 1, tick + 62):
             if client.tick(start + timedelta(seconds=later)).downloaded:
                 break
-        replies = client.inbox(PASSPHRASE, now=start + timedelta(seconds=later))
+        replies = client.inbox(passphrase, now=start + timedelta(seconds=later))
         assert [(r.journalist_id, r.kind, r.text) for r in replies] == [
             ("news_desk", "text", "we got it")
         ]
-        records, _ = open_records(client.storage, PASSPHRASE, create=False)
+        # The reply is kept in the vault file from the next send on.
+        while not client.tick(start + timedelta(seconds=later)).sent:
+            later += 1
+        records = _records(client.storage, passphrase)
         assert records.user_key.public == u2j.reply_key
+        assert [reply.journalist_id for reply in records.replies] == ["news_desk"]
 
 
-def test_an_unreachable_edge_is_counted_and_the_head_kept(
+class FlakyEdge:
+    """A real edge that can be made unreachable, as a dropped network makes it."""
+
+    def __init__(self, edge: EdgeClient) -> None:
+        self.edge = edge
+        self.down = False
+
+    def public_keys(self) -> PublishedKeys:
+        self._check()
+        return self.edge.public_keys()
+
+    def dead_drops(
+        self, body_type: type[B], after: int, window: int | None = None
+    ) -> list[DeadDrop[B]]:
+        self._check()
+        return self.edge.dead_drops(body_type, after, window)
+
+    def send_u2c(self, message: EncryptedU2C) -> None:
+        self._check()
+        self.edge.send_u2c(message)
+
+    def _check(self) -> None:
+        if self.down:
+            raise EdgeUnavailable("cannot reach the edge: the network is down")
+
+
+def test_an_unreachable_edge_is_counted_and_a_real_message_kept_for_the_next_send(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
     start = _now_on_the_minute()
-    folder = tmp_path / "source"
-    with _client(edge.url, folder, org) as online:
-        online.tick(start)
-    dead_url = f"http://127.0.0.1:{free_port()}"
-    with EdgeClient(dead_url) as unreachable:
-        offline = SourceClient(
-            unreachable,
+    with EdgeClient(edge.url) as connection:
+        flaky = FlakyEdge(connection)
+        client = SourceClient(
+            flaky,
             [org.anchor],
-            SourceStorage(folder, kdf_cost=INTERACTIVE),
+            _storage(tmp_path / "source"),
             send_schedule=FixedRate(timedelta(seconds=10)),
             download_schedule=FixedRate(timedelta(seconds=60)),
+            kdf_cost=INTERACTIVE,
         )
-        queue_before = _digest(offline.storage.queue_path)
-        for second in (0, 10, 20):
-            outcome = offline.tick(start + timedelta(seconds=second))
+        client.tick(start)
+        flaky.down = True
+        _, queued = client.begin("news_desk", SECRET_TEXT, now=start)
+        for second in (10, 20, 30, 40, 50, 60):
+            outcome = client.tick(start + timedelta(seconds=second))
             assert not outcome.sent
             assert outcome.notes
-        assert offline.counters.download_failures == 1
-        assert offline.counters.send_failures == 2
-        assert _digest(offline.storage.queue_path) == queue_before
-    assert edge.store.queue_length(Direction.USER) == 0
+        assert client.counters.download_failures == 1
+        assert client.counters.send_failures == 6
+        assert edge.store.queue_length(Direction.USER) == 0
+        assert client.handoff.wait_sent(queued.ticket, 0) != SENT
 
-    # Back online: the kept head goes out at the next scheduled time.
-    head = offline.storage.read_queue().dequeue(lambda: parse_u2c(bytes(773)))
-    with _client(edge.url, folder, org) as online:
-        online.tick(start + timedelta(seconds=30))
-        for second in range(31, 120):
-            if online.tick(start + timedelta(seconds=second)).sent:
-                break
-    assert [data for data, _ in _queued_u2c(edge, org)] == [head.data]
+        # Back online: the real message goes at the next scheduled send.
+        flaky.down = False
+        assert client.tick(start + timedelta(seconds=70)).sent
+    assert client.handoff.wait_sent(queued.ticket, 0) == SENT
+    assert _real_texts(edge, org) == [SECRET_TEXT]
 
 
 def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
@@ -279,14 +320,13 @@ def test_sending_while_the_loop_runs_loses_nothing(
         ticker = threading.Thread(target=ticking)
         ticker.start()
         try:
-            # Another client object on the same folder, as a separate `send` process is.
-            user = SourceClient(None, [org.anchor], SourceStorage(folder, kdf_cost=INTERACTIVE))
-            deadline = time.monotonic() + 30
-            for n, text in enumerate(texts):
+            deadline = time.monotonic() + 60
+            passphrase, _ = loop.begin("news_desk", texts[0], now=start)
+            for text in texts[1:]:
                 while True:
                     assert time.monotonic() < deadline, "the queue never drained"
                     try:
-                        user.send(PASSPHRASE, "news_desk", text, new=n == 0, now=start)
+                        loop.send(passphrase, "news_desk", text, now=start)
                         break
                     except QueueFull:
                         time.sleep(0.01)
@@ -297,7 +337,8 @@ def test_sending_while_the_loop_runs_loses_nothing(
             stop.set()
             ticker.join()
     assert _real_texts(edge, org) == texts
-    assert loop.storage.queue_path.stat().st_size == 8 * (16 + 773)
+    assert loop.storage.vault_path.stat().st_size == vault.size(TEST_BLOCKS)
+    assert [text for _, text, _ in loop.sent_messages(passphrase)] == texts
 
 
 def _real_texts(edge: RunningEdge, org: Organisation) -> list[str]:
@@ -355,7 +396,7 @@ def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
     client = SourceClient(
         edge,
         [org.anchor],
-        SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
+        _storage(tmp_path / "source"),
         send_schedule=FixedRate(timedelta(seconds=2.5)),
         download_schedule=FixedRate(timedelta(seconds=60)),
     )
@@ -390,7 +431,7 @@ def test_a_revocation_holds_once_seen_whatever_later_key_sets_leave_out(
     client = SourceClient(
         edge,
         [org.anchor],
-        SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
+        _storage(tmp_path / "source"),
         send_schedule=every_minute,
         download_schedule=every_minute,
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from quietline.protocol.constants import J2U_MESSAGE_LEN, MESSAGE_PADDING_LEN
 from quietline.protocol.encoding import (
     b64_decode,
     b64_encode,
@@ -30,6 +32,8 @@ from quietline.protocol.messages import J2UMessage, J2UType
 from quietline.protocol.pcs import PaddedCompressedString
 
 RECORDS_VERSION = 2
+# A padded compressed string's length field: what comes after its stream is padding.
+_LENGTH = struct.Struct(">H")
 # What a vault's records may inflate to: far more than any vault holds, far less than memory.
 MAX_INFLATED = 16 * 1024 * 1024
 MAX_HANDOVER_HOPS = 16
@@ -44,7 +48,7 @@ class SentMessage:
     def to_json(self) -> dict[str, Any]:
         return {
             "to": self.recipient_id,
-            "pcs": b64_encode(self.text.raw),
+            "pcs": b64_encode(_compact(self.text.raw)),
             "queued_at": format_rfc3339(self.queued_at),
         }
 
@@ -53,7 +57,7 @@ class SentMessage:
         fields = require_object(obj, "a sent message")
         return cls(
             require_string(fields.get("to"), "to"),
-            PaddedCompressedString(b64_decode(fields.get("pcs"))),
+            PaddedCompressedString(_expand(b64_decode(fields.get("pcs")), MESSAGE_PADDING_LEN)),
             parse_rfc3339(fields.get("queued_at")),
         )
 
@@ -102,7 +106,7 @@ class StoredReply:
         return {
             "digest": self.digest,
             "from": self.journalist_id,
-            "j2u": b64_encode(self.message.to_bytes()),
+            "j2u": b64_encode(self.message.to_bytes()[:1] + _compact(self.message.body.raw)),
             "received_at": format_rfc3339(self.received_at),
         }
 
@@ -112,7 +116,7 @@ class StoredReply:
         return cls(
             require_string(fields.get("digest"), "digest"),
             require_string(fields.get("from"), "from"),
-            J2UMessage.from_bytes(b64_decode(fields.get("j2u"))),
+            J2UMessage.from_bytes(_expand(b64_decode(fields.get("j2u")), J2U_MESSAGE_LEN)),
             parse_rfc3339(fields.get("received_at")),
         )
 
@@ -179,7 +183,7 @@ class SourceRecords:
             text = inflater.decompress(stored, MAX_INFLATED)
         except zlib.error as error:
             raise MalformedInput("the vault's records are not compressed JSON") from error
-        if inflater.unconsumed_tail or not inflater.eof:
+        if inflater.unconsumed_tail or inflater.unused_data or not inflater.eof:
             raise MalformedInput("the vault's records are cut short or too large")
         return cls.from_json(load_json(text))
 
@@ -211,3 +215,19 @@ class SourceRecords:
             [StoredReply.from_json(item) for item in replies],
             dict(handovers),
         )
+
+
+def _compact(padded: bytes) -> bytes:
+    """A padded compressed string without its random padding (which does not compress and
+    means nothing): its length field and stream, or all of it when the length is wrong."""
+    if len(padded) < _LENGTH.size:
+        return padded
+    (length,) = _LENGTH.unpack_from(padded)
+    return padded[: _LENGTH.size + length] if _LENGTH.size + length <= len(padded) else padded
+
+
+def _expand(stored: bytes, size: int) -> bytes:
+    """``stored`` padded back to ``size`` bytes with zeros (parsers check the rest)."""
+    if len(stored) > size:
+        raise MalformedInput(f"a stored message is longer than {size} bytes")
+    return stored + bytes(size - len(stored))

@@ -77,7 +77,9 @@ class Cache:
             "published_keys": None if self.published is None else self.published.to_json(),
             "user_dead_drops": [dead_drop.to_json() for dead_drop in self.dead_drops],
             "last_dead_drop_id": self.last_dead_drop_id,
-            "phases": dict(self.phases),
+            # Written with a fixed number of digits: the file's size must not depend on
+            # the draw (every installation's cache is the same size at the same moment).
+            "phases": {name: f"{value:.9f}" for name, value in self.phases.items()},
             "catching_up": self.catching_up,
         }
 
@@ -104,9 +106,14 @@ class Cache:
 
 
 def _phase(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise MalformedInput("a schedule phase is a number in [0, 1)")
-    return float(value)
+    """A phase as the cache writes it: a decimal string in [0, 1)."""
+    try:
+        phase = float(value) if isinstance(value, str) else -1.0
+    except ValueError:
+        phase = -1.0
+    if not 0 <= phase < 1:
+        raise MalformedInput("a schedule phase is a decimal in [0, 1)")
+    return phase
 
 
 class SourceStorage:
