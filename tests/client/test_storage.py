@@ -1,6 +1,5 @@
-"""The client's folder: fixed-size random files on install, 0600, atomic, locked."""
+"""The client's folder: a vault and a cache of fixed shape on install, 0600, atomic."""
 
-import fcntl
 import json
 import stat
 import zlib
@@ -11,14 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quietline.client.storage import (
-    QUEUE_FILE_SIZE,
-    VAULT_SIZE,
-    Cache,
-    SourceStorage,
-    StorageError,
-)
-from quietline.vault import INTERACTIVE
+from quietline.client import vault
+from quietline.client.storage import PHASE_STEPS, Cache, SourceStorage, StorageError
+from quietline.vault import INTERACTIVE, MODERATE
 from tests.client.replies import user_dead_drop
 from tests.protocol.strategies import (
     published_keys,
@@ -29,40 +23,46 @@ from tests.protocol.strategies import (
 from tests.support.organisation import Organisation
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+BLOCKS = 16
 
 
 def _storage(folder: Path) -> SourceStorage:
-    return SourceStorage(folder, kdf_cost=INTERACTIVE)
+    return SourceStorage(folder, vault_blocks=BLOCKS)
 
 
 def test_install_writes_fixed_size_private_files(tmp_path: Path) -> None:
     storage = _storage(tmp_path / "client")
-    storage.install()
+    storage.install(INTERACTIVE)
     assert stat.S_IMODE(storage.folder.stat().st_mode) == 0o700
-    assert storage.queue_path.stat().st_size == QUEUE_FILE_SIZE == 8 * (16 + 773)
-    assert storage.vault.path.stat().st_size == VAULT_SIZE
-    files = (storage.queue_path, storage.vault.path, storage.cache_path)
-    for path in (*files, storage.lock_path, storage.vault_lock_path):
+    assert storage.vault_path.stat().st_size == vault.size(BLOCKS) == 24 + BLOCKS * 128
+    for path in (storage.vault_path, storage.cache_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert sorted(p.name for p in storage.folder.iterdir()) == ["cache.json", "vault"]
+    # The default vault: 65,560 bytes at libsodium's moderate Argon2id cost.
+    default = SourceStorage(tmp_path / "default")
+    default.install()
+    raw = default.read_vault()
+    assert len(raw) == 65_560
+    assert vault.header(raw)[1] == MODERATE
 
 
-def test_fresh_files_are_random(tmp_path: Path) -> None:
+def test_fresh_vaults_differ_and_do_not_compress(tmp_path: Path) -> None:
     first, second = _storage(tmp_path / "a"), _storage(tmp_path / "b")
-    first.install()
-    second.install()
-    for a, b in ((first.queue_path, second.queue_path), (first.vault.path, second.vault.path)):
-        raw_a, raw_b = a.read_bytes(), b.read_bytes()
-        assert len(raw_a) == len(raw_b)
-        assert raw_a != raw_b
-        # Random bytes do not compress: nothing structured is there to see.
-        assert len(zlib.compress(raw_a, 9)) > 0.99 * len(raw_a)
+    first.install(INTERACTIVE)
+    second.install(INTERACTIVE)
+    raw_a, raw_b = first.read_vault(), second.read_vault()
+    assert len(raw_a) == len(raw_b)
+    assert raw_a[vault.HEADER_LEN :] != raw_b[vault.HEADER_LEN :]
+    # Nothing structured to see: the blocks do not compress.
+    body = raw_a[vault.HEADER_LEN :]
+    assert len(zlib.compress(body, 9)) > 0.99 * len(body)
 
 
 def test_install_keeps_existing_files(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
-    storage.install()
-    before = {p: p.read_bytes() for p in (storage.queue_path, storage.vault.path)}
-    storage.install()
+    storage.install(INTERACTIVE)
+    before = {p: p.read_bytes() for p in (storage.vault_path, storage.cache_path)}
+    storage.install(INTERACTIVE)
     assert {p: p.read_bytes() for p in before} == before
 
 
@@ -71,10 +71,10 @@ def test_each_install_draws_its_schedule_phases_once_and_keeps_them(tmp_path: Pa
     phases: list[float] = []
     for storage in installs:
         assert storage.schedule_phase("send") == 0.0  # nothing installed yet
-        storage.install()
+        storage.install(INTERACTIVE)
         drawn = (storage.schedule_phase("send"), storage.schedule_phase("download"))
         assert all(0.0 <= phase < 1.0 for phase in drawn)
-        storage.install()  # a restart keeps them
+        storage.install(INTERACTIVE)  # a restart keeps them
         assert (storage.schedule_phase("send"), storage.schedule_phase("download")) == drawn
         phases.extend(drawn)
     assert len(set(phases)) == len(phases)
@@ -83,25 +83,35 @@ def test_each_install_draws_its_schedule_phases_once_and_keeps_them(tmp_path: Pa
     cache = storage.read_cache()
     cache.phases, cache.last_dead_drop_id = {}, 7
     storage.write_cache(cache)
-    storage.install()
+    storage.install(INTERACTIVE)
     assert 0.0 <= storage.schedule_phase("download") < 1.0
     assert storage.read_cache().last_dead_drop_id == 7
 
 
 def test_a_phase_out_of_range_is_damage(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
-    storage.install()
+    storage.install(INTERACTIVE)
     document = json.loads(storage.cache_path.read_text())
-    document["phases"]["send"] = 1.5
-    storage.cache_path.write_text(json.dumps(document))
-    with pytest.raises(StorageError, match="phase"):
-        storage.read_cache()
+    for wrong in ("1.5", 0.5, "nan", "-0.1", None):
+        document["phases"]["send"] = wrong
+        storage.cache_path.write_text(json.dumps(document))
+        with pytest.raises(StorageError, match="phase"):
+            storage.read_cache()
+
+
+def test_the_cache_is_the_same_size_on_every_installation(tmp_path: Path) -> None:
+    sizes = set()
+    for n in range(20):
+        storage = _storage(tmp_path / str(n))
+        storage.install(INTERACTIVE)
+        sizes.add(storage.cache_path.stat().st_size)
+    assert len(sizes) == 1
 
 
 def test_cache_round_trips_keys_and_dead_drops(tmp_path: Path) -> None:
     org = Organisation.create(NOW)
     storage = _storage(tmp_path)
-    storage.install()
+    storage.install(INTERACTIVE)
     drop = user_dead_drop(org, [], NOW).published(3)
     storage.write_cache(Cache([org.anchor], org.published_keys(), [drop], 3))
     cache = storage.read_cache()
@@ -115,43 +125,18 @@ def test_cache_round_trips_keys_and_dead_drops(tmp_path: Path) -> None:
 
 def test_damaged_files_are_named(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
-    with pytest.raises(StorageError, match="no source client"):
-        storage.require_installed()
-    storage.install()
-    storage.queue_path.write_bytes(b"short")
-    with pytest.raises(StorageError, match="damaged"):
-        storage.read_queue()
+    storage.install(INTERACTIVE)
+    good = storage.vault_path.read_bytes()
+    for damaged in (b"short", good + b"x", good[:16] + b"\xff" * 8 + good[24:]):
+        storage.vault_path.write_bytes(damaged)
+        with pytest.raises(StorageError, match="damaged"):
+            storage.read_vault()
     storage.cache_path.write_text("{not json")
     with pytest.raises(StorageError, match="damaged"):
         storage.read_cache()
     storage.cache_path.write_text('{"anchors": 3}')
     with pytest.raises(StorageError, match="damaged"):
         storage.read_cache()
-
-
-def test_the_lock_excludes_other_holders(tmp_path: Path) -> None:
-    storage = _storage(tmp_path)
-    storage.install()
-    with (
-        storage.locked(),
-        storage.lock_path.open("a+b") as other,
-        pytest.raises(BlockingIOError),
-    ):
-        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    with storage.lock_path.open("a+b") as other:
-        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
-
-
-def test_the_vault_lock_is_apart_from_the_run_loops_lock(tmp_path: Path) -> None:
-    storage = _storage(tmp_path)
-    storage.install()
-    with storage.vault_locked():
-        with storage.lock_path.open("a+b") as other:  # the run loop's lock stays free
-            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(other.fileno(), fcntl.LOCK_UN)
-        with storage.vault_lock_path.open("a+b") as other, pytest.raises(BlockingIOError):
-            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 caches = st.builds(
@@ -164,7 +149,11 @@ caches = st.builds(
     ),
     sequence_numbers,
     st.fixed_dictionaries(
-        {}, optional={name: st.floats(0, 1, exclude_max=True) for name in ("send", "download")}
+        {},
+        optional={
+            name: st.integers(0, PHASE_STEPS - 1).map(lambda n: n / PHASE_STEPS)
+            for name in ("send", "download")
+        },
     ),
     st.booleans(),
 )

@@ -50,6 +50,8 @@ SOCKET_NAME = "socket"
 
 DEAD_DROP_RETENTION = timedelta(days=14)
 PHASE_NAMES = ("send", "download")
+# Phases are drawn in steps of a billionth of a period and written with nine digits.
+PHASE_STEPS = 10**9
 
 
 class StorageError(QuietlineError):
@@ -139,7 +141,7 @@ class SourceStorage:
         cache = self.read_cache() if self.cache_path.exists() else Cache()
         if not self.cache_path.exists() or any(n not in cache.phases for n in PHASE_NAMES):
             for name in PHASE_NAMES:
-                cache.phases.setdefault(name, secrets.SystemRandom().random())
+                cache.phases.setdefault(name, secrets.randbelow(PHASE_STEPS) / PHASE_STEPS)
             self.write_cache(cache)
 
     def schedule_phase(self, name: str) -> float:
