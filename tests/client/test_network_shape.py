@@ -1,10 +1,11 @@
 """The source client's network shape does not depend on what its user does or did.
 
-What is measured, against the real edge app on loopback: a ``send`` or ``inbox`` caught in
-the middle of its key derivation does not delay a scheduled send or download (the run
-loop never waits on a lock the user side holds); every request travels on a connection
-of its own, whatever the timing; and the dead-drop download of every period is one
-request for a fixed window, the same for a fresh install and a long-running one.
+What is measured, against the real edge app on loopback: a ``begin``, ``send`` or
+``inbox`` caught in the middle of its key derivation does not delay a scheduled send or
+download (the run loop never waits on anything the user side holds); every request
+travels on a connection of its own, whatever the timing; and the dead-drop download of
+every period is one request for a fixed window, the same for a fresh install and a
+long-running one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from quietline.client import FixedRate, SourceClient, SourceEdge, SourceStorage, TickOutcome
+from quietline.client import vault as vaults
 from quietline.client.client import DEAD_DROP_WINDOW
-from quietline.client.mailbox import open_records
+from quietline.client.records import SourceRecords
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import Direction
 from quietline.protocol.deaddrops import dead_drop_page
@@ -27,17 +29,17 @@ from quietline.protocol.errors import ProtocolError
 from quietline.protocol.keys import ReplyKey
 from quietline.protocol.messages import EncryptedU2C, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
-from quietline.vault import INTERACTIVE, Vault
+from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RecordedRequest, RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
 
-PASSPHRASE = "a long and private passphrase"
 # Only a guard against a hang: a tick that waits on the user's key derivation waits for
 # as long as the derivation is held, which is until this runs out.
 HANG_GUARD_S = 60.0
 SEND_PERIOD = timedelta(seconds=10)
 DOWNLOAD_PERIOD = timedelta(seconds=60)
+BLOCKS = 48
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,10 @@ def _source_client(edge: SourceEdge, folder: Path, org: Organisation) -> SourceC
     return SourceClient(
         edge,
         [org.anchor],
-        SourceStorage(folder, kdf_cost=INTERACTIVE),
+        SourceStorage(folder, vault_blocks=BLOCKS),
         send_schedule=FixedRate(SEND_PERIOD),
         download_schedule=FixedRate(DOWNLOAD_PERIOD),
+        kdf_cost=INTERACTIVE,
     )
 
 
@@ -66,19 +69,19 @@ def _client(edge_url: str, folder: Path, org: Organisation) -> Iterator[SourceCl
         yield _source_client(edge, folder, org)
 
 
-class HeldKdfVault(Vault):
-    """The real vault, whose key derivation starts and then waits until released: the
-    user side caught in the slowest part of ``send`` or ``inbox``."""
+class HeldDerivation:
+    """The real key derivation, which starts and then waits until released: the user
+    side caught in the slowest part of ``begin``, ``send`` or ``inbox``."""
 
-    def __init__(self, vault: Vault) -> None:
-        super().__init__(vault.path, vault.size, vault.cost)
+    def __init__(self) -> None:
         self.deriving = threading.Event()
         self.release = threading.Event()
+        self._derive = vaults.VaultKey.derive
 
-    def _key(self, passphrase: str, salt: bytes) -> bytes:
+    def __call__(self, passphrase: str, raw: bytes) -> vaults.VaultKey:
         self.deriving.set()
         self.release.wait(HANG_GUARD_S)
-        return super()._key(passphrase, salt)
+        return self._derive(passphrase, raw)
 
 
 def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
@@ -97,23 +100,24 @@ def _tick_while_held(client: SourceClient, now: datetime) -> TickOutcome:
     return outcome
 
 
-@pytest.mark.parametrize("action", ["send --new", "send", "inbox"])
+@pytest.mark.parametrize("action", ["begin", "send", "inbox"])
 def test_a_users_key_derivation_never_delays_a_tick(
-    edge: RunningEdge, org: Organisation, tmp_path: Path, action: str
+    edge: RunningEdge,
+    org: Organisation,
+    tmp_path: Path,
+    action: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     start = _on_the_minute()
     with _client(edge.url, tmp_path / "source", org) as client:
         assert client.tick(start).downloaded
-        if action != "send --new":
-            client.send(PASSPHRASE, "news_desk", "an earlier message", new=True, now=start)
-        held = HeldKdfVault(client.storage.vault)
-        client.storage.vault = held
+        passphrase, _ = client.begin("news_desk", "an earlier message", now=start)
+        held = HeldDerivation()
+        monkeypatch.setattr(vaults.VaultKey, "derive", held)
         user_side: dict[str, Callable[[], object]] = {
-            "send --new": lambda: client.send(
-                PASSPHRASE, "news_desk", "hello", new=True, now=start
-            ),
-            "send": lambda: client.send(PASSPHRASE, "news_desk", "hello", now=start),
-            "inbox": lambda: client.inbox(PASSPHRASE, start),
+            "begin": lambda: client.begin("news_desk", "hello", now=start),
+            "send": lambda: client.send(passphrase, "news_desk", "hello", now=start),
+            "inbox": lambda: client.inbox(passphrase, start),
         }
         user, answers = _in_thread(user_side[action])
         try:
@@ -135,9 +139,9 @@ class SendingEdge:
     """The real edge, through an ``EdgeClient``, with ``during_send`` run while each U2C
     is on its way (before it is posted): the user acting at the worst moment."""
 
-    def __init__(self, edge: EdgeClient, during_send: Callable[[], object]) -> None:
+    def __init__(self, edge: EdgeClient) -> None:
         self._edge = edge
-        self.during_send = during_send
+        self.during_send: Callable[[], object] = lambda: None
         self.public_keys = edge.public_keys
         self.dead_drops = edge.dead_drops
 
@@ -146,32 +150,33 @@ class SendingEdge:
         self._edge.send_u2c(message)
 
 
-def test_a_message_queued_while_the_head_is_on_its_way_is_kept(
+def test_a_message_queued_while_a_send_is_on_its_way_goes_at_the_next_send(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    # The queue holds only cover: the user's message takes the place of the very head
-    # being sent, and taking the head off afterwards must not drop it unsent.
     start = _on_the_minute()
-    folder = tmp_path / "source"
-    with _client(edge.url, folder, org) as client:
-        assert client.tick(start).downloaded
-        client.send(PASSPHRASE, "news_desk", "an earlier message", new=True, now=start)
-        assert client.tick(start + SEND_PERIOD).sent  # the queue is all cover again
     with EdgeClient(edge.url) as real_edge:
+        interleaving = SendingEdge(real_edge)
+        client = _source_client(interleaving, tmp_path / "source", org)
+        assert client.tick(start).downloaded
+        passphrase, _ = client.begin("news_desk", "an earlier message", now=start)
+        assert client.tick(start + SEND_PERIOD).sent
         queued: list[str] = []
 
         def queue_once() -> None:
             if not queued:
-                queued.append(client.send(PASSPHRASE, "news_desk", "sent mid-flight", now=start))
+                sent = client.send(passphrase, "news_desk", "sent mid-flight", now=start)
+                queued.append(sent.recipient_id)
 
-        interleaving = SendingEdge(real_edge, queue_once)
-        racing = _source_client(interleaving, folder, org)
-        racing.start(start + SEND_PERIOD)
-        assert racing.tick(start + 2 * SEND_PERIOD).sent
+        interleaving.during_send = queue_once
+        assert client.tick(start + 2 * SEND_PERIOD).sent  # cover: its vault came too late
         assert queued == ["news_desk"]
-        records, _ = open_records(racing.storage, PASSPHRASE, create=False)
-        assert racing.storage.read_queue(records.hint_key).real_count() == 1
-        assert racing.tick(start + 3 * SEND_PERIOD).sent
+        assert client.handoff.waiting() == 1
+        assert client.tick(start + 3 * SEND_PERIOD).sent
+        assert client.handoff.waiting() == 0
+        raw = client.storage.read_vault()
+        key = vaults.VaultKey.derive(passphrase, raw)
+        records = SourceRecords.parse(vaults.open_vault(key, raw))
+        assert [m.text.text() for m in records.sent] == ["an earlier message", "sent mid-flight"]
     assert _real_texts(edge, org) == ["an earlier message", "sent mid-flight"]
 
 
@@ -203,13 +208,14 @@ def test_every_request_travels_on_a_connection_of_its_own(
 
 
 def test_by_default_both_schedules_sit_on_the_installations_random_phases(
-    org: Organisation, tmp_path: Path
+    edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
     now = datetime(2026, 5, 1, 9, 30, 12, 345000, tzinfo=UTC)
     first_sends = set()
+    connection = EdgeClient(edge.url)  # not used: starting makes no request
     for n in range(5):
-        storage = SourceStorage(tmp_path / str(n), kdf_cost=INTERACTIVE)
-        sends, downloads = SourceClient(None, [org.anchor], storage).start(now)
+        storage = SourceStorage(tmp_path / str(n), vault_blocks=BLOCKS)
+        sends, downloads = SourceClient(connection, [org.anchor], storage).start(now)
         send_grid = FixedRate.with_phase(timedelta(minutes=1), storage.schedule_phase("send"))
         assert sends.next_at == send_grid.next_after(now)
         assert downloads.next_at == now  # a download when the client starts
@@ -219,28 +225,27 @@ def test_by_default_both_schedules_sit_on_the_installations_random_phases(
         )
         assert downloads.next_at == download_grid.next_after(now + timedelta(seconds=2))
         # A restart lands on the same grid.
-        again, _ = SourceClient(None, [org.anchor], storage).start(now + timedelta(hours=3))
+        again, _ = SourceClient(connection, [org.anchor], storage).start(now + timedelta(hours=3))
         assert (again.next_at - sends.next_at) % timedelta(minutes=1) == timedelta(0)
         first_sends.add(sends.next_at)
     assert len(first_sends) == 5
+    connection.close()
 
 
 def _publish_dead_drops(
     edge: RunningEdge,
     org: Organisation,
     texts: list[str | None],
-    reader: SourceStorage | None = None,
+    reader: ReplyKey | None = None,
 ) -> None:
     """One user dead drop per entry of ``texts``: filler only for None, else a reply to
-    the source whose folder ``reader`` is."""
+    the source whose reply key is ``reader``."""
     with EdgeClient(edge.url) as publisher:
         for text in texts:
             entries = []
             if text is not None:
                 assert reader is not None
-                records, _ = open_records(reader, PASSPHRASE, create=False)
-                key = ReplyKey.of(records.user_key)
-                entries = [reply_entry(org, "news_desk", key, text_reply(text))]
+                entries = [reply_entry(org, "news_desk", reader, text_reply(text))]
             publisher.publish_dead_drop(user_dead_drop(org, entries, datetime.now(UTC)))
 
 
@@ -310,13 +315,19 @@ def test_every_download_is_one_window_and_a_long_absence_catches_up_at_that_pace
     ):
         _publish_dead_drops(edge, org, [None] * 3)
         requests = [_download(edge, c, start) for c in (steady, away)]
-        away.send(PASSPHRASE, "news_desk", "hello", new=True, now=start)
+        passphrase, _ = away.begin("news_desk", "hello", now=start)
+        assert away.tick(start + SEND_PERIOD).sent  # its vault is written, then it stops
+        raw = away.storage.read_vault()
+        records = SourceRecords.parse(
+            vaults.open_vault(vaults.VaultKey.derive(passphrase, raw), raw)
+        )
+        reader = ReplyKey.of(records.user_key)
         # Away (stopped) for eight periods, while seven dead drops came, the reply in the
         # oldest of them.
         missed = ["the oldest missed reply", *[None] * 6]
         for minute in range(1, 9):
             if missed:
-                _publish_dead_drops(edge, org, [missed.pop(0)], away.storage)
+                _publish_dead_drops(edge, org, [missed.pop(0)], reader)
             requests.append(_download(edge, steady, start + minute * DOWNLOAD_PERIOD))
     catching_up: list[RecordedRequest] = []
     with (
@@ -327,11 +338,11 @@ def test_every_download_is_one_window_and_a_long_absence_catches_up_at_that_pace
             now = start + minute * DOWNLOAD_PERIOD
             requests.append(_download(edge, steady, now))
             catching_up.append(_download(edge, back, now))
-            if back.inbox(PASSPHRASE, now):
+            if back.inbox(passphrase, now):
                 break
         # Seven missed dead drops, two a period: the reply is found within four periods.
         assert len(catching_up) <= 4
-        assert [r.text for r in back.inbox(PASSPHRASE, now)] == ["the oldest missed reply"]
+        assert [r.text for r in back.inbox(passphrase, now)] == ["the oldest missed reply"]
     requests += catching_up
     # Every download, caught up or catching up, fresh or not: one request of one length,
     # one answer of one window (every dead drop here is of one size; the answers differ
