@@ -30,14 +30,13 @@ from quietline.client import (
     SourceClient,
     SourceStorage,
     TickOutcome,
+    vault,
 )
-from quietline.client import vault
 from quietline.client.client import MAX_IDLE_WAIT_S
 from quietline.client.handoff import SENT
 from quietline.client.records import SourceRecords
 from quietline.clock import FixedClock
 from quietline.edge_client import EdgeClient, EdgeUnavailable
-from quietline.processes import free_port
 from quietline.protocol.api import Direction
 from quietline.protocol.deaddrops import B, DeadDrop
 from quietline.protocol.errors import ProtocolError

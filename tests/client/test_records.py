@@ -56,9 +56,7 @@ def test_trim_drops_the_oldest_entries_first() -> None:
             )
         )
     records.add_reply(StoredReply.of("desk", text_reply("r"), T0 + timedelta(seconds=30)))
-    entry = len(records.serialised()) - len(
-        SourceRecords(records.user_key).serialised()
-    )
+    entry = len(records.serialised()) - len(SourceRecords(records.user_key).serialised())
     room = len(records.serialised()) - entry // 3
     dropped = records.trim_to(room)
     assert len(records.serialised()) <= room

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from quietline.client import SourceStorage, WrongPassphrase
-from quietline.client.mailbox import read_sent
+from quietline.client import SourceStorage, vault
+from quietline.client.passphrase import read_shown
+from quietline.client.records import SourceRecords
 from quietline.edge_client import EdgeClient
 from quietline.processes import passphrase_pipe, with_passphrase
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
-from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
 from tests.support.organisation import Organisation
@@ -35,6 +35,10 @@ pytestmark = pytest.mark.slow
 
 SECRET_TEXT = "sentinel 51d0 meet at the usual place"
 DEADLINE_S = 30.0
+# Five words from the list that no client made: a wrong passphrase, not a typo.
+SOMEONE_ELSES = "abacus abdomen abdominal abide abiding"
+# A light key derivation and a small vault, for a quick test run.
+FAST = ("--kdf-cost", "interactive", "--vault-blocks", "48")
 
 
 @pytest.fixture
@@ -75,6 +79,13 @@ def _real_messages(edge: RunningEdge, org: Organisation) -> list[U2CMessage]:
     return real
 
 
+def _sent(folder: Path, passphrase: str) -> list[str]:
+    """The texts the vault file in ``folder`` records as sent, opened with ``passphrase``."""
+    raw = SourceStorage(folder).read_vault()
+    opened = vault.open_vault(vault.VaultKey.derive(passphrase, raw), raw)
+    return [message.text.text() for message in SourceRecords.parse(opened).sent]
+
+
 def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while not check():
@@ -84,14 +95,15 @@ def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
 
 
 def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_path: Path) -> None:
-    vault = tmp_path / "client"
+    folder = tmp_path / "client"
     anchor = tmp_path / "organisation.pub.json"
     anchor.write_text(json.dumps(org.anchor.to_json()))
-    common = ("--vault", str(vault), "--kdf-cost", "interactive")
+    common = ("--vault", str(folder))
 
     early = _quietline("send", *common, "--to", "news_desk", "--new", stdin=b"x")
     assert early.returncode == 1
-    assert "run `quietline source run`" in early.stderr
+    assert "no source client is running" in early.stderr
+    assert "start `quietline source run`" in early.stderr
 
     run = subprocess.Popen(
         [
@@ -103,13 +115,14 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
             "--edge",
             edge.url,
             "--vault",
-            str(vault),
+            str(folder),
             "--anchor",
             str(anchor),
             "--period",
             "0.2",
             "--download-period",
             "0.5",
+            *FAST,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,17 +132,18 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         _wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
         sent = _quietline(
             "send", *common, "--to", "news_desk", "--new", "--replace-existing-vault",
-            passphrase="pass phrase one", stdin=SECRET_TEXT.encode(),
+            stdin=SECRET_TEXT.encode(),
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert "queued for news_desk" in sent.stdout
+        assert sent.stdout.splitlines()[-1] == "sent"
+        passphrase = read_shown(sent.stdout)
+        assert len(passphrase.split()) == 5
 
-        wrong = _quietline("inbox", *common, passphrase="not it")
+        wrong = _quietline("inbox", *common, passphrase=SOMEONE_ELSES)
         assert wrong.returncode == 1
-        assert f"the passphrase did not open the vault in {vault}" in wrong.stderr
-        unknown = _quietline(
-            "send", *common, "--to", "nobody", passphrase="pass phrase one", stdin=b"hi"
-        )
+        assert "the passphrase did not open the vault" in wrong.stderr
+        unknown = _quietline("send", *common, "--to", "nobody", passphrase=passphrase, stdin=b"hi")
         assert unknown.returncode == 1
         assert "'nobody' is not a recipient" in unknown.stderr
 
@@ -142,7 +156,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
             publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
         def reply_arrived() -> bool:
-            shown = _quietline("inbox", *common, "--json", passphrase="pass phrase one")
+            shown = _quietline("inbox", *common, "--json", passphrase=passphrase)
             assert shown.returncode == 0, shown.stderr
             replies = json.loads(shown.stdout.splitlines()[-1])["replies"]
             return [(r["journalist_id"], r["type"], r["text"]) for r in replies] == [
@@ -155,7 +169,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         out, err = run.communicate(timeout=DEADLINE_S)
     assert run.returncode == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"source client in {vault}")
+    assert lines[0].startswith(f"source client in {folder}")
     assert lines[-1].startswith("stopped after")
     status = [line for line in lines if " sent message " in line]
     assert len(status) >= 2
@@ -201,15 +215,15 @@ def test_a_second_run_on_one_vault_is_refused(
 
 
 @contextmanager
-def _running(edge: RunningEdge, org: Organisation, vault: Path) -> Iterator[subprocess.Popen[str]]:
-    """A ``source run`` on ``vault`` that has downloaded the keys; stopped on exit."""
-    anchor = vault.parent / "organisation.pub.json"
+def _running(edge: RunningEdge, org: Organisation, folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """A ``source run`` on ``folder`` that has downloaded the keys; stopped on exit."""
+    anchor = folder.parent / "organisation.pub.json"
     anchor.write_text(json.dumps(org.anchor.to_json()))
     run = subprocess.Popen(
         [
             *(sys.executable, "-m", "quietline", "source", "run", "--edge", edge.url),
-            *("--vault", str(vault), "--anchor", str(anchor), "--period", "0.2"),
-            *("--download-period", "0.5"),
+            *("--vault", str(folder), "--anchor", str(anchor), "--period", "0.2"),
+            *("--download-period", "0.5", *FAST),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -231,20 +245,28 @@ def _proc(pid: int, name: str) -> bytes:
 def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    vault = tmp_path / "client"
-    common = ("--vault", str(vault), "--kdf-cost", "interactive")
-    passphrase = "correct horse 7f3a battery"
+    folder = tmp_path / "client"
+    common = ("--vault", str(folder), "--to", "news_desk")
     file_text = "sentinel 9c1e from a file: the second ledger"
-    with _running(edge, org, vault) as run, passphrase_pipe(passphrase) as fd:
-        first = ("send", *common, "--to", "news_desk", "--new", "--replace-existing-vault")
-        send = subprocess.Popen(
-            [sys.executable, "-m", "quietline", "source", *first, "--passphrase-fd", str(fd)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(fd,),
-            start_new_session=True,
-        )
+    with _running(edge, org, folder) as run:
+        message_file = tmp_path / "message.txt"
+        message_file.write_text(file_text + "\n", encoding="utf-8")
+        first = ("send", *common, "--new", "--replace-existing-vault")
+        made = _quietline(*first, "--message-file", str(message_file))
+        assert made.returncode == 0, made.stderr
+        passphrase = read_shown(made.stdout)
+        with passphrase_pipe(passphrase) as fd:
+            send = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "quietline", "source", "send", *common),
+                    *("--passphrase-fd", str(fd)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(fd,),
+                start_new_session=True,
+            )
         # `send` waits for its message on stdin: it is running, holding its passphrase
         # on a descriptor, while another user's process reads what /proc shows of it.
         _wait_for("send to start", lambda: b"send" in _proc(send.pid, "cmdline"))
@@ -257,69 +279,52 @@ def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
         assert send.returncode == 0, err
         assert b"queued for news_desk" in out
         for (name, pid), seen in shown.items():
-            for secret in (SECRET_TEXT, passphrase, "sentinel"):
+            for secret in (SECRET_TEXT, passphrase, *passphrase.split(), "sentinel"):
                 assert secret.encode() not in seen, (name, pid)
-
-        message_file = tmp_path / "message.txt"
-        message_file.write_text(file_text + "\n", encoding="utf-8")
-        from_file = _quietline(
-            "send", *common, "--to", "news_desk", "--message-file", str(message_file),
-            passphrase=passphrase,
-        )  # fmt: skip
-        assert from_file.returncode == 0, from_file.stderr
-
-        def both_sent() -> bool:
-            return len(_real_messages(edge, org)) == 2
-
-        _wait_for("both real messages", both_sent)
     key = org.recipients[RecipientId("news_desk")].messaging.pair
     texts = [real.payload.open(key).text.text() for real in _real_messages(edge, org)]
-    assert texts == [SECRET_TEXT, file_text]
+    assert texts == [file_text, SECRET_TEXT]
+    assert _sent(folder, passphrase) == [file_text, SECRET_TEXT]
 
 
 def test_a_mistyped_passphrase_never_replaces_the_vault(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    vault = tmp_path / "client"
-    common = ("--vault", str(vault), "--kdf-cost", "interactive", "--to", "news_desk")
-    with _running(edge, org, vault):
-        made = _quietline(
-            "send", *common, "--new", "--replace-existing-vault", passphrase="one", stdin=b"hi"
-        )
+    folder = tmp_path / "client"
+    common = ("--vault", str(folder), "--to", "news_desk")
+    with _running(edge, org, folder):
+        made = _quietline("send", *common, "--new", "--replace-existing-vault", stdin=b"hi")
         assert made.returncode == 0, made.stderr
+        passphrase = read_shown(made.stdout)
 
-        wrong = _quietline("send", *common, passphrase="oen", stdin=b"again")
+        typo = _quietline("send", *common, passphrase=passphrase + "s", stdin=b"again")
+        assert typo.returncode == 1
+        assert "word 5 is not one of the passphrase words: a typo?" in typo.stderr
+        wrong = _quietline("send", *common, passphrase=SOMEONE_ELSES, stdin=b"again")
         assert wrong.returncode == 1
-        assert f"error: the passphrase did not open the vault in {vault}" in wrong.stderr
+        assert "error: the passphrase did not open the vault" in wrong.stderr
         assert "--new" not in wrong.stderr
 
-        # The old advice, followed: refused, since nobody at a terminal confirmed it.
-        over = _quietline("send", *common, "--new", passphrase="oen", stdin=b"again")
+        # Starting over, without anyone at a terminal to confirm it: refused.
+        over = _quietline("send", *common, "--new", stdin=b"again")
         assert over.returncode == 1
         assert "nothing was replaced" in over.stderr
         assert "--replace-existing-vault" in over.stderr
 
-        lone_flag = _quietline(
-            "send", *common, "--replace-existing-vault", passphrase="oen", stdin=b"again"
-        )
+        lone_flag = _quietline("send", *common, "--replace-existing-vault", stdin=b"again")
         assert lone_flag.returncode == 1
         assert "only goes with --new" in lone_flag.stderr
+        with_fd = _quietline("send", *common, "--new", passphrase=passphrase, stdin=b"again")
+        assert with_fd.returncode == 1
+        assert "takes no --passphrase-fd" in with_fd.stderr
 
     # The vault still opens with the first passphrase and holds only the first message.
-    storage = SourceStorage(vault, kdf_cost=INTERACTIVE)
-    assert [text for _, text, _ in read_sent(storage, "one")] == ["hi"]
-    with pytest.raises(WrongPassphrase):
-        read_sent(storage, "oen")
+    assert _sent(folder, passphrase) == ["hi"]
 
 
-def test_bad_input_gets_a_clear_error_and_no_traceback(org: Organisation, tmp_path: Path) -> None:
-    vault = tmp_path / "client"
-    storage = SourceStorage(vault)
-    storage.install()
-    cache = storage.read_cache()
-    cache.anchors = [org.anchor]
-    storage.write_cache(cache)
-    common = ("send", "--vault", str(vault), "--to", "news_desk", "--kdf-cost", "interactive")
+def test_bad_input_gets_a_clear_error_and_no_traceback(tmp_path: Path) -> None:
+    # The text is checked before anything else: no client needs to run for this.
+    common = ("send", "--vault", str(tmp_path / "client"), "--to", "news_desk")
     cases: list[tuple[tuple[str, ...], bytes, str]] = [
         ((), b"caf\xe9 at noon", "the message is not UTF-8 text (byte 4 of 12 is not valid)"),
         ((), b"", "the message is empty"),
@@ -330,13 +335,13 @@ def test_bad_input_gets_a_clear_error_and_no_traceback(org: Organisation, tmp_pa
         (("--message-file", str(tmp_path / "missing.txt")), b"", "cannot read the message"),
     ]
     for extra, stdin, expected in cases:
-        done = _quietline(*common, *extra, passphrase="one", stdin=stdin)
+        done = _quietline(*common, *extra, passphrase=SOMEONE_ELSES, stdin=stdin)
         assert done.returncode == 1, expected
         assert done.stderr.startswith("error: "), done.stderr
         assert expected in done.stderr
         assert "Traceback" not in done.stderr
     hex_text = random.Random(5).randbytes(750).hex().encode()  # 1,500 characters
-    too_long = _quietline(*common, passphrase="one", stdin=hex_text)
+    too_long = _quietline(*common, passphrase=SOMEONE_ELSES, stdin=hex_text)
     assert "about 900 characters of English text or 240 of Chinese" in too_long.stderr
     assert "this one needs 1" in too_long.stderr
 
@@ -388,24 +393,16 @@ class Terminal:
 def test_at_a_terminal_the_message_is_typed_and_replacing_a_vault_is_confirmed(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    vault = tmp_path / "client"
-    common = ("--vault", str(vault), "--kdf-cost", "interactive", "--to", "news_desk")
-    with _running(edge, org, vault):
+    folder = tmp_path / "client"
+    common = ("--vault", str(folder), "--to", "news_desk")
+    with _running(edge, org, folder):
         for answer, queued in (("no", False), ("replace the vault", True)):
             person = Terminal("source", "send", *common, "--new")
             person.expect("Type the message, then Ctrl-D")
             person.type(f"{SECRET_TEXT}\n\x04")
-            # The space comes once echo is off (typing before it would be echoed, then
-            # discarded), as a person who waits for the prompt sees.
-            person.expect("Vault passphrase: ")
-            person.type("typed passphrase\n")
-            person.expect("Repeat for confirmation: ")
-            person.type("typed passphrase\n")
             person.expect("Type 'replace the vault' to go on:")
             person.type(f"{answer}\n")
-            person.expect("queued for news_desk" if queued else "nothing was replaced")
+            person.expect("\nsent\r\n" if queued else "nothing was replaced")
             assert person.close() == (0 if queued else 1)
-            # The passphrase was never echoed.
-            assert b"typed passphrase" not in person.seen
-    storage = SourceStorage(vault, kdf_cost=INTERACTIVE)
-    assert [text for _, text, _ in read_sent(storage, "typed passphrase")] == [SECRET_TEXT]
+        passphrase = read_shown(person.seen.decode().replace("\r\n", "\n"))
+    assert _sent(folder, passphrase) == [SECRET_TEXT]

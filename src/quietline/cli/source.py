@@ -248,8 +248,8 @@ def send_command(
         raise fail("--replace-existing-vault only goes with --new")
     if new and passphrase_fd is not None:
         raise fail("--new makes a passphrase for you: it takes no --passphrase-fd")
+    text = read_message(message_file)  # a text that cannot go is refused first
     link, anchors = _link_and_anchors(vault, anchor)
-    text = read_message(message_file)
     now = SystemClock().now()
     try:
         if new:
