@@ -22,6 +22,7 @@ import pytest
 
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
+from quietline.client.passphrase import read_shown
 from quietline.config import default_config_text
 from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.keystore import write_private
@@ -47,8 +48,10 @@ threshold_max = 4
 timeout_seconds = 1
 output_size = 4
 """
-# Source clients sending and downloading often, so a short test sees many cycles.
-FAST_SOURCE = ("--period", "0.3", "--download-period", "0.5")
+# Source clients sending and downloading often, so a short test sees many cycles, with
+# small vaults (quick to re-randomise at every send) and a light key derivation.
+SMALL_VAULT = ("--vault-blocks", "48", "--kdf-cost", "interactive")
+FAST_SOURCE = ("--period", "0.3", "--download-period", "0.5", *SMALL_VAULT)
 
 
 @dataclass
@@ -61,6 +64,8 @@ class Deployment:
     source_edges: dict[int, str] = field(default_factory=dict)  # source -> URL, if not ``url``
     running: dict[str, Service] = field(default_factory=dict)
     started: Counter[str] = field(default_factory=Counter)
+    # source -> the passphrase its first message made (see :meth:`write`)
+    passphrases: dict[int, str] = field(default_factory=dict)
 
     def start(self, name: str) -> None:
         """Start ``edge``, ``mixer``, ``desk`` or ``source-N`` (again, if it ran before)."""
@@ -93,8 +98,34 @@ class Deployment:
         return quietline_command("desk", *args, *config)
 
     def source(self, n: int, *args: str) -> list[str]:
-        vault = ["--vault", str(self.vaults[n]), "--kdf-cost", "interactive"]
-        return quietline_command("source", *args, *vault)
+        return quietline_command("source", *args, "--vault", str(self.vaults[n]))
+
+    def write(self, n: int, text: str, to: str = RECIPIENT, *, wait: bool = True) -> bool:
+        """The person at source ``n`` sends ``text`` with ``quietline source send``: the
+        first message starts the vault and keeps the passphrase it shows. Whether it worked
+        (it waits for the client's first key download; the caller tries again)."""
+        first = n not in self.passphrases
+        options = [*(("--new", "--replace-existing-vault") if first else ())]
+        options += [] if wait else ["--no-wait"]
+        command = self.source(n, "send", "--to", to, *options)
+        done = self.supervisor.run(
+            command, stdin=text, passphrase=None if first else self.passphrases[n]
+        )
+        if done.returncode != 0:
+            return False
+        if first:
+            self.passphrases[n] = read_shown(done.stdout)
+        return True
+
+    def inbox(self, n: int) -> list[dict[str, Any]] | None:
+        """Source ``n``'s replies (``inbox --json``), or None when it failed."""
+        command = self.source(n, "inbox", "--json")
+        done = self.supervisor.run(command, passphrase=self.passphrases.get(n, ""))
+        if done.returncode != 0:
+            return None
+        answer = require_object(load_json(done.stdout), "the inbox")
+        replies = answer.get("replies")
+        return replies if isinstance(replies, list) else None
 
     def answer(self, command: list[str]) -> dict[str, Any] | None:
         """A short command's JSON answer, or None if it failed (the desk vault or a key

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import PASSPHRASE, RECIPIENT, Deployment, deploy, wait_for
+from tests.support.deployment import PASSPHRASE, Deployment, deploy, wait_for
 
 # Real processes: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -85,13 +85,9 @@ class Faults:
 
 
 def queue_sentinel(deployment: Deployment, n: int, m: int) -> None:
-    # A fresh install's first message creates its vault, replacing the random one.
-    first = ("--new", "--replace-existing-vault") if m == 0 else ()
-    command = deployment.source(n, "send", "--to", RECIPIENT, *first)
-
+    # Handed to the running client, which sends it whenever the edge is up.
     def queued() -> bool:
-        done = deployment.supervisor.run(command, stdin=sentinel(n, m), passphrase=PASSPHRASE)
-        return done.returncode == 0
+        return deployment.write(n, sentinel(n, m), wait=False)
 
     wait_for(f"client {n} to queue message {m}", queued, deployment)
 
@@ -142,10 +138,10 @@ def test_killing_the_edge_mixer_and_desk_loses_and_duplicates_nothing(
 
     def replies_read() -> bool:
         for n in range(SOURCES):
-            answer = deployment.answer(deployment.source(n, "inbox", "--json"))
-            if answer is None:
+            replies = deployment.inbox(n)
+            if replies is None:
                 return False
-            inboxes[n] = [reply["text"] for reply in answer["replies"]]
+            inboxes[n] = [reply["text"] for reply in replies]
         return all(inboxes[n] for n in range(SOURCES))
 
     wait_for("every reply", replies_read, deployment)

@@ -27,7 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quietline.client.client import SourceClient
 from quietline.client.schedule import FixedRate
-from quietline.client.storage import SourceStorage
 from quietline.clock import FixedClock
 from quietline.config import MixerConfig
 from quietline.desk.service import Desk
@@ -62,6 +61,7 @@ from tests.desk.world import bundle_for
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.edge_server import serve
 from tests.support.organisation import COVERNODE_ID, Organisation
+from tests.support.sources import small_client
 
 pytestmark = pytest.mark.slow
 
@@ -351,12 +351,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         desk_store.create("desk passphrase", DeskState())
         desk = Desk(desk_store, desk_edge, [org.anchor], PERIOD)
         desk.add_recipient(recipient_from_bundle(bundle_for(org, RECIPIENT, NOW)), NOW, print)
-        client = SourceClient(
-            client_edge,
-            [org.anchor],
-            SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
-            send_schedule=FixedRate(PERIOD),
-            download_schedule=FixedRate(PERIOD),
+        client = small_client(
+            client_edge, [org.anchor], tmp_path / "source", FixedRate(PERIOD), FixedRate(PERIOD)
         )
         deployment = Deployment(clock, org, edge_store, hostile, mixer, desk, client, crowd)
         deployment.round()  # keys published

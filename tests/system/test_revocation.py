@@ -21,7 +21,6 @@ from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.covernode import certify_mixer, mixer_keys
 from quietline.admin.layout import Layout
 from quietline.admin.revocation import recipient_keys, revoke
-from quietline.client import SourceClient, SourceStorage
 from quietline.client.errors import NoVerifiedKeys
 from quietline.client.schedule import FixedRate
 from quietline.clock import FixedClock
@@ -45,6 +44,7 @@ from quietline.protocol.mixing import MixingParameters
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
+from tests.support.sources import SourceUser, small_client
 
 # Real servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ class System:
     mixer: Mixer
     mixer_store: MixerStore
     desk: Desk
-    source: SourceClient
+    source: SourceUser
     mixer_reports: list[MixerReport] = field(default_factory=list)
     desk_reports: list[DeskReport] = field(default_factory=list)
     source_notes: list[str] = field(default_factory=list)
@@ -81,7 +81,7 @@ class System:
         """Move time on by ``steps`` steps, letting every part do what is due at each."""
         for _ in range(steps):
             self.clock.advance(STEP)
-            self.source_notes += self.source.tick(self.now).notes
+            self.source_notes += self.source.client.tick(self.now).notes
             self.mixer_reports.append(self.mixer.step(self.now))
             self.desk_reports.append(self.desk.step(self.now))
 
@@ -109,7 +109,7 @@ class System:
     def round_trip(self, text: str, reply: str) -> None:
         """The source writes to the news desk, which reads and replies; the source reads
         the reply."""
-        self.source.send(PASSPHRASE, "news_desk", text, new=True, now=self.now)
+        self.source.write("news_desk", text, self.now)
         for _ in range(12):
             self.advance()
             if text in self.received():
@@ -123,7 +123,7 @@ class System:
         self.desk.reply(conversation.short_id, reply, self.now)
         for _ in range(12):
             self.advance()
-            replies = [r.text for r in self.source.inbox(PASSPHRASE, self.now)]
+            replies = self.source.replies(self.now)
             if reply in replies:
                 break
         assert reply in replies
@@ -160,14 +160,16 @@ def system(tmp_path: Path) -> Iterator[System]:
         for recipient_id in ("news_desk", "alice"):
             bundle = read_bundle(layout.bundle(recipient_id))
             desk.add_recipient(recipient_from_bundle(bundle), T0, lambda _problem: None)
-        source = SourceClient(
-            edge,
-            [anchor],
-            SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
-            send_schedule=FixedRate(STEP, origin=T0),
-            download_schedule=FixedRate(STEP, origin=T0),
+        source = SourceUser(
+            small_client(
+                edge,
+                [anchor],
+                tmp_path / "source",
+                FixedRate(STEP, origin=T0),
+                FixedRate(STEP, origin=T0),
+            )
         )
-        source.start(T0)
+        source.client.start(T0)
         the_system = System(
             tmp_path,
             url,
@@ -191,7 +193,7 @@ def test_a_revoked_recipient_is_refused_by_the_source_the_desk_and_the_edge(
     system: System,
 ) -> None:
     alice = read_bundle(system.layout.bundle("alice"))
-    keys = system.source.verified_keys(system.now)
+    keys = system.source.client.verified_keys(system.now)
     assert keys is not None
     assert {profile.id for profile in keys.profiles} == {"news_desk", "alice"}
 
@@ -201,13 +203,13 @@ def test_a_revoked_recipient_is_refused_by_the_source_the_desk_and_the_edge(
     system.advance()
 
     # The source: she is gone from the keys it verifies, and it will not write to her.
-    keys = system.source.verified_keys(system.now)
+    keys = system.source.client.verified_keys(system.now)
     assert keys is not None
     assert [profile.id for profile in keys.profiles] == ["news_desk"]
     assert "alice" not in keys.of_role(KeyRole.JOURNALIST_ID)
     assert "alice" not in keys.of_role(KeyRole.JOURNALIST_MSG)
     with pytest.raises(UnknownRecipient, match="not a recipient the organisation publishes"):
-        system.source.send(PASSPHRASE, "alice", "are you there?", new=True, now=system.now)
+        system.source.write("alice", "are you there?", system.now)
     # The desk that acts for her says so.
     notes = [note for report in system.desk_reports for note in report.notes]
     assert any(
@@ -239,9 +241,9 @@ def test_a_seized_mixer_is_revoked_and_a_fresh_one_takes_over(system: System) ->
     )
 
     # A message goes out wrapped for the mixer's keys, and then the mixer is taken.
-    system.source.send(PASSPHRASE, "news_desk", "in flight", now=system.now)
+    system.source.write("news_desk", "in flight", system.now)
     system.clock.advance(STEP)
-    assert system.source.tick(system.now).sent
+    assert system.source.client.tick(system.now).sent
     revoke(system.layout, system.now, mixer_keys(system.layout, system.now), lambda _: None)
     system.admin_publish()
 
@@ -272,10 +274,10 @@ def test_a_seized_mixer_is_revoked_and_a_fresh_one_takes_over(system: System) ->
     # rather than wrap for the seized mixer, and cannot queue a message either.
     system.source_notes.clear()
     system.advance()
-    assert system.source.verified_keys(system.now) is None
+    assert system.source.client.verified_keys(system.now) is None
     assert "send skipped: no verified keys yet" in system.source_notes
     with pytest.raises(NoVerifiedKeys):
-        system.source.send(PASSPHRASE, "news_desk", "anyone?", now=system.now)
+        system.source.write("news_desk", "anyone?", system.now)
 
     # Recovery: the admin certifies a fresh folder for a new mixer machine and publishes.
     system.layout.covernode.rename(system.layout.secrets / "covernode-seized")
@@ -285,7 +287,7 @@ def test_a_seized_mixer_is_revoked_and_a_fresh_one_takes_over(system: System) ->
     system.start_mixer("fresh-mixer")
     system.mixer_reports.clear()
     system.advance(2)  # the new mixer publishes its keys; then the source fetches them
-    assert system.source.verified_keys(system.now) is not None
+    assert system.source.client.verified_keys(system.now) is not None
     system.round_trip("after the recovery", "reply after")
     assert system.mixer.keys.current_identity(system.now).published == certified[0].key
     # What was in flight, wrapped for the seized mixer's keys, is lost.

@@ -18,7 +18,6 @@ import pytest
 
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
-from quietline.client import SourceClient, SourceStorage
 from quietline.client.schedule import FixedRate
 from quietline.clock import FixedClock
 from quietline.config import load_config
@@ -35,6 +34,7 @@ from quietline.protocol.mixing import MixingParameters
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
+from tests.support.sources import SourceUser, small_client
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -53,14 +53,14 @@ class System:
     anchor: SignedKey
     mixer: Mixer
     desk: Desk
-    source: SourceClient
+    source: SourceUser
 
     def advance(self, steps: int = 1) -> None:
         """Move time on by ``steps`` steps, letting every part do what is due at each."""
         for _ in range(steps):
             self.clock.advance(STEP)
             now = self.clock.now()
-            self.source.tick(now)
+            self.source.client.tick(now)
             self.mixer.step(now)
             self.desk.step(now)
 
@@ -76,7 +76,7 @@ class System:
 
     def round_trip(self, text: str, reply: str) -> None:
         """The source writes, the desk reads and replies, the source reads the reply."""
-        self.source.send(PASSPHRASE, "news_desk", text, new=True, now=self.clock.now())
+        self.source.write("news_desk", text, self.clock.now())
         for _ in range(12):
             self.advance()
             received = [
@@ -91,7 +91,7 @@ class System:
         self.desk.reply(conversation.short_id, reply, self.clock.now())
         for _ in range(12):
             self.advance()
-            replies = [r.text for r in self.source.inbox(PASSPHRASE, self.clock.now())]
+            replies = self.source.replies(self.clock.now())
             if reply in replies:
                 break
         assert reply in replies
@@ -124,14 +124,16 @@ def system(tmp_path: Path) -> Iterator[System]:
         desk.add_recipient(
             recipient_from_bundle(read_bundle(layout.bundle("news_desk"))), T0, lambda problem: None
         )
-        source = SourceClient(
-            edge,
-            [anchor],
-            SourceStorage(tmp_path / "source", kdf_cost=INTERACTIVE),
-            send_schedule=FixedRate(STEP, origin=T0),
-            download_schedule=FixedRate(STEP, origin=T0),
+        source = SourceUser(
+            small_client(
+                edge,
+                [anchor],
+                tmp_path / "source",
+                FixedRate(STEP, origin=T0),
+                FixedRate(STEP, origin=T0),
+            )
         )
-        source.start(T0)
+        source.client.start(T0)
         the_system = System(clock, edge, anchor, mixer, desk, source)
         the_system.advance(2)
         yield the_system
