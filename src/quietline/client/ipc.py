@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import struct
@@ -140,6 +141,8 @@ class LinkServer:
         timeout = request.get("timeout")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
             raise MalformedInput("the timeout is a number of seconds")
+        if not math.isfinite(timeout):
+            raise MalformedInput("the timeout is a finite number of seconds")
         ticket = require_int(request.get("ticket"), "the ticket", 1, 2**62)
         return {"state": self._handoff.wait_sent(ticket, min(max(timeout, 0.0), MAX_WAIT_S))}
 
