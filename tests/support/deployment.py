@@ -66,6 +66,8 @@ class Deployment:
     started: Counter[str] = field(default_factory=Counter)
     # source -> the passphrase its first message made (see :meth:`write`)
     passphrases: dict[int, str] = field(default_factory=dict)
+    # source -> what its run loop's command line starts with (a tracer, say)
+    source_prefix: dict[int, Sequence[str]] = field(default_factory=dict)
 
     def start(self, name: str) -> None:
         """Start ``edge``, ``mixer``, ``desk`` or ``source-N`` (again, if it ran before)."""
@@ -82,11 +84,11 @@ class Deployment:
         if name == "desk":
             return self.desk("run")
         n = int(name.removeprefix("source-"))
-        return quietline_command(
+        return [*self.source_prefix.get(n, ()), *quietline_command(
             "source", "run", "--edge", self.source_edges.get(n, self.url),
             "--vault", str(self.vaults[n]), "--anchor", str(self.layout.anchor),
             *self.source_options,
-        )  # fmt: skip
+        )]  # fmt: skip
 
     def kill(self, name: str) -> None:
         process = self.running[name].process
@@ -100,14 +102,23 @@ class Deployment:
     def source(self, n: int, *args: str) -> list[str]:
         return quietline_command("source", *args, "--vault", str(self.vaults[n]))
 
-    def write(self, n: int, text: str, to: str = RECIPIENT, *, wait: bool = True) -> bool:
-        """The person at source ``n`` sends ``text`` with ``quietline source send``: the
-        first message starts the vault and keeps the passphrase it shows. Whether it worked
-        (it waits for the client's first key download; the caller tries again)."""
+    def write(
+        self,
+        n: int,
+        text: str,
+        to: str = RECIPIENT,
+        *,
+        wait: bool = True,
+        prefix: Sequence[str] = (),
+    ) -> bool:
+        """The person at source ``n`` sends ``text`` with ``quietline source send`` (its
+        command line after ``prefix``): the first message starts the vault and keeps the
+        passphrase it shows. Whether it worked (it waits for the client's first key
+        download; the caller tries again)."""
         first = n not in self.passphrases
         options = [*(("--new", "--replace-existing-vault") if first else ())]
         options += [] if wait else ["--no-wait"]
-        command = self.source(n, "send", "--to", to, *options)
+        command = [*prefix, *self.source(n, "send", "--to", to, *options)]
         done = self.supervisor.run(
             command, stdin=text, passphrase=None if first else self.passphrases[n]
         )
@@ -117,9 +128,9 @@ class Deployment:
             self.passphrases[n] = read_shown(done.stdout)
         return True
 
-    def inbox(self, n: int) -> list[dict[str, Any]] | None:
+    def inbox(self, n: int, prefix: Sequence[str] = ()) -> list[dict[str, Any]] | None:
         """Source ``n``'s replies (``inbox --json``), or None when it failed."""
-        command = self.source(n, "inbox", "--json")
+        command = [*prefix, *self.source(n, "inbox", "--json")]
         done = self.supervisor.run(command, passphrase=self.passphrases.get(n, ""))
         if done.returncode != 0:
             return None
