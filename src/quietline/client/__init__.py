@@ -1,23 +1,17 @@
 """The source client: a library a host application embeds to let its users reach the
 organisation unobservably. See :class:`SourceClient`; ``quietline source`` is its CLI.
 
-Modules: the files it keeps (``storage``), when it sends and downloads (``schedule``),
-what its vault holds (``records``), what the user does (``mailbox``) and the client
-(``client``), whose ``tick`` a host app runs with ``quietline.runner.run_steps``.
+Modules: the files it keeps (``storage``), its vault (``vault``, over
+``quietline.protocol.reencryption``), its generated passphrases (``passphrase``), when it
+sends and downloads (``schedule``), what its vault holds (``records``), what a person
+does (``mailbox``), how that reaches the run loop (``handoff`` in memory, ``ipc`` over
+the run loop's socket) and the client (``client``), whose ``tick`` a host app runs with
+``quietline.runner.run_steps``.
 
-What a device shows, used or not (DESIGN promise 5):
-
-- ``queue`` (6,312 bytes) is rewritten on every send tick, and only then by the run
-  loop, because each send refills the tail with fresh cover; ``send`` also rewrites it
-  when it queues a real message, a trace the next send tick overwrites.
-- ``vault`` (64 KiB) is random from install and rewritten only by ``send`` and
-  ``inbox`` (``inbox`` always rewrites it), so its modification time shows when someone
-  last unlocked it, not whether they wrote; the run loop never touches it.
-- ``cache.json`` holds public data only and is rewritten on every download tick.
-
-A real message is encrypted for the CoverNode keys of the moment it is queued; it goes
-out within ``8 x period``, far inside a CoverNode messaging key's two weeks, unless the
-host app does not run at all in between.
+What a device shows, used or not (DESIGN promise 5): only the run loop writes, on its
+schedule. At every send it rewrites ``vault`` (65,560 bytes) with new bytes, re-randomised
+or as a person handed it over since the last send; at every download, ``cache.json``
+(public data). What a person does never opens a file in the folder.
 """
 
 from quietline.client.client import ClientCounters, SourceClient, SourceEdge, TickOutcome

@@ -71,10 +71,6 @@ class MessageTooLong(MisuseError):
     """A text does not fit in the fixed-size padded message after compression."""
 
 
-class SendingQueueFull(MisuseError):
-    """Every slot of the private sending queue already holds a real message."""
-
-
 class KeyUnavailable(MisuseError):
     """No valid key of the required role is available to encrypt or sign with."""
 
