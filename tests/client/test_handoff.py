@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from quietline.client.errors import QueueFull, SourceClientError
-from quietline.client.handoff import LOST, MAX_WAITING, SENT, WAITING, Conflict, Handoff
+from quietline.client.errors import Conflict, QueueFull, SourceClientError
+from quietline.client.handoff import LOST, MAX_WAITING, SENT, WAITING, Handoff
 from quietline.protocol.messages import EncryptedU2C, parse_u2c
 
 VAULT = b"v" * 100

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quietline.client.errors import QueueFull, SourceClientError
-from quietline.client.handoff import MAX_WAITING, SENT, ClientNotRunning, Conflict, Handoff
+from quietline.client.errors import ClientNotRunning, Conflict, QueueFull, SourceClientError
+from quietline.client.handoff import MAX_WAITING, SENT, Handoff
 from quietline.client.ipc import LinkServer, SocketLink
 from quietline.protocol.messages import parse_u2c
 

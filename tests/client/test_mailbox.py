@@ -18,7 +18,8 @@ from quietline.client import (
     mailbox,
     vault,
 )
-from quietline.client.handoff import MAX_WAITING, Conflict, Handoff
+from quietline.client.errors import Conflict
+from quietline.client.handoff import MAX_WAITING, Handoff
 from quietline.client.passphrase import WORDS, NotAPassphrase, word_list
 from quietline.client.records import SourceRecords
 from quietline.client.storage import Cache

@@ -16,7 +16,15 @@ class TextTooLong(SourceClientError):
 
 
 class QueueFull(SourceClientError):
-    """Every slot of the sending queue already holds an unsent message."""
+    """As many messages as may wait to be sent are already waiting."""
+
+
+class Conflict(SourceClientError):
+    """The vault changed since it was read: read it again and redo the change."""
+
+
+class ClientNotRunning(SourceClientError):
+    """No run loop is working on this folder, so nothing can be sent or read now."""
 
 
 class WrongPassphrase(SourceClientError):

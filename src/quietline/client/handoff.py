@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from quietline.client.errors import QueueFull, SourceClientError
+from quietline.client.errors import Conflict, QueueFull, SourceClientError
 from quietline.protocol.messages import EncryptedU2C
 
 # How many real messages may wait at once: CoverDrop's sending queue has 8 slots.
@@ -31,14 +31,6 @@ MAX_WAITING = 8
 # How many sent tickets are remembered for whoever still asks about them.
 REMEMBERED = 256
 SENT, WAITING, LOST = "sent", "waiting", "lost"
-
-
-class Conflict(SourceClientError):
-    """The vault changed since it was read: read it again and redo the change."""
-
-
-class ClientNotRunning(SourceClientError):
-    """No run loop is working on this folder, so nothing can be sent or read now."""
 
 
 @dataclass(frozen=True, slots=True)

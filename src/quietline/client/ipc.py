@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from quietline.client.errors import QueueFull, SourceClientError
-from quietline.client.handoff import ClientNotRunning, Conflict, Handoff, Snapshot
+from quietline.client.errors import ClientNotRunning, Conflict, QueueFull, SourceClientError
+from quietline.client.handoff import Handoff, Snapshot
 from quietline.protocol.encoding import b64_decode, b64_encode
 from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.protocol.jsonvalues import load_json, require_int, require_object

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from quietline.client import passphrase as passphrases
 from quietline.client import vault
-from quietline.client.errors import NoVerifiedKeys, TextTooLong, WrongPassphrase
-from quietline.client.handoff import ClientLink, Conflict, Snapshot
+from quietline.client.errors import Conflict, NoVerifiedKeys, TextTooLong, WrongPassphrase
+from quietline.client.handoff import ClientLink, Snapshot
 from quietline.client.records import Reply, SentMessage, SourceRecords, StoredReply
 from quietline.client.storage import Cache
 from quietline.protocol.certificates import KeyRole, SignedKey
