@@ -98,7 +98,9 @@ class LinkServer:
             try:
                 if not _same_user(connection):
                     return
-                request = require_object(load_json(_read_line(connection, MAX_REQUEST)), "")
+                request = require_object(
+                    load_json(_read_line(connection, MAX_REQUEST)), "a request"
+                )
                 answer = self._answer(request)
             except (OSError, MalformedInput) as error:
                 answer = {"ok": False, "error": "refused", "message": str(error)}
