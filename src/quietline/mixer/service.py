@@ -4,8 +4,10 @@ Every decision is made by the CoverNode's pure core (:mod:`quietline.protocol.co
 and :mod:`quietline.protocol.rotation`); this module does the I/O around it. Each
 :meth:`Mixer.step` carries out the key rotation plan and publishes the CoverNode's keys,
 fetches and verifies the published keys, pulls both edge queues page by page, opens each
-submission with every valid messaging key and lets the lane take the page in (cover and
-replays count toward the thresholds and are dropped), stores what the lane kept, signs a
+submission with every valid messaging key (over worker processes: :mod:`.opening`) and
+lets the lane take the page in (cover and replays count toward the thresholds and are
+dropped; a submission that fails to open is dropped with a note), stores what the lane
+kept, signs a
 release when one is due, keeps it in the outbox and publishes the outbox. Every page is
 stored (real messages, replay digests, cursor) in one transaction before the next pull
 acknowledges it, so a crash at any point neither loses nor duplicates a real message; the
@@ -14,23 +16,38 @@ submission was real.
 
 The lanes live in memory between steps, built from the store; a step that fails part way
 throws them away so the next one rebuilds them from what the store kept.
+
+A step drains each queue while its pages come back full, up to :data:`PAGES_PER_STEP`
+pages a lane (a hostile edge's queue never ends); when it stops with more waiting its
+report says so (``backlog``) and the next step starts at once, so the bound makes steps
+short (keys, the outbox and the alarms are seen to every few seconds), not the mixer slow.
+Memory stays bounded by one page of :data:`PAGE_LIMIT` submissions per lane.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.mixer.alarm import LaneWatch
 from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
+from quietline.mixer.opening import Failed, Openers, open_submission, typed
 from quietline.mixer.state import MixerStore
-from quietline.protocol.api import Direction, KeySubmission, QueuePage, QueuePull
+from quietline.protocol.api import (
+    QUEUE_PULL_MAX,
+    Direction,
+    KeySubmission,
+    QueuePage,
+    QueuePull,
+)
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.covernode import (
@@ -59,8 +76,8 @@ from quietline.protocol.mixing import MixingParameters, ReplayFilter
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
 
-PAGE_LIMIT = 500
-MAX_PAGES_PER_STEP = 20
+PAGE_LIMIT = QUEUE_PULL_MAX
+PAGES_PER_STEP = 20
 # However many pages a (hostile) edge offers, looking for a dead drop ends after these.
 MAX_PAGES_PER_SEARCH = 10_000
 S = TypeVar("S")
@@ -99,6 +116,7 @@ class MixerReport(StepReport):
     released: int = 0
     published: int = 0
     pending: dict[Direction, int] = field(default_factory=dict)
+    backlog: bool = False  # a queue had more than this step took in: step again at once
 
     @property
     def did_something(self) -> bool:
@@ -146,12 +164,16 @@ class Mixer:
         store: MixerStore,
         *,
         rng: random.Random | None = None,
+        openers: Openers | None = None,
     ) -> None:
-        """Load the key folder; raises KeyFolderError on a bad folder."""
+        """Load the key folder; raises KeyFolderError on a bad folder. ``openers`` open
+        the submissions (the caller starts and stops them; by default this process
+        opens them itself)."""
         self._config = config
         self._edge = edge
         self._anchors = list(anchors)
         self._store = store
+        self._openers = openers if openers is not None else Openers(1)
         self._rng = rng if rng is not None else secrets.SystemRandom()
         self.keys = CoverNodeKeys.load(config.keys, config.covernode_id)
         _check_anchored(self.keys, self._anchors)
@@ -266,8 +288,12 @@ class Mixer:
         report: MixerReport,
     ) -> None:
         identity = self.keys.current_identity(now)
-        opening = [key.pair for key in self.keys.live_messaging(now)]
-        for _ in range(MAX_PAGES_PER_STEP):
+        opening = partial(
+            open_submission,
+            spec.direction,
+            tuple(key.pair.secret for key in self.keys.live_messaging(now)),
+        )
+        for _ in range(PAGES_PER_STEP):
             pull = QueuePull(
                 spec.direction,
                 self._store.cursor(spec.direction),
@@ -284,9 +310,22 @@ class Mixer:
             opened: dict[int, Opened[K] | None] = {
                 seq: None for seq in answer.unreadable if seq > pull.after
             }
-            for item in answer.messages:
-                if item.seq > pull.after:
-                    opened[item.seq] = spec.open(item.message, opening)
+            fresh = [item for item in answer.messages if item.seq > pull.after]
+            outcome = self._openers.run(
+                opening, [spec.submissions.encode(item.message) for item in fresh]
+            )
+            failures: Counter[str] = Counter()
+            for item, result in zip(fresh, outcome.results, strict=True):
+                if isinstance(result, Failed):  # hostile: counted unreadable, and noted
+                    failures[result.error] += 1
+                    opened[item.seq] = None
+                else:
+                    opened[item.seq] = typed(spec, result)
+            report.notes += outcome.notes
+            report.notes += [
+                f"dropped {count} submission(s) that failed to open: {error}"
+                for error, count in failures.items()
+            ]
             if opened:
                 intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
                 self._store.ingest(spec.direction, intake, spec.kept)
@@ -303,6 +342,7 @@ class Mixer:
                 report.released += 1
             if len(answer.seqs) < PAGE_LIMIT or not opened:
                 return  # the queue is drained (or the edge repeats itself)
+        report.backlog = True
 
     # --- publishing -------------------------------------------------------------------
 
