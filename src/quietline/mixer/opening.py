@@ -6,8 +6,12 @@ is the part of the mixer that spreads over cores. Everything that decides what b
 of an input (replays, the threshold mix, padding, shuffling, signing) and everything the
 exactly-once guarantee rests on (the store's transactions) stays in the mixer's own
 process: a worker only turns bytes into :class:`Opened` records and changes no state.
-So a worker that dies (killed, out of memory) loses nothing: the page it was opening has
-not been taken in, and :class:`Openers` opens it again.
+So a worker that dies loses nothing: the page it was opening has not been taken in yet.
+:class:`Openers` replaces it and tells by how it ended what to do with its work: killed
+by SIGKILL or SIGTERM (an operator, the kernel out of memory), the same work is done
+again, however often that happens; ended any other way (a crash in the C library, say),
+the work is done again one item at a time, and an item that ends a worker on its own is
+dropped, so that one poisonous input cannot stall the queue behind it.
 
 Workers are started with ``spawn``: a fresh interpreter that inherits none of the
 mixer's memory (its identity keys, its database connection), only the messaging keys
@@ -17,16 +21,18 @@ ends.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
 from quietline.protocol.api import Direction
@@ -50,7 +56,7 @@ def default_workers() -> int:
 @dataclass(frozen=True, slots=True)
 class Failed:
     """An item that could not be opened for a reason other than not being ours: an
-    exception (named in ``error``) or a worker that died on it twice."""
+    exception (named in ``error``), or a worker that died opening it alone."""
 
     error: str
 
@@ -100,19 +106,45 @@ def _run_chunk(work: Callable[[T], R], items: Sequence[T]) -> list[R | Failed]:
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# How workers end when someone else ends them: their work is not at fault.
+_ENDED_FROM_OUTSIDE = (-signal.SIGKILL, -signal.SIGTERM)
 
 
-def _start_worker(mixer_pid: int) -> None:
-    """Bind a new worker's life to the mixer's."""
+def _serve(connection: Connection, mixer_pid: int) -> None:
+    """A worker: run each ``(work, items)`` that arrives, send back the results; stop at
+    None or when the mixer's end of the pipe closes."""
     # Ctrl-C at a terminal reaches the whole process group: the mixer finishes its step
-    # and closes the pool, so a worker must not die of it first.
+    # and stops its workers, so a worker must not die of it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A mixer killed outright (SIGKILL, out of memory) closes nothing: have the kernel
+    # A mixer killed outright (SIGKILL, out of memory) stops nothing: have the kernel
     # end its workers too, and end now if that already happened.
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != mixer_pid:
-        os._exit(0)
+        return
+    while True:
+        try:
+            task = connection.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        work, items = task
+        connection.send(_run_chunk(work, items))
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    connection: Connection
+
+    def how_it_ended(self) -> tuple[bool, str]:
+        """Whether it was ended from outside, and how it ended, in words."""
+        self.process.join()
+        code = self.process.exitcode or 0
+        if code < 0:
+            return code in _ENDED_FROM_OUTSIDE, f"killed by {signal.Signals(-code).name}"
+        return False, f"exit code {code}"
 
 
 @dataclass
@@ -134,7 +166,8 @@ class Openers:
         if workers < 1:
             raise ValueError("at least one worker")
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle: list[_Worker] = []
+        self._context = multiprocessing.get_context("spawn")
 
     def __enter__(self) -> Openers:
         return self
@@ -143,83 +176,83 @@ class Openers:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers (each finishes what it holds: nothing, between runs)."""
+        for worker in self._idle:
+            with contextlib.suppress(OSError):  # already gone
+                worker.connection.send(None)
+            worker.process.join()
+            worker.connection.close()
+        self._idle = []
 
-    def _running(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
-
-    def _restart(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
+    def _start(self) -> _Worker:
+        mine, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve, args=(theirs, os.getpid()), name="quietline-opener", daemon=True
+        )
+        process.start()
+        theirs.close()
+        return _Worker(process, mine)
 
     def run(self, work: Callable[[T], R], items: Sequence[T]) -> Outcome[R]:
         """``work`` over ``items`` (a picklable function: a module-level one, or a
         ``functools.partial`` of one). An item on which ``work`` raises is a
-        :class:`Failed`; a worker that dies is replaced and its chunk run again, and an
-        item a worker dies on twice is :class:`Failed` too. Never raises for either."""
+        :class:`Failed`; so is one that ends a worker by itself (see the module's
+        docstring). Never raises for either, and never loses an item to a dead worker."""
         if self.workers == 1 or len(items) <= 1:
             return Outcome(_run_chunk(work, items))
+        while len(self._idle) < self.workers:
+            self._idle.append(self._start())
         size = -(-len(items) // (self.workers * CHUNKS_PER_WORKER))
-        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        todo = deque((start, min(start + size, len(items))) for start in range(0, len(items), size))
+        results: list[R | Failed] = []
         done: dict[int, list[R | Failed]] = {}
+        busy: dict[Connection, tuple[_Worker, tuple[int, int]]] = {}
         notes: list[str] = []
-        if not self._chunks(work, chunks, done):
-            notes.append("a worker process stopped: started again, its work redone")
-            self._restart()
-            if not self._chunks(work, chunks, done):
-                self._restart()
-                notes.append("a worker process stopped again: its items opened one by one")
-                self._one_by_one(work, chunks, done)
-        return Outcome([result for index in range(len(chunks)) for result in done[index]], notes)
+        while todo or busy:
+            while todo and self._idle:
+                worker, span = self._idle.pop(), todo.popleft()
+                try:
+                    worker.connection.send((work, items[span[0] : span[1]]))
+                except OSError:  # it died while idle: its replacement takes the span
+                    todo.appendleft(span)
+                    self._replace(worker, notes)
+                    continue
+                busy[worker.connection] = (worker, span)
+            for ready in wait(list(busy)):
+                assert isinstance(ready, Connection)
+                worker, span = busy.pop(ready)
+                try:
+                    done[span[0]] = ready.recv()
+                    self._idle.append(worker)
+                except (EOFError, OSError):
+                    outside = self._replace(worker, notes)
+                    self._after_death(span, outside, todo, done)
+        for start in sorted(done):
+            results += done[start]
+        return Outcome(results, notes)
 
-    def _chunks(
-        self,
-        work: Callable[[T], R],
-        chunks: list[Sequence[T]],
-        done: dict[int, list[R | Failed]],
-    ) -> bool:
-        """Run the chunks not yet ``done`` into ``done``; False if the pool broke."""
-        pool = self._running()
-        futures: dict[int, Future[list[R | Failed]]] = {}
-        try:
-            for index, chunk in enumerate(chunks):
-                if index not in done:
-                    futures[index] = pool.submit(_run_chunk, work, chunk)
-            for index, future in futures.items():
-                done[index] = future.result()
-        except BrokenProcessPool:
-            for index, future in futures.items():
-                if future.done() and future.exception() is None:
-                    done[index] = future.result()
-            return False
-        return True
+    def _replace(self, worker: _Worker, notes: list[str]) -> bool:
+        """Start a worker in place of a dead one; say whether it was ended from outside."""
+        outside, how = worker.how_it_ended()
+        worker.connection.close()
+        self._idle.append(self._start())
+        note = f"a worker process stopped ({how}): started again"
+        if note not in notes:
+            notes.append(note)
+        return outside
 
-    def _one_by_one(
-        self,
-        work: Callable[[T], R],
-        chunks: list[Sequence[T]],
+    @staticmethod
+    def _after_death(
+        span: tuple[int, int],
+        outside: bool,
+        todo: deque[tuple[int, int]],
         done: dict[int, list[R | Failed]],
     ) -> None:
-        """Run each item of the chunks not yet ``done`` alone: an item a worker dies on
-        is dropped, so one poisonous input cannot stall the queue behind it."""
-        for index, chunk in enumerate(chunks):
-            if index in done:
-                continue
-            results: list[R | Failed] = []
-            for item in chunk:
-                try:
-                    results += self._running().submit(_run_chunk, work, [item]).result()
-                except BrokenProcessPool:
-                    self._restart()
-                    results.append(Failed("a worker died opening it"))
-            done[index] = results
+        """What to do with the items a worker died holding."""
+        start, stop = span
+        if outside:
+            todo.append(span)  # not their fault: the same again
+        elif stop - start > 1:
+            todo.extend((item, item + 1) for item in range(start, stop))  # find the culprit
+        else:
+            done[start] = [Failed("a worker died opening it")]
