@@ -8,8 +8,11 @@ secretbox open of its body), in this process on one core. Each row then opens pa
 the edge's queue (1,000 submissions, nine in ten cover) the way the mixer does:
 ``quietline.mixer.opening.Openers`` with that many workers (1: in the mixer's own
 process), the lane's own open rule in each worker, and the results turned back into
-typed ``Opened`` records in the mixer's process. "per core" divides the ratio by the
-cores the row uses (its workers), so 1.00 would be the raw loop on every one of them.
+typed ``Opened`` records in the mixer's process. Each row of workers is set against
+the raw loop run in as many processes at once in the same round ("vs raw": what that
+many cores gave at all, with whatever else the machine ran meanwhile); "per core" sets
+it against the one-process raw loop times the cores it uses, so 1.00 would be the
+quiet machine's raw loop on every one of them.
 The workers' start-up is left out: the mixer starts them once. The machine may be
 shared, so the measurements take turns over several rounds and each row keeps its best.
 """
@@ -17,9 +20,11 @@ shared, so the measurements take turns over several rounds and each row keeps it
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 from contextlib import ExitStack
 from functools import partial
+from multiprocessing.pool import Pool
 
 import nacl.bindings as sodium
 
@@ -58,9 +63,9 @@ def submissions(covernode: EncryptionKeyPair) -> list[bytes]:
     return made
 
 
-def raw_rate(covernode: EncryptionKeyPair, wire: list[bytes], seconds: float) -> float:
+def raw_rate(secret: bytes, wire: list[bytes], seconds: float) -> float:
     """The minimal PyNaCl loop: what one core can do at all."""
-    public, secret = covernode.public.raw, covernode.secret
+    public = sodium.crypto_scalarmult_base(secret)
     body = 2 * MULTI_ANONYMOUS_BOX_SLOT_LEN
     nonce = bytes(NONCE_LEN)
     done = 0
@@ -71,6 +76,14 @@ def raw_rate(covernode: EncryptionKeyPair, wire: list[bytes], seconds: float) ->
             sodium.crypto_secretbox_open(data[body:], nonce, key)
         done += len(wire)
     return done / (time.perf_counter() - started)
+
+
+def raw_rate_in(
+    pool: Pool, processes: int, secret: bytes, wire: list[bytes], seconds: float
+) -> float:
+    """The raw loop in ``processes`` of ``pool``'s processes at once: what that many cores
+    can do at all, with whatever else the machine runs meanwhile."""
+    return sum(pool.starmap(raw_rate, [(secret, wire, seconds)] * processes, chunksize=1))
 
 
 def openers_rate(
@@ -100,23 +113,36 @@ def main() -> None:
     covernode = EncryptionKeyPair.generate()
     wire = submissions(covernode)
     counts = [int(count) for count in options.workers.split(",")]
-    raw = 0.0
+    raw = dict.fromkeys(counts, 0.0)
     best = dict.fromkeys(counts, 0.0)
+    spawn = multiprocessing.get_context("spawn")
     with ExitStack() as stack:
         openers = {count: stack.enter_context(Openers(count)) for count in counts}
+        pools = {count: stack.enter_context(spawn.Pool(count)) for count in counts if count > 1}
+        work = partial(open_submission, Direction.USER, (covernode.secret,))
         for count in counts:  # start the workers before any clock runs
-            openers_rate(openers[count], covernode, wire[:PAGE], 0)
+            openers[count].run(work, wire[:PAGE])
         for _ in range(options.rounds):
-            raw = max(raw, raw_rate(covernode, wire, options.seconds))
             for count in counts:
+                limit = (
+                    raw_rate_in(pools[count], count, covernode.secret, wire, options.seconds)
+                    if count > 1
+                    else raw_rate(covernode.secret, wire, options.seconds)
+                )
+                raw[count] = max(raw[count], limit)
                 rate = openers_rate(openers[count], covernode, wire, options.seconds)
                 best[count] = max(best[count], rate)
-    print(f"{'opening U2C (773 B)':<28} {'per second':>11} {'ratio':>7} {'per core':>9}")
-    print("-" * 58)
-    print(f"{'raw PyNaCl loop, 1 core':<28} {raw:>11,.0f} {1:>7.2f} {1:>9.2f}")
-    for count, rate in best.items():
-        name = "in-process (workers = 1)" if count == 1 else f"{count} worker processes"
-        print(f"{name:<28} {rate:>11,.0f} {rate / raw:>7.2f} {rate / raw / count:>9.2f}")
+    one_core = raw[counts[0]] / counts[0]
+    print(f"{'opening U2C (773 B)':<30} {'per second':>11} {'vs raw':>7} {'per core':>9}")
+    print("-" * 60)
+    for count in counts:
+        cores = "1 core" if count == 1 else f"{count} processes"
+        openers_name = "in-process (workers = 1)" if count == 1 else f"{count} worker processes"
+        for name, rate in ((f"raw PyNaCl loop, {cores}", raw[count]), (openers_name, best[count])):
+            print(
+                f"{name:<30} {rate:>11,.0f} {rate / raw[count]:>7.2f}"
+                f" {rate / one_core / count:>9.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ def _serve(connection: Connection, mixer_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != mixer_pid:
         return
+    connection.send(True)  # ready
     while True:
         try:
             task = connection.recv()
@@ -158,6 +159,7 @@ class Outcome(Generic[R]):
 class Openers:
     """``workers`` processes that run one function over many items (1: in this process).
 
+    The workers start at once (each imports Quietline afresh, about half a second).
     Not thread-safe: the mixer's one thread drives it. Close it (or use it as a context
     manager) to stop the workers.
     """
@@ -166,8 +168,12 @@ class Openers:
         if workers < 1:
             raise ValueError("at least one worker")
         self.workers = workers
-        self._idle: list[_Worker] = []
         self._context = multiprocessing.get_context("spawn")
+        self._idle: list[_Worker] = []
+        if workers > 1:
+            self._idle = [self._start() for _ in range(workers)]
+            for worker in self._idle:
+                self._ready(worker)
 
     def __enter__(self) -> Openers:
         return self
@@ -183,6 +189,13 @@ class Openers:
             worker.process.join()
             worker.connection.close()
         self._idle = []
+
+    @staticmethod
+    def _ready(worker: _Worker) -> None:
+        """Wait until ``worker`` is ready (a dead one fails its first task, and is
+        replaced then)."""
+        with contextlib.suppress(EOFError, OSError):
+            worker.connection.recv()
 
     def _start(self) -> _Worker:
         mine, theirs = self._context.Pipe()
@@ -200,8 +213,10 @@ class Openers:
         docstring). Never raises for either, and never loses an item to a dead worker."""
         if self.workers == 1 or len(items) <= 1:
             return Outcome(_run_chunk(work, items))
-        while len(self._idle) < self.workers:
-            self._idle.append(self._start())
+        while len(self._idle) < self.workers:  # a run cut short left some behind
+            worker = self._start()
+            self._ready(worker)
+            self._idle.append(worker)
         size = -(-len(items) // (self.workers * CHUNKS_PER_WORKER))
         todo = deque((start, min(start + size, len(items))) for start in range(0, len(items), size))
         results: list[R | Failed] = []
@@ -235,7 +250,9 @@ class Openers:
         """Start a worker in place of a dead one; say whether it was ended from outside."""
         outside, how = worker.how_it_ended()
         worker.connection.close()
-        self._idle.append(self._start())
+        replacement = self._start()
+        self._ready(replacement)
+        self._idle.append(replacement)
         note = f"a worker process stopped ({how}): started again"
         if note not in notes:
             notes.append(note)
