@@ -24,7 +24,7 @@ from quietline.clock import SystemClock
 from quietline.config import ConfigError, load_config
 from quietline.edge_client import EdgeClient
 from quietline.mixer.keys import KeyFolderError
-from quietline.mixer.opening import Openers
+from quietline.mixer.opening import Openers, WorkersUnavailable
 from quietline.mixer.service import Mixer, MixerReport
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import SignedKey
@@ -77,11 +77,11 @@ def mixer(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    with (
-        EdgeClient(settings.edge_url) as edge,
-        MixerStore(settings.database) as store,
-        Openers(settings.workers) as openers,
-    ):
+    try:
+        openers = Openers(settings.workers)
+    except WorkersUnavailable as error:
+        raise fail(f"cannot start the mixer's workers: {error}") from None
+    with EdgeClient(settings.edge_url) as edge, MixerStore(settings.database) as store, openers:
         try:
             service = Mixer(settings, edge, [anchor], store, openers=openers)
         except KeyFolderError as error:

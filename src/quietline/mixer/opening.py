@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar
 
 from quietline.protocol.api import Direction
 from quietline.protocol.covernode import JOURNALIST_LANE, USER_LANE, LaneSpec, Opened
+from quietline.protocol.errors import QuietlineError
 from quietline.protocol.keys import EncryptionKeyPair
 
 T = TypeVar("T")
@@ -51,6 +52,10 @@ CHUNKS_PER_WORKER = 4
 def default_workers() -> int:
     """One worker per core this process may run on."""
     return len(os.sched_getaffinity(0))
+
+
+class WorkersUnavailable(QuietlineError):
+    """A worker process could not be started: the mixer cannot open anything now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +146,10 @@ class _Worker:
 
     def how_it_ended(self) -> tuple[bool, str]:
         """Whether it was ended from outside, and how it ended, in words."""
-        self.process.join()
+        self.process.join(timeout=5)
+        if self.process.is_alive():  # its pipe broke, yet it runs: end it
+            self.process.kill()
+            self.process.join()
         code = self.process.exitcode or 0
         if code < 0:
             return code in _ENDED_FROM_OUTSIDE, f"killed by {signal.Signals(-code).name}"
@@ -171,9 +179,10 @@ class Openers:
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
         if workers > 1:
-            self._idle = [self._start() for _ in range(workers)]
-            for worker in self._idle:
+            starting = [self._start() for _ in range(workers)]
+            for worker in starting:
                 self._ready(worker)
+                self._idle.append(worker)
 
     def __enter__(self) -> Openers:
         return self
@@ -190,12 +199,17 @@ class Openers:
             worker.connection.close()
         self._idle = []
 
-    @staticmethod
-    def _ready(worker: _Worker) -> None:
-        """Wait until ``worker`` is ready (a dead one fails its first task, and is
-        replaced then)."""
-        with contextlib.suppress(EOFError, OSError):
+    def _ready(self, worker: _Worker) -> None:
+        """Wait until a new ``worker`` is ready. Raises WorkersUnavailable (after stopping
+        the others) if it ended first: a new worker has done nothing yet, so this is
+        the machine's fault (Quietline not importable, no processes left), not an item's."""
+        try:
             worker.connection.recv()
+        except (EOFError, OSError):
+            _, how = worker.how_it_ended()
+            worker.connection.close()
+            self.close()
+            raise WorkersUnavailable(f"a new worker process ended at once ({how})") from None
 
     def _start(self) -> _Worker:
         mine, theirs = self._context.Pipe()
@@ -210,7 +224,8 @@ class Openers:
         """``work`` over ``items`` (a picklable function: a module-level one, or a
         ``functools.partial`` of one). An item on which ``work`` raises is a
         :class:`Failed`; so is one that ends a worker by itself (see the module's
-        docstring). Never raises for either, and never loses an item to a dead worker."""
+        docstring). Never raises for either, and never loses an item to a dead worker;
+        raises WorkersUnavailable when a worker cannot be started again."""
         if self.workers == 1 or len(items) <= 1:
             return Outcome(_run_chunk(work, items))
         while len(self._idle) < self.workers:  # a run cut short left some behind
