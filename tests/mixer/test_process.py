@@ -268,7 +268,6 @@ def test_a_mixer_whose_workers_are_killed_again_and_again_loses_and_duplicates_n
     wait_for_every_message(deployment, texts)
     print(deployment.logs())  # shown when the test fails
     assert process.poll() is None  # the mixer itself carried on
-    assert "a worker process stopped" in deployment.logs()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=DEADLINE) == 0
     assert Counter(delivered(deployment)) == Counter(texts)

@@ -181,8 +181,7 @@ class Openers:
         if workers > 1:
             starting = [self._start() for _ in range(workers)]
             for worker in starting:
-                self._ready(worker)
-                self._idle.append(worker)
+                self._idle.append(self._ready(worker))
 
     def __enter__(self) -> Openers:
         return self
@@ -199,17 +198,25 @@ class Openers:
             worker.connection.close()
         self._idle = []
 
-    def _ready(self, worker: _Worker) -> None:
-        """Wait until a new ``worker`` is ready. Raises WorkersUnavailable (after stopping
-        the others) if it ended first: a new worker has done nothing yet, so this is
-        the machine's fault (Quietline not importable, no processes left), not an item's."""
-        try:
-            worker.connection.recv()
-        except (EOFError, OSError):
-            _, how = worker.how_it_ended()
-            worker.connection.close()
-            self.close()
-            raise WorkersUnavailable(f"a new worker process ended at once ({how})") from None
+    def _ready(self, worker: _Worker) -> _Worker:
+        """Wait until a new ``worker`` is ready, and return it; one killed from outside
+        meanwhile is replaced. Raises WorkersUnavailable (after stopping the others) if
+        one ends on its own first: a new worker has opened nothing yet, so this is the
+        machine's fault (Quietline not importable, say), not an item's."""
+        while True:
+            try:
+                worker.connection.recv()
+            except (EOFError, OSError):
+                outside, how = worker.how_it_ended()
+                worker.connection.close()
+                if not outside:
+                    self.close()
+                    raise WorkersUnavailable(
+                        f"a new worker process ended at once ({how})"
+                    ) from None
+                worker = self._start()
+            else:
+                return worker
 
     def _start(self) -> _Worker:
         mine, theirs = self._context.Pipe()
@@ -229,9 +236,7 @@ class Openers:
         if self.workers == 1 or len(items) <= 1:
             return Outcome(_run_chunk(work, items))
         while len(self._idle) < self.workers:  # a run cut short left some behind
-            worker = self._start()
-            self._ready(worker)
-            self._idle.append(worker)
+            self._idle.append(self._ready(self._start()))
         size = -(-len(items) // (self.workers * CHUNKS_PER_WORKER))
         todo = deque((start, min(start + size, len(items))) for start in range(0, len(items), size))
         results: list[R | Failed] = []
@@ -265,9 +270,7 @@ class Openers:
         """Start a worker in place of a dead one; say whether it was ended from outside."""
         outside, how = worker.how_it_ended()
         worker.connection.close()
-        replacement = self._start()
-        self._ready(replacement)
-        self._idle.append(replacement)
+        self._idle.append(self._ready(self._start()))
         note = f"a worker process stopped ({how}): started again"
         if note not in notes:
             notes.append(note)
