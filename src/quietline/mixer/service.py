@@ -21,7 +21,10 @@ A step drains each queue while its pages come back full, up to :data:`PAGES_PER_
 pages a lane (a hostile edge's queue never ends); when it stops with more waiting its
 report says so (``backlog``) and the next step starts at once, so the bound makes steps
 short (keys, the outbox and the alarms are seen to every few seconds), not the mixer slow.
-Memory stays bounded by one page of :data:`PAGE_LIMIT` submissions per lane.
+While one page is being opened (in another thread, which waits for the workers) the next
+is pulled, so the edge and the page parser work while the workers do; memory stays
+bounded by two pages of :data:`PAGE_LIMIT` submissions. A page is acknowledged only by a
+pull after it is stored, as before.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -39,12 +43,20 @@ from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.mixer.alarm import LaneWatch
 from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
-from quietline.mixer.opening import Failed, Openers, open_submission, typed
+from quietline.mixer.opening import (
+    Failed,
+    OpenedBytes,
+    Openers,
+    Outcome,
+    open_submission,
+    typed,
+)
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import (
     QUEUE_PULL_MAX,
     Direction,
     KeySubmission,
+    Queued,
     QueuePage,
     QueuePull,
 )
@@ -72,6 +84,7 @@ from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import BadSignature, MalformedInput, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.keygen import CertifiedSigningKey
 from quietline.protocol.mixing import MixingParameters, ReplayFilter
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
@@ -293,56 +306,99 @@ class Mixer:
             spec.direction,
             tuple(key.pair.secret for key in self.keys.live_messaging(now)),
         )
-        for _ in range(PAGES_PER_STEP):
-            pull = QueuePull(
-                spec.direction,
-                self._store.cursor(spec.direction),
-                PAGE_LIMIT,
-                # Everything taken in is in the store: acknowledging anything less would
-                # hold the queue at a real message and show the edge which one it was.
-                self._store.cursor(spec.direction),
-            )
-            answer = self._edge.pull_queue(
-                spec.submissions, sign_form(pull.to_json(), identity.pair, now)
-            )
-            # What was taken in already is not taken twice, whatever the edge sends; an
-            # entry that is not a submission at all counts as unreadable and is passed.
-            opened: dict[int, Opened[K] | None] = {
-                seq: None for seq in answer.unreadable if seq > pull.after
-            }
-            fresh = [item for item in answer.messages if item.seq > pull.after]
-            outcome = self._openers.run(
-                opening, [spec.submissions.encode(item.message) for item in fresh]
-            )
-            failures: Counter[str] = Counter()
-            for item, result in zip(fresh, outcome.results, strict=True):
-                if isinstance(result, Failed):  # hostile: counted unreadable, and noted
-                    failures[result.error] += 1
-                    opened[item.seq] = None
-                else:
-                    opened[item.seq] = typed(spec, result)
-            report.notes += outcome.notes
-            report.notes += [
-                f"dropped {count} submission(s) that failed to open: {error}"
-                for error, count in failures.items()
-            ]
-            if opened:
-                intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
-                self._store.ingest(spec.direction, intake, spec.kept)
-                report.pulled += len(opened)
-                report.cover += intake.count(Verdict.COVER)
-                report.replayed += intake.count(Verdict.REPLAYED)
-                report.unreadable += intake.count(Verdict.UNREADABLE)
-                self._watch.count(spec.direction, intake.received, intake.count(Verdict.REAL))
-            if lane.due(now):
-                batch = lane.release(now)
-                sender = self.keys.current_messaging(now).pair
-                dead_drop = spec.assemble(batch, sender, identity, verified)
-                self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
-                report.released += 1
-            if len(answer.seqs) < PAGE_LIMIT or not opened:
-                return  # the queue is drained (or the edge repeats itself)
+        after = self._store.cursor(spec.direction)
+        answer = self._pull_page(spec, identity, now, after)
+        with ThreadPoolExecutor(1, thread_name_prefix="quietline-opening") as background:
+            for page in range(PAGES_PER_STEP):
+                fresh = [item for item in answer.messages if item.seq > after]
+                opening_page = background.submit(
+                    self._openers.run,
+                    opening,
+                    [spec.submissions.encode(item.message) for item in fresh],
+                )
+                last = max(answer.seqs, default=after)
+                full = len(answer.seqs) >= PAGE_LIMIT and last > after
+                # While this page is opened, fetch the next one: the edge prepares it and
+                # the workers (or this process's other thread) open meanwhile.
+                following = (
+                    self._pull_page(spec, identity, now, last)
+                    if full and page + 1 < PAGES_PER_STEP
+                    else None
+                )
+                taken = self._take(
+                    spec,
+                    lane,
+                    after=after,
+                    answer=answer,
+                    fresh=fresh,
+                    outcome=opening_page.result(),
+                    report=report,
+                )
+                if lane.due(now):
+                    batch = lane.release(now)
+                    sender = self.keys.current_messaging(now).pair
+                    dead_drop = spec.assemble(batch, sender, identity, verified)
+                    self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
+                    report.released += 1
+                if not full or not taken:
+                    return  # the queue is drained (or the edge repeats itself)
+                if following is None:
+                    break
+                after, answer = last, following
         report.backlog = True
+
+    def _pull_page(
+        self, spec: LaneSpec[S, K], identity: CertifiedSigningKey, now: datetime, after: int
+    ) -> QueuePage[S]:
+        """The page after ``after``, acknowledging what the store holds: acknowledging
+        anything less would hold the queue at a real message and show the edge which
+        one it was."""
+        cursor = self._store.cursor(spec.direction)
+        pull = QueuePull(spec.direction, after, PAGE_LIMIT, cursor)
+        return self._edge.pull_queue(
+            spec.submissions, sign_form(pull.to_json(), identity.pair, now)
+        )
+
+    def _take(
+        self,
+        spec: LaneSpec[S, K],
+        lane: Lane[K],
+        *,
+        after: int,
+        answer: QueuePage[S],
+        fresh: list[Queued[S]],
+        outcome: Outcome[OpenedBytes | None],
+        report: MixerReport,
+    ) -> bool:
+        """Let the lane take in a page of opened submissions and store what it kept;
+        False if the page held nothing new."""
+        # What was taken in already is not taken twice, whatever the edge sends; an
+        # entry that is not a submission at all counts as unreadable and is passed.
+        opened: dict[int, Opened[K] | None] = {
+            seq: None for seq in answer.unreadable if seq > after
+        }
+        failures: Counter[str] = Counter()
+        for item, result in zip(fresh, outcome.results, strict=True):
+            if isinstance(result, Failed):  # hostile: counted unreadable, and noted
+                failures[result.error] += 1
+                opened[item.seq] = None
+            else:
+                opened[item.seq] = typed(spec, result)
+        report.notes += outcome.notes
+        report.notes += [
+            f"dropped {count} submission(s) that failed to open: {error}"
+            for error, count in failures.items()
+        ]
+        if not opened:
+            return False
+        intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
+        self._store.ingest(spec.direction, intake, spec.kept)
+        report.pulled += len(opened)
+        report.cover += intake.count(Verdict.COVER)
+        report.replayed += intake.count(Verdict.REPLAYED)
+        report.unreadable += intake.count(Verdict.UNREADABLE)
+        self._watch.count(spec.direction, intake.received, intake.count(Verdict.REAL))
+        return True
 
     # --- publishing -------------------------------------------------------------------
 
