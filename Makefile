@@ -35,6 +35,8 @@ check: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/open_messages.py
+	$(BIN)/python benchmarks/mixer_open.py
+	$(BIN)/python benchmarks/mixer_drain.py
 	$(BIN)/python benchmarks/mixing_delay.py
 	$(BIN)/python benchmarks/n_minus_one.py
 	$(BIN)/python benchmarks/edge_flood.py

@@ -9,6 +9,7 @@ checks that no file and no value escapes as anything but ConfigError.
 
 import json
 import math
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from quietline.config import (
     CONFIG_NAME,
+    MAX_WORKERS,
     MIXING_PRESETS,
     Config,
     ConfigError,
@@ -290,6 +292,18 @@ def test_integers_are_range_checked_at_their_exact_bounds(
     for value in (lowest - 1, highest + 1, -(2**63), 2**63 - 1):
         error = _refused(tmp_path, _edited(default_config_text(), "edge", key, str(value)), "edge")
         assert str(error).startswith(f"[edge] {key} must be a whole number of at least")
+
+
+def test_the_mixer_opens_with_one_worker_per_core_unless_told_otherwise(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).mixer.workers == len(
+        os.sched_getaffinity(0)
+    )
+    for value in (1, 3, MAX_WORKERS):
+        _written(tmp_path, _edited(default_config_text(), "mixer", "workers", str(value)))
+        assert load_config(tmp_path).mixer.workers == value
+    for bad in ("0", str(MAX_WORKERS + 1), "true", '"2"', "1.5"):
+        error = _refused(tmp_path, _edited(default_config_text(), "mixer", "workers", bad), "mixer")
+        assert str(error).startswith("[mixer] workers must be a whole number")
 
 
 def test_an_unknown_mixing_preset_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from quietline.mixer.alarm import AlarmSettings
+from quietline.mixer.opening import default_workers
 from quietline.protocol.errors import MisuseError, QuietlineError
 from quietline.protocol.mixing import (
     DEMO_J2U,
@@ -68,6 +69,9 @@ class MixerConfig:
     poll_seconds: float
     anchor: Path
     alarm: AlarmSettings = field(default_factory=AlarmSettings)
+    # Processes that open submissions (quietline.mixer.opening); 1 opens them in the
+    # mixer's own process. quietline.toml's default is one per core.
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ MIXING_PRESETS = {
 # means them, so they are typos to report, not settings to crash on later.
 MAX_SECONDS = 365 * 24 * 3600
 MAX_RETENTION_DAYS = 100 * 365
+MAX_WORKERS = 1024
 
 
 def _table(value: object, name: str) -> Mapping[str, object]:
@@ -277,6 +282,11 @@ def load_config(path: Path) -> Config:
             poll_seconds=_seconds(mixer, "mixer", "poll_seconds"),
             anchor=anchor,
             alarm=_alarm(mixer),
+            workers=(
+                _int(mixer, "mixer", "workers", 1, MAX_WORKERS)
+                if "workers" in mixer
+                else default_workers()
+            ),
         ),
         desk=DeskConfig(
             edge_url=_str(desk, "desk", "edge_url"),
@@ -324,6 +334,8 @@ covernode_id = "covernode_001"
 keys = "secrets/covernode"
 mixing = "{mixing}"                # "production" (CoverDrop's) or "demo"
 poll_seconds = {poll_seconds:g}
+# workers = 2                      # processes opening submissions (default: one per core;
+                                   # 1 opens them in the mixer's own process)
 
 [desk]                             # private: the recipients' application
 edge_url = "http://127.0.0.1:{edge_port}"

@@ -3,11 +3,13 @@
 The crash test SIGKILLs the mixer again and again at varied moments while sources keep
 writing, restarts it each time, and then checks that every real message reached the
 desk exactly once across all journalist dead drops, that the edge queue was fully
-acknowledged, and that SIGTERM stops the mixer cleanly.
+acknowledged, and that SIGTERM stops the mixer cleanly. A second one does the same to
+the mixer's worker processes (the ones that open submissions), leaving the mixer be.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -167,44 +169,51 @@ def test_a_bad_config_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert "quietline.toml" in result.stderr
 
 
-def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
-    deployment: Deployment,
-) -> None:
-    process = deployment.start_mixer()
+def start_sources(deployment: Deployment, texts: list[str]) -> threading.Thread:
+    """Sources writing ``texts`` among cover, one every quarter second, once the mixer
+    has published its keys."""
     deployment.wait_for("the mixer's keys", lambda: covernode_published(deployment))
     keys = deployment.keys()
-
-    texts = [f"message {n:02d}" for n in range(24)]
-    sent = threading.Event()
 
     def sources() -> None:
         for text in texts:
             send_cover(deployment.edge, keys, 2)
             send_real(deployment.edge, keys, text)
             time.sleep(0.25)
-        sent.set()
 
     writer = threading.Thread(target=sources, daemon=True)
     writer.start()
+    return writer
+
+
+def delivered(deployment: Deployment) -> list[str]:
+    return desk_reads(deployment.org, deployment.edge, deployment.keys())[1]
+
+
+def wait_for_every_message(deployment: Deployment, texts: list[str]) -> None:
+    deployment.wait_for("every message", lambda: len(delivered(deployment)) >= len(texts))
+    deployment.wait_for(
+        "the queue to be acknowledged",
+        lambda: deployment.edge_store.queue_length(Direction.USER) == 0,
+    )
+
+
+def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
+    deployment: Deployment,
+) -> None:
+    process = deployment.start_mixer()
+    texts = [f"message {n:02d}" for n in range(24)]
+    writer = start_sources(deployment, texts)
     rng = random.Random(2026)
     kills = 0
-    while not sent.is_set() or kills < KILLS:
+    while writer.is_alive() or kills < KILLS:
         time.sleep(rng.uniform(0.8, 2.0))  # start-up takes about 0.7 s
         if process.poll() is None:
             kills += 1
         process.kill()
         process.wait()
         process = deployment.start_mixer()
-    writer.join()
-
-    def delivered() -> list[str]:
-        return desk_reads(deployment.org, deployment.edge, deployment.keys())[1]
-
-    deployment.wait_for("every message", lambda: len(delivered()) >= len(texts))
-    deployment.wait_for(
-        "the queue to be acknowledged",
-        lambda: deployment.edge_store.queue_length(Direction.USER) == 0,
-    )
+    wait_for_every_message(deployment, texts)
 
     # SIGTERM once the last mixer is in its loop (before that, Python's default applies).
     deployment.wait_for(
@@ -215,9 +224,52 @@ def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     assert process.wait(timeout=DEADLINE) == 0
     assert "mixer stopped" in deployment.log.read_text()
 
-    counts = Counter(delivered())
+    counts = Counter(delivered(deployment))
     assert counts == Counter(texts), counts
     assert kills >= KILLS
     with MixerStore(deployment.folder / "mixer.sqlite3") as state:
         assert state.outbox() == []
         assert [state.pending_count(d) for d in Direction] == [0, 0]
+
+
+def workers_of(process: subprocess.Popen[bytes]) -> list[int]:
+    """The worker processes the mixer ``process`` runs (not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # not a process, or one that just ended
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == process.pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_mixer_whose_workers_are_killed_again_and_again_loses_and_duplicates_nothing(
+    deployment: Deployment,
+) -> None:
+    config = deployment.folder / "quietline.toml"
+    config.write_text(
+        config.read_text().replace("poll_seconds = 0.2", "poll_seconds = 0.2\nworkers = 2")
+    )
+    assert load_config(deployment.folder).mixer.workers == 2
+    process = deployment.start_mixer()
+    texts = [f"message {n:02d}" for n in range(16)]
+    writer = start_sources(deployment, texts)
+    rng = random.Random(2027)
+    kills = 0
+    while writer.is_alive() or kills < KILLS:
+        time.sleep(rng.uniform(0.2, 0.6))
+        for pid in workers_of(process)[:1]:
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+    wait_for_every_message(deployment, texts)
+    print(deployment.logs())  # shown when the test fails
+    assert process.poll() is None  # the mixer itself carried on
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=DEADLINE) == 0
+    assert Counter(delivered(deployment)) == Counter(texts)
+    assert len(deployment.processes) == 1
+    assert workers_of(process) == []

@@ -7,8 +7,13 @@ edge and the test, so mix timeouts and key rotation happen when the test says.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import random
+import signal
 import sqlite3
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -20,7 +25,9 @@ from quietline.clock import FixedClock
 from quietline.config import MixerConfig
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
+from quietline.mixer import service
 from quietline.mixer.alarm import AlarmSettings
+from quietline.mixer.opening import Openers
 from quietline.mixer.service import Mixer, MixerReport
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import Direction, J2CSubmission
@@ -180,6 +187,74 @@ def test_the_status_line_does_not_tell_real_from_cover_and_an_idle_step_is_quiet
     assert cover_only.did_something
     idle = world.step()
     assert not idle.did_something
+
+
+def test_a_step_drains_while_pages_come_back_full_and_says_when_more_waits(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of three and two pages a step, so that seven submissions outlast one step.
+    monkeypatch.setattr(service, "PAGE_LIMIT", 3)
+    monkeypatch.setattr(service, "PAGES_PER_STEP", 2)
+    keys = world.keys()
+    send_cover(world.edge, keys, 4)
+    send_real(world.edge, keys, "behind a backlog")
+    send_cover(world.edge, keys, 2)
+    first = world.step()
+    assert (first.pulled, first.backlog) == (6, True)
+    second = world.step()  # at once: the mixer's loop does not wait while there is more
+    assert (second.pulled, second.backlog) == (1, False)
+    assert world.step().pulled == 0
+    assert world.edge_store.queue_length(Direction.USER) == 0
+    world.step(MINUTE)
+    assert desk_reads(world.org, world.edge, world.keys())[1] == ["behind a backlog"]
+
+
+def test_a_mixer_whose_workers_are_killed_delivers_every_message_once(world: World) -> None:
+    keys = world.keys()
+    texts = [f"message {n}" for n in range(12)]
+    with Openers(2) as openers:
+        world.mixer = Mixer(
+            world.config,
+            world.edge,
+            [world.org.anchor],
+            world.mixer_store,
+            rng=random.Random(9),
+            openers=openers,
+        )
+        send_cover(world.edge, keys, 2)
+        assert world.step().notes == []  # the workers start
+
+        # A worker killed between steps: the next page finds it gone.
+        kill_a_worker()
+        send_cover(world.edge, keys, 5)
+        for text in texts[:6]:
+            send_real(world.edge, keys, text)
+        report = world.step()
+        assert report.pulled == 11
+        assert report.notes == ["a worker process stopped (killed by SIGKILL): started again"]
+
+        # A worker killed while the step runs, opening or not.
+        send_cover(world.edge, keys, 5)
+        for text in texts[6:]:
+            send_real(world.edge, keys, text)
+        killer = threading.Timer(0.05, kill_a_worker)
+        killer.start()
+        assert world.step().pulled == 11
+        killer.join()
+
+        world.step(MINUTE)
+        send_cover(world.edge, keys, 1)  # six entries a dead drop: a second release
+        world.step(MINUTE)
+    assert Counter(desk_reads(world.org, world.edge, world.keys())[1]) == Counter(texts)
+    world.step()  # acknowledges the last page
+    assert world.edge_store.queue_length(Direction.USER) == 0
+
+
+def kill_a_worker() -> None:
+    """SIGKILL one of this process's workers and wait until it is gone."""
+    victim = multiprocessing.active_children()[0]
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    victim.join()
 
 
 def test_a_reply_reaches_the_source(world: World) -> None:

@@ -1,10 +1,11 @@
 """``quietline mixer``: run the CoverNode against an edge until stopped.
 
-It opens no port: every poll interval it pulls the edge's queues and publishes what it
-mixed, printing a status line of counts (never content, and never whether an input was
-real or cover) after the first step and after each step that did something. SIGTERM or
-Ctrl-C lets the current step finish and exits 0; an unreachable edge is reported and
-retried.
+It opens no port: every poll interval (at once while the queues hold more than a step
+takes in) it pulls the edge's queues, opens the submissions over ``workers`` processes
+and publishes what it mixed, printing a status line of counts (never content, and never
+whether an input was real or cover) after the first step and after each step that did
+something. SIGTERM or Ctrl-C lets the current step finish and exits 0; an unreachable edge
+is reported and retried.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from quietline.clock import SystemClock
 from quietline.config import ConfigError, load_config
 from quietline.edge_client import EdgeClient
 from quietline.mixer.keys import KeyFolderError
+from quietline.mixer.opening import Openers, WorkersUnavailable
 from quietline.mixer.service import Mixer, MixerReport
 from quietline.mixer.state import MixerStore
 from quietline.protocol.certificates import SignedKey
@@ -75,21 +77,26 @@ def mixer(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    with EdgeClient(settings.edge_url) as edge, MixerStore(settings.database) as store:
+    try:
+        openers = Openers(settings.workers)
+    except WorkersUnavailable as error:
+        raise fail(f"cannot start the mixer's workers: {error}") from None
+    with EdgeClient(settings.edge_url) as edge, MixerStore(settings.database) as store, openers:
         try:
-            service = Mixer(settings, edge, [anchor], store)
+            service = Mixer(settings, edge, [anchor], store, openers=openers)
         except KeyFolderError as error:
             raise fail(str(error)) from None
         typer.echo(
             f"mixer {settings.covernode_id}: pulling {settings.edge_url} every"
-            f" {settings.poll_seconds:g} s; journalist dead drops: {_describe(settings.u2j)};"
+            f" {settings.poll_seconds:g} s, opening with {settings.workers} worker(s);"
+            f" journalist dead drops: {_describe(settings.u2j)};"
             f" user dead drops: {_describe(settings.j2u)}"
         )
         last = run_steps(
             service.step,
             SystemClock(),
             stop,
-            pause=lambda _report, _now: settings.poll_seconds,
+            pause=lambda report, _now: 0 if report.backlog else settings.poll_seconds,
             on_step=_quietly(),
             once=once,
         )

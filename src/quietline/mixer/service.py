@@ -4,8 +4,10 @@ Every decision is made by the CoverNode's pure core (:mod:`quietline.protocol.co
 and :mod:`quietline.protocol.rotation`); this module does the I/O around it. Each
 :meth:`Mixer.step` carries out the key rotation plan and publishes the CoverNode's keys,
 fetches and verifies the published keys, pulls both edge queues page by page, opens each
-submission with every valid messaging key and lets the lane take the page in (cover and
-replays count toward the thresholds and are dropped), stores what the lane kept, signs a
+submission with every valid messaging key (over worker processes: :mod:`.opening`) and
+lets the lane take the page in (cover and replays count toward the thresholds and are
+dropped; a submission that fails to open is dropped with a note), stores what the lane
+kept, signs a
 release when one is due, keeps it in the outbox and publishes the outbox. Every page is
 stored (real messages, replay digests, cursor) in one transaction before the next pull
 acknowledges it, so a crash at any point neither loses nor duplicates a real message; the
@@ -14,23 +16,50 @@ submission was real.
 
 The lanes live in memory between steps, built from the store; a step that fails part way
 throws them away so the next one rebuilds them from what the store kept.
+
+A step drains each queue while its pages come back full, up to :data:`PAGES_PER_STEP`
+pages a lane (a hostile edge's queue never ends); when it stops with more waiting its
+report says so (``backlog``) and the next step starts at once, so the bound makes steps
+short (keys, the outbox and the alarms are seen to every few seconds), not the mixer slow.
+While one page is being opened (in another thread, which waits for the workers) the next
+is pulled, so the edge and the page parser work while the workers do; memory stays
+bounded by two pages of :data:`PAGE_LIMIT` submissions. A page is acknowledged only by a
+pull after it is stored, as before.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
 from quietline.mixer.alarm import LaneWatch
 from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
+from quietline.mixer.opening import (
+    Failed,
+    OpenedBytes,
+    Openers,
+    Outcome,
+    open_submission,
+    typed,
+)
 from quietline.mixer.state import MixerStore
-from quietline.protocol.api import Direction, KeySubmission, QueuePage, QueuePull
+from quietline.protocol.api import (
+    QUEUE_PULL_MAX,
+    Direction,
+    KeySubmission,
+    Queued,
+    QueuePage,
+    QueuePull,
+)
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.covernode import (
@@ -55,12 +84,13 @@ from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import BadSignature, MalformedInput, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.keygen import CertifiedSigningKey
 from quietline.protocol.mixing import MixingParameters, ReplayFilter
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
 
-PAGE_LIMIT = 500
-MAX_PAGES_PER_STEP = 20
+PAGE_LIMIT = QUEUE_PULL_MAX
+PAGES_PER_STEP = 20
 # However many pages a (hostile) edge offers, looking for a dead drop ends after these.
 MAX_PAGES_PER_SEARCH = 10_000
 S = TypeVar("S")
@@ -99,6 +129,7 @@ class MixerReport(StepReport):
     released: int = 0
     published: int = 0
     pending: dict[Direction, int] = field(default_factory=dict)
+    backlog: bool = False  # a queue had more than this step took in: step again at once
 
     @property
     def did_something(self) -> bool:
@@ -146,12 +177,16 @@ class Mixer:
         store: MixerStore,
         *,
         rng: random.Random | None = None,
+        openers: Openers | None = None,
     ) -> None:
-        """Load the key folder; raises KeyFolderError on a bad folder."""
+        """Load the key folder; raises KeyFolderError on a bad folder. ``openers`` open
+        the submissions (the caller starts and stops them; by default this process
+        opens them itself)."""
         self._config = config
         self._edge = edge
         self._anchors = list(anchors)
         self._store = store
+        self._openers = openers if openers is not None else Openers(1)
         self._rng = rng if rng is not None else secrets.SystemRandom()
         self.keys = CoverNodeKeys.load(config.keys, config.covernode_id)
         _check_anchored(self.keys, self._anchors)
@@ -266,43 +301,104 @@ class Mixer:
         report: MixerReport,
     ) -> None:
         identity = self.keys.current_identity(now)
-        opening = [key.pair for key in self.keys.live_messaging(now)]
-        for _ in range(MAX_PAGES_PER_STEP):
-            pull = QueuePull(
-                spec.direction,
-                self._store.cursor(spec.direction),
-                PAGE_LIMIT,
-                # Everything taken in is in the store: acknowledging anything less would
-                # hold the queue at a real message and show the edge which one it was.
-                self._store.cursor(spec.direction),
-            )
-            answer = self._edge.pull_queue(
-                spec.submissions, sign_form(pull.to_json(), identity.pair, now)
-            )
-            # What was taken in already is not taken twice, whatever the edge sends; an
-            # entry that is not a submission at all counts as unreadable and is passed.
-            opened: dict[int, Opened[K] | None] = {
-                seq: None for seq in answer.unreadable if seq > pull.after
-            }
-            for item in answer.messages:
-                if item.seq > pull.after:
-                    opened[item.seq] = spec.open(item.message, opening)
-            if opened:
-                intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
-                self._store.ingest(spec.direction, intake, spec.kept)
-                report.pulled += len(opened)
-                report.cover += intake.count(Verdict.COVER)
-                report.replayed += intake.count(Verdict.REPLAYED)
-                report.unreadable += intake.count(Verdict.UNREADABLE)
-                self._watch.count(spec.direction, intake.received, intake.count(Verdict.REAL))
-            if lane.due(now):
-                batch = lane.release(now)
-                sender = self.keys.current_messaging(now).pair
-                dead_drop = spec.assemble(batch, sender, identity, verified)
-                self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
-                report.released += 1
-            if len(answer.seqs) < PAGE_LIMIT or not opened:
-                return  # the queue is drained (or the edge repeats itself)
+        opening = partial(
+            open_submission,
+            spec.direction,
+            tuple(key.pair.secret for key in self.keys.live_messaging(now)),
+        )
+        after = self._store.cursor(spec.direction)
+        answer = self._pull_page(spec, identity, now, after)
+        with ThreadPoolExecutor(1, thread_name_prefix="quietline-opening") as background:
+            for page in range(PAGES_PER_STEP):
+                fresh = [item for item in answer.messages if item.seq > after]
+                opening_page = background.submit(
+                    self._openers.run,
+                    opening,
+                    [spec.submissions.encode(item.message) for item in fresh],
+                )
+                last = max(answer.seqs, default=after)
+                full = len(answer.seqs) >= PAGE_LIMIT and last > after
+                # While this page is opened, fetch the next one: the edge prepares it and
+                # the workers (or this process's other thread) open meanwhile.
+                following = (
+                    self._pull_page(spec, identity, now, last)
+                    if full and page + 1 < PAGES_PER_STEP
+                    else None
+                )
+                taken = self._take(
+                    spec,
+                    lane,
+                    after=after,
+                    answer=answer,
+                    fresh=fresh,
+                    outcome=opening_page.result(),
+                    report=report,
+                )
+                if lane.due(now):
+                    batch = lane.release(now)
+                    sender = self.keys.current_messaging(now).pair
+                    dead_drop = spec.assemble(batch, sender, identity, verified)
+                    self._store.release(spec.direction, real_of(batch), lane.state(), dead_drop)
+                    report.released += 1
+                if not full or not taken:
+                    return  # the queue is drained (or the edge repeats itself)
+                if following is None:
+                    break
+                after, answer = last, following
+        report.backlog = True
+
+    def _pull_page(
+        self, spec: LaneSpec[S, K], identity: CertifiedSigningKey, now: datetime, after: int
+    ) -> QueuePage[S]:
+        """The page after ``after``, acknowledging what the store holds: acknowledging
+        anything less would hold the queue at a real message and show the edge which
+        one it was."""
+        cursor = self._store.cursor(spec.direction)
+        pull = QueuePull(spec.direction, after, PAGE_LIMIT, cursor)
+        return self._edge.pull_queue(
+            spec.submissions, sign_form(pull.to_json(), identity.pair, now)
+        )
+
+    def _take(
+        self,
+        spec: LaneSpec[S, K],
+        lane: Lane[K],
+        *,
+        after: int,
+        answer: QueuePage[S],
+        fresh: list[Queued[S]],
+        outcome: Outcome[OpenedBytes | None],
+        report: MixerReport,
+    ) -> bool:
+        """Let the lane take in a page of opened submissions and store what it kept;
+        False if the page held nothing new."""
+        # What was taken in already is not taken twice, whatever the edge sends; an
+        # entry that is not a submission at all counts as unreadable and is passed.
+        opened: dict[int, Opened[K] | None] = {
+            seq: None for seq in answer.unreadable if seq > after
+        }
+        failures: Counter[str] = Counter()
+        for item, result in zip(fresh, outcome.results, strict=True):
+            if isinstance(result, Failed):  # hostile: counted unreadable, and noted
+                failures[result.error] += 1
+                opened[item.seq] = None
+            else:
+                opened[item.seq] = typed(spec, result)
+        report.notes += outcome.notes
+        report.notes += [
+            f"dropped {count} submission(s) that failed to open: {error}"
+            for error, count in failures.items()
+        ]
+        if not opened:
+            return False
+        intake = lane.take(sorted(opened.items(), key=lambda pair: pair[0]))
+        self._store.ingest(spec.direction, intake, spec.kept)
+        report.pulled += len(opened)
+        report.cover += intake.count(Verdict.COVER)
+        report.replayed += intake.count(Verdict.REPLAYED)
+        report.unreadable += intake.count(Verdict.UNREADABLE)
+        self._watch.count(spec.direction, intake.received, intake.count(Verdict.REAL))
+        return True
 
     # --- publishing -------------------------------------------------------------------
 
