@@ -35,7 +35,7 @@ from quietline.edge.bodies import (
     FORM_BODY_CAP,
     error_response,
     read_capped,
-    read_exact,
+    read_u2c,
 )
 from quietline.edge.keys import (
     admit_key,
@@ -48,7 +48,6 @@ from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
     DEAD_DROP_PAGE,
-    U2C_BODY_LEN,
     WITH_STATEMENTS,
     Direction,
     J2CSubmission,
@@ -60,7 +59,6 @@ from quietline.protocol.api import (
     QueuePull,
     Route,
     StoredId,
-    parse_u2c_body,
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
@@ -178,7 +176,7 @@ class _EdgeRoutes:
     # --- writes: read the capped body here, do the work in the thread pool --------------
 
     async def user_message(self, request: Request) -> Response:
-        message = parse_u2c_body(await read_exact(request, U2C_BODY_LEN))
+        message = await read_u2c(request)
         await run_in_threadpool(self.store.enqueue, Direction.USER, message.data)
         return _no_content()
 

@@ -192,12 +192,14 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Submit one 773-byte U2C message (real or cover)",
                 "requestBody": _json_body(
-                    {"type": "string", "minLength": 1031, "maxLength": 1031},
-                    "standard base64 without padding; the body is exactly 1033 bytes",
+                    {"type": "string", "minLength": 1031, "maxLength": 1032},
+                    "standard base64 of 773 bytes, padded or not, with any JSON escapes"
+                    " (iOS writes / as \\/); the body is at most 2066 bytes",
                 ),
                 "responses": {
                     "204": _answer("queued"),
                     "400": _REFUSALS["400"],
+                    "413": _REFUSALS["413"],
                     "415": _NOT_JSON,
                     "503": _QUEUE_FULL,
                 },

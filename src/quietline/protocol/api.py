@@ -51,8 +51,13 @@ from quietline.protocol.roles import RoleStatement
 
 S = TypeVar("S")
 
-# A JSON string of the unpadded base64 of a U2C: 1,031 characters and two quotes.
+# A JSON string of the unpadded base64 of a U2C, as Android and Quietline's client send
+# it: 1,031 characters and two quotes.
 U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
+# The largest U2C body the edge reads: padded base64 (1,032 characters, as iOS sends it)
+# with every character written as a two-character JSON escape (iOS's JSONEncoder writes
+# each ``/`` as ``\/``), and the quotes. Anything longer cannot be a U2C.
+U2C_BODY_CAP = 2 * (4 * -(-U2C_ENCRYPTED_LEN // 3)) + 2
 QUEUE_PULL_MAX = 1000
 # The most dead drops one GET returns, and the largest ``window`` a reader may ask for.
 DEAD_DROP_PAGE = 100
@@ -104,7 +109,16 @@ def u2c_body(message: EncryptedU2C) -> bytes:
 
 
 def parse_u2c_body(raw: bytes) -> EncryptedU2C:
-    """The U2C in a ``POST /user/messages`` body; raises MalformedInput on anything else."""
+    """The U2C in a ``POST /user/messages`` body; raises MalformedInput on anything else.
+
+    The body is parsed as JSON, so a string with escapes is read as CoverDrop's iOS app
+    writes it (``PublicDataRepository.sendMessage`` in ``ios/reference/CoverDropCore``
+    encodes padded base64 with ``JSONEncoder``, which escapes ``/`` as ``\\/``), and the
+    base64 may be padded or not, as CoverDrop's own receiver takes it
+    (``u2j-appender/src/controllers.rs`` reads the body with ``serde_json`` into a
+    ``MultiAnonymousBox``, whose ``serde_with`` base64 decodes either). The decoded bytes
+    must be exactly one U2C (773 bytes).
+    """
     return parse_u2c(b64_decode(load_json(raw)))
 
 
