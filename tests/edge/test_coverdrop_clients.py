@@ -12,13 +12,15 @@ import pytest
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.protocol.encoding import b64_decode
-from quietline.protocol.messages import encrypt_cover_u2c
-from tests.edge.submissions import covernode_keys, publish_keys, queue_form
+from quietline.protocol.messages import encrypt_cover_j2c, encrypt_cover_u2c
+from tests.edge.submissions import alice, covernode_keys, publish_keys, queue_form
 from tests.support.coverdrop_clients import (
     ANDROID_HEADERS,
     IOS_HEADERS,
     android_u2c_body,
     ios_u2c_body,
+    j2c_data,
+    journalist_form,
 )
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
@@ -35,8 +37,16 @@ def served(
         yield client
 
 
-def _pulled(client: httpx.Client, organization: Organisation, clock: FixedClock) -> list[bytes]:
-    answer = client.post("/v1/covernode/queue", json=queue_form(organization, clock.now()))
+# The edge tests' clock stands at 2026-03-01T12:00:00Z; chrono writes nanoseconds.
+MADE_AT = "2026-03-01T11:59:30.250000001Z"
+VALID_UNTIL = "2026-03-01T12:59:30.250000001Z"
+
+
+def _pulled(
+    client: httpx.Client, organization: Organisation, clock: FixedClock, queue: str = "user"
+) -> list[bytes]:
+    form = queue_form(organization, clock.now(), queue)
+    answer = client.post("/v1/covernode/queue", json=form)
     assert answer.status_code == 200, answer.text
     return [b64_decode(message["data"]) for message in answer.json()["messages"]]
 
@@ -90,3 +100,41 @@ def test_a_chunked_message_is_read_under_the_same_cap(
     oversized = served.post("/user/messages", content=iter([body] * 3), headers=IOS_HEADERS)
     assert oversized.status_code == 413
     assert _pulled(served, organization, clock) == [u2c]
+
+
+def test_the_journalist_clients_form_is_queued(
+    served: httpx.Client, organization: Organisation, clock: FixedClock
+) -> None:
+    j2c = encrypt_cover_j2c(covernode_keys(organization)).data
+    form = journalist_form(j2c_data(j2c), alice(organization).identity.pair, MADE_AT, VALID_UNTIL)
+
+    answer = served.post("/v1/journalist-messages", json=form)
+
+    assert answer.status_code == 204, answer.text
+    assert _pulled(served, organization, clock, "journalist") == [j2c]
+
+
+@pytest.mark.parametrize(
+    ("made_at", "valid_until", "status"),
+    [
+        ("2026-03-01T10:59:59Z", "2026-03-01T11:59:59Z", 400),  # past its not_valid_after
+        (MADE_AT, "2026-03-01T13:00:00Z", 400),  # valid for longer than an hour
+    ],
+)
+def test_a_journalist_form_out_of_its_time_is_refused(
+    served: httpx.Client, organization: Organisation, made_at: str, valid_until: str, status: int
+) -> None:
+    j2c = encrypt_cover_j2c(covernode_keys(organization)).data
+    form = journalist_form(j2c_data(j2c), alice(organization).identity.pair, made_at, valid_until)
+
+    assert served.post("/v1/journalist-messages", json=form).status_code == status
+
+
+def test_a_journalist_form_signed_by_a_provisioning_key_is_refused(
+    served: httpx.Client, organization: Organisation
+) -> None:
+    j2c = encrypt_cover_j2c(covernode_keys(organization)).data
+    provisioning = organization.journalist_provisioning.pair
+    form = journalist_form(j2c_data(j2c), provisioning, MADE_AT, VALID_UNTIL)
+
+    assert served.post("/v1/journalist-messages", json=form).status_code == 403

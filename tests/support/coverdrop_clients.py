@@ -11,12 +11,18 @@ those apps send rather than against Quietline's own client.
   encodes ``Data.base64EncodedString()`` (padded) with a default ``JSONEncoder``, which
   writes ``/`` as ``\\/``; ``UserToJournalistMessageRepository.swift`` posts it with
   ``Content-Type: application/json`` and ``Accept: application/json``.
+- The journalist client (``common/src/api/api_client.rs``, ``post_journalist_msg``) posts
+  a ``PostJournalistToCoverNodeMessageForm`` with reqwest's ``.json``; the form is
+  ``common/src/form.rs``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from typing import Any
+
+from quietline.protocol.keys import SigningKeyPair
 
 ANDROID_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 IOS_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -33,3 +39,29 @@ def ios_u2c_body(u2c: bytes) -> bytes:
     padded base64, every ``/`` escaped."""
     padded = base64.b64encode(u2c).decode()
     return json.dumps(padded).replace("/", "\\/").encode()
+
+
+def journalist_form(data: bytes, key: SigningKeyPair, created_at: str, not_valid_after: str) -> Any:
+    """A ``Form`` as CoverDrop's ``common/src/form.rs`` makes it (the journalist client's
+    ``PostJournalistToCoverNodeMessageForm``, posted with reqwest's ``.json``): ``data`` is
+    the form data's JSON; the times are as chrono's serde writes them (``Z``), and the
+    signature covers ``data`` and both times as ``to_rfc3339()`` writes them
+    (``+00:00``)."""
+    signed = data + (_rfc3339(created_at) + _rfc3339(not_valid_after)).encode()
+    return {
+        "body": base64.b64encode(data).decode(),
+        "signature": key.sign(signed).hex(),
+        "created_at": created_at,
+        "not_valid_after": not_valid_after,
+        "signing_pk": key.public.hex(),
+    }
+
+
+def j2c_data(j2c: bytes) -> bytes:
+    """``serde_json::to_vec`` of an ``EncryptedJournalistToCoverNodeMessage`` (a
+    ``MultiAnonymousBox``, ``#[serde(transparent)]``, unpadded base64)."""
+    return json.dumps(base64.b64encode(j2c).decode().rstrip("=")).encode()
+
+
+def _rfc3339(serde_text: str) -> str:
+    return serde_text.removesuffix("Z") + "+00:00"

@@ -59,9 +59,11 @@ from quietline.protocol.api import (
     QueuePull,
     Route,
     StoredId,
+    parse_j2c_form_data,
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.coverdrop_forms import CoverDropForm, is_coverdrop_form, open_coverdrop_form
 from quietline.protocol.deaddrops import (
     B,
     DeadDrop,
@@ -109,13 +111,21 @@ class _EdgeRoutes:
         self.clock = clock
         self.page_bytes = page_bytes
 
-    def _open_form(self, body: bytes, role: KeyRole) -> dict[str, Any]:
+    def _open_form(self, document: object, role: KeyRole) -> dict[str, Any]:
         """The payload of a signed form by a currently verified key of ``role``; raises
         ProtocolError (BadSignature, UntrustedKey, ...) otherwise."""
         now = self.clock.now()
-        form = SignedForm.from_json(load_json(body))
+        form = SignedForm.from_json(document)
         allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
         return open_form(form, allowed, now)
+
+    def _open_coverdrop_form(self, document: object, role: KeyRole) -> bytes:
+        """The data of a CoverDrop ``Form`` by a currently verified key of ``role``; raises
+        ProtocolError otherwise."""
+        now = self.clock.now()
+        form = CoverDropForm.from_json(document)
+        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        return open_coverdrop_form(form, allowed, now)
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
 
@@ -185,8 +195,17 @@ class _EdgeRoutes:
         return await run_in_threadpool(self._journalist_message, body)
 
     def _journalist_message(self, body: bytes) -> Response:
-        submission = J2CSubmission.from_json(self._open_form(body, KeyRole.JOURNALIST_ID))
-        self.store.enqueue(Direction.JOURNALIST, submission.message.data)
+        """A J2C in CoverDrop's ``Form`` (as its journalist client posts it,
+        ``api/src/controllers/journalist_message.rs``) or in Quietline's own signed form."""
+        document = load_json(body)
+        if is_coverdrop_form(document):
+            data = self._open_coverdrop_form(document, KeyRole.JOURNALIST_ID)
+            message = parse_j2c_form_data(data)
+        else:
+            message = J2CSubmission.from_json(
+                self._open_form(document, KeyRole.JOURNALIST_ID)
+            ).message
+        self.store.enqueue(Direction.JOURNALIST, message.data)
         return _no_content()
 
     async def keys(self, request: Request) -> Response:
@@ -212,7 +231,7 @@ class _EdgeRoutes:
         return await run_in_threadpool(self._journalist_profile, body)
 
     def _journalist_profile(self, body: bytes) -> Response:
-        payload = self._open_form(body, KeyRole.JOURNALIST_PROVISIONING)
+        payload = self._open_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
         submission = ProfileSubmission.from_json(payload)
         self.store.put_profile(submission.profile, default=submission.default)
         return _no_content()
@@ -246,7 +265,7 @@ class _EdgeRoutes:
         return await run_in_threadpool(self._covernode_queue, body)
 
     def _covernode_queue(self, body: bytes) -> Response:
-        pull = QueuePull.from_json(self._open_form(body, KeyRole.COVERNODE_ID))
+        pull = QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
         rows = self.store.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
         if pull.direction is Direction.USER:
             return _stored(_queue_page(ENCRYPTED_U2C, rows))

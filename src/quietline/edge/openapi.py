@@ -106,11 +106,13 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
     }
 
 
-def _form_path(summary: str, payload: str, busy: dict[str, Any] = _BUSY) -> dict[str, Any]:
+def _form_path(
+    summary: str, payload: str, busy: dict[str, Any] = _BUSY, form: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
-            "requestBody": _json_body(_ref("SignedForm"), f"payload: {payload}"),
+            "requestBody": _json_body(form or _ref("SignedForm"), f"payload: {payload}"),
             "responses": {"204": _answer("accepted"), **_REFUSALS, "503": busy},
         }
     }
@@ -207,8 +209,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/journalist-messages": _form_path(
             "Submit one J2C message, signed by a journalist identity key",
-            '{"message": base64 of 730 bytes}',
+            '{"message": base64 of 730 bytes} in a SignedForm; in a CoverDropForm, a JSON'
+            " string of the 730 bytes in base64",
             _QUEUE_FULL,
+            {"oneOf": [_ref("SignedForm"), _ref("CoverDropForm")]},
         ),
         "/v1/keys": {
             "post": {
@@ -312,6 +316,16 @@ OPENAPI: dict[str, Any] = {
                 signing_pk=_hex(32),
                 signature=_hex(64),
             ),
+            "CoverDropForm": {
+                **_object(
+                    body={**_BASE64, "description": "base64 of the form data's JSON"},
+                    signature=_hex(64),
+                    created_at=_INSTANT,
+                    not_valid_after=_INSTANT,
+                    signing_pk=_hex(32),
+                ),
+                "additionalProperties": False,
+            },
             "Queue": _object(
                 messages={
                     "type": "array",

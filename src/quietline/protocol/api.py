@@ -103,9 +103,27 @@ class Direction(enum.Enum):
 # --- what sources and desks send ------------------------------------------------------------
 
 
+def _json_base64(data: bytes) -> bytes:
+    """A JSON string of ``data`` in unpadded base64, as CoverDrop's serde writes a box."""
+    return json.dumps(b64_encode(data)).encode()
+
+
 def u2c_body(message: EncryptedU2C) -> bytes:
     """The body of ``POST /user/messages``: a JSON string of the U2C, unpadded base64."""
-    return json.dumps(b64_encode(message.data)).encode()
+    return _json_base64(message.data)
+
+
+def j2c_form_data(message: EncryptedJ2C) -> bytes:
+    """The data a CoverDrop journalist client signs in its ``Form`` for
+    ``POST /v1/journalist-messages`` (``PostJournalistToCoverNodeMessageForm``,
+    ``common/src/api/forms/post_journalist_to_covernode_message.rs``): the J2C as
+    ``serde_json`` writes a ``MultiAnonymousBox``, the same JSON string as a U2C body."""
+    return _json_base64(message.data)
+
+
+def parse_j2c_form_data(raw: bytes) -> EncryptedJ2C:
+    """The J2C in a CoverDrop form's data; raises MalformedInput on anything else."""
+    return parse_j2c(b64_decode(load_json(raw)))
 
 
 def parse_u2c_body(raw: bytes) -> EncryptedU2C:
