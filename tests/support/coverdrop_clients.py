@@ -65,3 +65,20 @@ def j2c_data(j2c: bytes) -> bytes:
 
 def _rfc3339(serde_text: str) -> str:
     return serde_text.removesuffix("Z") + "+00:00"
+
+
+def app_handover_id(j2u_plaintext: bytes) -> str | None:
+    """The new journalist's id as CoverDrop's apps read a handover J2U (type 0x01), None
+    when they would refuse it: iOS's ``DeadDropMessageParser.parseHandoverMessage`` takes
+    the bytes after the type up to the first NUL, which must come within 128 bytes of
+    the message's start; Android's ``DecryptedDeadDropMessage.Handover.parse`` the same
+    (``end in 0 until MAX_JOURNALIST_IDENTITY_LEN``)."""
+    if j2u_plaintext[0] != 0x01:
+        return None
+    end = j2u_plaintext.find(b"\0", 1)
+    if not 0 < end <= 128:
+        return None
+    try:
+        return j2u_plaintext[1:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
