@@ -13,7 +13,15 @@ from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.protocol.encoding import b64_decode
 from quietline.protocol.messages import encrypt_cover_j2c, encrypt_cover_u2c
-from tests.edge.submissions import alice, covernode_keys, publish_keys, queue_form
+from tests.edge.submissions import (
+    NOW,
+    alice,
+    covernode_keys,
+    journalist_dead_drop,
+    publish_keys,
+    queue_form,
+    user_dead_drop,
+)
 from tests.support.coverdrop_clients import (
     ANDROID_HEADERS,
     IOS_HEADERS,
@@ -138,3 +146,26 @@ def test_a_journalist_form_signed_by_a_provisioning_key_is_refused(
     form = journalist_form(j2c_data(j2c), provisioning, MADE_AT, VALID_UNTIL)
 
     assert served.post("/v1/journalist-messages", json=form).status_code == 403
+
+
+def test_dead_drops_page_as_the_apps_and_the_journalist_client_ask(
+    served: httpx.Client, organization: Organisation, store: EdgeStore
+) -> None:
+    """The apps ask ``?ids_greater_than=N`` once per refresh (Android's
+    ``CoverDropApiClient.getDeadDrops``, iOS's ``DeadDropRepository``); the journalist
+    client adds ``&limit=L`` when it has one (``ApiClient::pull_journalist_dead_drops``)."""
+    for _ in range(365):
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    for _ in range(30):
+        store.add_dead_drop(journalist_dead_drop(organization, NOW, epoch=1), NOW)
+
+    def ids(url: str) -> list[int]:
+        answer = served.get(url)
+        assert answer.status_code == 200, answer.text
+        return [dead_drop["id"] for dead_drop in answer.json()["dead_drops"]]
+
+    assert ids("/v1/user/dead-drops?ids_greater_than=0") == list(range(1, 361))
+    assert ids("/v1/user/dead-drops?ids_greater_than=360") == list(range(361, 366))
+    assert ids("/v1/journalist/dead-drops?ids_greater_than=0") == list(range(366, 390))
+    assert ids("/v1/journalist/dead-drops?ids_greater_than=0&limit=3") == [366, 367, 368]
+    assert ids("/v1/journalist/dead-drops?ids_greater_than=389&limit=100") == list(range(390, 396))

@@ -47,6 +47,7 @@ from quietline.edge.keys import (
 from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
+    DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
     WITH_STATEMENTS,
     Direction,
@@ -84,8 +85,20 @@ CACHE_STATUS = "public, max-age=30"
 CACHE_OPENAPI = "public, max-age=3600"
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _WINDOW = re.compile(r"[0-9]{1,3}")
+_LIMIT = re.compile(r"[0-9]{1,10}")
+U32_MAX = 2**32 - 1
 _log = logging.getLogger("quietline.edge")
 S = TypeVar("S")
+
+
+def _limit(text: str | None, most: int) -> int:
+    """A dead-drop GET's ``limit`` as CoverDrop reads it (a ``NonZeroU32``; MalformedInput
+    otherwise), lowered to ``most``; ``most`` without one."""
+    if text is None:
+        return most
+    if not _LIMIT.fullmatch(text) or not 0 < int(text) <= U32_MAX:
+        raise MalformedInput("limit must be an integer from 1 to 4294967295")
+    return min(int(text), most)
 
 
 def _no_content() -> Response:
@@ -135,12 +148,15 @@ class _EdgeRoutes:
         return JSONResponse(document.to_json(), headers={"Cache-Control": CACHE_KEYS})
 
     def dead_drops(self, request: Request, body_type: type[B]) -> Response:
-        """Up to DEAD_DROP_PAGE dead drops after ``ids_greater_than``, and no more than fit
-        in ``page_bytes`` (at least one): those past it are never read from the store.
+        """The dead drops after ``ids_greater_than``, in id order, and no more than fit in
+        ``page_bytes`` (at least one): those past it are never read from the store.
 
-        With ``window=K`` (1 to DEAD_DROP_PAGE), exactly K of them (fewer only when the
-        edge holds fewer): the K after ``ids_greater_than``, or the newest K when fewer
-        than K come after it, so the answer's size never says how far behind a reader is.
+        With ``limit`` (CoverDrop's query, ``api/src/controllers/dead_drops.rs``), at most
+        that many, lowered to the kind's DEAD_DROP_LIMIT, which is also the number without
+        it. With ``window=K`` (1 to DEAD_DROP_PAGE; Quietline's source client), exactly K
+        of them (fewer only when the edge holds fewer): the K after ``ids_greater_than``,
+        or the newest K when fewer than K come after it, so the answer's size never says
+        how far behind a reader is; ``limit`` is not read then.
         """
         text = request.query_params.get("ids_greater_than", "0")
         if not _DIGITS.fullmatch(text) or int(text) > I64_MAX:
@@ -151,7 +167,8 @@ class _EdgeRoutes:
             windowed = self._window(body_type, int(text), window, now)
             page = dead_drop_page(windowed, self.page_bytes)
         else:
-            found = self.store.dead_drops_after(body_type, int(text), DEAD_DROP_PAGE, now)
+            size = _limit(request.query_params.get("limit"), DEAD_DROP_LIMIT[body_type.KIND])
+            found = self.store.dead_drops_after(body_type, int(text), size, now)
             with closing(found):
                 page = dead_drop_page(found, self.page_bytes)
         return Response(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quietline.protocol.api import DEAD_DROP_PAGE
+from quietline.protocol.api import DEAD_DROP_LIMIT, DEAD_DROP_PAGE
 from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.jsonvalues import I64_MAX
 
 
@@ -62,10 +63,23 @@ _ID_QUERY = {
     "in": "query",
     "required": False,
     "schema": {"type": "integer", "minimum": 0, "maximum": I64_MAX, "default": 0},
-    "description": "Return dead drops with larger ids, in id order: at most 100 per call,"
-    " and no more than fit in the edge's page size (a few MiB; at least one). Ask again"
-    " after the last id returned until the list is empty.",
+    "description": "Return dead drops with larger ids, in id order: at most the limit per"
+    " call, and no more than fit in the edge's page size (a few MiB; at least one). Ask"
+    " again after the last id returned until the list is empty.",
 }
+
+
+def _limit_query(most: int) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**32 - 1, "default": most},
+        "description": f"At most this many dead drops; more than {most} is lowered to"
+        f" {most}, as CoverDrop does. Not read when window is given.",
+    }
+
+
 _WINDOW_QUERY = {
     "name": "window",
     "in": "query",
@@ -77,11 +91,11 @@ _WINDOW_QUERY = {
 }
 
 
-def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
+def _dead_drop_path(kind: DeadDropKind, item: str, posted: str) -> dict[str, Any]:
     return {
         "get": {
-            "summary": f"{kind.capitalize()}-facing dead drops after an id",
-            "parameters": [_ID_QUERY, _WINDOW_QUERY],
+            "summary": f"{kind.value.capitalize()}-facing dead drops after an id",
+            "parameters": [_ID_QUERY, _limit_query(DEAD_DROP_LIMIT[kind]), _WINDOW_QUERY],
             "responses": {
                 "200": _answer(
                     "dead drops",
@@ -95,7 +109,7 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
             },
         },
         "post": {
-            "summary": f"Publish a signed {kind} dead drop (stored once per signature)",
+            "summary": f"Publish a signed {kind.value} dead drop (stored once per signature)",
             "requestBody": _json_body(_ref(posted), "signed by a CoverNode identity key"),
             "responses": {
                 "200": _answer("its id", _ref("Id")),
@@ -185,9 +199,11 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/v1/user/dead-drops": _dead_drop_path("user", "UserDeadDrop", "UnpublishedUserDeadDrop"),
+        "/v1/user/dead-drops": _dead_drop_path(
+            DeadDropKind.USER, "UserDeadDrop", "UnpublishedUserDeadDrop"
+        ),
         "/v1/journalist/dead-drops": _dead_drop_path(
-            "journalist", "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
+            DeadDropKind.JOURNALIST, "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
         ),
         "/v1/status": _get("Whether messages can be sent now", _answer("status", _ref("Status"))),
         "/user/messages": {

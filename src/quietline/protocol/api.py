@@ -59,8 +59,12 @@ U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
 # each ``/`` as ``\/``), and the quotes. Anything longer cannot be a U2C.
 U2C_BODY_CAP = 2 * (4 * -(-U2C_ENCRYPTED_LEN // 3)) + 2
 QUEUE_PULL_MAX = 1000
-# The most dead drops one GET returns, and the largest ``window`` a reader may ask for.
+# The largest ``window`` a reader may ask for (Quietline's own source client asks for one).
 DEAD_DROP_PAGE = 100
+# CoverDrop's default and largest ``limit`` of one dead-drop GET (``api/src/cli.rs``,
+# J2U_DEAD_DROP_LIMIT and U2J_DEAD_DROP_LIMIT): about 15 days of hourly user dead drops,
+# a day of journalist ones. A larger ``limit`` is lowered to it, as CoverDrop does.
+DEAD_DROP_LIMIT = {DeadDropKind.USER: 360, DeadDropKind.JOURNALIST: 24}
 # ``GET /v1/public-keys`` with this query adds the organisation's statements (role
 # statements and revocations) in a ``quietline`` member; without it the document is
 # exactly CoverDrop's, which CoverDrop's apps parse refusing unknown fields.
