@@ -4,7 +4,9 @@ the U2C the app sent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.protocol.encoding import b64_decode
+from quietline.protocol.keys import SigningKeyPair
 from quietline.protocol.messages import encrypt_cover_j2c, encrypt_cover_u2c
 from tests.edge.submissions import (
     NOW,
@@ -26,9 +29,9 @@ from tests.support.coverdrop_clients import (
     ANDROID_HEADERS,
     IOS_HEADERS,
     android_u2c_body,
+    coverdrop_form,
     ios_u2c_body,
     j2c_data,
-    journalist_form,
 )
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
@@ -114,7 +117,7 @@ def test_the_journalist_clients_form_is_queued(
     served: httpx.Client, organization: Organisation, clock: FixedClock
 ) -> None:
     j2c = encrypt_cover_j2c(covernode_keys(organization)).data
-    form = journalist_form(j2c_data(j2c), alice(organization).identity.pair, MADE_AT, VALID_UNTIL)
+    form = coverdrop_form(j2c_data(j2c), alice(organization).identity.pair, MADE_AT, VALID_UNTIL)
 
     answer = served.post("/v1/journalist-messages", json=form)
 
@@ -133,7 +136,7 @@ def test_a_journalist_form_out_of_its_time_is_refused(
     served: httpx.Client, organization: Organisation, made_at: str, valid_until: str, status: int
 ) -> None:
     j2c = encrypt_cover_j2c(covernode_keys(organization)).data
-    form = journalist_form(j2c_data(j2c), alice(organization).identity.pair, made_at, valid_until)
+    form = coverdrop_form(j2c_data(j2c), alice(organization).identity.pair, made_at, valid_until)
 
     assert served.post("/v1/journalist-messages", json=form).status_code == status
 
@@ -143,7 +146,7 @@ def test_a_journalist_form_signed_by_a_provisioning_key_is_refused(
 ) -> None:
     j2c = encrypt_cover_j2c(covernode_keys(organization)).data
     provisioning = organization.journalist_provisioning.pair
-    form = journalist_form(j2c_data(j2c), provisioning, MADE_AT, VALID_UNTIL)
+    form = coverdrop_form(j2c_data(j2c), provisioning, MADE_AT, VALID_UNTIL)
 
     assert served.post("/v1/journalist-messages", json=form).status_code == 403
 
@@ -169,3 +172,74 @@ def test_dead_drops_page_as_the_apps_and_the_journalist_client_ask(
     assert ids("/v1/journalist/dead-drops?ids_greater_than=0") == list(range(366, 390))
     assert ids("/v1/journalist/dead-drops?ids_greater_than=0&limit=3") == [366, 367, 368]
     assert ids("/v1/journalist/dead-drops?ids_greater_than=389&limit=100") == list(range(390, 396))
+
+
+def test_the_healthcheck_answers_as_coverdrops(served: httpx.Client) -> None:
+    answer = served.get("/v1/healthcheck")
+    assert answer.status_code == 200
+    assert answer.json() == {"name": "api", "status": "ok", "commit": None, "branch": None}
+
+
+def _status_form(status: str, key: SigningKeyPair) -> Any:
+    """What CoverDrop's ``admin update-system-status`` posts: a
+    ``PostSystemStatusEventForm`` (``common/src/api/forms/post_system_status_event.rs``)."""
+    event = {"status": status, "description": f"{status} now", "timestamp": MADE_AT}
+    return coverdrop_form(json.dumps({"status": event}).encode(), key, MADE_AT, VALID_UNTIL)
+
+
+@pytest.mark.parametrize(
+    ("status", "available"),
+    [
+        ("AVAILABLE", True),
+        ("UNAVAILABLE", False),
+        ("DEGRADED_PERFORMANCE", True),
+        ("SCHEDULED_MAINTENANCE", False),
+    ],
+)
+def test_a_status_the_organisation_signs_is_shown_to_the_apps(
+    served: httpx.Client, organization: Organisation, status: str, available: bool
+) -> None:
+    answer = served.post("/v1/status", json=_status_form(status, organization.root.pair))
+
+    assert answer.status_code == 204, answer.text
+    shown = served.get("/v1/status").json()
+    assert shown == {
+        "status": status,
+        "is_available": available,
+        "description": f"{status} now",
+        "timestamp": "2026-03-01T11:59:30.250000Z",
+    }
+
+
+def test_a_status_signed_by_any_other_key_is_refused(
+    served: httpx.Client, organization: Organisation
+) -> None:
+    for key in (organization.journalist_provisioning.pair, alice(organization).identity.pair):
+        answer = served.post("/v1/status", json=_status_form("UNAVAILABLE", key))
+        assert answer.status_code == 403
+    assert served.get("/v1/status").json()["status"] == "AVAILABLE"
+
+
+def test_the_recent_summaries_list_the_newest_ten(
+    served: httpx.Client, organization: Organisation, store: EdgeStore
+) -> None:
+    for _ in range(12):
+        store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
+    store.add_dead_drop(journalist_dead_drop(organization, NOW, epoch=1), NOW)
+
+    users = served.get("/v1/user/dead-drops/recent-summary").json()
+    journalists = served.get("/v1/journalist/dead-drops/recent-summary").json()
+
+    assert [summary["id"] for summary in users] == list(range(12, 2, -1))
+    assert journalists == [{"id": 13, "createdAt": "2026-03-01T12:00:00Z"}]
+
+
+def test_an_available_status_is_not_shown_while_no_keys_are_published(
+    store: EdgeStore, organization: Organisation, clock: FixedClock
+) -> None:
+    app = create_app(store, [organization.anchor], clock)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        for status, shown in (("AVAILABLE", "NO_INFORMATION"), ("UNAVAILABLE", "UNAVAILABLE")):
+            answer = client.post("/v1/status", json=_status_form(status, organization.root.pair))
+            assert answer.status_code == 204, answer.text
+            assert client.get("/v1/status").json()["status"] == shown

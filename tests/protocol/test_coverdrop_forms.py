@@ -1,5 +1,5 @@
 """Tests for quietline.protocol.coverdrop_forms: CoverDrop's signed ``Form`` is read as its
-journalist client writes it (``tests.support.coverdrop_clients.journalist_form``, built from
+journalist client writes it (``tests.support.coverdrop_clients.coverdrop_form``, built from
 ``common/src/form.rs`` independently of the module under test), with its validity rules."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from quietline.protocol.coverdrop_forms import (
 )
 from quietline.protocol.errors import BadSignature, KeyExpired, MalformedInput, UntrustedKey
 from quietline.protocol.keys import SigningKeyPair
-from tests.support.coverdrop_clients import journalist_form
+from tests.support.coverdrop_clients import coverdrop_form
 
 KEY = SigningKeyPair.from_seed(bytes(range(32)))
 CREATED = "2026-03-01T12:00:00.123456789Z"  # chrono keeps nanoseconds; a form carries them
@@ -58,14 +58,14 @@ def test_an_instant_reads_back_to_the_nanosecond(moment: datetime, nanos: int) -
 
 
 def test_the_journalist_clients_form_opens_to_its_data() -> None:
-    document = journalist_form(DATA, KEY, CREATED, EXPIRES)
+    document = coverdrop_form(DATA, KEY, CREATED, EXPIRES)
     assert is_coverdrop_form(document)
     assert _open(document) == DATA
     assert CoverDropForm.from_json(document).to_json() == document
 
 
 def test_a_form_is_valid_until_its_not_valid_after_and_not_after() -> None:
-    document = journalist_form(DATA, KEY, CREATED, EXPIRES)
+    document = coverdrop_form(DATA, KEY, CREATED, EXPIRES)
     last = datetime(2026, 3, 1, 13, 0, 0, 123456, tzinfo=UTC)
     assert _open(document, last) == DATA
     with pytest.raises(KeyExpired):
@@ -73,7 +73,7 @@ def test_a_form_is_valid_until_its_not_valid_after_and_not_after() -> None:
 
 
 def test_a_form_valid_for_longer_than_an_hour_is_refused() -> None:
-    document = journalist_form(DATA, KEY, CREATED, "2026-03-01T13:00:00.123457Z")
+    document = coverdrop_form(DATA, KEY, CREATED, "2026-03-01T13:00:00.123457Z")
     with pytest.raises(KeyExpired):
         _open(document)
 
@@ -81,7 +81,7 @@ def test_a_form_valid_for_longer_than_an_hour_is_refused() -> None:
 def test_a_form_by_another_key_is_refused() -> None:
     other = SigningKeyPair.from_seed(bytes(32))
     with pytest.raises(UntrustedKey):
-        _open(journalist_form(DATA, other, CREATED, EXPIRES))
+        _open(coverdrop_form(DATA, other, CREATED, EXPIRES))
 
 
 @pytest.mark.parametrize(
@@ -93,13 +93,13 @@ def test_a_form_by_another_key_is_refused() -> None:
     ],
 )
 def test_a_change_to_anything_signed_is_refused(field: str, value: str) -> None:
-    document = {**journalist_form(DATA, KEY, CREATED, EXPIRES), field: value}
+    document = {**coverdrop_form(DATA, KEY, CREATED, EXPIRES), field: value}
     with pytest.raises(BadSignature):
         _open(document)
 
 
 def test_a_form_with_a_field_more_or_less_is_refused_as_coverdrop_does() -> None:
-    document = journalist_form(DATA, KEY, CREATED, EXPIRES)
+    document = coverdrop_form(DATA, KEY, CREATED, EXPIRES)
     with pytest.raises(MalformedInput):
         CoverDropForm.from_json({**document, "extra": 1})
     del document["created_at"]

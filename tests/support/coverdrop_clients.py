@@ -41,10 +41,11 @@ def ios_u2c_body(u2c: bytes) -> bytes:
     return json.dumps(padded).replace("/", "\\/").encode()
 
 
-def journalist_form(data: bytes, key: SigningKeyPair, created_at: str, not_valid_after: str) -> Any:
+def coverdrop_form(data: bytes, key: SigningKeyPair, created_at: str, not_valid_after: str) -> Any:
     """A ``Form`` as CoverDrop's ``common/src/form.rs`` makes it (the journalist client's
-    ``PostJournalistToCoverNodeMessageForm``, posted with reqwest's ``.json``): ``data`` is
-    the form data's JSON; the times are as chrono's serde writes them (``Z``), and the
+    ``PostJournalistToCoverNodeMessageForm``, the admin tool's
+    ``PostSystemStatusEventForm``, posted with reqwest's ``.json``): ``data`` is the form
+    data's JSON; the times are as chrono's serde writes them (``Z``), and the
     signature covers ``data`` and both times as ``to_rfc3339()`` writes them
     (``+00:00``)."""
     signed = data + (_rfc3339(created_at) + _rfc3339(not_valid_after)).encode()

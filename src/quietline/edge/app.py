@@ -49,6 +49,8 @@ from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
     DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
+    DEAD_DROP_SUMMARY_COUNT,
+    HEALTHCHECK,
     WITH_STATEMENTS,
     Direction,
     J2CSubmission,
@@ -60,7 +62,9 @@ from quietline.protocol.api import (
     QueuePull,
     Route,
     StoredId,
+    dead_drop_summary,
     parse_j2c_form_data,
+    parse_status_event_form_data,
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
@@ -68,6 +72,7 @@ from quietline.protocol.coverdrop_forms import CoverDropForm, is_coverdrop_form,
 from quietline.protocol.deaddrops import (
     B,
     DeadDrop,
+    DeadDropKind,
     JournalistDeadDrop,
     UserDeadDrop,
     dead_drop_page,
@@ -194,8 +199,17 @@ class _EdgeRoutes:
             verified = verified_keys(self.store, self.anchors, now)
         except UntrustedKey:
             verified = None
-        answer = status(verified, now).to_json()
+        answer = status(verified, self.store.latest_status(), now).to_json()
         return JSONResponse(answer, headers={"Cache-Control": CACHE_STATUS})
+
+    def healthcheck(self, _: Request) -> JSONResponse:
+        return JSONResponse(HEALTHCHECK, headers={"Cache-Control": CACHE_STATUS})
+
+    def dead_drop_summary(self, request: Request) -> JSONResponse:
+        user = request.url.path == Route.USER_DEAD_DROP_SUMMARY
+        kind = DeadDropKind.USER if user else DeadDropKind.JOURNALIST
+        found = self.store.dead_drop_summary(kind, DEAD_DROP_SUMMARY_COUNT, self.clock.now())
+        return JSONResponse(dead_drop_summary(found), headers={"Cache-Control": CACHE_DEAD_DROPS})
 
     def openapi(self, _: Request) -> JSONResponse:
         return JSONResponse(OPENAPI, headers={"Cache-Control": CACHE_OPENAPI})
@@ -241,6 +255,21 @@ class _EdgeRoutes:
     def _revocations(self, body: bytes) -> Response:
         revocation = Revocation.from_json(load_json(body))
         admit_revocation(self.store, self.anchors, revocation, self.clock.now())
+        return _no_content()
+
+    async def post_status(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._post_status, body)
+
+    def _post_status(self, body: bytes) -> Response:
+        """A status set by the operator in CoverDrop's ``PostSystemStatusEventForm``
+        (``api/src/controllers/general.rs``). CoverDrop signs it with an admin key the
+        organisation key certifies; Quietline has no admin role, so the pinned
+        organisation key itself must sign it."""
+        form = CoverDropForm.from_json(load_json(body))
+        allowed = [anchor.signing_key() for anchor in self.anchors]
+        data = open_coverdrop_form(form, allowed, self.clock.now())
+        self.store.put_status(parse_status_event_form_data(data))
         return _no_content()
 
     async def journalist_profile(self, request: Request) -> Response:
@@ -368,6 +397,10 @@ def create_app(
         Path(Route.USER_DEAD_DROPS, edge.user_dead_drops, methods=["GET", "POST"]),
         Path(Route.JOURNALIST_DEAD_DROPS, edge.journalist_dead_drops, methods=["GET", "POST"]),
         Path(Route.STATUS, edge.status, methods=["GET"]),
+        Path(Route.STATUS, edge.post_status, methods=["POST"]),
+        Path(Route.HEALTHCHECK, edge.healthcheck, methods=["GET"]),
+        Path(Route.USER_DEAD_DROP_SUMMARY, edge.dead_drop_summary, methods=["GET"]),
+        Path(Route.JOURNALIST_DEAD_DROP_SUMMARY, edge.dead_drop_summary, methods=["GET"]),
         Path(Route.USER_MESSAGES, edge.user_message, methods=["POST"]),
         Path(Route.JOURNALIST_MESSAGES, edge.journalist_message, methods=["POST"]),
         Path(Route.KEYS, edge.keys, methods=["POST"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quietline.protocol.api import DEAD_DROP_LIMIT, DEAD_DROP_PAGE
+from quietline.protocol.api import DEAD_DROP_LIMIT, DEAD_DROP_PAGE, SystemStatus
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.jsonvalues import I64_MAX
@@ -205,7 +205,33 @@ OPENAPI: dict[str, Any] = {
         "/v1/journalist/dead-drops": _dead_drop_path(
             DeadDropKind.JOURNALIST, "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
         ),
-        "/v1/status": _get("Whether messages can be sent now", _answer("status", _ref("Status"))),
+        "/v1/status": {
+            **_get("Whether messages can be sent now", _answer("status", _ref("Status"))),
+            **_form_path(
+                "Set the status the apps show, in a CoverDropForm signed by the organisation key",
+                '{"status": {"status", "description", "timestamp"}}',
+                form=_ref("CoverDropForm"),
+            ),
+        },
+        "/v1/healthcheck": _get(
+            "Whether the edge answers (CoverDrop's HealthCheck)",
+            _answer(
+                "ok",
+                _object(
+                    name={"type": "string"},
+                    status={"type": "string"},
+                    commit={"type": "null"},
+                    branch={"type": "null"},
+                ),
+            ),
+        ),
+        "/v1/user/dead-drops/recent-summary": _get(
+            "The newest ten user dead drops' ids and times", _answer("summary", _ref("Summary"))
+        ),
+        "/v1/journalist/dead-drops/recent-summary": _get(
+            "The newest ten journalist dead drops' ids and times",
+            _answer("summary", _ref("Summary")),
+        ),
         "/user/messages": {
             "post": {
                 "summary": "Submit one 773-byte U2C message (real or cover)",
@@ -322,7 +348,7 @@ OPENAPI: dict[str, Any] = {
             "UserDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS),
             "JournalistDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS, epoch=_INTEGER),
             "Status": _object(
-                status={"enum": ["AVAILABLE", "NO_INFORMATION"]},
+                status={"enum": [status.value for status in SystemStatus]},
                 is_available={"type": "boolean"},
                 description={"type": "string"},
                 timestamp=_INSTANT,
@@ -341,6 +367,10 @@ OPENAPI: dict[str, Any] = {
                     signing_pk=_hex(32),
                 ),
                 "additionalProperties": False,
+            },
+            "Summary": {
+                "type": "array",
+                "items": _object(id=_INTEGER, createdAt=_INSTANT),
             },
             "Queue": _object(
                 messages={

@@ -85,6 +85,9 @@ class Route(enum.StrEnum):
     JOURNALIST_PROFILES = "/v1/journalist-profiles"
     COVERNODE_QUEUE = "/v1/covernode/queue"
     OPENAPI = "/openapi.json"
+    HEALTHCHECK = "/v1/healthcheck"
+    USER_DEAD_DROP_SUMMARY = "/v1/user/dead-drops/recent-summary"
+    JOURNALIST_DEAD_DROP_SUMMARY = "/v1/journalist/dead-drops/recent-summary"
 
     @classmethod
     def dead_drops(cls, kind: DeadDropKind) -> Route:
@@ -428,6 +431,54 @@ class Status:
             require_string(fields.get("description"), "description"),
             parse_rfc3339(fields.get("timestamp")),
         )
+
+
+MAX_STATUS_DESCRIPTION = 1000
+
+
+def parse_status_event_form_data(raw: bytes) -> Status:
+    """The status in CoverDrop's ``PostSystemStatusEventBody``
+    (``common/src/api/forms/post_system_status_event.rs``): ``{"status": {"status",
+    "description", "timestamp"}}``, a ``StatusEvent`` with no ``is_available`` (the
+    edge derives it). Raises MalformedInput; a description is at most
+    MAX_STATUS_DESCRIPTION characters, so what the apps show stays short."""
+    event = require_object(
+        require_object(load_json(raw), "a status form").get("status"), "a status"
+    )
+    try:
+        status = SystemStatus(event.get("status"))
+    except ValueError:
+        raise MalformedInput("unknown status") from None
+    description = require_string(event.get("description"), "description")
+    if len(description) > MAX_STATUS_DESCRIPTION:
+        raise MalformedInput(f"a description is at most {MAX_STATUS_DESCRIPTION} characters")
+    return Status(status, description, parse_rfc3339(event.get("timestamp")))
+
+
+def status_event_form_data(status: Status) -> bytes:
+    """What CoverDrop's admin tool signs to set ``status``."""
+    event = {
+        "status": status.status.value,
+        "description": status.description,
+        "timestamp": format_rfc3339(status.timestamp),
+    }
+    return json.dumps({"status": event}).encode()
+
+
+# CoverDrop's recent-summary routes list the newest ten dead drops of a kind
+# (``api/src/services/queries/dead_drop_queries.rs``).
+DEAD_DROP_SUMMARY_COUNT = 10
+
+
+def dead_drop_summary(dead_drops: list[tuple[int, datetime]]) -> list[dict[str, Any]]:
+    """CoverDrop's ``Vec<DeadDropSummary>`` (``common/src/api/models/dead_drop_summary.rs``,
+    camelCase): ``[{"id", "createdAt"}]``, newest first."""
+    return [{"id": id_, "createdAt": format_rfc3339(at)} for id_, at in dead_drops]
+
+
+# ``GET /v1/healthcheck``, CoverDrop's ``HealthCheck`` (``common/src/healthcheck.rs``)
+# without the build's commit and branch, which say nothing a caller needs.
+HEALTHCHECK = {"name": "api", "status": "ok", "commit": None, "branch": None}
 
 
 @dataclass(frozen=True, slots=True)
