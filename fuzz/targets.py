@@ -24,9 +24,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Message
 from tests.protocol.valid_inputs import WRITERS, world
+from tests.support.coverdrop_clients import ios_u2c_body
 
-from quietline.edge.bodies import Refusal, declared_length, read_capped, read_exact
-from quietline.protocol.api import U2C_BODY_LEN
+from quietline.edge.bodies import Refusal, declared_length, read_capped, read_u2c
+from quietline.protocol.api import U2C_BODY_CAP
+from quietline.protocol.constants import U2C_ENCRYPTED_LEN
 from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.parsers import PUBLIC_PARSERS
@@ -57,13 +59,14 @@ class Target:
 
 # --- the edge's body readers --------------------------------------------------------------
 
-READERS = ("declared_length", "read_capped", "read_exact")
+READERS = ("declared_length", "read_capped", "read_u2c")
 _CASE_HEADER = struct.Struct(">BHBH")  # reader, cap or size, flags, header length
 
 
 @dataclass(frozen=True)
 class BodyCase:
-    """A POST as the edge's body readers see it: the reader, its cap (or exact size), the
+    """A POST as the edge's body readers see it: the reader, its cap (``read_u2c`` has its
+    own, U2C_BODY_CAP, and ignores this one), the
     Content-Length header's raw value (None: absent), the body in chunks, whether the
     client goes away after the last chunk, and whether it declares the body JSON."""
 
@@ -151,15 +154,16 @@ def read_body(data: bytes) -> object:
         if length is not None and not 0 <= length < 10**18:
             raise AssertionError(f"declared_length answered {length}")
         return length
-    if case.reader == "read_capped":
-        body = _run(read_capped(request, case.limit))
-        if len(body) > case.limit:
-            raise AssertionError("read_capped returned more than its cap")
-    else:
-        body = _run(read_exact(request, case.limit))
-        if len(body) != case.limit:
-            raise AssertionError("read_exact returned another size than asked")
-    if body != b"".join(case.chunks)[: len(body)]:
+    sent = b"".join(case.chunks)
+    if case.reader == "read_u2c":
+        message = _run(read_u2c(request))
+        if len(message.data) != U2C_ENCRYPTED_LEN or len(sent) > U2C_BODY_CAP:
+            raise AssertionError("read_u2c returned a U2C from a body it should refuse")
+        return message
+    body = _run(read_capped(request, case.limit))
+    if len(body) > case.limit:
+        raise AssertionError("read_capped returned more than its cap")
+    if body != sent[: len(body)]:
         raise AssertionError("a body reader returned bytes the client did not send")
     return body
 
@@ -167,7 +171,7 @@ def read_body(data: bytes) -> object:
 def _read_body_or_refuse(data: bytes) -> object:
     try:
         return read_body(data)
-    except Refusal as refusal:
+    except (Refusal, ProtocolError) as refusal:
         allowed = (400, 413) if decode_body_case(data).json else (400, 413, 415)
         if refusal.status_hint not in allowed:
             raise AssertionError(f"a body was refused with {refusal.status_hint}") from refusal
@@ -175,16 +179,20 @@ def _read_body_or_refuse(data: bytes) -> object:
 
 
 def body_seeds() -> list[bytes]:
-    """Requests the edge takes: a U2C body of its exact size, a form under its cap, a body
-    in several chunks, and the refusals next to them."""
-    u2c = world().valid_input("user_message_body")
+    """Requests the edge takes: a form under its cap, a body in several chunks, a U2C as
+    CoverDrop's Android and iOS apps write it (declared or chunked), and the refusals next
+    to them."""
+    android = world().valid_input("user_message_body")
+    ios = ios_u2c_body(b"\xff" * U2C_ENCRYPTED_LEN)  # every "/" escaped: the largest
     form = world().valid_input("signed_form")
     halves = (form[: len(form) // 2], form[len(form) // 2 :])
     cap = len(form) + 16
     cases = [
-        BodyCase("read_exact", U2C_BODY_LEN, str(len(u2c)).encode(), (u2c,), False),
-        BodyCase("read_exact", U2C_BODY_LEN, b"1033", (u2c[:500],), True),
         BodyCase("read_capped", cap, str(len(form)).encode(), halves, False),
+        BodyCase("read_u2c", U2C_BODY_CAP, str(len(android)).encode(), (android,), False),
+        BodyCase("read_u2c", U2C_BODY_CAP, None, (ios[:700], ios[700:]), False),
+        BodyCase("read_u2c", U2C_BODY_CAP, b"1033", (android[:500],), True),
+        BodyCase("read_u2c", U2C_BODY_CAP, None, (ios, ios), False),
         BodyCase("read_capped", cap, None, halves, False),
         BodyCase("read_capped", 16, str(len(form)).encode(), (form,), False),
         BodyCase("read_capped", cap, str(len(form)).encode(), halves, False, json=False),
@@ -227,5 +235,7 @@ def targets() -> dict[str, Target]:
         for name, parse in PUBLIC_PARSERS.items()
     }
     table["json"] = Target("json", load_json, (ProtocolError,), _json_seeds, True)
-    table["edge_body"] = Target("edge_body", _read_body_or_refuse, (Refusal,), body_seeds, False)
+    table["edge_body"] = Target(
+        "edge_body", _read_body_or_refuse, (Refusal, ProtocolError), body_seeds, False
+    )
     return table

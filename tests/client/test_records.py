@@ -94,7 +94,11 @@ sent_messages = st.builds(SentMessage, st.text(min_size=1), texts, moments)
 stored_replies = st.builds(
     StoredReply.of,
     st.text(min_size=1),
-    st.builds(J2UMessage, st.sampled_from(J2UType), texts),
+    st.builds(
+        lambda kind, body: J2UMessage.from_bytes(bytes([kind]) + body),
+        st.sampled_from(J2UType),
+        st.binary(min_size=512, max_size=512),
+    ),
     moments,
 )
 records = st.builds(

@@ -55,6 +55,7 @@ from tests.desk.world import (
     seal_message,
     sent_j2c,
 )
+from tests.support.coverdrop_clients import app_handover_id
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 
@@ -390,6 +391,7 @@ def test_handover_between_two_recipients_on_one_desk(world: World) -> None:
     _, handover = open_j2c(world.org, first, source, alice)
     assert handover is not None
     assert (handover.type, handover.body.text()) == (J2UType.HANDOVER, "bob")
+    assert app_handover_id(handover.to_bytes()) == "bob"  # as CoverDrop's apps read it
     _, reply = open_j2c(world.org, second, source, bob)
     assert reply is not None
     assert reply.body.text() == "bob here"

@@ -9,7 +9,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.testclient import TestClient
+import httpx
 
 from quietline.protocol.api import J2CSubmission, KeySubmission
 from quietline.protocol.certificates import KeyRole
@@ -88,7 +88,7 @@ def profile_form(
     return organization.signed_profile(JOURNALIST_ID, now, default=default).to_json()
 
 
-def publish_keys(client: TestClient, organization: Organisation) -> None:
+def publish_keys(client: httpx.Client, organization: Organisation) -> None:
     """Post every key and Alice's profile; fails the test on any refusal."""
     for body in key_submissions(organization):
         response = client.post("/v1/keys", json=body)

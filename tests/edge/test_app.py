@@ -8,10 +8,15 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore
-from quietline.protocol.api import DEAD_DROP_PAGE, U2C_BODY_LEN, WITH_STATEMENTS, Route
+from quietline.protocol.api import DEAD_DROP_LIMIT, U2C_BODY_LEN, WITH_STATEMENTS, Route
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.constants import J2C_ENCRYPTED_LEN, U2C_ENCRYPTED_LEN
-from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop, parse_dead_drop_list
+from quietline.protocol.deaddrops import (
+    DeadDropKind,
+    JournalistDeadDrop,
+    UserDeadDrop,
+    parse_dead_drop_list,
+)
 from quietline.protocol.encoding import b64_decode, format_rfc3339
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.verification import verify_published_keys
@@ -226,15 +231,32 @@ def test_journalist_dead_drops_carry_their_epoch(
     assert response["dead_drops"][0]["epoch"] == 6
 
 
-def test_dead_drop_reads_are_paged(
-    edge: TestClient, organization: Organisation, clock: FixedClock, store: EdgeStore
+def test_dead_drop_reads_are_paged_by_limit_with_coverdrops_defaults(
+    edge: TestClient, organization: Organisation, store: EdgeStore
 ) -> None:
-    for _ in range(DEAD_DROP_PAGE + 5):
+    def ids(kind: str, **query: str | int) -> list[int]:
+        response = edge.get(f"/v1/{kind}/dead-drops", params=query)
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["dead_drops"]]
+
+    for _ in range(DEAD_DROP_LIMIT[DeadDropKind.JOURNALIST] + 6):  # ids 1 to 30
+        store.add_dead_drop(journalist_dead_drop(organization, NOW, epoch=1), NOW)
+    for _ in range(DEAD_DROP_LIMIT[DeadDropKind.USER] + 5):  # ids 31 to 395
         store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
-    page = edge.get("/v1/user/dead-drops?ids_greater_than=0").json()["dead_drops"]
-    assert [d["id"] for d in page] == list(range(1, DEAD_DROP_PAGE + 1))
-    rest = edge.get(f"/v1/user/dead-drops?ids_greater_than={DEAD_DROP_PAGE}").json()
-    assert [d["id"] for d in rest["dead_drops"]] == list(range(101, 106))
+
+    assert ids("journalist", ids_greater_than=0) == list(range(1, 25))
+    assert ids("journalist", ids_greater_than=24) == list(range(25, 31))
+    assert ids("journalist", ids_greater_than=0, limit=5) == list(range(1, 6))
+    assert ids("journalist", ids_greater_than=0, limit=1000) == list(range(1, 25))
+    assert ids("user", ids_greater_than=0) == list(range(31, 391))
+    assert ids("user", ids_greater_than=390) == list(range(391, 396))
+    assert ids("user", ids_greater_than=0, limit="0000000002") == [31, 32]
+    assert ids("user", ids_greater_than=0, limit=2**32 - 1) == list(range(31, 391))
+    for bad in ("0", "-1", "1.5", "x", "", str(2**32), "1" * 11):
+        response = edge.get("/v1/user/dead-drops", params={"limit": bad})
+        assert response.status_code == 400, bad
+        assert "limit" in response.json()["error"]
+    assert ids("user", ids_greater_than=0, window=3, limit=1) == [31, 32, 33]  # the window wins
 
 
 def test_a_windowed_read_holds_exactly_the_window_however_far_behind_the_reader_is(
@@ -298,6 +320,9 @@ def test_every_get_is_cacheable_and_the_openapi_document_lists_every_route(
         "/v1/user/dead-drops",
         "/v1/journalist/dead-drops",
         "/v1/status",
+        "/v1/healthcheck",
+        "/v1/user/dead-drops/recent-summary",
+        "/v1/journalist/dead-drops/recent-summary",
         "/user/messages",
         "/v1/journalist-messages",
         "/v1/keys",

@@ -33,7 +33,9 @@ U2C_BAD_BODIES: dict[str, Callable[[bytes], bytes]] = {
     "decodes to 772 bytes": lambda body: body[:-4] + b'=="',
     "not utf-8": lambda body: b'"' + b"\xff" * (len(body) - 2) + b'"',
     "empty": lambda body: b"",
-    "huge": lambda body: body * 100,
+    "padded and then some": lambda body: body[:-1] + b'===="',
+    "a json list": lambda body: b"[" + body + b"]",
+    "padded in the middle": lambda body: body[:5] + b"=" + body[6:],
 }
 
 
@@ -47,12 +49,13 @@ def test_a_u2c_of_any_other_shape_is_refused(
 
 
 @pytest.mark.usefixtures("untouched")
-def test_a_u2c_without_a_declared_length_is_refused(
+def test_a_u2c_body_longer_than_any_u2c_can_be_written_is_refused_unread(
     edge: TestClient, organization: Organisation
 ) -> None:
     body = u2c_body(organization)
-    response = edge.post("/user/messages", content=iter([body[:500], body[500:]]), headers=JSON)
-    assert_refused(response, 400)
+    assert_refused(edge.post("/user/messages", content=body * 100, headers=JSON), 413)
+    chunked = iter([body, body, body])
+    assert_refused(edge.post("/user/messages", content=chunked, headers=JSON), 413)
 
 
 # --- signed forms (J2C, profiles, queue) ---------------------------------------------------

@@ -8,6 +8,7 @@ itself, a profile whose tag is not its id's.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from quietline.protocol.api import (
     QUEUE_PULL_MAX,
+    U2C_BODY_CAP,
     U2C_BODY_LEN,
     Direction,
     ErrorBody,
@@ -37,6 +39,7 @@ from quietline.protocol.api import (
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.constants import U2C_ENCRYPTED_LEN
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.errors import MalformedInput
 from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
@@ -54,6 +57,7 @@ from tests.protocol.strategies import (
     signatures,
     signed_keys,
 )
+from tests.support.coverdrop_clients import android_u2c_body, ios_u2c_body
 
 
 def through_text(document: dict[str, Any]) -> object:
@@ -95,6 +99,43 @@ def test_a_u2c_body_is_1033_bytes_and_round_trips(message: Any) -> None:
     body = u2c_body(message)
     assert len(body) == U2C_BODY_LEN == 1033
     assert parse_u2c_body(body) == message
+
+
+@given(boxes(ENCRYPTED_U2C), st.sampled_from([android_u2c_body, ios_u2c_body]))
+def test_a_u2c_body_as_either_coverdrop_app_writes_it_is_read(message: Any, app: Any) -> None:
+    body = app(message.data)
+    assert len(body) <= U2C_BODY_CAP
+    assert parse_u2c_body(body) == message
+
+
+@given(st.binary(min_size=U2C_ENCRYPTED_LEN, max_size=U2C_ENCRYPTED_LEN), st.data())
+def test_any_mix_of_escaped_and_plain_slashes_padded_or_not_is_read(
+    u2c: bytes, data: st.DataObject
+) -> None:
+    text = base64.b64encode(u2c).decode()
+    if data.draw(st.booleans(), "unpadded"):
+        text = text.rstrip("=")
+    escapes = st.sampled_from(["/", "\\/"])
+    escaped = "".join(data.draw(escapes) if c == "/" else c for c in text)
+    body = f'"{escaped}"'.encode()
+    assert len(body) <= U2C_BODY_CAP
+    assert parse_u2c_body(body).data == u2c
+
+
+@given(
+    st.binary(max_size=2 * U2C_ENCRYPTED_LEN).filter(lambda b: len(b) != U2C_ENCRYPTED_LEN),
+    st.sampled_from([android_u2c_body, ios_u2c_body]),
+)
+def test_a_body_of_any_other_length_is_refused(other: bytes, app: Any) -> None:
+    with pytest.raises(MalformedInput):
+        parse_u2c_body(app(other))
+
+
+def test_the_cap_fits_a_u2c_whose_every_character_is_escaped() -> None:
+    every_slash = b"\xff" * U2C_ENCRYPTED_LEN  # base64 "////...//8="
+    body = ios_u2c_body(every_slash)
+    assert len(body) == U2C_BODY_CAP - 2  # only the last "8=" is left unescaped
+    assert parse_u2c_body(body).data == every_slash
 
 
 @given(boxes(ENCRYPTED_J2C))

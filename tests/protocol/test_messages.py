@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from quietline.protocol.boxes import (
@@ -71,6 +71,7 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.recipients import COVER_TAG, RecipientTag
+from tests.support.coverdrop_clients import app_handover_id
 
 CRYPTO_SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -419,8 +420,58 @@ def test_j2c_needs_exactly_two_covernode_keys(count: int) -> None:
 def test_reply_text_that_does_not_fit_is_refused() -> None:
     with pytest.raises(MessageTooLong):
         text_reply(TOO_LONG)
-    with pytest.raises(MessageTooLong):
-        handover(TOO_LONG)
+
+
+# --- handovers as CoverDrop lays them out ---------------------------------------------------
+# common/src/api/models/messages/journalist_to_user_message.rs: 0x01, the id's UTF-8, NUL
+# padding to 513 bytes; the apps read the id up to the first NUL, which must come within
+# 128 bytes (Android's DecryptedDeadDropMessage.Handover.parse, iOS's
+# DeadDropMessageParser.parseHandoverMessage).
+
+
+def coverdrop_handover(journalist_id: bytes, rest: bytes = b"") -> bytes:
+    """A handover J2U plaintext as CoverDrop's ``serialize`` writes it (``rest`` replaces
+    the start of the NUL padding after the terminating NUL, which readers ignore)."""
+    body = journalist_id + b"\0" + rest
+    return b"\x01" + body.ljust(512, b"\0")
+
+
+def test_a_handover_is_written_as_coverdrop_writes_it() -> None:
+    assert handover("journalist_next").to_bytes() == coverdrop_handover(b"journalist_next")
+
+
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=127))
+def test_any_handover_coverdrop_writes_is_read(journalist_id: str) -> None:
+    assume("/" not in journalist_id and "\\" not in journalist_id)
+    raw = coverdrop_handover(journalist_id.encode(), b"anything after the NUL")
+    message = J2UMessage.from_bytes(raw)
+    assert message.type is J2UType.HANDOVER
+    assert message.body.text() == journalist_id
+    assert handover(journalist_id).body.text() == journalist_id
+    assert app_handover_id(handover(journalist_id).to_bytes()) == journalist_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\0" * 512,  # an empty id
+        b"a" * 128 + b"\0" * 384,  # the NUL past where the apps look
+        b"a" * 512,  # no NUL at all
+        b"\xff\xfe\0".ljust(512, b"\0"),  # not UTF-8
+        b"a/b\0".ljust(512, b"\0"),  # not an id
+    ],
+)
+def test_a_handover_coverdrop_would_not_read_is_unreadable(body: bytes) -> None:
+    message = J2UMessage.from_bytes(b"\x01" + body)
+    with pytest.raises(MalformedInput):
+        message.body.text()
+
+
+def test_a_handover_to_an_id_the_apps_cannot_read_is_refused() -> None:
+    assert handover("a" * 127).body.text() == "a" * 127
+    for bad in ("a" * 128, "", "a/b"):
+        with pytest.raises(MalformedInput):
+            handover(bad)
 
 
 @pytest.mark.parametrize("size", [0, 729, 731])

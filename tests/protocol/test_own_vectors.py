@@ -3,7 +3,8 @@
 * ``pcs.json``: padded compressed strings, recomputed bit for bit from text and seed and
   decoded back; a text just past the limit is refused.
 * ``messages.json``: a U2C, its C2J, and J2C/J2U replies between fixed keys, opened with
-  those keys (sealed boxes are randomised); the two-party boxes are rebuilt exactly.
+  those keys (sealed boxes are randomised); the two-party boxes are rebuilt exactly (a
+  handover's body is CoverDrop's layout: the id, NUL-padded).
 * ``mixer.json``: a seeded ``ThresholdMix`` with ``DEMO_U2J`` replayed release by release,
   which pins the shuffle for a given seed.
 
@@ -43,11 +44,12 @@ from quietline.protocol.messages import (
     ENCRYPTED_C2J,
     J2U,
     U2J,
-    J2UMessage,
     J2UType,
     forward_to_journalist,
+    handover,
     parse_j2c,
     parse_u2c,
+    text_reply,
 )
 from quietline.protocol.mixing import DEMO_U2J, MixingParameters, ThresholdMix
 from quietline.protocol.pcs import PaddedCompressedString
@@ -222,21 +224,21 @@ class TestReplyVectors:
         message = TwoPartyBox(J2U, raw).open(pair("user"), pair("journalist_messaging").public)
         expected_type = {"text": J2UType.TEXT, "handover": J2UType.HANDOVER}[reply["type"]]
         assert message.type is expected_type
-        assert message.body.raw.hex() == reply["pcs"]
+        assert message.body.raw.hex() == reply["j2u_body"]
         assert message.body.text() == reply["body"]
 
     def test_j2u_rebuilt_exactly(self, reply: dict[str, Any]) -> None:
         raw = bytes.fromhex(reply["j2u"])
-        body = PaddedCompressedString.from_text(
-            reply["body"], ShakeStream(bytes.fromhex(reply["pcs_seed"]))
-        )
-        assert body.raw.hex() == reply["pcs"]
-        kind = J2UType.TEXT if reply["type"] == "text" else J2UType.HANDOVER
+        if reply["type"] == "text":
+            message = text_reply(reply["body"], ShakeStream(bytes.fromhex(reply["pcs_seed"])))
+        else:
+            message = handover(reply["body"])
+        assert message.body.raw.hex() == reply["j2u_body"]
         rebuilt = TwoPartyBox.seal(
             J2U,
             pair("journalist_messaging"),
             pair("user").public,
-            J2UMessage(kind, body),
+            message,
             fixed_nonce(raw[-24:]),
         )
         assert rebuilt.data == raw

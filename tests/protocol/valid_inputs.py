@@ -27,10 +27,12 @@ from quietline.protocol.api import (
     Status,
     StoredId,
     SystemStatus,
+    j2c_form_data,
     u2c_body,
 )
 from quietline.protocol.boxes import TwoPartyBox
 from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.coverdrop_forms import CoverDropForm, sign_coverdrop_form
 from quietline.protocol.deaddrops import (
     JournalistDeadDrop,
     JournalistTrialDecryptor,
@@ -185,6 +187,10 @@ def world() -> World:
         "signed_form": sign_form(pull.to_json(), node.identity.pair, NOW).to_json(),
         "user_message_body": json.loads(u2c_body(u2c)),
         "j2c_submission": J2CSubmission(j2c).to_json(),
+        "coverdrop_form": sign_coverdrop_form(
+            j2c_form_data(j2c), alice.identity.pair, NOW
+        ).to_json(),
+        "j2c_form_data": json.loads(j2c_form_data(j2c)),
         # A provisioning key's: the one body with every field (owner null, role_signature).
         "key_submission": KeySubmission(
             KeyRole.JOURNALIST_PROVISIONING,
@@ -231,6 +237,8 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
     "signed_form": SignedForm.to_json,
     "user_message_body": lambda message: json.loads(u2c_body(message)),
     "j2c_submission": J2CSubmission.to_json,
+    "coverdrop_form": CoverDropForm.to_json,
+    "j2c_form_data": lambda message: json.loads(j2c_form_data(message)),
     "key_submission": KeySubmission.to_json,
     "key_epoch": KeyEpoch.to_json,
     "profile_submission": ProfileSubmission.to_json,

@@ -146,10 +146,12 @@ class Desk:
         When that recipient is on this desk the conversation moves to it; otherwise the
         conversation is marked as handed over.
 
-        Raises MessageTooLong, UnknownSource, UnknownRecipient (the conversation's own
-        recipient is gone), MisuseError (the source is already with that recipient).
+        Raises MalformedInput for an id the source could not read (not a valid id, or
+        longer than CoverDrop's apps take in a handover), UnknownSource, UnknownRecipient
+        (the conversation's own recipient is gone), MisuseError (the source is already
+        with that recipient).
         """
-        _require_fits(new_recipient_id, "the recipient id")
+        handover(new_recipient_id)  # the check: a handover that could not be sent is refused now
         with self.store.transaction() as transaction:
             state = transaction.state
             conversation = state.conversation(source)

@@ -35,7 +35,7 @@ from quietline.edge.bodies import (
     FORM_BODY_CAP,
     error_response,
     read_capped,
-    read_exact,
+    read_u2c,
 )
 from quietline.edge.keys import (
     admit_key,
@@ -47,8 +47,10 @@ from quietline.edge.keys import (
 from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
 from quietline.protocol.api import (
+    DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
-    U2C_BODY_LEN,
+    DEAD_DROP_SUMMARY_COUNT,
+    HEALTHCHECK,
     WITH_STATEMENTS,
     Direction,
     J2CSubmission,
@@ -60,13 +62,17 @@ from quietline.protocol.api import (
     QueuePull,
     Route,
     StoredId,
-    parse_u2c_body,
+    dead_drop_summary,
+    parse_j2c_form_data,
+    parse_status_event_form_data,
 )
 from quietline.protocol.boxes import Codec
 from quietline.protocol.certificates import KeyRole, SignedKey
+from quietline.protocol.coverdrop_forms import CoverDropForm, is_coverdrop_form, open_coverdrop_form
 from quietline.protocol.deaddrops import (
     B,
     DeadDrop,
+    DeadDropKind,
     JournalistDeadDrop,
     UserDeadDrop,
     dead_drop_page,
@@ -84,8 +90,20 @@ CACHE_STATUS = "public, max-age=30"
 CACHE_OPENAPI = "public, max-age=3600"
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _WINDOW = re.compile(r"[0-9]{1,3}")
+_LIMIT = re.compile(r"[0-9]{1,10}")
+U32_MAX = 2**32 - 1
 _log = logging.getLogger("quietline.edge")
 S = TypeVar("S")
+
+
+def _limit(text: str | None, most: int) -> int:
+    """A dead-drop GET's ``limit`` as CoverDrop reads it (a ``NonZeroU32``; MalformedInput
+    otherwise), lowered to ``most``; ``most`` without one."""
+    if text is None:
+        return most
+    if not _LIMIT.fullmatch(text) or not 0 < int(text) <= U32_MAX:
+        raise MalformedInput("limit must be an integer from 1 to 4294967295")
+    return min(int(text), most)
 
 
 def _no_content() -> Response:
@@ -111,13 +129,21 @@ class _EdgeRoutes:
         self.clock = clock
         self.page_bytes = page_bytes
 
-    def _open_form(self, body: bytes, role: KeyRole) -> dict[str, Any]:
+    def _open_form(self, document: object, role: KeyRole) -> dict[str, Any]:
         """The payload of a signed form by a currently verified key of ``role``; raises
         ProtocolError (BadSignature, UntrustedKey, ...) otherwise."""
         now = self.clock.now()
-        form = SignedForm.from_json(load_json(body))
+        form = SignedForm.from_json(document)
         allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
         return open_form(form, allowed, now)
+
+    def _open_coverdrop_form(self, document: object, role: KeyRole) -> bytes:
+        """The data of a CoverDrop ``Form`` by a currently verified key of ``role``; raises
+        ProtocolError otherwise."""
+        now = self.clock.now()
+        form = CoverDropForm.from_json(document)
+        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        return open_coverdrop_form(form, allowed, now)
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
 
@@ -127,12 +153,15 @@ class _EdgeRoutes:
         return JSONResponse(document.to_json(), headers={"Cache-Control": CACHE_KEYS})
 
     def dead_drops(self, request: Request, body_type: type[B]) -> Response:
-        """Up to DEAD_DROP_PAGE dead drops after ``ids_greater_than``, and no more than fit
-        in ``page_bytes`` (at least one): those past it are never read from the store.
+        """The dead drops after ``ids_greater_than``, in id order, and no more than fit in
+        ``page_bytes`` (at least one): those past it are never read from the store.
 
-        With ``window=K`` (1 to DEAD_DROP_PAGE), exactly K of them (fewer only when the
-        edge holds fewer): the K after ``ids_greater_than``, or the newest K when fewer
-        than K come after it, so the answer's size never says how far behind a reader is.
+        With ``limit`` (CoverDrop's query, ``api/src/controllers/dead_drops.rs``), at most
+        that many, lowered to the kind's DEAD_DROP_LIMIT, which is also the number without
+        it. With ``window=K`` (1 to DEAD_DROP_PAGE; Quietline's source client), exactly K
+        of them (fewer only when the edge holds fewer): the K after ``ids_greater_than``,
+        or the newest K when fewer than K come after it, so the answer's size never says
+        how far behind a reader is; ``limit`` is not read then.
         """
         text = request.query_params.get("ids_greater_than", "0")
         if not _DIGITS.fullmatch(text) or int(text) > I64_MAX:
@@ -143,7 +172,8 @@ class _EdgeRoutes:
             windowed = self._window(body_type, int(text), window, now)
             page = dead_drop_page(windowed, self.page_bytes)
         else:
-            found = self.store.dead_drops_after(body_type, int(text), DEAD_DROP_PAGE, now)
+            size = _limit(request.query_params.get("limit"), DEAD_DROP_LIMIT[body_type.KIND])
+            found = self.store.dead_drops_after(body_type, int(text), size, now)
             with closing(found):
                 page = dead_drop_page(found, self.page_bytes)
         return Response(
@@ -169,8 +199,17 @@ class _EdgeRoutes:
             verified = verified_keys(self.store, self.anchors, now)
         except UntrustedKey:
             verified = None
-        answer = status(verified, now).to_json()
+        answer = status(verified, self.store.latest_status(), now).to_json()
         return JSONResponse(answer, headers={"Cache-Control": CACHE_STATUS})
+
+    def healthcheck(self, _: Request) -> JSONResponse:
+        return JSONResponse(HEALTHCHECK, headers={"Cache-Control": CACHE_STATUS})
+
+    def dead_drop_summary(self, request: Request) -> JSONResponse:
+        user = request.url.path == Route.USER_DEAD_DROP_SUMMARY
+        kind = DeadDropKind.USER if user else DeadDropKind.JOURNALIST
+        found = self.store.dead_drop_summary(kind, DEAD_DROP_SUMMARY_COUNT, self.clock.now())
+        return JSONResponse(dead_drop_summary(found), headers={"Cache-Control": CACHE_DEAD_DROPS})
 
     def openapi(self, _: Request) -> JSONResponse:
         return JSONResponse(OPENAPI, headers={"Cache-Control": CACHE_OPENAPI})
@@ -178,7 +217,7 @@ class _EdgeRoutes:
     # --- writes: read the capped body here, do the work in the thread pool --------------
 
     async def user_message(self, request: Request) -> Response:
-        message = parse_u2c_body(await read_exact(request, U2C_BODY_LEN))
+        message = await read_u2c(request)
         await run_in_threadpool(self.store.enqueue, Direction.USER, message.data)
         return _no_content()
 
@@ -187,8 +226,17 @@ class _EdgeRoutes:
         return await run_in_threadpool(self._journalist_message, body)
 
     def _journalist_message(self, body: bytes) -> Response:
-        submission = J2CSubmission.from_json(self._open_form(body, KeyRole.JOURNALIST_ID))
-        self.store.enqueue(Direction.JOURNALIST, submission.message.data)
+        """A J2C in CoverDrop's ``Form`` (as its journalist client posts it,
+        ``api/src/controllers/journalist_message.rs``) or in Quietline's own signed form."""
+        document = load_json(body)
+        if is_coverdrop_form(document):
+            data = self._open_coverdrop_form(document, KeyRole.JOURNALIST_ID)
+            message = parse_j2c_form_data(data)
+        else:
+            message = J2CSubmission.from_json(
+                self._open_form(document, KeyRole.JOURNALIST_ID)
+            ).message
+        self.store.enqueue(Direction.JOURNALIST, message.data)
         return _no_content()
 
     async def keys(self, request: Request) -> Response:
@@ -209,12 +257,27 @@ class _EdgeRoutes:
         admit_revocation(self.store, self.anchors, revocation, self.clock.now())
         return _no_content()
 
+    async def post_status(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._post_status, body)
+
+    def _post_status(self, body: bytes) -> Response:
+        """A status set by the operator in CoverDrop's ``PostSystemStatusEventForm``
+        (``api/src/controllers/general.rs``). CoverDrop signs it with an admin key the
+        organisation key certifies; Quietline has no admin role, so the pinned
+        organisation key itself must sign it."""
+        form = CoverDropForm.from_json(load_json(body))
+        allowed = [anchor.signing_key() for anchor in self.anchors]
+        data = open_coverdrop_form(form, allowed, self.clock.now())
+        self.store.put_status(parse_status_event_form_data(data))
+        return _no_content()
+
     async def journalist_profile(self, request: Request) -> Response:
         body = await read_capped(request, FORM_BODY_CAP)
         return await run_in_threadpool(self._journalist_profile, body)
 
     def _journalist_profile(self, body: bytes) -> Response:
-        payload = self._open_form(body, KeyRole.JOURNALIST_PROVISIONING)
+        payload = self._open_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
         submission = ProfileSubmission.from_json(payload)
         self.store.put_profile(submission.profile, default=submission.default)
         return _no_content()
@@ -248,7 +311,7 @@ class _EdgeRoutes:
         return await run_in_threadpool(self._covernode_queue, body)
 
     def _covernode_queue(self, body: bytes) -> Response:
-        pull = QueuePull.from_json(self._open_form(body, KeyRole.COVERNODE_ID))
+        pull = QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
         rows = self.store.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
         if pull.direction is Direction.USER:
             return _stored(_queue_page(ENCRYPTED_U2C, rows))
@@ -334,6 +397,10 @@ def create_app(
         Path(Route.USER_DEAD_DROPS, edge.user_dead_drops, methods=["GET", "POST"]),
         Path(Route.JOURNALIST_DEAD_DROPS, edge.journalist_dead_drops, methods=["GET", "POST"]),
         Path(Route.STATUS, edge.status, methods=["GET"]),
+        Path(Route.STATUS, edge.post_status, methods=["POST"]),
+        Path(Route.HEALTHCHECK, edge.healthcheck, methods=["GET"]),
+        Path(Route.USER_DEAD_DROP_SUMMARY, edge.dead_drop_summary, methods=["GET"]),
+        Path(Route.JOURNALIST_DEAD_DROP_SUMMARY, edge.dead_drop_summary, methods=["GET"]),
         Path(Route.USER_MESSAGES, edge.user_message, methods=["POST"]),
         Path(Route.JOURNALIST_MESSAGES, edge.journalist_message, methods=["POST"]),
         Path(Route.KEYS, edge.keys, methods=["POST"]),

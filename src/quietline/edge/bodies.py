@@ -5,7 +5,8 @@ another site without asking it first (``text/plain``, form encodings) are refuse
 no page can make its visitors' browsers post to the edge. A body is refused from its
 declared ``Content-Length`` before any byte is read, and reading stops as soon as more
 bytes arrive than allowed, so an oversized body costs the edge at most the cap plus one
-chunk.
+chunk. A body without ``Content-Length`` (chunked, as a proxy may send it) is read under
+the same cap.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from quietline.protocol.api import ErrorBody
+from quietline.protocol.api import U2C_BODY_CAP, ErrorBody, parse_u2c_body
 from quietline.protocol.errors import QuietlineError
+from quietline.protocol.messages import EncryptedU2C
 
 FORM_BODY_CAP = 64 * 1024
 DEAD_DROP_BODY_CAP = 2 * 1024 * 1024
@@ -83,14 +85,8 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return body
 
 
-async def read_exact(request: Request, size: int) -> bytes:
-    """A JSON body of exactly ``size`` bytes, declared as such; Refusal(400) for any other
-    size, and Refusal(415) for any other type."""
-    require_json(request)
-    wrong = f"the request body must be exactly {size} bytes"
-    if declared_length(request) != size:
-        raise Refusal(400, wrong)
-    body = await _read_at_most(request, size)
-    if body is None or len(body) != size:
-        raise Refusal(400, wrong)
-    return body
+async def read_u2c(request: Request) -> EncryptedU2C:
+    """The U2C of a ``POST /user/messages``, however a CoverDrop client wrote it (see
+    :func:`~quietline.protocol.api.parse_u2c_body`); Refusal(413) for a body longer than
+    any U2C can be written in, MalformedInput for any other shape."""
+    return parse_u2c_body(await read_capped(request, U2C_BODY_CAP))

@@ -181,9 +181,11 @@ def admit_revocation(
     store.add_revocation(revocation)
 
 
-def status(verified: VerifiedKeys | None, now: datetime) -> Status:
-    """The ``GET /v1/status`` answer: available when a CoverNode and a journalist
-    messaging key are valid (``verified`` is None when no anchor is valid)."""
+def status(verified: VerifiedKeys | None, operator: Status | None, now: datetime) -> Status:
+    """The ``GET /v1/status`` answer: the status the operator set last (``operator``),
+    unless it says sources can send while no CoverNode or no journalist messaging key is
+    valid (``verified`` is None when no anchor is valid); then, or with no status set,
+    available exactly when both are valid."""
     covernode = verified is not None and bool(verified.of_role(KeyRole.COVERNODE_MSG))
     journalist = verified is not None and bool(verified.of_role(KeyRole.JOURNALIST_MSG))
     if covernode and journalist:
@@ -195,6 +197,8 @@ def status(verified: VerifiedKeys | None, now: datetime) -> Status:
     else:
         description = "No journalist messaging key is published yet"
     available = covernode and journalist
+    if operator is not None and (available or not operator.is_available):
+        return operator
     return Status(
         SystemStatus.AVAILABLE if available else SystemStatus.NO_INFORMATION, description, now
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quietline.protocol.api import DEAD_DROP_PAGE
+from quietline.protocol.api import DEAD_DROP_LIMIT, DEAD_DROP_PAGE, SystemStatus
 from quietline.protocol.certificates import KeyRole
+from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.jsonvalues import I64_MAX
 
 
@@ -62,10 +63,23 @@ _ID_QUERY = {
     "in": "query",
     "required": False,
     "schema": {"type": "integer", "minimum": 0, "maximum": I64_MAX, "default": 0},
-    "description": "Return dead drops with larger ids, in id order: at most 100 per call,"
-    " and no more than fit in the edge's page size (a few MiB; at least one). Ask again"
-    " after the last id returned until the list is empty.",
+    "description": "Return dead drops with larger ids, in id order: at most the limit per"
+    " call, and no more than fit in the edge's page size (a few MiB; at least one). Ask"
+    " again after the last id returned until the list is empty.",
 }
+
+
+def _limit_query(most: int) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**32 - 1, "default": most},
+        "description": f"At most this many dead drops; more than {most} is lowered to"
+        f" {most}, as CoverDrop does. Not read when window is given.",
+    }
+
+
 _WINDOW_QUERY = {
     "name": "window",
     "in": "query",
@@ -77,11 +91,11 @@ _WINDOW_QUERY = {
 }
 
 
-def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
+def _dead_drop_path(kind: DeadDropKind, item: str, posted: str) -> dict[str, Any]:
     return {
         "get": {
-            "summary": f"{kind.capitalize()}-facing dead drops after an id",
-            "parameters": [_ID_QUERY, _WINDOW_QUERY],
+            "summary": f"{kind.value.capitalize()}-facing dead drops after an id",
+            "parameters": [_ID_QUERY, _limit_query(DEAD_DROP_LIMIT[kind]), _WINDOW_QUERY],
             "responses": {
                 "200": _answer(
                     "dead drops",
@@ -95,7 +109,7 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
             },
         },
         "post": {
-            "summary": f"Publish a signed {kind} dead drop (stored once per signature)",
+            "summary": f"Publish a signed {kind.value} dead drop (stored once per signature)",
             "requestBody": _json_body(_ref(posted), "signed by a CoverNode identity key"),
             "responses": {
                 "200": _answer("its id", _ref("Id")),
@@ -106,11 +120,13 @@ def _dead_drop_path(kind: str, item: str, posted: str) -> dict[str, Any]:
     }
 
 
-def _form_path(summary: str, payload: str, busy: dict[str, Any] = _BUSY) -> dict[str, Any]:
+def _form_path(
+    summary: str, payload: str, busy: dict[str, Any] = _BUSY, form: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
-            "requestBody": _json_body(_ref("SignedForm"), f"payload: {payload}"),
+            "requestBody": _json_body(form or _ref("SignedForm"), f"payload: {payload}"),
             "responses": {"204": _answer("accepted"), **_REFUSALS, "503": busy},
         }
     }
@@ -183,21 +199,51 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/v1/user/dead-drops": _dead_drop_path("user", "UserDeadDrop", "UnpublishedUserDeadDrop"),
-        "/v1/journalist/dead-drops": _dead_drop_path(
-            "journalist", "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
+        "/v1/user/dead-drops": _dead_drop_path(
+            DeadDropKind.USER, "UserDeadDrop", "UnpublishedUserDeadDrop"
         ),
-        "/v1/status": _get("Whether messages can be sent now", _answer("status", _ref("Status"))),
+        "/v1/journalist/dead-drops": _dead_drop_path(
+            DeadDropKind.JOURNALIST, "JournalistDeadDrop", "UnpublishedJournalistDeadDrop"
+        ),
+        "/v1/status": {
+            **_get("Whether messages can be sent now", _answer("status", _ref("Status"))),
+            **_form_path(
+                "Set the status the apps show, in a CoverDropForm signed by the organisation key",
+                '{"status": {"status", "description", "timestamp"}}',
+                form=_ref("CoverDropForm"),
+            ),
+        },
+        "/v1/healthcheck": _get(
+            "Whether the edge answers (CoverDrop's HealthCheck)",
+            _answer(
+                "ok",
+                _object(
+                    name={"type": "string"},
+                    status={"type": "string"},
+                    commit={"type": "null"},
+                    branch={"type": "null"},
+                ),
+            ),
+        ),
+        "/v1/user/dead-drops/recent-summary": _get(
+            "The newest ten user dead drops' ids and times", _answer("summary", _ref("Summary"))
+        ),
+        "/v1/journalist/dead-drops/recent-summary": _get(
+            "The newest ten journalist dead drops' ids and times",
+            _answer("summary", _ref("Summary")),
+        ),
         "/user/messages": {
             "post": {
                 "summary": "Submit one 773-byte U2C message (real or cover)",
                 "requestBody": _json_body(
-                    {"type": "string", "minLength": 1031, "maxLength": 1031},
-                    "standard base64 without padding; the body is exactly 1033 bytes",
+                    {"type": "string", "minLength": 1031, "maxLength": 1032},
+                    "standard base64 of 773 bytes, padded or not, with any JSON escapes"
+                    " (iOS writes / as \\/); the body is at most 2066 bytes",
                 ),
                 "responses": {
                     "204": _answer("queued"),
                     "400": _REFUSALS["400"],
+                    "413": _REFUSALS["413"],
                     "415": _NOT_JSON,
                     "503": _QUEUE_FULL,
                 },
@@ -205,8 +251,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/journalist-messages": _form_path(
             "Submit one J2C message, signed by a journalist identity key",
-            '{"message": base64 of 730 bytes}',
+            '{"message": base64 of 730 bytes} in a SignedForm; in a CoverDropForm, a JSON'
+            " string of the 730 bytes in base64",
             _QUEUE_FULL,
+            {"oneOf": [_ref("SignedForm"), _ref("CoverDropForm")]},
         ),
         "/v1/keys": {
             "post": {
@@ -300,7 +348,7 @@ OPENAPI: dict[str, Any] = {
             "UserDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS),
             "JournalistDeadDrop": _object(id=_INTEGER, **_DEAD_DROP_FIELDS, epoch=_INTEGER),
             "Status": _object(
-                status={"enum": ["AVAILABLE", "NO_INFORMATION"]},
+                status={"enum": [status.value for status in SystemStatus]},
                 is_available={"type": "boolean"},
                 description={"type": "string"},
                 timestamp=_INSTANT,
@@ -310,6 +358,20 @@ OPENAPI: dict[str, Any] = {
                 signing_pk=_hex(32),
                 signature=_hex(64),
             ),
+            "CoverDropForm": {
+                **_object(
+                    body={**_BASE64, "description": "base64 of the form data's JSON"},
+                    signature=_hex(64),
+                    created_at=_INSTANT,
+                    not_valid_after=_INSTANT,
+                    signing_pk=_hex(32),
+                ),
+                "additionalProperties": False,
+            },
+            "Summary": {
+                "type": "array",
+                "items": _object(id=_INTEGER, createdAt=_INSTANT),
+            },
             "Queue": _object(
                 messages={
                     "type": "array",

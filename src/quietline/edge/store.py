@@ -19,9 +19,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from quietline.protocol.api import Direction
+from quietline.protocol.api import Direction, Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
-from quietline.protocol.deaddrops import B, DeadDrop, JournalistDeadDrop, SignedDeadDrop
+from quietline.protocol.deaddrops import (
+    B,
+    DeadDrop,
+    DeadDropKind,
+    JournalistDeadDrop,
+    SignedDeadDrop,
+)
 from quietline.protocol.encoding import from_unix_micros, unix_micros
 from quietline.protocol.errors import MalformedInput, QuietlineError
 from quietline.protocol.hierarchy import JournalistProfile
@@ -66,6 +72,12 @@ CREATE TABLE IF NOT EXISTS dead_drops (
     stored_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_drops_created_at ON dead_drops (created_at);
+CREATE TABLE IF NOT EXISTS status_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    status TEXT NOT NULL,
+    description TEXT NOT NULL,
+    timestamp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS journalist_queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL
@@ -310,6 +322,26 @@ class EdgeStore:
                 default = profile_id
         return profiles, default
 
+    # --- the operator's status ----------------------------------------------------------
+
+    def put_status(self, status: Status) -> None:
+        """Keep ``status`` as the newest one the operator set."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO status_events (status, description, timestamp) VALUES (?, ?, ?)",
+                (status.status.value, status.description, unix_micros(status.timestamp)),
+            )
+
+    def latest_status(self) -> Status | None:
+        """The status the operator set last, None before the first."""
+        rows = self._read(
+            "SELECT status, description, timestamp FROM status_events ORDER BY seq DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        ((status, description, timestamp),) = rows
+        return Status(SystemStatus(status), description, from_unix_micros(timestamp))
+
     # --- dead drops ---------------------------------------------------------------------
 
     def add_dead_drop(self, dead_drop: SignedDeadDrop, now: datetime) -> int:
@@ -350,6 +382,20 @@ class EdgeStore:
         order, leaving out those past the retention at ``now``."""
         with closing(self.dead_drops_after(body_type, after, limit, now)) as found:
             return list(found)
+
+    def dead_drop_summary(
+        self, kind: DeadDropKind, count: int, now: datetime
+    ) -> list[tuple[int, datetime]]:
+        """The id and creation time of the newest ``count`` dead drops of ``kind``
+        within the retention at ``now``, newest first. Raises StoreBusy."""
+        rows = self._read(
+            "SELECT id, created_at FROM dead_drops WHERE kind = ? AND created_at >= ?"
+            " ORDER BY id DESC LIMIT ?",
+            kind.value,
+            unix_micros(now - self.retention),
+            count,
+        )
+        return [(int(id_), from_unix_micros(created_at)) for id_, created_at in rows]
 
     def newest_dead_drops(self, body_type: type[B], limit: int, now: datetime) -> list[DeadDrop[B]]:
         """The newest ``limit`` dead drops of ``body_type`` within the retention at

@@ -51,11 +51,20 @@ from quietline.protocol.roles import RoleStatement
 
 S = TypeVar("S")
 
-# A JSON string of the unpadded base64 of a U2C: 1,031 characters and two quotes.
+# A JSON string of the unpadded base64 of a U2C, as Android and Quietline's client send
+# it: 1,031 characters and two quotes.
 U2C_BODY_LEN = (U2C_ENCRYPTED_LEN * 4 + 2) // 3 + 2
+# The largest U2C body the edge reads: padded base64 (1,032 characters, as iOS sends it)
+# with every character written as a two-character JSON escape (iOS's JSONEncoder writes
+# each ``/`` as ``\/``), and the quotes. Anything longer cannot be a U2C.
+U2C_BODY_CAP = 2 * (4 * -(-U2C_ENCRYPTED_LEN // 3)) + 2
 QUEUE_PULL_MAX = 1000
-# The most dead drops one GET returns, and the largest ``window`` a reader may ask for.
+# The largest ``window`` a reader may ask for (Quietline's own source client asks for one).
 DEAD_DROP_PAGE = 100
+# CoverDrop's default and largest ``limit`` of one dead-drop GET (``api/src/cli.rs``,
+# J2U_DEAD_DROP_LIMIT and U2J_DEAD_DROP_LIMIT): about 15 days of hourly user dead drops,
+# a day of journalist ones. A larger ``limit`` is lowered to it, as CoverDrop does.
+DEAD_DROP_LIMIT = {DeadDropKind.USER: 360, DeadDropKind.JOURNALIST: 24}
 # ``GET /v1/public-keys`` with this query adds the organisation's statements (role
 # statements and revocations) in a ``quietline`` member; without it the document is
 # exactly CoverDrop's, which CoverDrop's apps parse refusing unknown fields.
@@ -76,6 +85,9 @@ class Route(enum.StrEnum):
     JOURNALIST_PROFILES = "/v1/journalist-profiles"
     COVERNODE_QUEUE = "/v1/covernode/queue"
     OPENAPI = "/openapi.json"
+    HEALTHCHECK = "/v1/healthcheck"
+    USER_DEAD_DROP_SUMMARY = "/v1/user/dead-drops/recent-summary"
+    JOURNALIST_DEAD_DROP_SUMMARY = "/v1/journalist/dead-drops/recent-summary"
 
     @classmethod
     def dead_drops(cls, kind: DeadDropKind) -> Route:
@@ -98,13 +110,40 @@ class Direction(enum.Enum):
 # --- what sources and desks send ------------------------------------------------------------
 
 
+def _json_base64(data: bytes) -> bytes:
+    """A JSON string of ``data`` in unpadded base64, as CoverDrop's serde writes a box."""
+    return json.dumps(b64_encode(data)).encode()
+
+
 def u2c_body(message: EncryptedU2C) -> bytes:
     """The body of ``POST /user/messages``: a JSON string of the U2C, unpadded base64."""
-    return json.dumps(b64_encode(message.data)).encode()
+    return _json_base64(message.data)
+
+
+def j2c_form_data(message: EncryptedJ2C) -> bytes:
+    """The data a CoverDrop journalist client signs in its ``Form`` for
+    ``POST /v1/journalist-messages`` (``PostJournalistToCoverNodeMessageForm``,
+    ``common/src/api/forms/post_journalist_to_covernode_message.rs``): the J2C as
+    ``serde_json`` writes a ``MultiAnonymousBox``, the same JSON string as a U2C body."""
+    return _json_base64(message.data)
+
+
+def parse_j2c_form_data(raw: bytes) -> EncryptedJ2C:
+    """The J2C in a CoverDrop form's data; raises MalformedInput on anything else."""
+    return parse_j2c(b64_decode(load_json(raw)))
 
 
 def parse_u2c_body(raw: bytes) -> EncryptedU2C:
-    """The U2C in a ``POST /user/messages`` body; raises MalformedInput on anything else."""
+    """The U2C in a ``POST /user/messages`` body; raises MalformedInput on anything else.
+
+    The body is parsed as JSON, so a string with escapes is read as CoverDrop's iOS app
+    writes it (``PublicDataRepository.sendMessage`` in ``ios/reference/CoverDropCore``
+    encodes padded base64 with ``JSONEncoder``, which escapes ``/`` as ``\\/``), and the
+    base64 may be padded or not, as CoverDrop's own receiver takes it
+    (``u2j-appender/src/controllers.rs`` reads the body with ``serde_json`` into a
+    ``MultiAnonymousBox``, whose ``serde_with`` base64 decodes either). The decoded bytes
+    must be exactly one U2C (773 bytes).
+    """
     return parse_u2c(b64_decode(load_json(raw)))
 
 
@@ -392,6 +431,54 @@ class Status:
             require_string(fields.get("description"), "description"),
             parse_rfc3339(fields.get("timestamp")),
         )
+
+
+MAX_STATUS_DESCRIPTION = 1000
+
+
+def parse_status_event_form_data(raw: bytes) -> Status:
+    """The status in CoverDrop's ``PostSystemStatusEventBody``
+    (``common/src/api/forms/post_system_status_event.rs``): ``{"status": {"status",
+    "description", "timestamp"}}``, a ``StatusEvent`` with no ``is_available`` (the
+    edge derives it). Raises MalformedInput; a description is at most
+    MAX_STATUS_DESCRIPTION characters, so what the apps show stays short."""
+    event = require_object(
+        require_object(load_json(raw), "a status form").get("status"), "a status"
+    )
+    try:
+        status = SystemStatus(event.get("status"))
+    except ValueError:
+        raise MalformedInput("unknown status") from None
+    description = require_string(event.get("description"), "description")
+    if len(description) > MAX_STATUS_DESCRIPTION:
+        raise MalformedInput(f"a description is at most {MAX_STATUS_DESCRIPTION} characters")
+    return Status(status, description, parse_rfc3339(event.get("timestamp")))
+
+
+def status_event_form_data(status: Status) -> bytes:
+    """What CoverDrop's admin tool signs to set ``status``."""
+    event = {
+        "status": status.status.value,
+        "description": status.description,
+        "timestamp": format_rfc3339(status.timestamp),
+    }
+    return json.dumps({"status": event}).encode()
+
+
+# CoverDrop's recent-summary routes list the newest ten dead drops of a kind
+# (``api/src/services/queries/dead_drop_queries.rs``).
+DEAD_DROP_SUMMARY_COUNT = 10
+
+
+def dead_drop_summary(dead_drops: list[tuple[int, datetime]]) -> list[dict[str, Any]]:
+    """CoverDrop's ``Vec<DeadDropSummary>`` (``common/src/api/models/dead_drop_summary.rs``,
+    camelCase): ``[{"id", "createdAt"}]``, newest first."""
+    return [{"id": id_, "createdAt": format_rfc3339(at)} for id_, at in dead_drops]
+
+
+# ``GET /v1/healthcheck``, CoverDrop's ``HealthCheck`` (``common/src/healthcheck.rs``)
+# without the build's commit and branch, which say nothing a caller needs.
+HEALTHCHECK = {"name": "api", "status": "ok", "commit": None, "branch": None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ name    plaintext                                          box     wire
 U2J     reply key 32 ‖ reserved 0x00 ‖ PCS 512 (545)        sealed   593
 U2C     tag 4 ‖ U2J 593 (597)                              multix2  773
 C2J     U2J 593, unchanged                                 2-party  633
-J2U     type 1 ‖ body 512 (513)                            2-party  553
+J2U     type 1 ‖ body 512 (513): a PCS, or for a handover  2-party  553
+        the new recipient's id in UTF-8, NUL-padded
 J2C     flag 1 ‖ J2U 553 (554)                             multix2  730
 ======  =================================================  ======  =====
 
@@ -38,6 +39,7 @@ from quietline.protocol.constants import (
     COVERNODE_WRAPPING_KEY_COUNT,
     J2C_MESSAGE_LEN,
     J2U_MESSAGE_LEN,
+    MESSAGE_PADDING_LEN,
     RECIPIENT_TAG_LEN,
     U2C_MESSAGE_LEN,
     U2J_MESSAGE_LEN,
@@ -52,7 +54,7 @@ from quietline.protocol.keys import (
     ReplyKey,
 )
 from quietline.protocol.pcs import PaddedCompressedString
-from quietline.protocol.recipients import COVER_TAG, RecipientTag
+from quietline.protocol.recipients import COVER_TAG, RecipientId, RecipientTag
 
 # --- user → journalist --------------------------------------------------------------------
 
@@ -195,12 +197,56 @@ class J2UType(enum.IntEnum):
     HANDOVER = 0x01
 
 
+# CoverDrop's apps read a handover's id up to the first NUL and refuse it unless that NUL
+# comes within the first 128 bytes, so an id is at most 127 bytes.
+MAX_HANDOVER_ID_LEN = 127
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverBody:
+    """The body of a handover J2U as CoverDrop lays it out: the new recipient's id in
+    UTF-8, then NUL bytes to 512 (``JournalistToUserMessage::serialize`` and
+    ``to_message`` in ``common/src/api/models/messages/journalist_to_user_message.rs``;
+    Android's ``DecryptedDeadDropMessage.Handover.parse``, iOS's
+    ``DeadDropMessageParser.parseHandoverMessage``). Like a PCS, it is read only when
+    its :meth:`text` is asked for, so a garbled one is kept and shown as unreadable."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        require_length(self.raw, MESSAGE_PADDING_LEN, "a handover body")
+
+    @classmethod
+    def of(cls, recipient_id: RecipientId) -> HandoverBody:
+        """The body naming ``recipient_id``; MalformedInput if it is too long for the apps."""
+        encoded = recipient_id.encode()
+        if len(encoded) > MAX_HANDOVER_ID_LEN:
+            raise MalformedInput(f"a handover names an id of at most {MAX_HANDOVER_ID_LEN} bytes")
+        return cls(encoded.ljust(MESSAGE_PADDING_LEN, b"\0"))
+
+    def text(self) -> RecipientId:
+        """The id up to the first NUL (what follows is not read, as in CoverDrop); raises
+        MalformedInput unless it is a valid id that CoverDrop's apps would read."""
+        end = self.raw.find(b"\0")
+        if not 0 < end <= MAX_HANDOVER_ID_LEN:
+            raise MalformedInput("a handover body is an id of 1 to 127 bytes and a NUL")
+        try:
+            return RecipientId(self.raw[:end].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise MalformedInput("a handover's id is not UTF-8") from None
+
+
 @dataclass(frozen=True, slots=True)
 class J2UMessage:
     """A recipient's reply: a text, or a handover naming the recipient who takes over."""
 
     type: J2UType
-    body: PaddedCompressedString
+    body: PaddedCompressedString | HandoverBody
+
+    def __post_init__(self) -> None:
+        expected = HandoverBody if self.type is J2UType.HANDOVER else PaddedCompressedString
+        if not isinstance(self.body, expected):
+            raise MisuseError(f"a {self.type.name} J2U carries a {expected.__name__}")
 
     def to_bytes(self) -> bytes:
         return bytes([self.type]) + self.body.raw
@@ -212,6 +258,8 @@ class J2UMessage:
             kind = J2UType(raw[0])
         except ValueError as error:
             raise MalformedInput(f"unknown J2U message type {raw[0]:#04x}") from error
+        if kind is J2UType.HANDOVER:
+            return cls(kind, HandoverBody(raw[1:]))
         return cls(kind, PaddedCompressedString(raw[1:]))
 
 
@@ -291,8 +339,7 @@ def text_reply(text: str, random_bytes: RandomBytes = nacl.utils.random) -> J2UM
     return J2UMessage(J2UType.TEXT, PaddedCompressedString.from_text(text, random_bytes))
 
 
-def handover(new_recipient_id: str, random_bytes: RandomBytes = nacl.utils.random) -> J2UMessage:
-    """Tell a source that ``new_recipient_id`` takes over the conversation."""
-    return J2UMessage(
-        J2UType.HANDOVER, PaddedCompressedString.from_text(new_recipient_id, random_bytes)
-    )
+def handover(new_recipient_id: str) -> J2UMessage:
+    """Tell a source that ``new_recipient_id`` takes over the conversation; raises
+    MalformedInput for an id that is not valid or longer than MAX_HANDOVER_ID_LEN."""
+    return J2UMessage(J2UType.HANDOVER, HandoverBody.of(RecipientId(new_recipient_id)))

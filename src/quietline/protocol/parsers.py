@@ -20,9 +20,11 @@ from quietline.protocol.api import (
     QueuePull,
     Status,
     StoredId,
+    parse_j2c_form_data,
     parse_u2c_body,
 )
 from quietline.protocol.certificates import SignedKey
+from quietline.protocol.coverdrop_forms import CoverDropForm
 from quietline.protocol.deaddrops import (
     JournalistDeadDrop,
     UserDeadDrop,
@@ -71,6 +73,8 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "signed_form": _json(SignedForm.from_json),
     "user_message_body": parse_u2c_body,
     "j2c_submission": _json(J2CSubmission.from_json),
+    "coverdrop_form": _json(CoverDropForm.from_json),
+    "j2c_form_data": parse_j2c_form_data,
     "key_submission": _json(KeySubmission.from_json),
     "key_epoch": _json(KeyEpoch.from_json),
     "profile_submission": _json(ProfileSubmission.from_json),

@@ -169,29 +169,28 @@ def build_message_vectors() -> dict[str, Any]:
     )
 
     replies = []
-    for kind, body, make in (
-        ("text", REPLY_TEXT, text_reply),
-        ("handover", HANDOVER_TO, handover),
+    pcs_seed = seed_for("j2u text pcs")
+    for kind, body, message in (
+        ("text", REPLY_TEXT, text_reply(REPLY_TEXT, ShakeStream(pcs_seed))),
+        ("handover", HANDOVER_TO, handover(HANDOVER_TO)),
     ):
-        pcs_seed = seed_for(f"j2u {kind} pcs")
         j2c = encrypt_j2c(
             wrapping,
             journalist,
             ReplyKey.of(user),
-            make(body, ShakeStream(pcs_seed)),
+            message,
             ShakeStream(seed_for(f"j2c {kind}")),
         )
         j2u = j2c.open(covernode).payload
-        replies.append(
-            {
-                "type": kind,
-                "body": body,
-                "pcs_seed": pcs_seed.hex(),
-                "pcs": j2u.open(user, journalist.public).body.raw.hex(),
-                "j2u": j2u.data.hex(),
-                "j2c": j2c.data.hex(),
-            }
-        )
+        entry = {"type": kind, "body": body}
+        if kind == "text":
+            entry["pcs_seed"] = pcs_seed.hex()
+        entry |= {
+            "j2u_body": j2u.open(user, journalist.public).body.raw.hex(),
+            "j2u": j2u.data.hex(),
+            "j2c": j2c.data.hex(),
+        }
+        replies.append(entry)
 
     return {
         "description": (
