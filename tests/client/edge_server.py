@@ -18,6 +18,8 @@ from quietline.clock import SystemClock
 from quietline.edge.app import create_app
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
+from quietline.edge_endpoint import EdgeEndpoint
+from tests.support.certificates import EdgeCertificate
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 
@@ -90,16 +92,20 @@ class RunningEdge:
 
 
 @contextmanager
-def published_edge(folder: Path, org: Organisation) -> Iterator[RunningEdge]:
+def published_edge(
+    folder: Path, org: Organisation, tls: EdgeCertificate | None = None
+) -> Iterator[RunningEdge]:
     """Serve a fresh edge (SQLite store in ``folder``, the system clock) behind a
     :class:`Recorder` until the block ends, with every key and profile of ``org``
-    published; the recorder starts empty, after the publishing."""
+    published; the recorder starts empty, after the publishing. With ``tls``, over TLS
+    (``serve``)."""
     folder.mkdir(parents=True, exist_ok=True)
     store = EdgeStore(folder / "edge.sqlite")
     recorder = Recorder(create_app(store, [org.anchor], SystemClock()))
     try:
-        with serve(recorder) as url:
-            with EdgeClient(url) as admin:
+        with serve(recorder, tls) as url:
+            endpoint = EdgeEndpoint(url, ca_file=tls.ca_file if tls else None)
+            with EdgeClient(endpoint) as admin:
                 org.publish(admin, datetime.now(UTC))
             recorder.requests.clear()
             yield RunningEdge(url, store, recorder)
