@@ -129,10 +129,11 @@ def _verifying_context(ca_file: Path | None, pins: frozenset[bytes]) -> ssl.SSLC
 
 
 def _proxy_url(proxy: str, edge: httpx.URL) -> httpx.URL:
+    """The proxy's URL, checked; no message repeats it, since it may hold a password."""
     try:
         url = httpx.URL(proxy)
     except httpx.InvalidURL:
-        raise BadEdgeSettings(f"{proxy!r} is not a proxy URL") from None
+        raise BadEdgeSettings("the proxy is not a URL (SCHEME://HOST:PORT)") from None
     if url.scheme == "socks5":
         raise BadEdgeSettings(
             "socks5:// means the edge's name is looked up on this device (as curl reads "
@@ -141,11 +142,12 @@ def _proxy_url(proxy: str, edge: httpx.URL) -> httpx.URL:
         )
     if url.scheme not in PROXY_SCHEMES:
         raise BadEdgeSettings(
-            f"the proxy must be socks5h://HOST:PORT, http://HOST:PORT or "
-            f"https://HOST:PORT, not {proxy!r}"
+            "the proxy must be socks5h://HOST:PORT, http://HOST:PORT or https://HOST:PORT"
         )
-    if not url.host or url.port is None or url.path not in ("", "/") or url.query:
-        raise BadEdgeSettings(f"the proxy must be given as SCHEME://HOST:PORT, not {proxy!r}")
+    # httpx leaves out an http(s) port that is the scheme's default; SOCKS has none.
+    no_port = url.port is None and url.scheme == "socks5h"
+    if not url.host or no_port or url.path not in ("", "/") or url.query:
+        raise BadEdgeSettings("the proxy must be given as SCHEME://HOST:PORT, with no path")
     if url.scheme != "socks5h" and edge.scheme != "https":
         # httpx forwards a plain-HTTP request to an HTTP proxy instead of tunnelling it:
         # the proxy would read it, and could rewrite it or add headers.

@@ -6,6 +6,7 @@ never a client address)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,15 +41,34 @@ class RecordedRequest:
         return (self.method, self.path, self.headers, self.body_size)
 
 
+SETTLE_DEADLINE_S = 10.0
+
+
 @dataclass
 class Recorder:
     app: ASGIApp
     requests: list[RecordedRequest] = field(default_factory=list)
+    begun: int = 0
+
+    def settled(self) -> list[RecordedRequest]:
+        """The requests, once every request begun so far is recorded: an answer without a
+        body can reach its client before its record is written."""
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while len(self.requests) < self.begun and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.requests)
+
+    def forget(self) -> None:
+        """Start again from no request, once every request begun so far is recorded."""
+        self.settled()
+        self.requests.clear()
+        self.begun = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.begun += 1
         size = 0
 
         async def counting_receive() -> Message:
@@ -107,7 +127,7 @@ def published_edge(
             endpoint = EdgeEndpoint(url, ca_file=tls.ca_file if tls else None)
             with EdgeClient(endpoint) as admin:
                 org.publish(admin, datetime.now(UTC))
-            recorder.requests.clear()
+            recorder.forget()
             yield RunningEdge(url, store, recorder)
     finally:
         store.close()
