@@ -4,6 +4,7 @@ the environment."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import pytest
 from quietline.clock import SystemClock
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient, EdgeNotTrusted
-from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, parse_pin
+from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, PinMismatch, edge_tls, parse_pin
 from quietline.protocol.api import SystemStatus
 from tests.client.edge_server import Recorder
 from tests.support.certificates import EdgeCertificate, issue
@@ -145,3 +146,31 @@ def test_a_certificate_for_another_name_is_refused(tls_edge: TLSEdge, tmp_path: 
         endpoint = EdgeEndpoint(url, ca_file=other.ca_file)
         with pytest.raises(EdgeNotTrusted, match="Hostname mismatch"):
             _status(endpoint)
+
+
+def _handshake_in_memory(client: ssl.SSLContext, certificate: EdgeCertificate) -> None:
+    """A TLS handshake between ``client`` and a server with ``certificate`` over memory
+    buffers: the TLS-inside-TLS path httpx takes to the edge through an https:// proxy."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(certificate.cert_file, certificate.key_file)
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client_side = client.wrap_bio(to_client, to_server, server_hostname="localhost")
+    server_side = server.wrap_bio(to_server, to_client, server_side=True)
+    for _ in range(10):
+        waiting = False
+        for side in (server_side, client_side):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                waiting = True
+        if not waiting:
+            return
+    raise AssertionError("the handshake did not end")
+
+
+def test_the_pin_is_checked_for_tls_inside_tls_too(tls_edge: TLSEdge) -> None:
+    certificate = tls_edge.certificate
+    right = frozenset([parse_pin(certificate.pin)])
+    _handshake_in_memory(edge_tls(certificate.ca_file, right), certificate)
+    with pytest.raises(PinMismatch, match="not a pinned one"):
+        _handshake_in_memory(edge_tls(certificate.ca_file, frozenset([bytes(32)])), certificate)

@@ -114,10 +114,12 @@ _EdgeTLS.sslsocket_class = _PinnedSocket
 _EdgeTLS.sslobject_class = _PinnedObject
 
 
-def _verifying_context(ca_file: Path | None, pins: frozenset[bytes]) -> ssl.SSLContext:
-    """Certificate and host name verified (``PROTOCOL_TLS_CLIENT``'s defaults), TLS 1.2 at
-    least, trusting ``ca_file`` alone when given, else certifi's CAs; the same ClientHello
-    with or without a pin or a CA file."""
+def edge_tls(ca_file: Path | None, pins: frozenset[bytes]) -> ssl.SSLContext:
+    """The TLS context of a client of the edge: certificate and host name verified
+    (``PROTOCOL_TLS_CLIENT``'s defaults), TLS 1.2 at least, trusting ``ca_file`` alone
+    when given, else certifi's CAs, and the key checked against ``pins`` (none: any key);
+    the same ClientHello with or without a pin or a CA file. Raises BadEdgeSettings when
+    the CA file cannot be read."""
     context = _EdgeTLS(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.pins = pins
@@ -191,13 +193,13 @@ class EdgeEndpoint:
             url = _proxy_url(self.proxy, self._edge_url())
             # An https:// proxy's own certificate is checked against the public CAs: the
             # CA file and the pins are the edge's.
-            tls = _verifying_context(None, frozenset()) if url.scheme == "https" else None
+            tls = edge_tls(None, frozenset()) if url.scheme == "https" else None
             proxy = httpx.Proxy(url, ssl_context=tls)
         return httpx.Client(
             base_url=self.url,
             timeout=timeout,
             limits=limits,
             proxy=proxy,
-            verify=_verifying_context(self.ca_file, self.pins),
+            verify=edge_tls(self.ca_file, self.pins),
             trust_env=False,
         )

@@ -5,15 +5,7 @@ verified and pinned end to end through the tunnel."""
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +15,7 @@ import pytest
 from quietline.edge_client import CLIENT_HEADERS
 from quietline.protocol.api import Direction
 from tests.client.edge_server import RecordedRequest, RunningEdge, published_edge
+from tests.client.source_process import source_run, wait_for
 from tests.support.certificates import issue
 from tests.support.organisation import Organisation
 from tests.support.proxy_process import RunningProxy, running_proxy
@@ -32,8 +25,6 @@ pytestmark = pytest.mark.slow
 
 # Under the reserved .test domain (RFC 6761): no resolver here knows it, the proxy's does.
 EDGE_NAME = "edge.quietline.test"
-DEADLINE_S = 30.0
-FAST = ("--kdf-cost", "interactive", "--vault-blocks", "48")
 WRONG_PIN = "A" * 43 + "="
 # What every request carries: CLIENT_HEADERS, Host, and on a send its body's two headers.
 SENT_HEADERS = {name.lower().encode(): value.encode() for name, value in CLIENT_HEADERS.items()}
@@ -43,47 +34,6 @@ BODY_HEADERS = {b"content-type", b"content-length"}
 @pytest.fixture
 def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
-
-
-def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition_name}")
-        time.sleep(0.1)
-
-
-@dataclass
-class Run:
-    """What a stopped ``source run`` printed."""
-
-    out: str = ""
-    err: str = ""
-
-
-@contextmanager
-def _source_run(edge_url: str, folder: Path, org: Organisation, *options: str) -> Iterator[Run]:
-    """``quietline source run`` on ``folder`` until the block ends (SIGTERM; it must exit 0)."""
-    anchor = folder.parent / "organisation.pub.json"
-    anchor.write_text(json.dumps(org.anchor.to_json()))
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "quietline", "source", "run", "--edge", edge_url),
-            *("--vault", str(folder), "--anchor", str(anchor), "--period", "0.2"),
-            *("--download-period", "0.5", *FAST, *options),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    run = Run()
-    try:
-        yield run
-    finally:
-        process.send_signal(signal.SIGTERM)
-        run.out, run.err = process.communicate(timeout=DEADLINE_S)
-    assert process.returncode == 0, run.err
-    assert "Traceback" not in run.err
 
 
 def _at_the_edge(edge: RunningEdge, port: int) -> str:
@@ -136,9 +86,9 @@ def test_sends_and_downloads_go_only_through_a_socks5h_proxy(
         port = httpx.URL(edge.url).port
         assert port is not None
         url = _at_the_edge(edge, port)
-        with _source_run(url, tmp_path / "client", org, "--proxy", proxy.url("socks5h")) as run:
-            _wait_for("sends and downloads", lambda: _paths(edge.recorder.requests) >= EVERY_KIND)
-            _wait_for("three sends", lambda: edge.store.queue_length(Direction.USER) >= 3)
+        with source_run(url, tmp_path / "client", org, "--proxy", proxy.url("socks5h")) as run:
+            wait_for("sends and downloads", lambda: _paths(edge.recorder.requests) >= EVERY_KIND)
+            wait_for("three sends", lambda: edge.store.queue_length(Direction.USER) >= 3)
         requests = edge.recorder.settled()
         _assert_shape(requests, port)
         assert _paths(requests) >= EVERY_KIND
@@ -165,8 +115,8 @@ def test_through_an_http_proxy_tls_is_verified_and_the_pin_decides(
         common = ("--proxy", proxy.url("http"), "--ca-file", str(certificate.ca_file))
         # The right pin, beside one for a future key: the client works as without a proxy.
         pins = ("--pin-sha256", WRONG_PIN, "--pin-sha256", certificate.pin)
-        with _source_run(url, folder, org, *common, *pins) as right:
-            _wait_for("sends and downloads", lambda: _paths(edge.recorder.requests) >= EVERY_KIND)
+        with source_run(url, folder, org, *common, *pins) as right:
+            wait_for("sends and downloads", lambda: _paths(edge.recorder.requests) >= EVERY_KIND)
         requests = edge.recorder.settled()
         _assert_shape(requests, port)
         assert _through_proxy(proxy, "http", port) == len(requests)
@@ -176,8 +126,8 @@ def test_through_an_http_proxy_tls_is_verified_and_the_pin_decides(
         # anything is sent; the loop counts each as failed and goes on (the cached keys
         # make it try its sends too).
         before = len(proxy.connections())
-        with _source_run(url, folder, org, *common, "--pin-sha256", WRONG_PIN) as wrong:
-            _wait_for("attempts", lambda: len(proxy.connections()) >= before + 6)
+        with source_run(url, folder, org, *common, "--pin-sha256", WRONG_PIN) as wrong:
+            wait_for("attempts", lambda: len(proxy.connections()) >= before + 6)
         assert edge.recorder.settled() == requests
         lines = wrong.out.splitlines()
         refusal = "the edge is not trusted: the edge's public key is not a pinned one"
@@ -187,7 +137,7 @@ def test_through_an_http_proxy_tls_is_verified_and_the_pin_decides(
         assert "(0 failed)" not in lines[-1].split(" and ")[0]
 
         # Without the private CA the certificate does not verify: refused the same way.
-        with _source_run(url, folder, org, "--proxy", proxy.url("http")) as unverified:
-            _wait_for("more attempts", lambda: len(proxy.connections()) >= before + 9)
+        with source_run(url, folder, org, "--proxy", proxy.url("http")) as unverified:
+            wait_for("more attempts", lambda: len(proxy.connections()) >= before + 9)
         assert edge.recorder.settled() == requests
         assert "unable to get local issuer certificate" in unverified.out
