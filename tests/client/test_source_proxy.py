@@ -5,7 +5,10 @@ verified and pinned end to end through the tunnel."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,3 +144,35 @@ def test_through_an_http_proxy_tls_is_verified_and_the_pin_decides(
             wait_for("more attempts", lambda: len(proxy.connections()) >= before + 9)
         assert edge.recorder.settled() == requests
         assert "unable to get local issuer certificate" in unverified.out
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--proxy", "socks5://127.0.0.1:1080"), "write socks5h://"),
+        (("--proxy", "http://127.0.0.1:8080"), "through an HTTP proxy the edge's URL must be"),
+        (("--pin-sha256", "not-a-pin"), "a pin is the base64 of a SHA-256 digest"),
+        (("--ca-file", "missing.pem"), "needs an https:// edge"),
+    ],
+)
+def test_settings_that_cannot_work_stop_run_before_it_starts(
+    org: Organisation, tmp_path: Path, options: tuple[str, ...], expected: str
+) -> None:
+    anchor = tmp_path / "organisation.pub.json"
+    anchor.write_text(json.dumps(org.anchor.to_json()))
+    folder = tmp_path / "client"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "quietline", "source", "run", "--edge", "http://edge.test"),
+            *("--vault", str(folder), "--anchor", str(anchor), *options),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ")
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not folder.exists()
