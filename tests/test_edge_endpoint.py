@@ -4,6 +4,7 @@ the environment."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quietline.clock import SystemClock
 from quietline.edge import EdgeStore, create_app
@@ -53,6 +56,26 @@ def test_every_proxy_kind_the_client_takes() -> None:
     for proxy in ("socks5h://127.0.0.1:9050", "http://127.0.0.1:8080", "https://proxy:443"):
         EdgeEndpoint(EDGE, proxy).http_client(1.0, httpx.Limits()).close()
     EdgeEndpoint("http://edge.example.org", "socks5h://user:secret@127.0.0.1:9050")
+
+
+URLISH = st.one_of(
+    st.text(),
+    st.builds(
+        "{}://{}{}".format,
+        st.sampled_from(["http", "https", "socks5h", "socks5", "ftp", ""]),
+        st.text(),
+        st.text(),
+    ),
+)
+
+
+@given(url=URLISH, proxy=st.none() | URLISH, pin=st.text())
+def test_any_settings_make_an_endpoint_or_a_clear_refusal(
+    url: str, proxy: str | None, pin: str
+) -> None:
+    for attempt in (lambda: EdgeEndpoint(url, proxy), lambda: parse_pin(pin)):
+        with contextlib.suppress(BadEdgeSettings):
+            attempt()
 
 
 def test_a_pin_or_a_ca_needs_an_https_edge(tmp_path: Path) -> None:
