@@ -306,6 +306,14 @@ def test_the_mixer_opens_with_one_worker_per_core_unless_told_otherwise(tmp_path
         assert str(error).startswith("[mixer] workers must be a whole number")
 
 
+@pytest.mark.parametrize("section", ["mixer", "desk"])
+def test_an_edge_url_a_client_cannot_use_is_refused(tmp_path: Path, section: str) -> None:
+    for bad in ('"contact.example.org"', '"ftp://contact.example.org"'):
+        text = _edited(default_config_text(), section, "edge_url", bad)
+        error = _refused(tmp_path, text, section, "edge_url")
+        assert str(error).startswith(f"[{section}] edge_url: the edge's URL must be http(s)://")
+
+
 def test_an_unknown_mixing_preset_is_refused(tmp_path: Path) -> None:
     error = _refused(tmp_path, default_config_text(mixing="fast"), "mixer", "mixing")
     assert str(error) == "[mixer] mixing must be one of production, demo"

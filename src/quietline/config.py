@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint
 from quietline.mixer.alarm import AlarmSettings
 from quietline.mixer.opening import default_workers
 from quietline.protocol.errors import MisuseError, QuietlineError
@@ -122,6 +123,16 @@ def _str(section: Mapping[str, object], table: str, key: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"[{table}] {key} must be a string")
     return value
+
+
+def _edge_url(section: Mapping[str, object], table: str) -> str:
+    """The edge's base URL, checked as every client of the edge checks it."""
+    url = _str(section, table, "edge_url")
+    try:
+        EdgeEndpoint(url)
+    except BadEdgeSettings as error:
+        raise ConfigError(f"[{table}] edge_url: {error}") from None
+    return url
 
 
 def _int(
@@ -273,7 +284,7 @@ def load_config(path: Path) -> Config:
             limits=_edge_limits(edge),
         ),
         mixer=MixerConfig(
-            edge_url=_str(mixer, "mixer", "edge_url"),
+            edge_url=_edge_url(mixer, "mixer"),
             database=folder / _str(mixer, "mixer", "database"),
             covernode_id=_str(mixer, "mixer", "covernode_id"),
             keys=folder / _str(mixer, "mixer", "keys"),
@@ -289,7 +300,7 @@ def load_config(path: Path) -> Config:
             ),
         ),
         desk=DeskConfig(
-            edge_url=_str(desk, "desk", "edge_url"),
+            edge_url=_edge_url(desk, "desk"),
             vault=folder / _str(desk, "desk", "vault"),
             period_seconds=_seconds(desk, "desk", "period_seconds"),
             anchor=anchor,

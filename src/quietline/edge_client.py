@@ -8,17 +8,22 @@ a body that is not what the protocol says, or is longer than ``MAX_ANSWER_BYTES`
 ProtocolError.
 
 The HTTP client is injected where a caller has one (a test's Starlette ``TestClient``,
-which is an ``httpx.Client``); otherwise one is made for a base URL, which opens a new
-connection for every request (``CONNECTION_LIMITS``).
+which is an ``httpx.Client``); otherwise one is made for a base URL or an
+:class:`~quietline.edge_endpoint.EdgeEndpoint` (a proxy, a CA file, pins), which opens a
+new connection for every request (``CONNECTION_LIMITS``) and reads nothing from the
+environment. A certificate that does not verify, or a key that is not pinned, raises
+EdgeNotTrusted before anything is sent.
 """
 
 from __future__ import annotations
 
+import ssl
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
 
+from quietline.edge_endpoint import EdgeEndpoint
 from quietline.protocol.api import (
     WITH_STATEMENTS,
     ErrorBody,
@@ -63,6 +68,11 @@ class EdgeUnavailable(QuietlineError):
     """The edge could not be reached or failed; the request may be retried."""
 
 
+class EdgeNotTrusted(EdgeUnavailable):
+    """The edge's certificate did not verify or its key is not pinned: nothing was sent
+    (an interception, or a misconfigured edge; tried again like any failure)."""
+
+
 class EdgeRefused(QuietlineError):
     """The edge refused the request (4xx) and said why."""
 
@@ -72,12 +82,25 @@ class EdgeRefused(QuietlineError):
         self.reason = reason
 
 
+def _certificate_refusal(error: BaseException) -> str | None:
+    """What was wrong with the edge's certificate, when that is why ``error`` happened
+    (httpx wraps the handshake's ``ssl`` error in its own)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            return f"the edge is not trusted: {reason}"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class EdgeClient:
-    """A synchronous client for one edge: a base URL, or an ``httpx.Client`` to use."""
+    """A synchronous client for one edge: a base URL, an endpoint (raises BadEdgeSettings
+    when its CA file cannot be read), or an ``httpx.Client`` to use."""
 
     def __init__(
         self,
-        edge: str | httpx.Client,
+        edge: str | EdgeEndpoint | httpx.Client,
         timeout: float = DEFAULT_TIMEOUT,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
@@ -85,7 +108,8 @@ class EdgeClient:
         if isinstance(edge, httpx.Client):
             self._http = edge
         else:
-            self._http = httpx.Client(base_url=edge, timeout=timeout, limits=CONNECTION_LIMITS)
+            endpoint = EdgeEndpoint(edge) if isinstance(edge, str) else edge
+            self._http = endpoint.http_client(timeout, CONNECTION_LIMITS)
         # Only CLIENT_HEADERS (httpx adds Host and the content headers), whatever the
         # client came with, and no cookie kept from any answer, which could mark a client.
         self._http.headers.clear()
@@ -112,6 +136,9 @@ class EdgeClient:
             finally:
                 response.close()
         except httpx.HTTPError as error:
+            refusal = _certificate_refusal(error)
+            if refusal is not None:
+                raise EdgeNotTrusted(refusal) from error
             raise EdgeUnavailable(f"cannot reach the edge: {type(error).__name__}") from error
         if response.status_code >= 500:
             raise EdgeUnavailable(f"the edge failed ({response.status_code})")

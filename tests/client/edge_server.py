@@ -6,6 +6,7 @@ never a client address)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from quietline.clock import SystemClock
 from quietline.edge.app import create_app
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
+from quietline.edge_endpoint import EdgeEndpoint
+from tests.support.certificates import EdgeCertificate
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 
@@ -38,15 +41,34 @@ class RecordedRequest:
         return (self.method, self.path, self.headers, self.body_size)
 
 
+SETTLE_DEADLINE_S = 10.0
+
+
 @dataclass
 class Recorder:
     app: ASGIApp
     requests: list[RecordedRequest] = field(default_factory=list)
+    begun: int = 0
+
+    def settled(self) -> list[RecordedRequest]:
+        """The requests, once every request begun so far is recorded: an answer without a
+        body can reach its client before its record is written."""
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while len(self.requests) < self.begun and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.requests)
+
+    def forget(self) -> None:
+        """Start again from no request, once every request begun so far is recorded."""
+        self.settled()
+        self.requests.clear()
+        self.begun = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.begun += 1
         size = 0
 
         async def counting_receive() -> Message:
@@ -90,18 +112,22 @@ class RunningEdge:
 
 
 @contextmanager
-def published_edge(folder: Path, org: Organisation) -> Iterator[RunningEdge]:
+def published_edge(
+    folder: Path, org: Organisation, tls: EdgeCertificate | None = None
+) -> Iterator[RunningEdge]:
     """Serve a fresh edge (SQLite store in ``folder``, the system clock) behind a
     :class:`Recorder` until the block ends, with every key and profile of ``org``
-    published; the recorder starts empty, after the publishing."""
+    published; the recorder starts empty, after the publishing. With ``tls``, over TLS
+    (``serve``)."""
     folder.mkdir(parents=True, exist_ok=True)
     store = EdgeStore(folder / "edge.sqlite")
     recorder = Recorder(create_app(store, [org.anchor], SystemClock()))
     try:
-        with serve(recorder) as url:
-            with EdgeClient(url) as admin:
+        with serve(recorder, tls) as url:
+            endpoint = EdgeEndpoint(url, ca_file=tls.ca_file if tls else None)
+            with EdgeClient(endpoint) as admin:
                 org.publish(admin, datetime.now(UTC))
-            recorder.requests.clear()
+            recorder.forget()
             yield RunningEdge(url, store, recorder)
     finally:
         store.close()

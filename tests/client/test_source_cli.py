@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,17 +28,15 @@ from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
 from tests.client.replies import reply_entry, user_dead_drop
+from tests.client.source_process import DEADLINE_S, FAST, source_run, wait_for
 from tests.support.organisation import Organisation
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
 
 SECRET_TEXT = "sentinel 51d0 meet at the usual place"
-DEADLINE_S = 30.0
 # Five words from the list that no client made: a wrong passphrase, not a typo.
 SOMEONE_ELSES = "abacus abdomen abdominal abide abiding"
-# A light key derivation and a small vault, for a quick test run.
-FAST = ("--kdf-cost", "interactive", "--vault-blocks", "48")
 
 
 @pytest.fixture
@@ -86,14 +84,6 @@ def _sent(folder: Path, passphrase: str) -> list[str]:
     return [message.text.text() for message in SourceRecords.parse(opened).sent]
 
 
-def _wait_for(condition_name: str, check: Callable[[], object]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition_name}")
-        time.sleep(0.1)
-
-
 def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_path: Path) -> None:
     folder = tmp_path / "client"
     anchor = tmp_path / "organisation.pub.json"
@@ -129,7 +119,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         text=True,
     )
     try:
-        _wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
+        wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
         sent = _quietline(
             "send", *common, "--to", "news_desk", "--new", "--replace-existing-vault",
             stdin=SECRET_TEXT.encode(),
@@ -147,7 +137,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         assert unknown.returncode == 1
         assert "'nobody' is not a recipient" in unknown.stderr
 
-        _wait_for("the real message", lambda: _real_messages(edge, org))
+        wait_for("the real message", lambda: _real_messages(edge, org))
         (real,) = _real_messages(edge, org)
         u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
         assert u2j.text.text() == SECRET_TEXT
@@ -163,7 +153,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
                 ("news_desk", "text", "received, thanks")
             ]
 
-        _wait_for("the reply", reply_arrived)
+        wait_for("the reply", reply_arrived)
     finally:
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=DEADLINE_S)
@@ -194,7 +184,7 @@ def test_a_second_run_on_one_vault_is_refused(
         text=True,
     )
     try:
-        _wait_for("the first run's sends", lambda: edge.store.queue_length(Direction.USER) > 0)
+        wait_for("the first run's sends", lambda: edge.store.queue_length(Direction.USER) > 0)
         second = _quietline(*command)
         assert second.returncode == 1
         assert "another source run is already running" in second.stderr
@@ -207,7 +197,7 @@ def test_a_second_run_on_one_vault_is_refused(
         [sys.executable, "-m", "quietline", "source", *command], stdout=subprocess.PIPE, text=True
     )
     try:
-        _wait_for("the new run", lambda: again.stdout is not None and again.stdout.readline())
+        wait_for("the new run", lambda: again.stdout is not None and again.stdout.readline())
     finally:
         again.send_signal(signal.SIGTERM)
         again.communicate(timeout=DEADLINE_S)
@@ -217,25 +207,9 @@ def test_a_second_run_on_one_vault_is_refused(
 @contextmanager
 def _running(edge: RunningEdge, org: Organisation, folder: Path) -> Iterator[subprocess.Popen[str]]:
     """A ``source run`` on ``folder`` that has downloaded the keys; stopped on exit."""
-    anchor = folder.parent / "organisation.pub.json"
-    anchor.write_text(json.dumps(org.anchor.to_json()))
-    run = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "quietline", "source", "run", "--edge", edge.url),
-            *("--vault", str(folder), "--anchor", str(anchor), "--period", "0.2"),
-            *("--download-period", "0.5", *FAST),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
-        yield run
-    finally:
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=DEADLINE_S)
-    assert run.returncode == 0, err
+    with source_run(edge.url, folder, org) as run:
+        wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
+        yield run.process
 
 
 def _proc(pid: int, name: str) -> bytes:
@@ -269,7 +243,7 @@ def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
             )
         # `send` waits for its message on stdin: it is running, holding its passphrase
         # on a descriptor, while another user's process reads what /proc shows of it.
-        _wait_for("send to start", lambda: b"send" in _proc(send.pid, "cmdline"))
+        wait_for("send to start", lambda: b"send" in _proc(send.pid, "cmdline"))
         shown = {
             (name, pid): _proc(pid, name)
             for name in ("cmdline", "environ")

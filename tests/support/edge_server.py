@@ -10,16 +10,26 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from tests.support.certificates import EdgeCertificate
+
 STARTUP_DEADLINE_S = 10.0
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
+def serve(app: ASGIApp, tls: EdgeCertificate | None = None) -> Iterator[str]:
     """Serve ``app`` (the edge, possibly wrapped by a test instrument) until the block ends;
-    yields its base URL."""
+    yields its base URL: ``http://127.0.0.1:PORT``, or with ``tls`` (whose certificate
+    must name ``localhost``) ``https://localhost:PORT``."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, access_log=False, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=0,
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=tls.cert_file if tls else None,
+            ssl_keyfile=tls.key_file if tls else None,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -31,7 +41,7 @@ def serve(app: ASGIApp) -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=STARTUP_DEADLINE_S)

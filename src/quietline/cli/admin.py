@@ -13,6 +13,7 @@ from quietline.admin.revocation import recipient_keys, revoke
 from quietline.cli.files import fail
 from quietline.config import MIXING_PRESETS, load_config
 from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
+from quietline.edge_endpoint import BadEdgeSettings
 from quietline.protocol.errors import MisuseError, ProtocolError, QuietlineError
 
 admin = typer.Typer(
@@ -99,7 +100,7 @@ def publish_command(
     try:
         with EdgeClient(url) as client:
             publish(layout, client, _now(), typer.echo)
-    except (EdgeUnavailable, EdgeRefused, ProtocolError, OSError) as error:
+    except (EdgeUnavailable, EdgeRefused, BadEdgeSettings, ProtocolError, OSError) as error:
         raise fail(f"publishing to {url} failed: {error}") from None
 
 

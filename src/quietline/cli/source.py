@@ -43,6 +43,7 @@ from quietline.client.storage import Cache
 from quietline.client.vault import DEFAULT_BLOCKS
 from quietline.clock import SystemClock
 from quietline.edge_client import EdgeClient
+from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, parse_pin
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError, QuietlineError
@@ -151,6 +152,27 @@ def run_command(
             "of CPU per send to re-randomise); fixed when the folder is set up.",
         ),
     ] = DEFAULT_BLOCKS,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy",
+            help="Reach the edge only through this proxy: socks5h://HOST:PORT (the proxy "
+            "looks up the edge's name: a VPN's or Tor's), or http(s)://HOST:PORT (CONNECT; "
+            "needs an https:// edge). Never taken from the environment.",
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="Trust only this CA (PEM) for the edge's certificate."),
+    ] = None,
+    pin_sha256: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pin-sha256",
+            help="Talk only to an edge whose certificate's key has this pin (base64 "
+            "SHA-256 of its SubjectPublicKeyInfo); repeatable, for a key change.",
+        ),
+    ] = None,
 ) -> None:
     """Send one fixed-size message every period, real or cover, until Ctrl-C or SIGTERM.
 
@@ -158,6 +180,11 @@ def run_command(
     passphrase cost set by --kdf-cost, for every passphrase it will ever take)."""
     storage = SourceStorage(vault, vault_blocks=vault_blocks)
     pinned = _pinned(anchor)
+    try:
+        pins = frozenset(parse_pin(pin) for pin in pin_sha256 or ())
+        connection = EdgeClient(EdgeEndpoint(edge, proxy, ca_file, pins))
+    except BadEdgeSettings as error:
+        raise fail(str(error)) from None
     stop = threading.Event()
 
     def request_stop(_signal: int, _frame: FrameType | None) -> None:
@@ -169,7 +196,7 @@ def run_command(
         f"source client in {vault}: one message every {period:g} s ({schedule.value}), "
         f"keys and replies downloaded every {download_period:g} s; Ctrl-C stops"
     )
-    with alone(storage.running_path, "source run"), EdgeClient(edge) as connection:
+    with alone(storage.running_path, "source run"), connection:
         try:
             storage.install(KDF_COSTS[kdf])  # draws this installation's phases the first time
         except StorageError as error:
