@@ -1,10 +1,10 @@
-"""A passphrase-encrypted vault of fixed size, rewritten whole.
+"""A passphrase-encrypted vault of fixed size, rewritten whole: the desk's.
 
 Layout: ``salt 16 ‖ nonce 24 ‖ secretbox(u32 length ‖ JSON ‖ random padding)``, the key
 derived from the passphrase with Argon2id. Every vault of a given size has exactly that
-many bytes whatever it holds, and a fresh install writes the same number of random
-bytes, so a device that never contacted anyone has a file indistinguishable from one
-that did. Without the passphrase nothing shows, not even whether there is a vault.
+many bytes whatever it holds, so its size says nothing of what it holds. (A source's
+vault must also hide when it was used, and is re-randomised on a schedule:
+:mod:`quietline.client.vault`.) The Argon2id costs here are shared by both.
 """
 
 from __future__ import annotations
@@ -65,10 +65,6 @@ class Vault:
 
     def exists(self) -> bool:
         return self.path.exists()
-
-    def fill_random(self) -> None:
-        """Write ``size`` random bytes: what every install holds before anyone writes."""
-        write_private(self.path, nacl.utils.random(self.size))
 
     def _key(self, passphrase: str, salt: bytes) -> bytes:
         return bytes(
