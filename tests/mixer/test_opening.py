@@ -9,12 +9,10 @@ ever.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
 from functools import partial
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ from quietline.protocol.messages import (
     encrypt_u2c,
     text_reply,
 )
+from tests.mixer.workers import kill_a_worker, worker_pids
 
 COVERNODE = EncryptionKeyPair.generate()
 OLD_KEY = EncryptionKeyPair.generate()
@@ -70,10 +69,6 @@ def expected_u2c(page: list[bytes]) -> list[OpenedBytes | None]:
 def openers(request: pytest.FixtureRequest) -> Iterator[Openers]:
     with Openers(request.param) as running:
         yield running
-
-
-def workers_of_this_process() -> list[BaseProcess]:
-    return multiprocessing.active_children()
 
 
 def test_workers_open_what_the_lane_opens_in_page_order(openers: Openers) -> None:
@@ -118,13 +113,11 @@ def test_a_worker_killed_between_pages_is_replaced_and_nothing_is_lost() -> None
     work = partial(open_submission, Direction.USER, KEYS)
     with Openers(2) as openers:
         assert openers.run(work, page).results == expected_u2c(page)
-        (victim, *_) = workers_of_this_process()
-        os.kill(victim.pid or 0, signal.SIGKILL)
-        victim.join()
+        victim = kill_a_worker()
         outcome = openers.run(work, page)
         assert outcome.results == expected_u2c(page)
         assert outcome.notes == ["a worker process stopped (killed by SIGKILL): started again"]
-        assert victim not in workers_of_this_process()
+        assert victim not in worker_pids()
         assert openers.run(work, page).notes == []
 
 

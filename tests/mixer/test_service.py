@@ -7,10 +7,7 @@ edge and the test, so mix timeouts and key rotation happen when the test says.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import random
-import signal
 import sqlite3
 import threading
 from collections import Counter
@@ -56,6 +53,7 @@ from tests.mixer.deployment import (
     user_reads,
 )
 from tests.mixer.keyfolder import write_covernode_folder
+from tests.mixer.workers import kill_a_worker
 from tests.support.organisation import COVERNODE_ID, Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -248,13 +246,6 @@ def test_a_mixer_whose_workers_are_killed_delivers_every_message_once(world: Wor
     assert Counter(desk_reads(world.org, world.edge, world.keys())[1]) == Counter(texts)
     world.step()  # acknowledges the last page
     assert world.edge_store.queue_length(Direction.USER) == 0
-
-
-def kill_a_worker() -> None:
-    """SIGKILL one of this process's workers and wait until it is gone."""
-    victim = multiprocessing.active_children()[0]
-    os.kill(victim.pid or 0, signal.SIGKILL)
-    victim.join()
 
 
 def test_a_reply_reaches_the_source(world: World) -> None:
