@@ -48,6 +48,8 @@ from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError, QuietlineError
 from quietline.runner import run_steps
+from quietline.ui import i18n
+from quietline.ui.i18n import Language
 
 source = typer.Typer(
     help="A source client: cover traffic on a schedule, real messages in its place.",
@@ -320,6 +322,31 @@ def _wait_until_sent(link: SocketLink, ticket: int) -> None:
             )
         waited = time.monotonic() - started
         typer.echo(f"still waiting for the next send ({waited:.0f} s); Ctrl-C stops waiting")
+
+
+@source.command("ui")
+def ui_command(
+    vault: VaultFolder,
+    anchor: Anchors = None,
+    language: Annotated[
+        Language | None,
+        typer.Option(
+            "--language",
+            help="en or zh_CN (Simplified Chinese); by default the locale's (LANGUAGE, "
+            "LC_ALL, LC_MESSAGES, LANG).",
+        ),
+    ] = None,
+) -> None:
+    """A terminal app in front of the running client: check the organisation's key, unlock
+    or start new, write and read. It talks to `quietline source run` through its socket,
+    so nothing done in it changes what the client sends or writes, nor when."""
+    # Textual loads slowly: only this command pays for it.
+    from quietline.ui.app import SourceApp  # noqa: PLC0415
+    from quietline.ui.session import Session  # noqa: PLC0415
+
+    link, anchors = _link_and_anchors(vault, anchor)
+    chosen = language or i18n.from_environment(os.environ)
+    SourceApp(Session(link, anchors, SystemClock()), i18n.translations(chosen)).run()
 
 
 @source.command("inbox")
