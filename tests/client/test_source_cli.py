@@ -23,11 +23,10 @@ from quietline.client.records import SourceRecords
 from quietline.edge_client import EdgeClient
 from quietline.processes import passphrase_pipe, with_passphrase
 from quietline.protocol.api import Direction
-from quietline.protocol.errors import ProtocolError
-from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
+from quietline.protocol.messages import text_reply
 from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
-from tests.client.replies import reply_entry, user_dead_drop
+from tests.client.replies import real_messages, reply_entry, user_dead_drop
 from tests.client.source_process import DEADLINE_S, FAST, source_run, wait_for
 from tests.support.organisation import Organisation
 
@@ -63,18 +62,6 @@ def _quietline(
     return subprocess.CompletedProcess(
         done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
-
-
-def _real_messages(edge: RunningEdge, org: Organisation) -> list[U2CMessage]:
-    real = []
-    for _, data in edge.store.pull(Direction.USER, 0, 10_000, 0):
-        try:
-            u2c = parse_u2c(data).open(org.covernode_messaging.pair)
-        except ProtocolError:
-            continue
-        if not u2c.tag.is_cover:
-            real.append(u2c)
-    return real
 
 
 def _sent(folder: Path, passphrase: str) -> list[str]:
@@ -137,8 +124,8 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         assert unknown.returncode == 1
         assert "'nobody' is not a recipient" in unknown.stderr
 
-        wait_for("the real message", lambda: _real_messages(edge, org))
-        (real,) = _real_messages(edge, org)
+        wait_for("the real message", lambda: real_messages(edge, org))
+        (real,) = real_messages(edge, org)
         u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
         assert u2j.text.text() == SECRET_TEXT
         entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("received, thanks"))
@@ -256,7 +243,7 @@ def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
             for secret in (SECRET_TEXT, passphrase, *passphrase.split(), "sentinel"):
                 assert secret.encode() not in seen, (name, pid)
     key = org.recipients[RecipientId("news_desk")].messaging.pair
-    texts = [real.payload.open(key).text.text() for real in _real_messages(edge, org)]
+    texts = [real.payload.open(key).text.text() for real in real_messages(edge, org)]
     assert texts == [file_text, SECRET_TEXT]
     assert _sent(folder, passphrase) == [file_text, SECRET_TEXT]
 

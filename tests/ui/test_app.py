@@ -1,6 +1,6 @@
-"""The source UI driven by Textual's pilot, in English and in Simplified Chinese, in
-front of a real run loop's socket: a LinkServer serving a Handoff, as `source run` does
-(the run loop itself, with a real edge, is in test_app_flow.py)."""
+"""The source UI driven by Textual's pilot, in English and in Simplified Chinese: in
+front of a run loop's socket (a LinkServer serving a Handoff, as `source run` does), and
+end to end in front of a real `source run` process and a real edge (slow)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, ProgressBar, Static, TextArea
 
-from quietline.client import vault
+from quietline.client import SourceStorage, vault
+from quietline.client.errors import ClientNotRunning
 from quietline.client.handoff import Handoff
 from quietline.client.ipc import LinkServer, SocketLink
 from quietline.client.storage import Cache
 from quietline.clock import SystemClock
+from quietline.edge_client import EdgeClient
+from quietline.protocol.messages import text_reply
+from quietline.protocol.recipients import RecipientId
 from quietline.ui import i18n
 from quietline.ui.app import (
     ConversationScreen,
@@ -31,6 +35,9 @@ from quietline.ui.app import (
 )
 from quietline.ui.session import Session, digest_of, fill
 from quietline.vault import INTERACTIVE
+from tests.client.edge_server import published_edge
+from tests.client.replies import real_messages, reply_entry, user_dead_drop
+from tests.client.source_process import source_run, wait_for
 from tests.support.organisation import Organisation
 
 BLOCKS = 48
@@ -69,6 +76,13 @@ async def until(pilot: Pilot[None], what: str, condition: Callable[[], bool]) ->
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def click(pilot: Pilot[None], selector: str) -> None:
+    """Click a button once the screen it is on has settled (laid out where it shows)."""
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    assert await pilot.click(selector), selector
+
+
 async def submit(pilot: Pilot[None], selector: str, text: str) -> None:
     """Type ``text`` into the field and press Enter, as a person would."""
     field = pilot.app.screen.query_one(selector, Input)
@@ -91,12 +105,12 @@ def test_a_wrong_digest_is_refused_and_the_right_one_unlocks_nothing_but_the_nex
     digest = digest_of(org.anchor)
 
     async def steps(pilot: Pilot[None]) -> None:
-        await pilot.click("#read")
+        await click(pilot, "#read")
         assert isinstance(app.screen, DigestScreen)
         groups = digest.split()
         groups[1] = groups[1][::-1]
         app.screen.query_one("#typed", Input).value = " ".join(groups)
-        await pilot.click("#check")
+        await click(pilot, "#check")
         assert isinstance(app.screen, DigestScreen)
         assert "2" in shown(app, "#verdict")
         await submit(pilot, "#typed", digest.replace(" ", ""))
@@ -106,7 +120,7 @@ def test_a_wrong_digest_is_refused_and_the_right_one_unlocks_nothing_but_the_nex
 
 
 async def to_unlock(pilot: Pilot[None], digest: str) -> None:
-    await pilot.click("#read")
+    await click(pilot, "#read")
     await submit(pilot, "#typed", digest)
     await until(pilot, "the unlock screen", lambda: isinstance(pilot.app.screen, UnlockScreen))
 
@@ -149,7 +163,7 @@ def test_a_first_message_shows_the_passphrase_once_is_queued_and_lock_forgets_it
 
     async def steps(pilot: Pilot[None]) -> None:
         await to_unlock(pilot, digest_of(org.anchor))
-        await pilot.click("#new")
+        await click(pilot, "#new")
         await submit(pilot, "#answer", translate("replace the vault"))
         await until(pilot, "the conversation", lambda: isinstance(app.screen, ConversationScreen))
         compose = app.screen.query_one("#compose", TextArea)
@@ -175,11 +189,11 @@ def test_a_first_message_shows_the_passphrase_once_is_queued_and_lock_forgets_it
         await until(
             pilot, "a recipient", lambda: not app.screen.query_one("#send", Button).disabled
         )
-        await pilot.click("#send")
+        await click(pilot, "#send")
         await until(pilot, "the passphrase", lambda: isinstance(app.screen, PassphraseScreen))
         words = shown(app, "#words")
         assert len(words.split()) == 5
-        await pilot.click("#done")
+        await click(pilot, "#done")
         await until(
             pilot, "the passphrase gone", lambda: isinstance(app.screen, ConversationScreen)
         )
@@ -212,3 +226,64 @@ def text_on_screen(app: SourceApp) -> str:
     """Everything the terminal shows now, as text (from the SVG screenshot's text)."""
     svg = app.export_screenshot()
     return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_message_written_in_the_ui_leaves_with_a_regular_send_and_its_reply_shows(
+    tmp_path: Path, org: Organisation, language: i18n.Language
+) -> None:
+    # A real `source run` process against a real edge: the UI only talks to its socket.
+    translate = i18n.translations(language).gettext
+    folder = tmp_path / "client"
+    with published_edge(tmp_path / "edge", org) as edge, source_run(edge.url, folder, org):
+        link = SocketLink(SourceStorage(folder).socket_path)
+        session = Session(link, [org.anchor], SystemClock())
+        wait_for("the client's keys", lambda: _has_recipients(session))
+        app = SourceApp(session, i18n.translations(language))
+
+        async def steps(pilot: Pilot[None]) -> None:
+            await to_unlock(pilot, digest_of(org.anchor))
+            await click(pilot, "#new")
+            await submit(pilot, "#answer", translate("replace the vault"))
+            await until(
+                pilot, "the conversation", lambda: isinstance(app.screen, ConversationScreen)
+            )
+            app.screen.query_one("#compose", TextArea).text = CHINESE
+            await until(
+                pilot, "a recipient", lambda: not app.screen.query_one("#send", Button).disabled
+            )
+            await click(pilot, "#send")
+            await until(pilot, "the passphrase", lambda: isinstance(app.screen, PassphraseScreen))
+            await click(pilot, "#done")
+            await until(
+                pilot, "the conversation", lambda: isinstance(app.screen, ConversationScreen)
+            )
+            await until(pilot, "sent", lambda: shown(app, "#status") == translate("Sent."))
+            assert translate("sent") in text_on_screen(app)
+            (real,) = real_messages(edge, org)
+            u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
+            assert u2j.text.text() == CHINESE
+            reply = reply_entry(org, "news_desk", u2j.reply_key, text_reply("收到，谢谢"))  # noqa: RUF001
+            with EdgeClient(edge.url) as publisher:
+                publisher.publish_dead_drop(user_dead_drop(org, [reply], datetime.now(UTC)))
+
+            async def reply_shown() -> bool:
+                await pilot.press("ctrl+r")
+                await pilot.pause(0.3)
+                return "收到，谢谢" in text_on_screen(app)  # noqa: RUF001
+
+            for _ in range(100):
+                if await reply_shown():
+                    break
+            else:
+                raise AssertionError("the reply never showed")
+
+        run(app, steps)
+
+
+def _has_recipients(session: Session) -> bool:
+    try:
+        return bool(session.recipients()[0])
+    except ClientNotRunning:
+        return False
