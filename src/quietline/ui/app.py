@@ -99,6 +99,15 @@ def problem(error: Exception) -> str:
     return _("Something went wrong: {error}").format(error=error)
 
 
+def _point(line: str) -> ComposeResult:
+    """A bullet point with a hanging indent. The bullet is a widget of its own: a line of
+    Chinese has no spaces to break at, so after a "• " in the same text it would start
+    on the next line, leaving the bullet alone on its own."""
+    with Horizontal(classes="point"):
+        yield Label("•", classes="bullet")
+        yield Static(Text(line))
+
+
 class SafetyScreen(Screen[None]):
     """What the channel protects and what it does not, before anything else."""
 
@@ -123,7 +132,7 @@ class SafetyScreen(Screen[None]):
                     "nobody can read it or tell whether you used it."
                 ),
             ):
-                yield Static(Text("• " + line), classes="point")
+                yield from _point(line)
             yield Label(_("What it does not protect"), classes="heading")
             for line in (
                 _(
@@ -147,7 +156,7 @@ class SafetyScreen(Screen[None]):
                     "until its next regular send: if the client stops first, it is lost."
                 ),
             ):
-                yield Static(Text("• " + line), classes="point")
+                yield from _point(line)
             yield Button(_("I have read this"), id="read", variant="primary")
 
     @on(Button.Pressed, "#read")
@@ -203,7 +212,8 @@ class DigestScreen(Screen[None]):
         if any(not groups for groups in differs):
             self.app.switch_screen(UnlockScreen())
             return
-        wrong = ", ".join(str(n) for n in min(differs, key=len))
+        # The list's separator is the language's: a space would break a Chinese line.
+        wrong = _(", ").join(str(n) for n in min(differs, key=len))
         verdict.update(
             Text(
                 _(
@@ -612,7 +622,8 @@ class SourceApp(App[None]):
     .page { padding: 1 2; }
     .title { text-style: bold; margin-bottom: 1; }
     .heading { text-style: bold; margin-top: 1; }
-    .point { margin-left: 1; }
+    .point { margin-left: 1; height: auto; }
+    .bullet { width: 2; }
     .digest { text-style: bold; margin: 1 2; }
     .buttons { height: auto; margin-top: 1; }
     .buttons Button { margin-right: 2; }
