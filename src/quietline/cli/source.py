@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -34,11 +33,11 @@ from quietline.client import (
     StorageError,
     TickOutcome,
     mailbox,
-    schedule_named,
 )
 from quietline.client import passphrase as passphrases
+from quietline.client.embed import new_client, serve
 from quietline.client.handoff import LOST, SENT
-from quietline.client.ipc import LinkServer, SocketLink
+from quietline.client.ipc import SocketLink
 from quietline.client.storage import Cache
 from quietline.client.vault import DEFAULT_BLOCKS
 from quietline.clock import SystemClock
@@ -47,7 +46,6 @@ from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, parse_pin
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError, QuietlineError
-from quietline.runner import run_steps
 from quietline.ui import i18n
 from quietline.ui.i18n import Language
 
@@ -200,35 +198,16 @@ def run_command(
     )
     with alone(storage.running_path, "source run"), connection:
         try:
-            storage.install(KDF_COSTS[kdf])  # draws this installation's phases the first time
-        except StorageError as error:
-            raise fail(str(error)) from None
-        sends = timedelta(seconds=period)
-        downloads = timedelta(seconds=download_period)
-        client = SourceClient(
-            connection,
-            pinned,
-            storage,
-            send_schedule=schedule_named(schedule.value, sends, storage.schedule_phase("send")),
-            download_schedule=schedule_named(
-                "fixed", downloads, storage.schedule_phase("download")
-            ),
-            kdf_cost=KDF_COSTS[kdf],
-        )
-        clock = SystemClock()
-        try:
-            client.start(clock.now())
-            with LinkServer(client.handoff, storage.socket_path):
-                try:
-                    run_steps(
-                        client.tick,
-                        clock,
-                        stop,
-                        pause=client.pause,
-                        on_step=_status_printer(client),
-                    )
-                finally:
-                    client.stop()
+            client = new_client(
+                connection,
+                pinned,
+                storage,
+                send_period_s=period,
+                download_period_s=download_period,
+                schedule=schedule.value,
+                kdf_cost=KDF_COSTS[kdf],
+            )
+            serve(client, SystemClock(), stop, on_step=_status_printer(client))
         except (StorageError, ProtocolError) as error:
             raise fail(str(error)) from None
     counters = client.counters
