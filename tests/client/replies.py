@@ -4,8 +4,9 @@ the real messages an edge received, opened as the CoverNode would."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from quietline.edge_client import EdgeClient
 from quietline.protocol.api import Direction
 from quietline.protocol.boxes import TwoPartyBox
 from quietline.protocol.deaddrops import UserDeadDrop
@@ -18,6 +19,7 @@ from quietline.protocol.messages import (
     U2CMessage,
     cover_j2u,
     parse_u2c,
+    text_reply,
 )
 from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
@@ -52,3 +54,16 @@ def real_messages(edge: RunningEdge, org: Organisation) -> list[U2CMessage]:
         if not u2c.tag.is_cover:
             real.append(u2c)
     return real
+
+
+def reply_to_the_message(
+    edge: RunningEdge, org: Organisation, expected: str, reply: str, recipient_id: str
+) -> None:
+    """As ``recipient_id`` would: read the one real message the edge holds (checking it
+    says ``expected``) and publish ``reply`` to its reply key in a user dead drop."""
+    (real,) = real_messages(edge, org)
+    u2j = real.payload.open(org.recipients[RecipientId(recipient_id)].messaging.pair)
+    assert u2j.text.text() == expected
+    entry = reply_entry(org, recipient_id, u2j.reply_key, text_reply(reply))
+    with EdgeClient(edge.url) as publisher:
+        publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))

@@ -9,20 +9,17 @@ from pathlib import Path
 import pytest
 
 from quietline.client import SourceStorage
-from quietline.client.embed import EmbeddedClient
+from quietline.client.embed import ClientSettings, EmbeddedClient
 from quietline.client.errors import SourceClientError
 from quietline.client.handoff import SENT
 from quietline.client.ipc import SocketLink
 from quietline.client.storage import Cache
-from quietline.edge_client import EdgeClient
 from quietline.edge_endpoint import EdgeEndpoint
-from quietline.protocol.messages import text_reply
-from quietline.protocol.recipients import RecipientId
 from quietline.runner import AlreadyRunning
 from quietline.ui.session import digest_of
 from quietline.vault import INTERACTIVE
 from tests.client.edge_server import RunningEdge
-from tests.client.replies import real_messages, reply_entry, user_dead_drop
+from tests.client.replies import reply_to_the_message
 from tests.client.source_process import wait_for
 from tests.support.organisation import Organisation
 from tests.support.sources import TEST_VAULT_BLOCKS
@@ -40,9 +37,7 @@ def _embedded(edge: RunningEdge, org: Organisation, folder: Path) -> EmbeddedCli
         folder,
         [org.anchor],
         EdgeEndpoint(edge.url),
-        send_period_s=0.2,
-        download_period_s=0.5,
-        kdf_cost=INTERACTIVE,
+        ClientSettings(send_period_s=0.2, download_period_s=0.5, kdf_cost=INTERACTIVE),
         vault_blocks=TEST_VAULT_BLOCKS,
     )
 
@@ -68,12 +63,7 @@ def test_an_embedded_client_sends_reads_and_stops_with_its_host(
         assert [str(p.id) for p in profiles] == ["news_desk"] == [default]
         words, queued = session.begin("news_desk", TEXT)
         assert session.wait_sent(queued.ticket, 30) == SENT
-        (real,) = real_messages(edge, org)
-        u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
-        assert u2j.text.text() == TEXT
-        reply = reply_entry(org, "news_desk", u2j.reply_key, text_reply("we have them"))
-        with EdgeClient(edge.url) as publisher:
-            publisher.publish_dead_drop(user_dead_drop(org, [reply], datetime.now(UTC)))
+        reply_to_the_message(edge, org, TEXT, "we have them", "news_desk")
 
         def replied() -> bool:
             return [e.text for e in session.conversation() if not e.mine] == ["we have them"]

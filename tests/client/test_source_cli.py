@@ -20,13 +20,11 @@ import pytest
 from quietline.client import SourceStorage, vault
 from quietline.client.passphrase import read_shown
 from quietline.client.records import SourceRecords
-from quietline.edge_client import EdgeClient
 from quietline.processes import passphrase_pipe, with_passphrase
 from quietline.protocol.api import Direction
-from quietline.protocol.messages import text_reply
 from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
-from tests.client.replies import real_messages, reply_entry, user_dead_drop
+from tests.client.replies import real_messages, reply_to_the_message
 from tests.client.source_process import DEADLINE_S, FAST, source_run, wait_for
 from tests.support.organisation import Organisation
 
@@ -125,12 +123,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         assert "'nobody' is not a recipient" in unknown.stderr
 
         wait_for("the real message", lambda: real_messages(edge, org))
-        (real,) = real_messages(edge, org)
-        u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
-        assert u2j.text.text() == SECRET_TEXT
-        entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("received, thanks"))
-        with EdgeClient(edge.url) as publisher:
-            publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
+        reply_to_the_message(edge, org, SECRET_TEXT, "received, thanks", "news_desk")
 
         def reply_arrived() -> bool:
             shown = _quietline("inbox", *common, "--json", passphrase=passphrase)

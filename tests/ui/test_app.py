@@ -22,9 +22,6 @@ from quietline.client.handoff import Handoff
 from quietline.client.ipc import LinkServer, SocketLink
 from quietline.client.storage import Cache
 from quietline.clock import SystemClock
-from quietline.edge_client import EdgeClient
-from quietline.protocol.messages import text_reply
-from quietline.protocol.recipients import RecipientId
 from quietline.ui import i18n
 from quietline.ui.app import (
     ConversationScreen,
@@ -36,7 +33,7 @@ from quietline.ui.app import (
 from quietline.ui.session import Session, digest_of, fill
 from quietline.vault import INTERACTIVE
 from tests.client.edge_server import published_edge
-from tests.client.replies import real_messages, reply_entry, user_dead_drop
+from tests.client.replies import reply_to_the_message
 from tests.client.source_process import source_run, wait_for
 from tests.support.organisation import Organisation
 
@@ -261,12 +258,7 @@ def test_a_message_written_in_the_ui_leaves_with_a_regular_send_and_its_reply_sh
             )
             await until(pilot, "sent", lambda: shown(app, "#status") == translate("Sent."))
             assert translate("sent") in text_on_screen(app)
-            (real,) = real_messages(edge, org)
-            u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
-            assert u2j.text.text() == CHINESE
-            reply = reply_entry(org, "news_desk", u2j.reply_key, text_reply("收到，谢谢"))  # noqa: RUF001
-            with EdgeClient(edge.url) as publisher:
-                publisher.publish_dead_drop(user_dead_drop(org, [reply], datetime.now(UTC)))
+            reply_to_the_message(edge, org, CHINESE, "收到，谢谢", "news_desk")  # noqa: RUF001
 
             async def reply_shown() -> bool:
                 await pilot.press("ctrl+r")

@@ -35,7 +35,7 @@ from quietline.client import (
     mailbox,
 )
 from quietline.client import passphrase as passphrases
-from quietline.client.embed import new_client, serve
+from quietline.client.embed import ClientSettings, new_client, serve
 from quietline.client.handoff import LOST, SENT
 from quietline.client.ipc import SocketLink
 from quietline.client.storage import Cache
@@ -198,15 +198,8 @@ def run_command(
     )
     with alone(storage.running_path, "source run"), connection:
         try:
-            client = new_client(
-                connection,
-                pinned,
-                storage,
-                send_period_s=period,
-                download_period_s=download_period,
-                schedule=schedule.value,
-                kdf_cost=KDF_COSTS[kdf],
-            )
+            settings = ClientSettings(period, download_period, schedule.value, KDF_COSTS[kdf])
+            client = new_client(connection, pinned, storage, settings)
             serve(client, SystemClock(), stop, on_step=_status_printer(client))
         except (StorageError, ProtocolError) as error:
             raise fail(str(error)) from None

@@ -51,29 +51,37 @@ from quietline.vault import MODERATE, KdfCost
 STOP_TIMEOUT_S = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """How a client runs: a send every ``send_period_s`` (``fixed`` on the installation's
+    phase, or ``memoryless`` with that mean), a download every ``download_period_s``, and
+    the Argon2id cost a new folder's vault records (MODERATE for people)."""
+
+    send_period_s: float = DEFAULT_SEND_PERIOD_S
+    download_period_s: float = DEFAULT_DOWNLOAD_PERIOD_S
+    schedule: str = "fixed"
+    kdf_cost: KdfCost = MODERATE
+
+
 def new_client(
     edge: EdgeClient,
     anchors: Sequence[SignedKey],
     storage: SourceStorage,
-    *,
-    send_period_s: float = DEFAULT_SEND_PERIOD_S,
-    download_period_s: float = DEFAULT_DOWNLOAD_PERIOD_S,
-    schedule: str = "fixed",
-    kdf_cost: KdfCost = MODERATE,
+    settings: ClientSettings | None = None,
 ) -> SourceClient:
-    """A client on the folder of ``storage`` (set up here the first time, which draws the
-    installation's schedule phases), sending every ``send_period_s`` (``fixed`` or
-    ``memoryless``) and downloading every ``download_period_s``. Raises StorageError."""
-    storage.install(kdf_cost)
-    sends = timedelta(seconds=send_period_s)
-    downloads = timedelta(seconds=download_period_s)
+    """A client on the folder of ``storage``, set up here the first time (which draws the
+    installation's schedule phases). Raises StorageError."""
+    chosen = settings or ClientSettings()
+    storage.install(chosen.kdf_cost)
+    sends = timedelta(seconds=chosen.send_period_s)
+    downloads = timedelta(seconds=chosen.download_period_s)
     return SourceClient(
         edge,
         anchors,
         storage,
-        send_schedule=schedule_named(schedule, sends, storage.schedule_phase("send")),
+        send_schedule=schedule_named(chosen.schedule, sends, storage.schedule_phase("send")),
         download_schedule=schedule_named("fixed", downloads, storage.schedule_phase("download")),
-        kdf_cost=kdf_cost,
+        kdf_cost=chosen.kdf_cost,
     )
 
 
@@ -114,7 +122,8 @@ class EmbeddedClient:
 
     ``folder`` is the client's data folder (created 0700), ``anchors`` the organisation's
     pinned keys (shipped with the app), ``edge`` where and how to reach the edge (proxy,
-    CA, pins: :class:`~quietline.edge_endpoint.EdgeEndpoint`). Use it as a context
+    CA, pins: :class:`~quietline.edge_endpoint.EdgeEndpoint`); the defaults of
+    ``settings`` are the ones for people. Use it as a context
     manager, or call :meth:`start` and :meth:`stop`; a second client on the same folder,
     in this process or another, is refused (it would double the folder's traffic).
     """
@@ -124,11 +133,8 @@ class EmbeddedClient:
         folder: Path,
         anchors: Sequence[SignedKey],
         edge: EdgeEndpoint,
+        settings: ClientSettings | None = None,
         *,
-        send_period_s: float = DEFAULT_SEND_PERIOD_S,
-        download_period_s: float = DEFAULT_DOWNLOAD_PERIOD_S,
-        schedule: str = "fixed",
-        kdf_cost: KdfCost = MODERATE,
         vault_blocks: int = DEFAULT_BLOCKS,
         clock: Clock | None = None,
     ) -> None:
@@ -137,7 +143,7 @@ class EmbeddedClient:
         self.storage = SourceStorage(folder, vault_blocks=vault_blocks)
         self.anchors = list(anchors)
         self._endpoint = edge
-        self._options = (send_period_s, download_period_s, schedule, kdf_cost)
+        self._settings = settings or ClientSettings()
         self._clock = clock or SystemClock()
         self._stop = threading.Event()
         self._client: SourceClient | None = None
@@ -149,19 +155,10 @@ class EmbeddedClient:
         serves. Raises AlreadyRunning, StorageError or SourceClientError."""
         if self._thread is not None:
             raise SourceClientError("the client is already running")
-        send_period_s, download_period_s, schedule, kdf_cost = self._options
         with ExitStack() as resources:
             resources.enter_context(running_alone(self.storage.running_path, "source client"))
             edge = resources.enter_context(EdgeClient(self._endpoint))
-            client = new_client(
-                edge,
-                self.anchors,
-                self.storage,
-                send_period_s=send_period_s,
-                download_period_s=download_period_s,
-                schedule=schedule,
-                kdf_cost=kdf_cost,
-            )
+            client = new_client(edge, self.anchors, self.storage, self._settings)
             started = threading.Event()
             failure: list[QuietlineError] = []
             self._stop.clear()
