@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -314,11 +317,14 @@ os.execv(sys.executable, [sys.executable, "-m", "quietline", *sys.argv[2:]])
 class Terminal:
     """A person at a terminal: reads what the command shows, types answers."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.master, slave = os.openpty()
+        # 100 columns and 30 lines, as a terminal window tells its programs.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.process = subprocess.Popen(
             [sys.executable, "-c", AT_A_TERMINAL, os.ttyname(slave), *args],
             start_new_session=True,
+            env=env,
         )
         os.close(slave)
         self.seen = b""
@@ -360,3 +366,16 @@ def test_at_a_terminal_the_message_is_typed_and_replacing_a_vault_is_confirmed(
             assert person.close() == (0 if queued else 1)
         passphrase = read_shown(person.seen.decode().replace("\r\n", "\n"))
     assert _sent(folder, passphrase) == [SECRET_TEXT]
+
+
+def test_the_ui_opens_at_a_terminal_in_the_locales_language_and_quits(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    folder = tmp_path / "client"
+    chinese = {"TERM": "xterm-256color", "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}
+    with _running(edge, org, folder):
+        person = Terminal("source", "ui", "--vault", str(folder), env={**os.environ, **chinese})
+        person.expect("开始之前")  # "Before you start"
+        person.type("\x11")  # Ctrl-Q: lock and quit
+        assert person.close() == 0
+    assert b"Traceback" not in person.seen
