@@ -373,9 +373,23 @@ def test_the_ui_opens_at_a_terminal_in_the_locales_language_and_quits(
 ) -> None:
     folder = tmp_path / "client"
     chinese = {"TERM": "xterm-256color", "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}
+    # Textual settings that would log, record or type: the command forgets them.
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    textual = {
+        "TEXTUAL": "debug",
+        "TEXTUAL_LOG": str(recorded / "textual.log"),
+        "TEXTUAL_SCREENSHOT": "0",
+        "TEXTUAL_SCREENSHOT_LOCATION": str(recorded),
+        "TEXTUAL_PRESS": "tab",
+    }
     with _running(edge, org, folder):
-        person = Terminal("source", "ui", "--vault", str(folder), env={**os.environ, **chinese})
+        person = Terminal(
+            "source", "ui", "--vault", str(folder), env={**os.environ, **chinese, **textual}
+        )
         person.expect("开始之前")  # "Before you start"
+        time.sleep(0.5)  # TEXTUAL_SCREENSHOT=0 would save a screenshot by now
         person.type("\x11")  # Ctrl-Q: lock and quit
         assert person.close() == 0
     assert b"Traceback" not in person.seen
+    assert list(recorded.iterdir()) == []

@@ -17,12 +17,12 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, ProgressBar, Static, TextArea
 
 from quietline.client import SourceStorage, vault
-from quietline.client.errors import ClientNotRunning
+from quietline.client.errors import ClientNotRunning, SourceClientError
 from quietline.client.handoff import Handoff
 from quietline.client.ipc import LinkServer, SocketLink
 from quietline.client.storage import Cache
 from quietline.clock import SystemClock
-from quietline.ui import i18n
+from quietline.ui import forget_textual_settings, i18n
 from quietline.ui.app import (
     ConversationScreen,
     DigestScreen,
@@ -279,3 +279,17 @@ def _has_recipients(session: Session) -> bool:
         return bool(session.recipients()[0])
     except ClientNotRunning:
         return False
+
+
+def test_the_app_refuses_textual_settings_that_would_record_it(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEXTUAL", "debug")
+    with pytest.raises(SourceClientError, match="TEXTUAL=debug"):
+        SourceApp(session, i18n.translations(i18n.Language.english))
+
+
+def test_forgetting_textual_settings_leaves_every_other_variable() -> None:
+    environment = {"TEXTUAL": "devtools", "TEXTUAL_LOG": "x", "LANG": "zh_CN", "TERM": "xterm"}
+    forget_textual_settings(environment)
+    assert environment == {"LANG": "zh_CN", "TERM": "xterm"}

@@ -46,7 +46,7 @@ from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, parse_pin
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError, QuietlineError
-from quietline.ui import i18n
+from quietline.ui import forget_textual_settings, i18n
 from quietline.ui.i18n import Language
 
 source = typer.Typer(
@@ -312,7 +312,9 @@ def ui_command(
     """A terminal app in front of the running client: check the organisation's key, unlock
     or start new, write and read. It talks to `quietline source run` through its socket,
     so nothing done in it changes what the client sends or writes, nor when."""
-    # Textual loads slowly: only this command pays for it.
+    # Textual loads slowly: only this command pays for it, and reads its settings from
+    # the environment as it loads.
+    forget_textual_settings(os.environ)
     from quietline.ui.app import SourceApp  # noqa: PLC0415
     from quietline.ui.session import Session  # noqa: PLC0415
 

@@ -44,6 +44,7 @@ from quietline.edge_endpoint import EdgeEndpoint
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.errors import QuietlineError
 from quietline.runner import run_steps, running_alone
+from quietline.ui import forget_textual_settings
 from quietline.ui.session import Session
 from quietline.vault import MODERATE, KdfCost
 
@@ -222,7 +223,10 @@ class EmbeddedClient:
         """Run the terminal UI (``quietline source ui``) on this client until the person
         quits it; the client keeps running. ``language``: ``en`` or ``zh_CN`` (default:
         the locale's)."""
-        # Textual loads slowly: only a host app that opens the UI pays for it.
+        # Textual loads slowly: only a host app that opens the UI pays for it, and reads
+        # its settings from the environment as it loads (the app refuses to run with
+        # those that would record it).
+        forget_textual_settings(os.environ)
         from quietline.ui import i18n  # noqa: PLC0415
         from quietline.ui.app import SourceApp  # noqa: PLC0415
 

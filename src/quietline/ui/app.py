@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on, work
+from textual import constants, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -35,6 +35,7 @@ from quietline.client.errors import (
     Conflict,
     NoVerifiedKeys,
     QueueFull,
+    SourceClientError,
     WrongPassphrase,
 )
 from quietline.client.handoff import LOST, SENT
@@ -609,6 +610,19 @@ class ConversationScreen(Screen[None]):
         source_app(self).action_lock()
 
 
+def recording_settings(features: frozenset[str]) -> list[str]:
+    """The Textual settings in force that would write what the app shows or what is
+    typed to a file or a debugging server, or type for the person."""
+    found = [f"TEXTUAL={feature}" for feature in sorted(features & {"devtools", "debug"})]
+    if constants.LOG_FILE is not None:
+        found.append("TEXTUAL_LOG")
+    if constants.SCREENSHOT_DELAY >= 0:
+        found.append("TEXTUAL_SCREENSHOT")
+    if constants.PRESS:
+        found.append("TEXTUAL_PRESS")
+    return found
+
+
 class SourceApp(App[None]):
     """The source UI over one :class:`Session`, in one language."""
 
@@ -646,6 +660,12 @@ class SourceApp(App[None]):
 
     def __init__(self, session: Session, translations: gettext.NullTranslations) -> None:
         super().__init__()
+        recording = recording_settings(self.features)
+        if recording:
+            raise SourceClientError(
+                f"Textual settings would record what the app shows or is typed "
+                f"({', '.join(recording)}): unset them (quietline.ui.forget_textual_settings)"
+            )
         self.session = session
         _Catalogue.current = translations
 
