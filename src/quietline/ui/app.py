@@ -48,7 +48,7 @@ from quietline.ui.session import Entry, Session, fill, groups_that_differ, typo_
 WAIT_STEP_S = 1.0
 # How often the conversation is read again while unlocked (new replies), and the
 # recipients while the client has no keys yet: reads over the socket, never a send.
-REFRESH_S = 20.0
+REFRESH_S = 60.0
 WAITING_FOR_KEYS_S = 5.0
 
 T = TypeVar("T")
