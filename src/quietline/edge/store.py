@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +29,7 @@ from quietline.protocol.deaddrops import (
     SignedDeadDrop,
 )
 from quietline.protocol.encoding import from_unix_micros, unix_micros
-from quietline.protocol.errors import MalformedInput, QuietlineError
+from quietline.protocol.errors import MalformedInput, QuietlineError, UnknownRecipient
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.recipients import RecipientId
@@ -307,6 +307,30 @@ class EdgeStore:
                 "INSERT OR REPLACE INTO profiles (id, profile, is_default) VALUES (?, ?, ?)",
                 (profile.id, json.dumps(profile.to_json()), int(default)),
             )
+
+    def change_profile(
+        self, recipient_id: str, change: Callable[[JournalistProfile], JournalistProfile]
+    ) -> None:
+        """Replace the stored profile of ``recipient_id`` by ``change`` of it, in one
+        transaction (whatever ``change`` raises leaves it as it was); UnknownRecipient
+        when none is stored."""
+        with self._write() as db:
+            rows = db.execute("SELECT profile FROM profiles WHERE id = ?", (recipient_id,))
+            found = rows.fetchall()
+            if not found:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
+            changed = change(JournalistProfile.from_json(load_json(found[0][0])))
+            db.execute(
+                "UPDATE profiles SET profile = ? WHERE id = ?",
+                (json.dumps(changed.to_json()), recipient_id),
+            )
+
+    def remove_profile(self, recipient_id: str) -> None:
+        """Stop publishing the profile of ``recipient_id`` (its keys stay until they expire
+        or are revoked); UnknownRecipient when none is stored."""
+        with self._write() as db:
+            if not db.execute("DELETE FROM profiles WHERE id = ?", (recipient_id,)).rowcount:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
 
     def profiles(self) -> tuple[list[JournalistProfile], str | None]:
         """Every profile (by id) and the default recipient's id, if one is set."""
