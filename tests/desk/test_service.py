@@ -20,6 +20,7 @@ from quietline.desk.state import (
     Flow,
     MessageKind,
     UnknownSource,
+    coarse,
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskStore
@@ -508,3 +509,33 @@ def test_a_forged_dead_drop_with_a_huge_id_does_not_move_the_cursor(
     assert any(f"dead drop {I64_MAX} skipped" in note for note in report.notes)
     # Had the forgery moved the cursor, no later dead drop would ever be read.
     assert world.desk.store.read().cursor == real_id
+
+
+def test_a_thread_keeps_the_order_written_and_only_coarse_times(world: World) -> None:
+    world.add("alice")
+    source = EncryptionKeyPair.generate()
+    written = ["first", "second", "third"]
+    published = []
+    for text in written:  # three dead drops, a few minutes apart, all read in one step
+        world.write("alice", source, text)
+        published.append(world.now)
+        world.clock.advance(timedelta(minutes=7, seconds=3, microseconds=17))
+    assert world.desk.step(world.now).messages_received == 3
+    world.desk.reply(source.public.hex()[:8], "noted", world.now)
+    world.tick()
+    world.desk.step(world.now)
+    world.write("alice", source, "fourth")
+    world.tick()
+    world.desk.step(world.now)
+
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert [m.text for m in conversation.messages] == [*written, "noted", "fourth"]
+    ids = [m.id for m in conversation.messages]
+    assert ids == sorted(ids)
+    assert conversation.latest == ids[-1]
+    # The hour of the dead drop each came in, not the moment the desk read it.
+    assert [m.at for m in conversation.messages[:3]] == [coarse(t) for t in published]
+    reply = conversation.messages[3]
+    assert reply.sent_at is not None
+    moments = [m.at for m in conversation.messages] + [reply.sent_at]
+    assert all((t.minute, t.second, t.microsecond) == (0, 0, 0) for t in moments)

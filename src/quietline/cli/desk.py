@@ -29,6 +29,7 @@ from quietline.desk.state import (
     Conversation,
     DeskState,
     Flow,
+    coarse,
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskStore, NoDesk
@@ -189,7 +190,7 @@ def _summary(conversation: Conversation, queued: set[int]) -> dict[str, Any]:
         "received": sum(m.direction is Flow.IN for m in messages),
         "sent": sum(m.direction is Flow.OUT and m.sent_at is not None for m in messages),
         "queued": sum(m.id in queued for m in messages),
-        "last_at": format_rfc3339(max(m.at for m in messages)) if messages else None,
+        "last_at": format_rfc3339(coarse(max(m.at for m in messages))) if messages else None,
     }
 
 
@@ -204,8 +205,8 @@ def sources(
     with _desk(folder, kdf, passphrase_fd) as the_desk:
         state = the_desk.store.read()
     queued = set(state.outbox)
-    rows = [_summary(c, queued) for c in state.conversations.values()]
-    rows.sort(key=lambda row: row["last_at"] or "", reverse=True)
+    newest_first = sorted(state.conversations.values(), key=lambda c: c.latest, reverse=True)
+    rows = [_summary(c, queued) for c in newest_first]
     if as_json:
         typer.echo(json.dumps({"sources": rows}))
         return
@@ -244,7 +245,7 @@ def thread(
         return
     typer.echo(f"source {conversation.short_id}, with {conversation.recipient_id}")
     for message in conversation.messages:
-        when = format_rfc3339(message.at)
+        when = format_rfc3339(coarse(message.at))
         if message.direction is Flow.IN:
             typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
             continue

@@ -289,7 +289,7 @@ class Desk:
                     recipient_id,
                     text,
                     message_digest(received.message),
-                    step.at,
+                    dead_drop.body.created_at,
                 )
                 step.messages_received += stored is not None
 

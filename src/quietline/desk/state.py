@@ -6,6 +6,14 @@ is known only by the reply key it sent; its conversation records which recipient
 with, every message in and out, and whether it was handed over. Replies wait in the
 outbox until the desk's next period sends one. Everything here is plain data with a
 JSON form; :mod:`quietline.desk.store` keeps it in the vault.
+
+A conversation's messages are kept in the order they reached the desk: dead drops are
+read in the order the CoverNode published them, so a source's messages keep the order
+it wrote them in across dead drops (a U2J carries no ordering of its own, and within
+one dead drop the mixer's shuffle leaves none to keep). Message ids follow that order.
+Times are kept coarse, to the hour (:func:`coarse`): a received message carries the hour
+of the dead drop it came in (public already), never the moment the desk read it, so a
+seized vault cannot be matched against traffic at any finer grain.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from quietline.keystore import (
@@ -45,6 +53,12 @@ from quietline.protocol.recipients import RecipientId
 
 STATE_VERSION = 1
 SHORT_ID_LEN = 8
+COARSE = timedelta(hours=1)
+
+
+def coarse(at: datetime) -> datetime:
+    """``at`` truncated to the hour: the only precision a message's time is kept at."""
+    return at.replace(minute=0, second=0, microsecond=0)
 
 
 class UnknownSource(MisuseError):
@@ -196,6 +210,12 @@ class Conversation:
     def short_id(self) -> str:
         return self.reply_key.hex()[:SHORT_ID_LEN]
 
+    @property
+    def latest(self) -> int:
+        """The id of its newest message (0 when it has none): what orders sources by
+        their latest activity, as coarse times cannot."""
+        return max((message.id for message in self.messages), default=0)
+
     def has_digest(self, digest: str) -> bool:
         return any(message.digest == digest for message in self.messages)
 
@@ -341,8 +361,9 @@ class DeskState:
         digest: str,
         at: datetime,
     ) -> Conversation | None:
-        """Store an incoming message once; returns its conversation, or None when this
-        message was already stored."""
+        """Store an incoming message once, after every message stored before it, at the
+        coarse hour of ``at`` (that of the dead drop it came in); returns its conversation,
+        or None when this message was already stored."""
         conversation = self.conversations.get(reply_key.hex())
         if conversation is None:
             conversation = Conversation(reply_key, recipient_id)
@@ -356,7 +377,7 @@ class DeskState:
                 MessageKind.TEXT,
                 recipient_id,
                 text,
-                at,
+                coarse(at),
                 digest=digest,
             )
         )
@@ -365,14 +386,15 @@ class DeskState:
     def queue_outgoing(
         self, conversation: Conversation, kind: MessageKind, sender_id: str, text: str, at: datetime
     ) -> Message:
-        """Append an outgoing message to the conversation and to the end of the outbox."""
-        message = Message(self.new_message_id(), Flow.OUT, kind, sender_id, text, at)
+        """Append an outgoing message (at the coarse hour of ``at``) to the conversation
+        and to the end of the outbox."""
+        message = Message(self.new_message_id(), Flow.OUT, kind, sender_id, text, coarse(at))
         conversation.messages.append(message)
         self.outbox.append(message.id)
         return message
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
-        """Take a message off the outbox and record when it left."""
+        """Take a message off the outbox and record the hour it left."""
         conversation, message = self.message(message_id)
         index = conversation.messages.index(message)
         conversation.messages[index] = Message(
@@ -382,7 +404,7 @@ class DeskState:
             message.recipient_id,
             message.text,
             message.at,
-            sent_at=at,
+            sent_at=coarse(at),
         )
         self.outbox.remove(message_id)
         if self.in_flight is not None and self.in_flight.message_id == message_id:
