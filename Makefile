@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@./scripts/install-chromium.sh
 
 demo: $(STAMP)
 	$(BIN)/quietline demo

@@ -4,10 +4,9 @@ a temporary folder), with time moved by hand."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,12 @@ from quietline.clock import FixedClock
 from quietline.desk.report import Sent
 from quietline.desk.service import Desk, DeskEdge
 from quietline.desk.state import (
-    DeskState,
     Flow,
     MessageKind,
     UnknownSource,
     coarse,
     recipient_from_bundle,
 )
-from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import KeySubmission
@@ -45,75 +42,22 @@ from quietline.protocol.keys import (
 from quietline.protocol.messages import U2J, J2UType, U2JMessage, filler_c2j
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.recipients import RecipientId
-from quietline.vault import INTERACTIVE
 from tests.desk.world import (
+    NOW,
+    PERIOD,
+    World,
     bundle_for,
     drop_message,
     keys_from,
+    make_desk,
     open_j2c,
     publish_covernode_messaging,
-    real_edge,
     seal_message,
     sent_j2c,
 )
 from tests.support.coverdrop_clients import app_handover_id
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
-
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
-PERIOD = timedelta(minutes=1)
-PASSPHRASE = "desk passphrase"
-
-
-@dataclass
-class World:
-    clock: FixedClock
-    org: Organisation
-    edge: EdgeClient
-    store: EdgeStore
-    desk: Desk
-
-    @property
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def add(self, recipient_id: str) -> JournalistMessagingKey:
-        """Import a recipient into the desk; returns the messaging key it published."""
-        recipient = recipient_from_bundle(bundle_for(self.org, recipient_id, self.now))
-        problems: list[str] = []
-        self.desk.add_recipient(recipient, self.now, problems.append)
-        assert problems == []
-        return JournalistMessagingKey.of(recipient.messaging[0].pair)
-
-    def write(self, recipient_id: str, source: EncryptionKeyPair, text: str) -> int:
-        """A source's message to the recipient's newest published key, in a dead drop."""
-        key = self.org.verified(self.edge, self.now).journalist_messaging_key(recipient_id)
-        sealed = seal_message(key, source, text)
-        return drop_message(
-            self.org, self.edge, self.now, key, sealed, epoch=self.store.max_epoch()
-        )
-
-    def tick(self) -> None:
-        self.clock.advance(PERIOD)
-
-
-def _desk(folder: Path, edge: EdgeClient, org: Organisation) -> Desk:
-    store = DeskStore(folder / "desk.vault", INTERACTIVE)
-    store.create(PASSPHRASE, DeskState())
-    return Desk(store, edge, [org.anchor], PERIOD)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    clock = FixedClock(NOW)
-    org = Organisation.create(NOW, ("alice", "bob", "carol"))
-    with (
-        real_edge(tmp_path, org, clock) as (url, store),
-        EdgeClient(url) as edge,
-        EdgeClient(url) as desk_edge,
-    ):
-        org.publish(edge, NOW, recipients=("alice", "bob"), messaging=False)
-        yield World(clock, org, edge, store, _desk(tmp_path, desk_edge, org))
 
 
 def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
@@ -303,7 +247,7 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
                     bundle.messaging[0].published,
                 )
             )
-        desk = _desk(tmp_path, desk_edge, org)
+        desk = make_desk(tmp_path, desk_edge, org)
         desk.add_recipient(bundle, NOW, pytest.fail)
 
         # The mixer rotates its messaging key and uses it in a dead drop of the new epoch.

@@ -23,7 +23,6 @@ from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read
 from quietline.cli.textinput import MessageFile, read_message
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
-from quietline.desk.report import DeskReport
 from quietline.desk.service import Desk
 from quietline.desk.state import (
     Conversation,
@@ -33,6 +32,8 @@ from quietline.desk.state import (
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskStore, NoDesk
+from quietline.desk.web.app import DeskWeb
+from quietline.desk.web.server import NotLoopback, require_loopback, serve
 from quietline.edge_client import EdgeClient
 from quietline.keystore import Bundle
 from quietline.protocol.certificates import SignedKey
@@ -160,15 +161,11 @@ def run(
         with alone(running, "desk run"), _desk(folder, kdf, passphrase_fd) as the_desk:
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
 
-            def until_due(report: DeskReport, now: datetime) -> float:
-                due = report.next_send_at or now + the_desk.period
-                return (due - now).total_seconds()
-
             run_steps(
                 the_desk.step,
                 SystemClock(),
                 stopping,
-                pause=until_due,
+                pause=the_desk.pause,
                 on_step=print_report,
                 once=once,
             )
@@ -296,3 +293,49 @@ def handover_command(
         typer.echo(f"handed {source} over to {to} on this desk; the source is told next period")
     else:
         typer.echo(f"{to} is not on this desk: the source is told to write to {to}")
+
+
+@desk.command("serve")
+def serve_command(
+    folder: Folder,
+    host: Annotated[
+        str, typer.Option("--host", help="A loopback address: 127.0.0.1, ::1 or localhost.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8470,
+    lock_after: Annotated[
+        float,
+        typer.Option("--lock-after", min=0.1, help="Minutes without use before the pages lock."),
+    ] = 10.0,
+    kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
+) -> None:
+    """Serve the desk as a local web app and run its loop (one J2C every period).
+
+    The pages open with the vault's passphrase and lock after --lock-after minutes
+    without use or when asked. The loop starts at the first unlock (or at once with
+    --passphrase-fd, for an unattended desk) and keeps its schedule while the pages are
+    locked. Only one desk serve or desk run works on a vault at a time.
+    """
+    try:
+        require_loopback(host)
+    except NotLoopback as error:
+        raise fail(str(error)) from None
+    config = _config(folder)
+    store = _store(config, kdf)
+    if not store.exists():
+        raise fail(f"no desk vault at {store.path} (quietline desk add-recipient BUNDLE)")
+    vault = config.desk.vault
+    running = vault.with_name(vault.name + ".running")
+    with alone(running, "desk serve"), EdgeClient(config.desk.edge_url) as edge:
+        if passphrase_fd is not None:
+            _unlock(store, passphrase_fd)
+        the_desk = Desk(
+            store, edge, _anchors(config), timedelta(seconds=config.desk.period_seconds)
+        )
+        web = DeskWeb(the_desk, SystemClock(), timedelta(minutes=lock_after))
+        serve(
+            web, host, port, on_step=print_report,
+            on_ready=lambda url: typer.echo(f"desk serving at {url} (Ctrl-C stops it)"),
+            unlocked=passphrase_fd is not None,
+        )  # fmt: skip
+    typer.echo("desk stopped")

@@ -29,6 +29,7 @@ class DeskReport(StepReport):
     keys_published: int = 0
     waiting_for_epoch: int | None = None
     next_send_at: datetime | None = None
+    edge_reached: bool = True  # False when the published keys could not be fetched
 
     def summary(self) -> list[str]:
         """Dead drops read, messages received, what was sent, then keys and waiting."""

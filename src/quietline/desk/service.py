@@ -54,7 +54,7 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
-from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
 from quietline.protocol.keygen import CertifiedEncryptionKey
 from quietline.protocol.keys import CoverNodeMessagingKey, EncryptionKeyPair
 from quietline.protocol.messages import (
@@ -169,6 +169,17 @@ class Desk:
                 conversation.handed_over_to = new_recipient_id
         return Handover(message, moved)
 
+    def published_recipients(self, now: datetime) -> list[JournalistProfile]:
+        """The recipients the organisation publishes now (a profile with a verified
+        identity key): the only ones a source can be handed over to.
+
+        Raises EdgeUnavailable, EdgeRefused or ProtocolError when the edge cannot say.
+        """
+        published = self.edge.public_keys()
+        verified = verify_published_keys(published, self.anchors, now).verified
+        identities = verified.of_role(KeyRole.JOURNALIST_ID)
+        return [profile for profile in published.profiles if identities.get(profile.id)]
+
     # --- the periodic step --------------------------------------------------------------
 
     def step(self, now: datetime) -> DeskReport:
@@ -192,11 +203,18 @@ class Desk:
             step.next_send_at = now + self.period
         return step
 
+    def pause(self, report: DeskReport, now: datetime) -> float:
+        """Seconds to wait after ``report``'s step before the next one: until the next J2C
+        is due."""
+        due = report.next_send_at or now + self.period
+        return (due - now).total_seconds()
+
     def _fetch_keys(self, step: DeskReport) -> VerifiedKeys | None:
         try:
             published = self.edge.public_keys()
             return verify_published_keys(published, self.anchors, step.at).verified
         except EdgeFailure as error:
+            step.edge_reached = False
             step.notes.append(f"cannot get verified keys: {error}")
             return None
 
@@ -266,6 +284,7 @@ class Desk:
                 except QuietlineError as error:
                     step.notes.append(f"dead drop {dead_drop.id} skipped: {error}")
                 state.cursor = dead_drop.id
+                state.last_dead_drop_at = dead_drop.body.created_at
                 step.dead_drops_read += 1
             if state.cursor == start:
                 return  # nothing new that verified: the rest waits for the next step

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import nacl.utils
+
 from quietline.keystore import (
     Bundle,
     certified_key_to_json,
@@ -205,6 +207,12 @@ class Conversation:
     messages: list[Message] = field(default_factory=list)
     # Set when the source was handed to a recipient who is not on this desk.
     handed_over_to: str | None = None
+    # The desk's own: a name and notes the recipients keep, whether it is muted, and the
+    # id of the newest message someone at the desk has seen (those above it are unread).
+    alias: str = ""
+    notes: str = field(default="", repr=False)
+    muted: bool = False
+    read_up_to: int = 0
 
     @property
     def short_id(self) -> str:
@@ -216,6 +224,11 @@ class Conversation:
         their latest activity, as coarse times cannot."""
         return max((message.id for message in self.messages), default=0)
 
+    @property
+    def unread(self) -> int:
+        """How many messages from the source nobody at the desk has seen yet."""
+        return sum(m.direction is Flow.IN and m.id > self.read_up_to for m in self.messages)
+
     def has_digest(self, digest: str) -> bool:
         return any(message.digest == digest for message in self.messages)
 
@@ -225,21 +238,40 @@ class Conversation:
             "recipient": self.recipient_id,
             "messages": [message.to_json() for message in self.messages],
             "handed_over_to": self.handed_over_to,
+            "alias": self.alias,
+            "notes": self.notes,
+            "muted": self.muted,
+            "read_up_to": self.read_up_to,
         }
 
     @classmethod
     def from_json(cls, obj: object) -> Conversation:
+        """Parse a stored conversation (vaults written before the desk's own alias, notes,
+        mute and read marker load with none); raises MalformedInput."""
         fields = require_object(obj, "a conversation")
         messages = fields.get("messages")
         handed = fields.get("handed_over_to")
         recipient = fields.get("recipient")
-        if not isinstance(messages, list) or not isinstance(recipient, str):
+        alias, notes = fields.get("alias", ""), fields.get("notes", "")
+        muted, read_up_to = fields.get("muted", False), fields.get("read_up_to", 0)
+        if not (
+            isinstance(messages, list)
+            and isinstance(recipient, str)
+            and isinstance(alias, str)
+            and isinstance(notes, str)
+            and isinstance(muted, bool)
+            and isinstance(read_up_to, int)
+        ):
             raise MalformedInput("a stored conversation is malformed")
         return cls(
             ReplyKey(hex_decode(fields.get("reply_key"), 32)),
             recipient,
             [Message.from_json(message) for message in messages],
             None if handed is None else str(handed),
+            alias,
+            notes,
+            muted,
+            read_up_to,
         )
 
 
@@ -286,6 +318,11 @@ class DeskState:
     last_j2c_at: datetime | None = None
     next_message_id: int = 1
     in_flight: InFlight | None = None
+    # When the CoverNode published the last dead drop read (public; for the status page).
+    last_dead_drop_at: datetime | None = None
+    # Keys the pseudonyms the desk shows for sources (quietline.desk.web.pseudonyms), so
+    # that they are stable on this desk and say nothing anywhere else.
+    pseudonym_key: bytes = field(default_factory=lambda: nacl.utils.random(32), repr=False)
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -419,9 +456,11 @@ class DeskState:
             "cursor": self.cursor,
             "conversations": [c.to_json() for c in self.conversations.values()],
             "outbox": list(self.outbox),
-            "last_j2c_at": None if self.last_j2c_at is None else format_rfc3339(self.last_j2c_at),
+            "last_j2c_at": _optional_time(self.last_j2c_at),
             "next_message_id": self.next_message_id,
             "in_flight": None if self.in_flight is None else self.in_flight.to_json(),
+            "last_dead_drop_at": _optional_time(self.last_dead_drop_at),
+            "pseudonym_key": b64_encode(self.pseudonym_key),
         }
 
     @classmethod
@@ -446,6 +485,8 @@ class DeskState:
             raise MalformedInput("the desk state is malformed")
         last = fields.get("last_j2c_at")
         in_flight = fields.get("in_flight")  # absent in vaults written before it existed
+        last_dead_drop = fields.get("last_dead_drop_at")  # likewise
+        pseudonym_key = fields.get("pseudonym_key")  # likewise: a new one is saved with them
         parsed = [Conversation.from_json(c) for c in conversations]
         return cls(
             recipients=[Recipient.from_json(r) for r in recipients],
@@ -455,4 +496,20 @@ class DeskState:
             last_j2c_at=None if last is None else parse_rfc3339(last),
             next_message_id=next_id,
             in_flight=None if in_flight is None else InFlight.from_json(in_flight),
+            last_dead_drop_at=None if last_dead_drop is None else parse_rfc3339(last_dead_drop),
+            pseudonym_key=(
+                nacl.utils.random(32)
+                if pseudonym_key is None
+                else _key_of_32(b64_decode(pseudonym_key))
+            ),
         )
+
+
+def _optional_time(at: datetime | None) -> str | None:
+    return None if at is None else format_rfc3339(at)
+
+
+def _key_of_32(raw: bytes) -> bytes:
+    if len(raw) != 32:
+        raise MalformedInput("the desk's pseudonym key must be 32 bytes")
+    return raw
