@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from quietline.desk.state import DeskState
@@ -251,3 +253,16 @@ def test_a_locked_session_reads_nothing(served: Served) -> None:
             assert answer.headers["location"] == "/unlock"
         assert client.get("/api/updates").status_code == 401
         assert "for unlocked eyes only" not in client.get("/unlock").text
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/unlock", "/lock", "/api/space", "/sources/x/reply", "/sources/x"]),
+    body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
+    kind=st.sampled_from(["application/x-www-form-urlencoded", "application/json", "text/plain"]),
+)
+def test_any_body_to_any_form_gets_an_answer_never_a_crash(
+    served: Served, path: str, body: bytes, kind: str
+) -> None:
+    answer = httpx.post(served.url + path, content=body, headers={"Content-Type": kind})
+    assert answer.status_code in {303, 400, 401, 403, 405}

@@ -6,7 +6,6 @@ No key is ever shown: sources by their pseudonym, the organisation by a digest.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from quietline.desk.state import Conversation, DeskState, Flow, MessageKind, Unk
 from quietline.desk.web.pseudonyms import Pseudonym, pseudonym
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.keygen import ROTATE_AFTER
+from quietline.protocol.keys import human_digest
 
 # Warn this long before a key expires (an identity key is the admin's to renew).
 EXPIRY_WARNING = timedelta(days=14)
@@ -138,12 +138,6 @@ class Status:
     notes: list[str] = field(default_factory=list)
 
 
-def digest(key: SignedKey) -> str:
-    """The organisation key as people compare it: SHA-256 of the key, in groups of four."""
-    hexed = hashlib.sha256(key.key).hexdigest()
-    return " ".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))
-
-
 def status(
     state: DeskState, report: DeskReport | None, anchors: Sequence[SignedKey], now: datetime
 ) -> Status:
@@ -188,7 +182,7 @@ def status(
         warnings.append("No organisation key is pinned.")
     return Status(
         keys=keys,
-        organisation_digests=[digest(anchor) for anchor in anchors],
+        organisation_digests=[human_digest(anchor.signing_key()) for anchor in anchors],
         last_dead_drop=(
             "none yet" if state.last_dead_drop_at is None else hour(state.last_dead_drop_at)
         ),
