@@ -8,13 +8,11 @@ import re
 from collections.abc import Iterator
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from quietline.desk.state import DeskState
-from quietline.desk.web.app import CSP
 from quietline.desk.web.pseudonyms import pseudonym
 from quietline.protocol.keys import EncryptionKeyPair, ReplyKey
 from quietline.protocol.messages import J2UType
@@ -190,33 +188,6 @@ def test_no_page_shows_any_key(served: Served, page: Page) -> None:
     for raw in _key_material(state, served):
         for form in _forms_of(raw):
             assert not any(form in html for html in seen), "a key shows in a page"
-
-
-def test_every_answer_carries_the_security_headers(served: Served) -> None:
-    with httpx.Client(base_url=served.url) as client:
-        for path in ("/unlock", "/inbox", "/static/desk.js", "/no-such-page"):
-            answer = client.get(path)
-            assert answer.headers["content-security-policy"] == CSP
-            assert "default-src 'none'" in CSP
-            assert "frame-ancestors 'none'" in CSP
-            assert answer.headers["x-frame-options"] == "DENY"
-            assert answer.headers["cache-control"] == "no-store"
-            assert answer.headers["referrer-policy"] == "no-referrer"
-        cookie = httpx.get(served.url + "/unlock").headers["set-cookie"].lower()
-        assert "httponly" in cookie
-        assert "samesite=strict" in cookie
-        html = client.get("/unlock").text
-        assert "<script>" not in html
-        assert " style=" not in html
-        assert "http://" not in html
-        assert "https://" not in html
-
-
-@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "127.0.0.1:1"])
-def test_a_request_for_another_host_name_is_refused(served: Served, host: str) -> None:
-    answer = httpx.get(served.url + "/unlock", headers={"Host": host})
-    assert answer.status_code == 421
-    assert "csrf" not in answer.text
 
 
 def test_forms_and_the_space_endpoint_need_the_sessions_csrf_token(

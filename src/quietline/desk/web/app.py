@@ -1,13 +1,8 @@
-"""The desk's pages as a Starlette application, and the headers every answer carries.
+"""The desk's pages as a Starlette application, behind :func:`~quietline.desk.web.guard.guarded`.
 
-Every answer: a Content-Security-Policy allowing only this server's own script, style
-and requests (no inline script or style, no framing), ``X-Frame-Options: DENY``,
-``Cache-Control: no-store``, ``Referrer-Policy: no-referrer``. A request whose Host is
-not a loopback name with this server's port is refused before anything runs (a web
-page elsewhere cannot reach the desk by rebinding its own name to 127.0.0.1). Every
-form and the JSON endpoint that takes text carry the session's CSRF token; the session
-cookie is HttpOnly and SameSite=Strict. A locked session sees nothing but the unlock
-page: every other page redirects there, every JSON endpoint answers 401.
+Every form and the JSON endpoint that takes text carry the session's CSRF token; the
+session cookie is HttpOnly and SameSite=Strict. A locked session sees nothing but the
+unlock page: every other page redirects there, every JSON endpoint answers 401.
 """
 
 from __future__ import annotations
@@ -27,19 +22,19 @@ from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
     JSONResponse,
-    PlainTextResponse,
     RedirectResponse,
     Response,
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from quietline.clock import Clock
 from quietline.desk.report import DeskReport
 from quietline.desk.service import Desk, EdgeFailure
 from quietline.desk.state import Conversation, DeskState, UnknownSource
 from quietline.desk.web import pages
+from quietline.desk.web.guard import guarded
 from quietline.desk.web.pseudonyms import pseudonym
 from quietline.desk.web.sessions import Session, Sessions
 from quietline.protocol.errors import MessageTooLong, QuietlineError
@@ -50,55 +45,9 @@ from quietline.vault import VaultLocked
 COOKIE = "quietline_desk"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 MAX_ALIAS = 80
 MAX_NOTES = 10_000
 MAX_FORM_BYTES = 64 * 1024  # a reply fits in 512 compressed bytes; notes in 10,000 characters
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-]
-
-
-def guarded(app: ASGIApp) -> ASGIApp:
-    """``app`` behind the Host check, with the security headers on every answer."""
-
-    async def guard(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-        port = scope["server"][1] if scope.get("server") else None
-        if host not in {f"{name}:{port}" for name in LOOPBACK_NAMES}:
-            refused = PlainTextResponse(
-                "this desk answers only on its loopback address", status_code=421
-            )
-            await _with_headers(refused)(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *HEADERS]}
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return guard
-
-
-def _with_headers(response: Response) -> Response:
-    for name, value in HEADERS:
-        response.headers[name.decode()] = value.decode()
-    return response
 
 
 @dataclass
