@@ -483,3 +483,22 @@ def test_a_thread_keeps_the_order_written_and_only_coarse_times(world: World) ->
     assert reply.sent_at is not None
     moments = [m.at for m in conversation.messages] + [reply.sent_at]
     assert all((t.minute, t.second, t.microsecond) == (0, 0, 0) for t in moments)
+
+
+def test_messages_older_than_the_desk_keeps_them_are_deleted_but_not_unsent_replies(
+    world: World,
+) -> None:
+    world.add("alice")
+    world.desk.keep_messages = timedelta(days=30)
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "old news")
+    world.desk.step(world.now)
+    world.desk.reply(source.public.hex(), "an answer that waits", world.now)
+    world.clock.advance(timedelta(days=31))
+    report = world.desk.step(world.now)
+    assert report.messages_forgotten == 1
+    assert "old messages deleted 1" in report.line()
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert [m.text for m in conversation.messages] == ["an answer that waits"]
+    world.tick()
+    assert world.desk.step(world.now).messages_forgotten == 0

@@ -93,6 +93,17 @@ def _unlock(store: DeskStore, passphrase_fd: int | None) -> None:
         ) from None
 
 
+def _running(config: Config) -> Path:
+    """The lock file that lets one desk run or desk serve at a time work on the vault."""
+    vault = config.desk.vault
+    return vault.with_name(vault.name + ".running")
+
+
+def _the_desk(config: Config, store: DeskStore, edge: EdgeClient, anchors: list[SignedKey]) -> Desk:
+    period = timedelta(seconds=config.desk.period_seconds)
+    return Desk(store, edge, anchors, period, config.desk.keep_messages)
+
+
 @contextmanager
 def _desk(
     folder: Path, kdf: KdfName, passphrase_fd: int | None, *, create: bool = False
@@ -106,10 +117,9 @@ def _desk(
         typer.echo(f"created the desk vault {store.path}")
     else:
         _unlock(store, passphrase_fd)
-    period = timedelta(seconds=config.desk.period_seconds)
     with EdgeClient(config.desk.edge_url) as edge:
         try:
-            yield Desk(store, edge, anchors, period)
+            yield _the_desk(config, store, edge, anchors)
         except QuietlineError as error:
             raise fail(str(error)) from None
 
@@ -156,9 +166,10 @@ def run(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # Refused before the passphrase is asked for, when another one runs on this vault.
-        vault = _config(folder).desk.vault
-        running = vault.with_name(vault.name + ".running")
-        with alone(running, "desk run"), _desk(folder, kdf, passphrase_fd) as the_desk:
+        with (
+            alone(_running(_config(folder)), "desk run"),
+            _desk(folder, kdf, passphrase_fd) as the_desk,
+        ):
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
 
             run_steps(
@@ -324,14 +335,10 @@ def serve_command(
     store = _store(config, kdf)
     if not store.exists():
         raise fail(f"no desk vault at {store.path} (quietline desk add-recipient BUNDLE)")
-    vault = config.desk.vault
-    running = vault.with_name(vault.name + ".running")
-    with alone(running, "desk serve"), EdgeClient(config.desk.edge_url) as edge:
+    with alone(_running(config), "desk serve"), EdgeClient(config.desk.edge_url) as edge:
         if passphrase_fd is not None:
             _unlock(store, passphrase_fd)
-        the_desk = Desk(
-            store, edge, _anchors(config), timedelta(seconds=config.desk.period_seconds)
-        )
+        the_desk = _the_desk(config, store, edge, _anchors(config))
         web = DeskWeb(the_desk, SystemClock(), timedelta(minutes=lock_after))
         serve(
             web, host, port, on_step=print_report,

@@ -2,6 +2,8 @@
 
 One :meth:`Desk.step` per period does, under the vault lock:
 
+0. delete messages older than the desk keeps them (``keep_messages``, if set), except
+   replies still waiting to leave;
 1. rotate every recipient's messaging key when a day old, saving it before publishing it,
    and forget messaging keys a week after they expire;
 2. fetch and verify the published keys from the pinned anchors, and publish any of the
@@ -103,11 +105,13 @@ class Desk:
         edge: DeskEdge,
         anchors: Sequence[SignedKey],
         period: timedelta,
+        keep_messages: timedelta | None = None,
     ) -> None:
         self.store = store
         self.edge = edge
         self.anchors = tuple(anchors)
         self.period = period
+        self.keep_messages = keep_messages
 
     # --- what people do -----------------------------------------------------------------
 
@@ -188,6 +192,8 @@ class Desk:
         step = DeskReport(now)
         with self.store.transaction() as transaction:
             state = transaction.state
+            if self.keep_messages is not None:
+                step.messages_forgotten = state.forget_before(now - self.keep_messages)
             step.keys_rotated = rotate_keys(state, now, step.notes.append)
             if step.keys_rotated:
                 transaction.save()  # durable before it is published

@@ -430,6 +430,17 @@ class DeskState:
         self.outbox.append(message.id)
         return message
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete every message from before ``cutoff`` except replies still waiting to
+        leave; a conversation keeps its source, alias and notes. Returns how many went."""
+        waiting = set(self.outbox)
+        forgotten = 0
+        for conversation in self.conversations.values():
+            kept = [m for m in conversation.messages if m.at >= cutoff or m.id in waiting]
+            forgotten += len(conversation.messages) - len(kept)
+            conversation.messages = kept
+        return forgotten
+
     def mark_sent(self, message_id: int, at: datetime) -> None:
         """Take a message off the outbox and record the hour it left."""
         conversation, message = self.message(message_id)

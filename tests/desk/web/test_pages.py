@@ -75,6 +75,8 @@ def test_status_warns_of_keys_near_expiry_and_an_edge_out_of_reach(org: Organisa
     healthy = pages.status(state, None, [org.anchor], NOW)
     assert healthy.warnings == []
     assert "first unlock" in healthy.last_step
+    assert healthy.kept.startswith("until the vault is deleted")
+    assert pages.status(state, None, [], NOW, timedelta(days=90)).kept.startswith("90 days")
     # The digest `quietline admin digest` prints, for posters and videos.
     assert healthy.organisation_digests == [human_digest(org.anchor.signing_key())]
 

@@ -365,7 +365,8 @@ async def _handover(request: Request, web: DeskWeb, session: Session) -> Respons
 
 async def _status(request: Request, web: DeskWeb, session: Session) -> Response:
     state = await _state(web)
-    shown = pages.status(state, web.report, web.desk.anchors, web.clock.now())
+    desk = web.desk
+    shown = pages.status(state, web.report, desk.anchors, web.clock.now(), desk.keep_messages)
     return _render(web, session, "status.html", health=shown, period=web.desk.period)
 
 

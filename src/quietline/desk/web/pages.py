@@ -134,12 +134,17 @@ class Status:
     last_dead_drop: str
     unsent_replies: int
     last_step: str
+    kept: str
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 def status(
-    state: DeskState, report: DeskReport | None, anchors: Sequence[SignedKey], now: datetime
+    state: DeskState,
+    report: DeskReport | None,
+    anchors: Sequence[SignedKey],
+    now: datetime,
+    keep_messages: timedelta | None = None,
 ) -> Status:
     """The desk's health: keys, what it read and sends, and what needs someone's attention."""
     warnings: list[str] = []
@@ -188,6 +193,11 @@ def status(
         ),
         unsent_replies=len(state.outbox),
         last_step=last_step,
+        kept=(
+            "until the vault is deleted (no keep_messages_days in [desk])"
+            if keep_messages is None
+            else f"{keep_messages.days} days, then deleted (replies waiting to leave excepted)"
+        ),
         warnings=warnings,
         notes=[] if report is None else _named(state, report.notes),
     )
