@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	@./scripts/install-chromium.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit

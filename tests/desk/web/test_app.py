@@ -226,7 +226,7 @@ def test_a_locked_session_reads_nothing(served: Served) -> None:
         assert "for unlocked eyes only" not in client.get("/unlock").text
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     path=st.sampled_from(["/unlock", "/lock", "/api/space", "/sources/x/reply", "/sources/x"]),
     body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
