@@ -56,3 +56,16 @@ def test_the_loop_sends_one_j2c_per_period_while_no_page_is_unlocked(world: Worl
     assert web.report is reports[-1]
     assert all(report.sent is Sent.COVER for report in reports)
     assert len(sent_j2c(world.store)) == len(reports)
+
+
+# The loop's thread ends with the error, as it should (its traceback goes to the terminal).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_loop_that_fails_says_so_so_the_server_can_stop(world: World) -> None:
+    world.add("alice")
+    web = DeskWeb(world.desk, world.clock, timedelta(minutes=10))
+    world.desk.store.path.unlink()  # the vault is gone: no step can run
+    ended = threading.Event()
+    loop = DeskLoop(web, lambda _report: None, on_exit=ended.set)
+    loop.start()
+    assert ended.wait(timeout=60)
+    loop.stop()

@@ -46,11 +46,19 @@ def require_loopback(host: str) -> str:
 
 
 class DeskLoop:
-    """The desk's periodic step in a thread, started once; keeps the last report."""
+    """The desk's periodic step in a thread, started once; keeps the last report. If the
+    loop ends other than by :meth:`stop` (a disk error, say), ``on_exit`` is called: a
+    desk that serves pages but no longer sends would break its schedule unseen."""
 
-    def __init__(self, web: DeskWeb, on_step: Callable[[DeskReport], None]) -> None:
+    def __init__(
+        self,
+        web: DeskWeb,
+        on_step: Callable[[DeskReport], None],
+        on_exit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._web = web
         self._on_step = on_step
+        self._on_exit = on_exit
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -75,7 +83,11 @@ class DeskLoop:
 
     def _run(self) -> None:
         desk = self._web.desk
-        run_steps(self._step, self._web.clock, self._stop, pause=desk.pause, on_step=self._kept)
+        try:
+            run_steps(self._step, self._web.clock, self._stop, pause=desk.pause, on_step=self._kept)
+        finally:
+            if not self._stop.is_set():
+                self._on_exit()
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,10 +108,6 @@ def serve(
     running the loop from the first unlock (at once if ``unlocked``); ``on_ready`` gets
     the address to open. Raises NotLoopback before anything starts."""
     require_loopback(host)
-    loop = DeskLoop(web, on_step)
-    web.on_unlock = loop.start
-    if unlocked:
-        loop.start()
     config = uvicorn.Config(
         create_app(web),
         host=host,
@@ -110,6 +118,11 @@ def serve(
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # The process ends if the loop does: a supervisor starts it again, schedule and all.
+    loop = DeskLoop(web, on_step, on_exit=lambda: setattr(server, "should_exit", True))
+    web.on_unlock = loop.start
+    if unlocked:
+        loop.start()
     shown = f"[{host}]" if ":" in host else host
     on_ready(f"http://{shown}:{port}/")
     try:
