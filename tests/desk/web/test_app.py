@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -89,12 +90,20 @@ def test_a_recipients_day_unlock_read_reply_hand_over_lock(served: Served, page:
     expect(page.get_by_text(name)).to_have_count(0)
 
 
-def test_a_wrong_passphrase_opens_nothing(served: Served, page: Page) -> None:
+def test_a_wrong_passphrase_opens_nothing_and_the_right_one_starts_the_loop(
+    served: Served, page: Page
+) -> None:
     served.world.add("alice")
+    loop_started = threading.Event()
+    served.web.on_unlock = loop_started.set  # what desk serve hands its loop's start
     unlock(page, served, "not the passphrase")
     expect(page.get_by_role("alert")).to_have_text("That passphrase does not open this desk.")
     page.goto(served.url + "/status")
     expect(page).to_have_url(re.compile(r"/unlock$"))
+    assert not loop_started.is_set()
+    unlock(page, served)
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    assert loop_started.is_set()
 
 
 def test_pages_lock_after_sitting_idle(served: Served, page: Page) -> None:
