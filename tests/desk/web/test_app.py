@@ -235,7 +235,9 @@ def test_a_locked_session_reads_nothing(served: Served) -> None:
         assert "for unlocked eyes only" not in client.get("/unlock").text
 
 
-@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     path=st.sampled_from(["/unlock", "/lock", "/api/space", "/sources/x/reply", "/sources/x"]),
     body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
@@ -246,3 +248,18 @@ def test_any_body_to_any_form_gets_an_answer_never_a_crash(
 ) -> None:
     answer = httpx.post(served.url + path, content=body, headers={"Content-Type": kind})
     assert answer.status_code in {303, 400, 401, 403, 405}
+
+
+def test_an_oversized_form_or_space_request_is_refused_unread(served: Served, page: Page) -> None:
+    served.world.add("alice")
+    unlock(page, served)
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    assert token is not None
+    huge = "x" * (70 * 1024)
+    lock = page.request.post(served.url + "/lock", form={"csrf": token, "pad": huge})
+    assert lock.status == 403
+    space = page.request.post(
+        served.url + "/api/space", data={"text": huge}, headers={"X-CSRF-Token": token}
+    )
+    assert space.status == 400

@@ -7,6 +7,7 @@ unlock page: every other page redirects there, every JSON endpoint answers 401.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_ALIAS = 80
 MAX_NOTES = 10_000
+FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 64 * 1024  # a reply fits in 512 compressed bytes; notes in 10,000 characters
 
 
@@ -166,18 +168,34 @@ def create_app(web: DeskWeb) -> ASGIApp:
 # --- plumbing ----------------------------------------------------------------------------
 
 
+async def _body(request: Request) -> bytes | None:
+    """The request's body, or None once it passes MAX_FORM_BYTES (not read further)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    return bytes(body)
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The fields of a URL-encoded form (every form here is one); empty when the body is
-    not one, too large, or not UTF-8, so a bad form fails its CSRF check."""
+    not one, too large, or not UTF-8, so a bad form fails its CSRF check. Read once and
+    kept: the CSRF check and the page share it."""
+    held: dict[str, str] | None = getattr(request.state, "form", None)
+    if held is not None:
+        return held
+    form: dict[str, str] = {}
     kind = request.headers.get("content-type", "").split(";")[0].strip()
-    body = await request.body()  # kept by Starlette: the CSRF check and the page share it
-    if kind != "application/x-www-form-urlencoded" or len(body) > MAX_FORM_BYTES:
-        return {}
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=8)
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return dict(pairs)
+    body = await _body(request) if kind == FORM_TYPE else None
+    if body is not None:
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=8)
+            form = dict(pairs)
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+    request.state.form = form
+    return form
 
 
 async def _csrf_ok(request: Request, session: Session) -> bool:
@@ -371,13 +389,14 @@ async def _status(request: Request, web: DeskWeb, session: Session) -> Response:
 
 
 async def _space(request: Request, web: DeskWeb, session: Session) -> Response:
+    body = await _body(request)
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or len(text) > MAX_FORM_BYTES:
-        return JSONResponse({"error": 'send {"text": "..."}'}, status_code=400)
+        document = None if body is None else json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        document = None
+    text = document.get("text") if isinstance(document, dict) else None
+    if not isinstance(text, str):
+        return JSONResponse({"error": 'send {"text": "..."} (at most 64 KiB)'}, status_code=400)
     used = PaddedCompressedString.space_needed(text)
     fits = PaddedCompressedString.fits(text)
     return JSONResponse({"used": round(used, 4), "fits": fits})
