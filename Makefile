@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@./scripts/install-chromium.sh
 
 demo: $(STAMP)
 	$(BIN)/quietline demo
@@ -26,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	@./scripts/install-chromium.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit

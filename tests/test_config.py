@@ -516,3 +516,12 @@ def test_any_alarm_value_loads_or_raises_config_error(
     else:
         return
     assert "[mixer.alarm]" in message
+
+
+def test_the_desk_keeps_messages_until_told_how_many_days(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).desk.keep_messages is None
+    text = _edited(default_config_text(), "desk", "keep_messages_days", "90")
+    assert load_config(_written(tmp_path, text)).desk.keep_messages == timedelta(days=90)
+    for wrong in ("0", "1.5", '"90"', "true"):
+        text = _edited(default_config_text(), "desk", "keep_messages_days", wrong)
+        _refused(tmp_path, text, "desk", "keep_messages_days")

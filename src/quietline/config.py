@@ -81,6 +81,8 @@ class DeskConfig:
     vault: Path
     period_seconds: float
     anchor: Path
+    # How long the desk keeps a message (None: until someone deletes the vault).
+    keep_messages: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +306,11 @@ def load_config(path: Path) -> Config:
             vault=folder / _str(desk, "desk", "vault"),
             period_seconds=_seconds(desk, "desk", "period_seconds"),
             anchor=anchor,
+            keep_messages=(
+                timedelta(days=_int(desk, "desk", "keep_messages_days", 1, MAX_RETENTION_DAYS))
+                if "keep_messages_days" in desk
+                else None
+            ),
         ),
     )
 
@@ -352,4 +359,5 @@ poll_seconds = {poll_seconds:g}
 edge_url = "http://127.0.0.1:{edge_port}"
 vault = "desk.vault"
 period_seconds = {desk_period_seconds:g}
+# keep_messages_days = 90          # delete messages older than this (default: keep them)
 """
