@@ -38,11 +38,11 @@ from quietline.edge.bodies import (
     read_u2c,
 )
 from quietline.edge.keys import (
+    VerifiedHierarchy,
     admit_key,
     admit_revocation,
     published_keys,
     status,
-    verified_keys,
 )
 from quietline.edge.openapi import OPENAPI
 from quietline.edge.store import EdgeStore
@@ -126,6 +126,7 @@ class _EdgeRoutes:
     ) -> None:
         self.store = store
         self.anchors = tuple(anchors)
+        self.hierarchy = VerifiedHierarchy(store, anchors)
         self.clock = clock
         self.page_bytes = page_bytes
 
@@ -134,7 +135,7 @@ class _EdgeRoutes:
         ProtocolError (BadSignature, UntrustedKey, ...) otherwise."""
         now = self.clock.now()
         form = SignedForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_form(form, allowed, now)
 
     def _open_coverdrop_form(self, document: object, role: KeyRole) -> bytes:
@@ -142,7 +143,7 @@ class _EdgeRoutes:
         ProtocolError otherwise."""
         now = self.clock.now()
         form = CoverDropForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_coverdrop_form(form, allowed, now)
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
@@ -196,7 +197,7 @@ class _EdgeRoutes:
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()
         try:
-            verified = verified_keys(self.store, self.anchors, now)
+            verified = self.hierarchy.at(now)
         except UntrustedKey:
             verified = None
         answer = status(verified, self.store.latest_status(), now).to_json()
@@ -289,7 +290,7 @@ class _EdgeRoutes:
     def _post_dead_drop(self, body_type: type[B], body: bytes) -> Response:
         dead_drop = body_type.from_json(load_json(body))
         now = self.clock.now()
-        dead_drop.verify(verified_keys(self.store, self.anchors, now))
+        dead_drop.verify(self.hierarchy.at(now))
         # A desk waits for keys newer than a dead drop's epoch: one that names an epoch
         # no key has would stall every desk.
         if isinstance(dead_drop, JournalistDeadDrop) and dead_drop.epoch > self.store.max_epoch():

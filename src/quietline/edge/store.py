@@ -291,6 +291,15 @@ class EdgeStore:
                 (revocation.key, unix_micros(revocation.revoked_at), revocation.signature),
             )
 
+    def hierarchy_version(self) -> tuple[int, int, int]:
+        """What changes the verified hierarchy, in one read: the highest epoch, the number
+        of role statements and the number of revocations (all three only ever grow)."""
+        ((epoch, roles, revocations),) = self._read(
+            "SELECT (SELECT COALESCE(MAX(epoch), 0) FROM keys), (SELECT COUNT(*) FROM roles),"
+            " (SELECT COUNT(*) FROM revocations)"
+        )
+        return int(epoch), int(roles), int(revocations)
+
     def max_epoch(self) -> int:
         """The highest epoch given to any stored key; 0 before the first."""
         ((epoch,),) = self._read("SELECT COALESCE(MAX(epoch), 0) FROM keys")
