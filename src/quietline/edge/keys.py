@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from quietline.edge.store import EdgeStore, StoredKey
+from quietline.edge.store import SqlEdgeStore, StoredKey
 from quietline.protocol.api import KeySubmission, Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339
@@ -69,7 +69,7 @@ def _revoked(statements: OrganizationStatements, anchors: Sequence[SignedKey]) -
 
 
 def published_keys(
-    store: EdgeStore,
+    store: SqlEdgeStore,
     anchors: Sequence[SignedKey],
     now: datetime,
     *,
@@ -114,7 +114,7 @@ def published_keys(
     )
 
 
-def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
+def verified_keys(store: SqlEdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
     """The published document, verified from the anchors at ``now`` with the
     organisation's statements: the keys that may sign forms and dead drops. Raises
     UntrustedKey when no anchor is valid."""
@@ -141,7 +141,7 @@ class VerifiedHierarchy:
     revocation stored by any edge process on the same store counts at once.
     """
 
-    def __init__(self, store: EdgeStore, anchors: Sequence[SignedKey]) -> None:
+    def __init__(self, store: SqlEdgeStore, anchors: Sequence[SignedKey]) -> None:
         self.store = store
         self.anchors = tuple(anchors)
         self._verified: _Verified | None = None  # replaced whole, so threads may share it
@@ -164,7 +164,7 @@ class VerifiedHierarchy:
 
 
 def admit_key(
-    store: EdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
+    store: SqlEdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
 ) -> int:
     """Verify ``submission`` under its parent and store it; returns its epoch.
 
@@ -212,7 +212,7 @@ def admit_key(
 
 
 def admit_revocation(
-    store: EdgeStore, anchors: Sequence[SignedKey], revocation: Revocation, now: datetime
+    store: SqlEdgeStore, anchors: Sequence[SignedKey], revocation: Revocation, now: datetime
 ) -> None:
     """Store ``revocation`` if a pinned organisation key valid at ``now`` made it.
 
