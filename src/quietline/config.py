@@ -7,6 +7,7 @@ deployment can give each machine a copy holding just what that machine needs.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -193,7 +194,11 @@ def _store_url(section: Mapping[str, object]) -> str | None:
     if "store" not in section:
         return None
     url = _str(section, "edge", "store")
-    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # a malformed address, such as an unclosed [IPv6] host
+        scheme = ""
+    if scheme not in ("postgresql", "postgres"):
         raise ConfigError(
             '[edge] store must be a PostgreSQL URL such as "postgresql://quietline@db/quietline"'
             " (leave it out to keep everything in the SQLite file of database)"
@@ -332,8 +337,16 @@ def default_config_text(
     *,
     poll_seconds: float = 5,
     desk_period_seconds: float = 60,
+    edge_store: str | None = None,
 ) -> str:
-    """The quietline.toml that ``admin init`` writes."""
+    """The quietline.toml that ``admin init`` writes; with ``edge_store`` (a PostgreSQL
+    URL) the edge keeps its keys, profiles, status and dead drops there."""
+    store = (
+        "# Keys, profiles, status and dead drops on PostgreSQL instead (docs/deploy.md):\n"
+        '# store = "postgresql://quietline@db.example:5432/quietline"'
+        if edge_store is None
+        else f"store = {json.dumps(edge_store)}"
+    )
     return f"""# Quietline deployment configuration. Relative paths are relative to this folder.
 
 [organization]
@@ -344,8 +357,7 @@ host = "127.0.0.1"
 port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
-# Keys, profiles, status and dead drops on PostgreSQL instead (docs/deploy.md):
-# store = "postgresql://quietline@db.example:5432/quietline"
+{store}
 # Limits (the defaults; docs/api.md says what each does):
 # header_timeout_seconds = 10
 # body_timeout_seconds = 10
