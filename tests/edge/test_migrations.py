@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from alembic.util import CommandError
 
 from quietline.edge.migrations import current, downgrade, redacted, upgrade
 from quietline.edge.postgres import PostgresEdgeStore
@@ -111,3 +112,11 @@ def test_a_url_is_shown_without_its_password() -> None:
     shown = redacted("postgresql://edge:s3cret@db.internal:5432/quietline")
     assert shown == "postgresql://edge:***@db.internal:5432/quietline"
     assert redacted("postgresql://edge@db/quietline") == "postgresql://edge@db/quietline"
+
+
+def test_a_schema_newer_than_the_code_is_refused(database: str) -> None:
+    upgrade(database)
+    with psycopg.connect(database) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(CommandError, match="9999"):
+        PostgresEdgeStore(database)
