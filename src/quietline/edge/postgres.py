@@ -93,17 +93,12 @@ class PostgresEdgeStore(SqlEdgeStore):
             raise StoreBusy("the edge's store is busy; try again") from error
 
     def _rows(self, sql: str, parameters: Sequence[object]) -> Generator[Any, None, None]:
-        """Through a server-side cursor, one row per fetch; it holds its connection
-        until it is closed or read to the end."""
+        """In libpq's single-row mode: one row at a time from one query; closed early, the
+        query is cancelled and what the server had already sent is dropped. It holds its
+        connection until it is closed or read to the end."""
         try:
-            with (
-                self._pool.connection() as connection,
-                connection.transaction(),
-                connection.cursor(name="rows") as cursor,
-            ):
-                cursor.execute(_placeholders(sql), parameters)
-                while (row := cursor.fetchone()) is not None:
-                    yield row
+            with self._pool.connection() as connection:
+                yield from connection.cursor().stream(_placeholders(sql), parameters)
         except psycopg.OperationalError as error:
             raise StoreBusy("the edge's store is busy; try again") from error
 

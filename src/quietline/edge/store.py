@@ -186,7 +186,7 @@ class SqlEdgeStore(ABC):
     @abstractmethod
     def _serialize(self, db: Transaction, table: str) -> None:
         """Make writers of ``table`` take turns until ``db`` ends, so epochs and dead-drop
-        ids are handed out, and become visible, in order."""
+        ids are handed out, and become visible, in order, and one default profile stays."""
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -300,6 +300,7 @@ class SqlEdgeStore(ABC):
     def put_profile(self, profile: JournalistProfile, *, default: bool) -> None:
         """Insert or replace a profile; ``default`` makes it the only default one."""
         with self._write() as db:
+            self._serialize(db, "profiles")  # two new defaults at once would both stay
             if default:
                 db.execute("UPDATE profiles SET is_default = 0")
             db.execute(
