@@ -18,6 +18,7 @@ from quietline.edge import EdgeStore, create_app
 from quietline.edge.postgres import PostgresEdgeStore
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import UserDeadDrop
+from quietline.protocol.errors import MisuseError
 from tests.edge.checks import TABLES
 from tests.edge.submissions import NOW, publish_keys, user_dead_drop
 from tests.support.organisation import Organisation
@@ -112,3 +113,14 @@ def test_the_edge_answers_503_while_postgresql_restarts_and_loses_nothing(
         finally:
             store.close()
             queues.close()
+
+
+def test_an_edge_on_a_store_without_queues_must_be_given_them(
+    database: str, organization: Organisation
+) -> None:
+    store = PostgresEdgeStore(database)
+    try:
+        with pytest.raises(MisuseError):
+            create_app(store, [organization.anchor], FixedClock(NOW))
+    finally:
+        store.close()

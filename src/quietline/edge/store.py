@@ -283,7 +283,9 @@ class SqlEdgeStore(ABC):
 
     def hierarchy_version(self) -> tuple[int, int, int]:
         """What changes the verified hierarchy, in one read: the highest epoch, the number
-        of role statements and the number of revocations (all three only ever grow)."""
+        of role statements and the number of revocations. The store only ever adds these
+        rows, so each change raises one of the three; a row deleted by hand goes unseen
+        by running edges until they restart."""
         ((epoch, roles, revocations),) = self._read(
             "SELECT (SELECT COALESCE(MAX(epoch), 0) FROM keys), (SELECT COUNT(*) FROM roles),"
             " (SELECT COUNT(*) FROM revocations)"
