@@ -7,8 +7,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from starlette.testclient import TestClient
@@ -20,7 +22,16 @@ from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import UserDeadDrop
 from quietline.protocol.errors import MisuseError
 from tests.edge.checks import TABLES
-from tests.edge.submissions import NOW, publish_keys, user_dead_drop
+from tests.edge.submissions import (
+    JOURNALIST_ID,
+    NOW,
+    alice,
+    j2c_form,
+    publish_keys,
+    revocation,
+    user_dead_drop,
+)
+from tests.support.edge_process import running_edge
 from tests.support.organisation import Organisation
 from tests.support.postgres import fresh_database, private_server
 
@@ -124,3 +135,43 @@ def test_an_edge_on_a_store_without_queues_must_be_given_them(
             create_app(store, [organization.anchor], FixedClock(NOW))
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_two_edge_processes_on_one_database_serve_one_hierarchy_and_its_dead_drops(
+    tmp_path: Path, database: str
+) -> None:
+    # The edges run on the wall clock: keys and forms are made now.
+    now = datetime.now(UTC)
+    organization = Organisation.create(now, (JOURNALIST_ID,))
+    identity = alice(organization).identity.published.key
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        running_edge(tmp_path / "a", organization, {"store": database}) as a,
+        running_edge(tmp_path / "b", organization, {"store": database}) as b,
+        httpx.Client(base_url=a.url) as first,
+        httpx.Client(base_url=b.url) as second,
+    ):
+        for link in organization.key_chain():
+            response = first.post("/v1/keys", json=organization.submission(link).to_json())
+            assert response.status_code == 200, response.text
+        profile = organization.signed_profile(JOURNALIST_ID, now, default=True).to_json()
+        assert first.post("/v1/journalist-profiles", json=profile).status_code == 204
+        assert first.get("/v1/public-keys").json() == second.get("/v1/public-keys").json()
+
+        # Published through one edge, the keys sign forms and dead drops at the other.
+        assert (
+            second.post("/v1/journalist-messages", json=j2c_form(organization, now)).status_code
+            == 204
+        )
+        dead_drop = user_dead_drop(organization, now).to_json()
+        assert second.post("/v1/user/dead-drops", json=dead_drop).json() == {"id": 1}
+        listed = first.get("/v1/user/dead-drops").json()["dead_drops"]
+        assert [d["signature"] for d in listed] == [dead_drop["signature"]]
+
+        # A revocation through one edge counts at the other at once.
+        revoked = revocation(organization, identity, now).to_json()
+        assert first.post("/v1/revocations", json=revoked).status_code == 204
+        refused = second.post("/v1/journalist-messages", json=j2c_form(organization, now))
+        assert refused.status_code == 403
