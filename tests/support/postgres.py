@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
+from quietline.edge.migrations import redacted
 from quietline.edge.postgres import create_database, drop_database
 from quietline.processes import free_port
 
@@ -29,8 +29,8 @@ SERVER = os.environ.get("QUIETLINE_TEST_POSTGRES", "postgresql://postgres@127.0.
 
 
 def _unreachable(server: str, error: Exception) -> None:
-    where = urlsplit(server).netloc
-    reason = f"no PostgreSQL server answers at {where} ({type(error).__name__})"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = f"cannot connect to PostgreSQL at {redacted(server)} ({first_line})"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}, and CI must run the PostgreSQL tests (.ci/run starts one)")
     pytest.skip(f"{reason}: start one, or set QUIETLINE_TEST_POSTGRES to a server's URL")
