@@ -23,11 +23,10 @@ import argparse
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
@@ -46,6 +45,11 @@ from quietline.protocol.keys import CoverNodeMessagingKey, SigningKeyPair
 from quietline.protocol.messages import encrypt_cover_j2c
 from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import RoleStatement
+
+# Starlette calls its TestClient's use of httpx deprecated (as pyproject's pytest
+# settings note); it is still Starlette's in-process client.
+warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient` is deprecated")
+from starlette.testclient import TestClient  # noqa: E402
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

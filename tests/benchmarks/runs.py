@@ -1,5 +1,5 @@
-"""Running a benchmark script briefly, to keep it working (its numbers are not checked:
-timings belong in docs/performance.md, not in tests)."""
+"""Tiny runs of the benchmarks, to keep them working: their numbers are never checked
+(timings belong in docs/performance.md, not in tests)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def table_rows(script: str, *args: str) -> list[str]:
-    """The first word of each row of ``script``'s table (after its two heading lines);
-    fails the test when the script fails."""
+def run(script: str, *args: str) -> list[str]:
+    """The lines ``benchmarks/<script>`` printed, after it ended well and quietly."""
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
@@ -21,4 +20,5 @@ def table_rows(script: str, *args: str) -> list[str]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    assert result.stderr == ""  # no thread or worker died on the way
+    return result.stdout.splitlines()

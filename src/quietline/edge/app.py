@@ -15,6 +15,7 @@ import re
 import traceback
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -81,7 +82,14 @@ from quietline.protocol.errors import MalformedInput, MisuseError, QuietlineErro
 from quietline.protocol.forms import SignedForm, open_form
 from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
+from quietline.protocol.profile_forms import (
+    ProfilePatch,
+    parse_new_profile,
+    parse_removal,
+    parse_status_change,
+)
 from quietline.protocol.roles import Revocation
+from quietline.protocol.verification import VerifiedKey
 
 DEFAULT_PAGE_BYTES = EdgeLimits().page_bytes
 CACHE_KEYS = "public, max-age=60"
@@ -104,6 +112,10 @@ def _limit(text: str | None, most: int) -> int:
     if not _LIMIT.fullmatch(text) or not 0 < int(text) <= U32_MAX:
         raise MalformedInput("limit must be an integer from 1 to 4294967295")
     return min(int(text), most)
+
+
+def _raw(keys: Sequence[VerifiedKey]) -> set[bytes]:
+    return {key.key for key in keys}
 
 
 def _no_content() -> Response:
@@ -289,6 +301,64 @@ class _EdgeRoutes:
         self.store.put_profile(submission.profile, default=submission.default)
         return _no_content()
 
+    # --- CoverDrop's profile management (api/src/controllers/keys.rs, journalist_status.rs)
+
+    async def new_journalist(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._new_journalist, body)
+
+    def _new_journalist(self, body: bytes) -> Response:
+        """A profile from CoverDrop's admin tool (``PostJournalistForm``): a new one, or
+        one that replaces the profile of the same id, as CoverDrop's upsert does; the
+        default recipient stays as it is."""
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        profile = parse_new_profile(data)
+        _, default = self.store.profiles()
+        self.store.put_profile(profile, default=default == profile.id)
+        return _no_content()
+
+    async def update_journalist_profile(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._update_journalist_profile, body)
+
+    def _update_journalist_profile(self, body: bytes) -> Response:
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        patch = ProfilePatch.parse(data)
+        self.store.change_profile(patch.journalist_id, patch.applied_to)
+        return _no_content()
+
+    async def update_journalist_status(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._update_journalist_status, body)
+
+    def _update_journalist_status(self, body: bytes) -> Response:
+        """A journalist hides themself (or shows themself again): the form must be signed
+        by an identity key of the journalist it names."""
+        now = self.clock.now()
+        form = CoverDropForm.from_json(load_json(body))
+        identities = self.hierarchy.at(now).of_role(KeyRole.JOURNALIST_ID)
+        signer = next(
+            (owner for owner, keys in identities.items() if form.signing_key.raw in _raw(keys)),
+            None,
+        )
+        if signer is None:
+            raise UntrustedKey("the form is not signed by a journalist's identity key")
+        allowed = [key.signing_key() for key in identities[signer]]
+        recipient, new_status = parse_status_change(open_coverdrop_form(form, allowed, now))
+        if recipient != signer:
+            raise UntrustedKey("a journalist may change only their own status")
+        self.store.change_profile(recipient, lambda profile: replace(profile, status=new_status))
+        return _no_content()
+
+    async def delete_journalist(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._delete_journalist, body)
+
+    def _delete_journalist(self, body: bytes) -> Response:
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        self.store.remove_profile(parse_removal(data))
+        return _no_content()
+
     async def post_dead_drop(self, request: Request, body_type: type[B]) -> Response:
         body = await read_capped(request, DEAD_DROP_BODY_CAP)
         return await run_in_threadpool(self._post_dead_drop, body_type, body)
@@ -423,6 +493,10 @@ def create_app(
         Path(Route.REVOCATIONS, edge.revocations, methods=["POST"]),
         Path(Route.JOURNALIST_PROFILES, edge.journalist_profile, methods=["POST"]),
         Path(Route.COVERNODE_QUEUE, edge.covernode_queue, methods=["POST"]),
+        Path(Route.NEW_JOURNALIST, edge.new_journalist, methods=["POST"]),
+        Path(Route.UPDATE_JOURNALIST_PROFILE, edge.update_journalist_profile, methods=["PATCH"]),
+        Path(Route.UPDATE_JOURNALIST_STATUS, edge.update_journalist_status, methods=["PATCH"]),
+        Path(Route.DELETE_JOURNALIST, edge.delete_journalist, methods=["DELETE"]),
         Path(Route.OPENAPI, edge.openapi, methods=["GET"]),
     ]
     # No handler for Exception: Starlette answers those from its outermost middleware and

@@ -21,6 +21,7 @@ from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import BadSignature, KeyExpired, UntrustedKey
 from quietline.protocol.hierarchy import (
     IdentityFamily,
+    JournalistStatus,
     OrganizationFamily,
     ProvisioningFamily,
     PublishedKeys,
@@ -103,8 +104,10 @@ def published_keys(
             )
         )
     profiles, default = store.profiles()
-    # A recipient whose keys were all revoked is not listed, even to CoverDrop's apps.
+    # A recipient whose keys were all revoked is not listed, even to CoverDrop's apps;
+    # nor is one the organisation hides from the document (as CoverDrop's API does).
     gone = withdrawn - kept
+    gone |= {p.id for p in profiles if p.status == JournalistStatus.HIDDEN_FROM_RESPONSE}
     return PublishedKeys(
         tuple(profile for profile in profiles if profile.id not in gone),
         None if default in gone else default,

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +33,7 @@ from quietline.protocol.deaddrops import (
     SignedDeadDrop,
 )
 from quietline.protocol.encoding import from_unix_micros, unix_micros
-from quietline.protocol.errors import MalformedInput, QuietlineError
+from quietline.protocol.errors import MalformedInput, QuietlineError, UnknownRecipient
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.recipients import RecipientId
@@ -310,6 +310,31 @@ class SqlEdgeStore(ABC):
                 " DO UPDATE SET profile = excluded.profile, is_default = excluded.is_default",
                 (profile.id, json.dumps(profile.to_json()), int(default)),
             )
+
+    def change_profile(
+        self, recipient_id: str, change: Callable[[JournalistProfile], JournalistProfile]
+    ) -> None:
+        """Replace the stored profile of ``recipient_id`` by ``change`` of it, in one
+        transaction (whatever ``change`` raises leaves it as it was); UnknownRecipient
+        when none is stored."""
+        with self._write() as db:
+            self._serialize(db, "profiles")  # a change made meanwhile would be lost
+            rows = db.execute("SELECT profile FROM profiles WHERE id = ?", (recipient_id,))
+            found = rows.fetchall()
+            if not found:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
+            changed = change(JournalistProfile.from_json(load_json(found[0][0])))
+            db.execute(
+                "UPDATE profiles SET profile = ? WHERE id = ?",
+                (json.dumps(changed.to_json()), recipient_id),
+            )
+
+    def remove_profile(self, recipient_id: str) -> None:
+        """Stop publishing the profile of ``recipient_id`` (its keys stay until they expire
+        or are revoked); UnknownRecipient when none is stored."""
+        with self._write() as db:
+            if not db.execute("DELETE FROM profiles WHERE id = ?", (recipient_id,)).rowcount:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
 
     def profiles(self) -> tuple[list[JournalistProfile], str | None]:
         """Every profile (by id) and the default recipient's id, if one is set."""

@@ -88,6 +88,11 @@ class Route(enum.StrEnum):
     HEALTHCHECK = "/v1/healthcheck"
     USER_DEAD_DROP_SUMMARY = "/v1/user/dead-drops/recent-summary"
     JOURNALIST_DEAD_DROP_SUMMARY = "/v1/journalist/dead-drops/recent-summary"
+    # CoverDrop's profile management (quietline.protocol.profile_forms)
+    NEW_JOURNALIST = "/v1/public-keys/journalists"
+    UPDATE_JOURNALIST_PROFILE = "/v1/public-keys/journalists/update-profile"
+    UPDATE_JOURNALIST_STATUS = "/v1/public-keys/journalists/update-status"
+    DELETE_JOURNALIST = "/v1/public-keys/journalists/delete"
 
     @classmethod
     def dead_drops(cls, kind: DeadDropKind) -> Route:

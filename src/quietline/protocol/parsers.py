@@ -45,6 +45,12 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.profile_forms import (
+    ProfilePatch,
+    parse_new_profile,
+    parse_removal,
+    parse_status_change,
+)
 from quietline.protocol.roles import Revocation, RoleStatement
 
 
@@ -82,6 +88,10 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "queue_pull": _json(QueuePull.from_json),
     "user_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_U2C, obj)),
     "journalist_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_J2C, obj)),
+    "new_profile": parse_new_profile,
+    "profile_patch": ProfilePatch.parse,
+    "status_change": parse_status_change,
+    "removal": parse_removal,
     "status": _json(Status.from_json),
     "error": _json(ErrorBody.from_json),
 }
