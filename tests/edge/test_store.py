@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from quietline.edge.store import (
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
-from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.errors import UnknownRecipient
+from quietline.protocol.hierarchy import JournalistProfile, JournalistStatus
 from quietline.protocol.roles import RoleStatement
 from tests.edge.checks import TABLES
 from tests.edge.submissions import NOW, journalist_dead_drop, revocation, user_dead_drop
@@ -217,6 +219,19 @@ def test_profiles_upsert_and_one_default(store: SqlEdgeStore) -> None:
     renamed = JournalistProfile.create("alice", "Alice B", "moved", is_desk=False)
     store.put_profile(renamed, default=False)
     assert store.profiles() == ([renamed, desk], "desk")
+
+
+def test_a_profile_is_changed_or_removed_in_place(store: SqlEdgeStore) -> None:
+    alice = JournalistProfile.create("alice", "Alice", "", is_desk=False)
+    store.put_profile(alice, default=True)
+    store.change_profile("alice", lambda p: replace(p, status=JournalistStatus.HIDDEN_FROM_UI))
+    assert store.profiles() == ([replace(alice, status=JournalistStatus.HIDDEN_FROM_UI)], "alice")
+    with pytest.raises(UnknownRecipient):
+        store.change_profile("desk", lambda p: p)
+    store.remove_profile("alice")
+    assert store.profiles() == ([], None)
+    with pytest.raises(UnknownRecipient):
+        store.remove_profile("alice")
 
 
 def test_dead_drops_are_stored_once_per_signature(
