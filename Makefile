@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mixing_delay.py
 	$(BIN)/python benchmarks/n_minus_one.py
 	$(BIN)/python benchmarks/edge_flood.py
+	$(BIN)/python benchmarks/edge_forms.py
+	$(BIN)/python benchmarks/edge_store.py
 	$(BIN)/python benchmarks/client_desk.py
 	$(BIN)/python benchmarks/end_to_end.py
 

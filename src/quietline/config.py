@@ -7,11 +7,13 @@ deployment can give each machine a copy holding just what that machine needs.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint
 from quietline.mixer.alarm import AlarmSettings
@@ -57,6 +59,9 @@ class EdgeConfig:
     retention: timedelta
     anchor: Path
     limits: EdgeLimits = EdgeLimits()
+    # A PostgreSQL URL for the keys, profiles, status and dead drops (the queues stay in
+    # ``database``); None keeps everything in the SQLite file.
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,23 @@ def _edge_limits(section: Mapping[str, object]) -> EdgeLimits:
     )
 
 
+def _store_url(section: Mapping[str, object]) -> str | None:
+    """``[edge] store``: a ``postgresql://`` URL, or None when it is not set."""
+    if "store" not in section:
+        return None
+    url = _str(section, "edge", "store")
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # a malformed address, such as an unclosed [IPv6] host
+        scheme = ""
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            '[edge] store must be a PostgreSQL URL such as "postgresql://quietline@db/quietline"'
+            " (leave it out to keep everything in the SQLite file of database)"
+        )
+    return url
+
+
 def _override(
     overrides: Mapping[str, object], direction: str, base: MixingParameters
 ) -> MixingParameters:
@@ -284,6 +306,7 @@ def load_config(path: Path) -> Config:
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
             limits=_edge_limits(edge),
+            store=_store_url(edge),
         ),
         mixer=MixerConfig(
             edge_url=_edge_url(mixer, "mixer"),
@@ -321,8 +344,16 @@ def default_config_text(
     *,
     poll_seconds: float = 5,
     desk_period_seconds: float = 60,
+    edge_store: str | None = None,
 ) -> str:
-    """The quietline.toml that ``admin init`` writes."""
+    """The quietline.toml that ``admin init`` writes; with ``edge_store`` (a PostgreSQL
+    URL) the edge keeps its keys, profiles, status and dead drops there."""
+    store = (
+        "# Keys, profiles, status and dead drops on PostgreSQL instead (docs/deploy.md):\n"
+        '# store = "postgresql://quietline@db.example:5432/quietline"'
+        if edge_store is None
+        else f"store = {json.dumps(edge_store)}"
+    )
     return f"""# Quietline deployment configuration. Relative paths are relative to this folder.
 
 [organization]
@@ -333,6 +364,7 @@ host = "127.0.0.1"
 port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
+{store}
 # Limits (the defaults; docs/api.md says what each does):
 # header_timeout_seconds = 10
 # body_timeout_seconds = 10

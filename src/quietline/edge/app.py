@@ -39,14 +39,14 @@ from quietline.edge.bodies import (
     read_u2c,
 )
 from quietline.edge.keys import (
+    VerifiedHierarchy,
     admit_key,
     admit_revocation,
     published_keys,
     status,
-    verified_keys,
 )
 from quietline.edge.openapi import OPENAPI
-from quietline.edge.store import EdgeStore
+from quietline.edge.store import EdgeStore, SqlEdgeStore
 from quietline.protocol.api import (
     DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
@@ -78,7 +78,7 @@ from quietline.protocol.deaddrops import (
     UserDeadDrop,
     dead_drop_page,
 )
-from quietline.protocol.errors import MalformedInput, QuietlineError, UntrustedKey
+from quietline.protocol.errors import MalformedInput, MisuseError, QuietlineError, UntrustedKey
 from quietline.protocol.forms import SignedForm, open_form
 from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
@@ -134,10 +134,17 @@ class _EdgeRoutes:
     """The route handlers, sharing one store, the pinned anchors and the clock."""
 
     def __init__(
-        self, store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock, page_bytes: int
+        self,
+        store: SqlEdgeStore,
+        queues: EdgeStore,
+        anchors: Sequence[SignedKey],
+        clock: Clock,
+        page_bytes: int,
     ) -> None:
         self.store = store
+        self.queues = queues
         self.anchors = tuple(anchors)
+        self.hierarchy = VerifiedHierarchy(store, anchors)
         self.clock = clock
         self.page_bytes = page_bytes
 
@@ -146,7 +153,7 @@ class _EdgeRoutes:
         ProtocolError (BadSignature, UntrustedKey, ...) otherwise."""
         now = self.clock.now()
         form = SignedForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_form(form, allowed, now)
 
     def _open_coverdrop_form(self, document: object, role: KeyRole) -> bytes:
@@ -154,7 +161,7 @@ class _EdgeRoutes:
         ProtocolError otherwise."""
         now = self.clock.now()
         form = CoverDropForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_coverdrop_form(form, allowed, now)
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
@@ -208,7 +215,7 @@ class _EdgeRoutes:
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()
         try:
-            verified = verified_keys(self.store, self.anchors, now)
+            verified = self.hierarchy.at(now)
         except UntrustedKey:
             verified = None
         answer = status(verified, self.store.latest_status(), now).to_json()
@@ -230,7 +237,7 @@ class _EdgeRoutes:
 
     async def user_message(self, request: Request) -> Response:
         message = await read_u2c(request)
-        await run_in_threadpool(self.store.enqueue, Direction.USER, message.data)
+        await run_in_threadpool(self.queues.enqueue, Direction.USER, message.data)
         return _no_content()
 
     async def journalist_message(self, request: Request) -> Response:
@@ -248,7 +255,7 @@ class _EdgeRoutes:
             message = J2CSubmission.from_json(
                 self._open_form(document, KeyRole.JOURNALIST_ID)
             ).message
-        self.store.enqueue(Direction.JOURNALIST, message.data)
+        self.queues.enqueue(Direction.JOURNALIST, message.data)
         return _no_content()
 
     async def keys(self, request: Request) -> Response:
@@ -329,7 +336,7 @@ class _EdgeRoutes:
         by an identity key of the journalist it names."""
         now = self.clock.now()
         form = CoverDropForm.from_json(load_json(body))
-        identities = verified_keys(self.store, self.anchors, now).of_role(KeyRole.JOURNALIST_ID)
+        identities = self.hierarchy.at(now).of_role(KeyRole.JOURNALIST_ID)
         signer = next(
             (owner for owner, keys in identities.items() if form.signing_key.raw in _raw(keys)),
             None,
@@ -359,7 +366,7 @@ class _EdgeRoutes:
     def _post_dead_drop(self, body_type: type[B], body: bytes) -> Response:
         dead_drop = body_type.from_json(load_json(body))
         now = self.clock.now()
-        dead_drop.verify(verified_keys(self.store, self.anchors, now))
+        dead_drop.verify(self.hierarchy.at(now))
         # A desk waits for keys newer than a dead drop's epoch: one that names an epoch
         # no key has would stall every desk.
         if isinstance(dead_drop, JournalistDeadDrop) and dead_drop.epoch > self.store.max_epoch():
@@ -382,7 +389,7 @@ class _EdgeRoutes:
 
     def _covernode_queue(self, body: bytes) -> Response:
         pull = QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
-        rows = self.store.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
+        rows = self.queues.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
         if pull.direction is Direction.USER:
             return _stored(_queue_page(ENCRYPTED_U2C, rows))
         return _stored(_queue_page(ENCRYPTED_J2C, rows))
@@ -448,20 +455,29 @@ class _CatchBugs:
 
 
 def create_app(
-    store: EdgeStore,
+    store: SqlEdgeStore,
     anchors: Sequence[SignedKey],
     clock: Clock,
     *,
+    queues: EdgeStore | None = None,
     page_bytes: int = DEFAULT_PAGE_BYTES,
 ) -> Starlette:
-    """The edge app over ``store``, trusting keys that chain to ``anchors``; a page of
-    dead drops stops growing at ``page_bytes`` of JSON.
+    """The edge app over ``store``, trusting keys that chain to ``anchors``; the
+    submission queues are in ``queues``, or in ``store`` itself when it is the SQLite
+    store and ``queues`` is not given; a page of dead drops stops growing at
+    ``page_bytes`` of JSON.
+
+    Raises MisuseError when no store given holds the queues.
 
     Raises BadSignature when an anchor's self-certificate does not verify.
     """
     for anchor in anchors:
         anchor.verify_certificate(anchor.signing_key())
-    edge = _EdgeRoutes(store, anchors, clock, page_bytes)
+    if queues is None:
+        if not isinstance(store, EdgeStore):
+            raise MisuseError("the edge needs a SQLite store for its submission queues")
+        queues = store
+    edge = _EdgeRoutes(store, queues, anchors, clock, page_bytes)
     routes = [
         Path(Route.PUBLIC_KEYS, edge.public_keys, methods=["GET"]),
         Path(Route.USER_DEAD_DROPS, edge.user_dead_drops, methods=["GET", "POST"]),
