@@ -27,6 +27,7 @@ from quietline.protocol.api import (
     Status,
     StoredId,
     SystemStatus,
+    dead_drop_summary,
     j2c_form_data,
     u2c_body,
 )
@@ -208,6 +209,7 @@ def world() -> World:
         ).to_json(ENCRYPTED_U2C),
         "journalist_queue_page": QueuePage((Queued(1, j2c),)).to_json(ENCRYPTED_J2C),
         "status": Status(SystemStatus.AVAILABLE, "All systems are go", NOW).to_json(),
+        "dead_drop_summary": dead_drop_summary([(9, NOW), (8, NOW)]),
         "error": ErrorBody("the form is stale or from the future").to_json(),
     }
     wire = {
@@ -247,5 +249,6 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
     "user_queue_page": lambda page: page.to_json(ENCRYPTED_U2C),
     "journalist_queue_page": lambda page: page.to_json(ENCRYPTED_J2C),
     "status": Status.to_json,
+    "dead_drop_summary": dead_drop_summary,
     "error": ErrorBody.to_json,
 }

@@ -20,6 +20,7 @@ from quietline.protocol.api import (
     QueuePull,
     Status,
     StoredId,
+    parse_dead_drop_summary,
     parse_j2c_form_data,
     parse_u2c_body,
 )
@@ -83,5 +84,6 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "user_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_U2C, obj)),
     "journalist_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_J2C, obj)),
     "status": _json(Status.from_json),
+    "dead_drop_summary": _json(parse_dead_drop_summary),
     "error": _json(ErrorBody.from_json),
 }
