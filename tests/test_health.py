@@ -144,3 +144,12 @@ def test_what_is_not_on_this_machine_is_said_not_judged(config: Config) -> None:
     findings = judge(EdgeView(T0, status=AVAILABLE), config)
     assert worst(findings) is Level.OK
     assert {f.part for f in findings if "not visible here" in f.text} == {"queues", "mixer"}
+
+
+def test_an_expired_anchor_fails(config: Config) -> None:
+    view = EdgeView(
+        T0, status=AVAILABLE, keys="no pinned organisation anchor is valid at this time"
+    )
+    (finding,) = [f for f in judge(view, config) if f.part == "keys"]
+    assert finding.level is Level.FAIL
+    assert finding.text.endswith("ship clients a new anchor (docs/protocol.md)")

@@ -45,13 +45,14 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class EdgeView:
     """What ``quietline status`` saw. ``unreachable`` says why the edge could not be read
-    (then the rest is empty); ``queues`` and ``forecasts`` are None where the edge's or
-    the mixer's database is not on this machine."""
+    (then the rest is empty); ``keys`` is the published keys verified from the pinned
+    anchor, or why that anchor itself is not valid; ``queues`` and ``forecasts`` are None
+    where the edge's or the mixer's database is not on this machine."""
 
     now: datetime
     unreachable: str | None = None
     status: Status | None = None
-    keys: KeyVerification | None = None
+    keys: KeyVerification | str | None = None  # a str: why no pinned anchor is valid
     newest: Mapping[DeadDropKind, tuple[int, datetime] | None] | None = None
     queues: Mapping[Direction, int] | None = None
     forecasts: Mapping[Direction, ReleaseForecast] | None = None
@@ -214,7 +215,9 @@ def judge(view: EdgeView, config: Config) -> list[Finding]:
         text = f"system status {view.status.status.value}: {view.status.description}"
         level = Level.OK if view.status.is_available else Level.FAIL
         findings.append(Finding(level, "edge", text))
-    if view.keys is not None:
+    if isinstance(view.keys, str):
+        findings.append(Finding(Level.FAIL, "keys", f"{view.keys}: {KEEPER[KeyRole.ORGANIZATION]}"))
+    elif view.keys is not None:
         findings += _keys(view.keys, view.now)
     findings += _dead_drops(view, config)
     if view.queues is None:

@@ -28,9 +28,9 @@ from quietline.protocol.api import Direction
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.encoding import format_rfc3339
-from quietline.protocol.errors import ProtocolError
+from quietline.protocol.errors import ProtocolError, UntrustedKey
 from quietline.protocol.mixing import MixState, ReleaseForecast, ThresholdMix
-from quietline.protocol.verification import verify_published_keys
+from quietline.protocol.verification import KeyVerification, verify_published_keys
 
 CANNOT_CHECK = 3
 MARK = {Level.OK: "ok  ", Level.WARN: "WARN", Level.FAIL: "FAIL"}
@@ -45,10 +45,14 @@ def _edge_view(config: Config, url: str, anchor: SignedKey, now: datetime) -> Ed
     try:
         with EdgeClient(url) as edge:
             status = edge.status()
-            keys = verify_published_keys(edge.public_keys(), [anchor], now)
+            published = edge.public_keys()
             newest = {kind: next(iter(edge.dead_drop_summary(kind)), None) for kind in DeadDropKind}
     except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
         return EdgeView(now, unreachable=f"{url}: {error}")
+    try:
+        keys: KeyVerification | str = verify_published_keys(published, [anchor], now)
+    except UntrustedKey as error:
+        keys = str(error)
     return EdgeView(
         now,
         status=status,
