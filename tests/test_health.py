@@ -21,6 +21,7 @@ from tests.support.organisation import Organisation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 AVAILABLE = Status(SystemStatus.AVAILABLE, "Quietline is available", T0)
 
 
@@ -50,7 +51,9 @@ def healthy(organisation: Organisation, now: datetime = T0 + HOUR) -> EdgeView:
         now,
         status=AVAILABLE,
         keys=keys(organisation, now),
-        newest={kind: (7, now - 10 * timedelta(minutes=1)) for kind in DeadDropKind},
+        recent={
+            kind: [(7 - n, now - (10 + 60 * n) * MINUTE) for n in range(3)] for kind in DeadDropKind
+        },
         queues={Direction.USER: 12, Direction.JOURNALIST: 0},
         forecasts=forecasts,
     )
@@ -76,7 +79,7 @@ def test_an_unreachable_edge_fails(config: Config) -> None:
 def test_an_unavailable_system_fails(organisation: Organisation, config: Config) -> None:
     down = Status(SystemStatus.NO_INFORMATION, "No CoverNode messaging key is published yet", T0)
     view = healthy(organisation)
-    findings = judge(EdgeView(view.now, status=down, keys=view.keys, newest=view.newest), config)
+    findings = judge(EdgeView(view.now, status=down, keys=view.keys, recent=view.recent), config)
     assert findings[0].level is Level.FAIL
     assert "NO_INFORMATION" in findings[0].text
 
@@ -110,11 +113,11 @@ def test_stale_or_missing_dead_drops_warn(organisation: Organisation, config: Co
     stale = EdgeView(
         view.now,
         status=AVAILABLE,
-        newest={DeadDropKind.JOURNALIST: (3, view.now - 4 * HOUR), DeadDropKind.USER: None},
+        recent={DeadDropKind.JOURNALIST: [(3, view.now - 4 * HOUR)], DeadDropKind.USER: []},
     )
     findings = [f for f in judge(stale, config) if f.part == "dead drops"]
     assert [f.level for f in findings] == [Level.WARN, Level.WARN]
-    assert "newest #3, 4.0 h old, more than 3 timeouts (1.0 h each): is the mixer running?" in (
+    assert "newest #3, 4.0 h old; that is more than 3 timeouts (1.0 h each): is the mixer" in (
         findings[0].text
     )
     assert "none yet" in findings[1].text
@@ -153,3 +156,16 @@ def test_an_expired_anchor_fails(config: Config) -> None:
     (finding,) = [f for f in judge(view, config) if f.part == "keys"]
     assert finding.level is Level.FAIL
     assert finding.text.endswith("ship clients a new anchor (docs/protocol.md)")
+
+
+def test_dead_drops_released_far_slower_than_their_timeout_warn(config: Config) -> None:
+    # CoverDrop's production parameters at a small organisation: a release every 3.5 days.
+    recent = [(9 - n, T0 - n * timedelta(days=3.5)) for n in range(4)]
+    view = EdgeView(T0 + HOUR / 2, status=AVAILABLE, recent={DeadDropKind.JOURNALIST: recent})
+    (finding,) = [f for f in judge(view, config) if f.part == "dead drops"]
+    assert finding.level is Level.WARN
+    assert finding.text == (
+        "journalist dead drops (u2j): newest #9, 30 min old; the last 4 came every 3.5 days on"
+        " average, against a timeout of 1.0 h: the mixing is sized for a larger crowd;"
+        " see docs/deploy.md, 'Mixing sized to the crowd'"
+    )

@@ -1,23 +1,24 @@
 """The deployment's health as the edge shows it: pure judgements for ``quietline status``.
 
 An :class:`EdgeView` holds what can be seen from the edge without any client data: its
-system status, the published keys verified from the pinned anchor, the newest dead drop
-of each kind, and, where the command runs beside them, the queue lengths in the edge's
-database and the counts in the mixer's. :func:`judge` turns it into :class:`Finding`
-lines a person can act on, each at a :class:`Level`; the worst level is the command's
-exit code. Nothing here reads a clock, a file or the network.
+system status, the published keys verified from the pinned anchor, the newest dead drops
+of each kind (how recent, and how often the mixer released them), and, where the command
+runs beside them, the queue lengths in the edge's database and the counts in the
+mixer's. :func:`judge` turns it into :class:`Finding` lines a person can act on, each at
+a :class:`Level`; the worst level is the command's exit code. Nothing here reads a
+clock, a file or the network.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from quietline.config import Config
 from quietline.mixer.alarm import LANE_NAMES
-from quietline.mixer.forecast import SENDERS, describe, warning
+from quietline.mixer.forecast import DOCS, SENDERS, SLOW_FACTOR, describe, warning
 from quietline.protocol.api import Direction, Status
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import DeadDropKind
@@ -53,7 +54,8 @@ class EdgeView:
     unreachable: str | None = None
     status: Status | None = None
     keys: KeyVerification | str | None = None  # a str: why no pinned anchor is valid
-    newest: Mapping[DeadDropKind, tuple[int, datetime] | None] | None = None
+    # The newest dead drops of each kind as (id, created_at), newest first.
+    recent: Mapping[DeadDropKind, Sequence[tuple[int, datetime]]] | None = None
     queues: Mapping[Direction, int] | None = None
     forecasts: Mapping[Direction, ReleaseForecast] | None = None
 
@@ -142,33 +144,56 @@ def _keys(verification: KeyVerification, now: datetime) -> list[Finding]:
 
 
 def _dead_drops(view: EdgeView, config: Config) -> list[Finding]:
-    findings = []
     timeouts = {
         Direction.USER: config.mixer.u2j.timeout,
         Direction.JOURNALIST: config.mixer.j2u.timeout,
     }
-    for kind, newest in (view.newest or {}).items():
+    findings = []
+    for kind, recent in (view.recent or {}).items():
         lane = DEAD_DROP_LANE[kind]
         name = f"{kind.value} dead drops ({LANE_NAMES[lane]})"
-        if newest is None:
+        if not recent:
             findings.append(Finding(Level.WARN, "dead drops", f"{name}: none yet; {FEEDERS[kind]}"))
             continue
-        number, created = newest
-        age = view.now - created
-        text = f"{name}: newest #{number}, {span(age)} old"
-        if age > LATE_RELEASES * timeouts[lane]:
-            findings.append(
+        findings += _dead_drop_pace(name, kind, recent, timeouts[lane], view.now)
+    return findings
+
+
+def _dead_drop_pace(
+    name: str,
+    kind: DeadDropKind,
+    recent: Sequence[tuple[int, datetime]],
+    timeout: timedelta,
+    now: datetime,
+) -> list[Finding]:
+    """How old the newest dead drop is, and how often the recent ones came, against the
+    timeout of the lane that makes them."""
+    number, created = recent[0]
+    age = now - created
+    text = f"{name}: newest #{number}, {span(age)} old"
+    if len(recent) > 1:
+        gap = (created - recent[-1][1]) / (len(recent) - 1)
+        text += f"; the last {len(recent)} came every {span(gap)} on average"
+        if gap > SLOW_FACTOR * timeout:
+            return [
                 Finding(
                     Level.WARN,
                     "dead drops",
-                    f"{text}, more than {LATE_RELEASES} timeouts ({span(timeouts[lane])} each):"
-                    f" {FEEDERS[kind]} If it is, its thresholds may be too high for the input"
-                    " (see the mixer's forecast)",
+                    f"{text}, against a timeout of {span(timeout)}: the mixing is sized for"
+                    f" a larger crowd; {DOCS}",
                 )
+            ]
+    if age > LATE_RELEASES * timeout:
+        return [
+            Finding(
+                Level.WARN,
+                "dead drops",
+                f"{text}; that is more than {LATE_RELEASES} timeouts ({span(timeout)} each):"
+                f" {FEEDERS[kind]} If it is, its thresholds may be too high for the input"
+                " (see the mixer's forecast)",
             )
-        else:
-            findings.append(Finding(Level.OK, "dead drops", text))
-    return findings
+        ]
+    return [Finding(Level.OK, "dead drops", text)]
 
 
 def _queues(queues: Mapping[Direction, int], config: Config) -> list[Finding]:

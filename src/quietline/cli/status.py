@@ -46,7 +46,7 @@ def _edge_view(config: Config, url: str, anchor: SignedKey, now: datetime) -> Ed
         with EdgeClient(url) as edge:
             status = edge.status()
             published = edge.public_keys()
-            newest = {kind: next(iter(edge.dead_drop_summary(kind)), None) for kind in DeadDropKind}
+            recent = {kind: edge.dead_drop_summary(kind) for kind in DeadDropKind}
     except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
         return EdgeView(now, unreachable=f"{url}: {error}")
     try:
@@ -57,7 +57,7 @@ def _edge_view(config: Config, url: str, anchor: SignedKey, now: datetime) -> Ed
         now,
         status=status,
         keys=keys,
-        newest=newest,
+        recent=recent,
         queues=_queues(config),
         forecasts=_forecasts(config, now),
     )
