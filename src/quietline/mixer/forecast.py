@@ -92,8 +92,8 @@ class ReleaseWatch:
     ) -> str | None:
         line = warning(lane, parameters, forecast, now)
         if line is None:
-            self._warned_at.pop(lane, None)  # a later slowdown is news again
             return None
+        # Kept across a recovery, so a rate hovering at the edge cannot make it chatty.
         last = self._warned_at.get(lane)
         if last is not None and now - last < WARNING_INTERVAL:
             return None
