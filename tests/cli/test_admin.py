@@ -3,6 +3,7 @@ services load, and ``quietline admin presets`` prints what each preset costs."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,28 @@ def test_presets_prints_parameters_and_measured_figures() -> None:
     assert "| 1.00 |" in figures  # a journalist dead drop an hour
     assert "16.7 h |" in figures  # what CoverDrop's production parameters would take
     assert "--days 0.5 --seed 1" in printed.output
+
+
+class Terminal:
+    """``sys`` as the command sees it at a terminal (the runner's input is a pipe)."""
+
+    class stdin:
+        @staticmethod
+        def isatty() -> bool:
+            return True
+
+
+def test_init_at_a_terminal_asks_for_the_crowd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # quietline.cli exports the admin Typer app under the module's name.
+    monkeypatch.setattr(importlib.import_module("quietline.cli.admin"), "sys", Terminal)
+    made = runner.invoke(app, ["admin", "init", str(tmp_path / "org")], input="medium\n")
+    assert made.exit_code == 0, made.output
+    assert "How many source clients do you expect to run at once?" in made.output
+    expected = mixing_for(Crowd.of(10_000))
+    assert load_config(tmp_path / "org").mixer.u2j == expected.u2j
+    # An empty answer keeps CoverDrop's production mixing.
+    kept = runner.invoke(app, ["admin", "init", str(tmp_path / "other")], input="\n")
+    assert kept.exit_code == 0, kept.output
+    assert load_config(tmp_path / "other").mixer.u2j == PRODUCTION_U2J
