@@ -338,16 +338,48 @@ def load_config(path: Path) -> Config:
     )
 
 
+# How often a desk sends (a reply or cover), as ``admin init`` writes it.
+DEFAULT_DESK_PERIOD_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MixingOverride:
+    """Mixing parameters that ``admin init`` writes as ``[mixer.override.*]`` tables, and
+    a comment saying why."""
+
+    u2j: MixingParameters
+    j2u: MixingParameters
+    comment: str
+
+
+def _override_text(override: MixingOverride | None) -> str:
+    if override is None:
+        return ""
+    tables = [f"\n# {override.comment}\n"]
+    for direction, parameters in (("u2j", override.u2j), ("j2u", override.j2u)):
+        tables.append(
+            f"[mixer.override.{direction}]\n"
+            f"threshold_min = {parameters.threshold_min}\n"
+            f"threshold_max = {parameters.threshold_max}\n"
+            f"timeout_seconds = {parameters.timeout.total_seconds():g}\n"
+            f"output_size = {parameters.output_size}\n"
+        )
+    return "\n".join(tables)
+
+
 def default_config_text(
     edge_port: int = 8350,
     mixing: str = "production",
     *,
     poll_seconds: float = 5,
-    desk_period_seconds: float = 60,
+    desk_period_seconds: float = DEFAULT_DESK_PERIOD_S,
     edge_store: str | None = None,
+    override: MixingOverride | None = None,
 ) -> str:
     """The quietline.toml that ``admin init`` writes; with ``edge_store`` (a PostgreSQL
-    URL) the edge keeps its keys, profiles, status and dead drops there."""
+    URL) the edge keeps its keys, profiles, status and dead drops there; ``override``
+    adds mixing parameters replacing those of ``mixing`` (a crowd preset, see
+    quietline.admin.crowd)."""
     store = (
         "# Keys, profiles, status and dead drops on PostgreSQL instead (docs/deploy.md):\n"
         '# store = "postgresql://quietline@db.example:5432/quietline"'
@@ -392,4 +424,4 @@ edge_url = "http://127.0.0.1:{edge_port}"
 vault = "desk.vault"
 period_seconds = {desk_period_seconds:g}
 # keep_messages_days = 90          # delete messages older than this (default: keep them)
-"""
+{_override_text(override)}"""

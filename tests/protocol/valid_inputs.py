@@ -27,6 +27,7 @@ from quietline.protocol.api import (
     Status,
     StoredId,
     SystemStatus,
+    dead_drop_summary,
     j2c_form_data,
     u2c_body,
 )
@@ -216,6 +217,7 @@ def world() -> World:
         ),
         "removal": "bob",
         "status": Status(SystemStatus.AVAILABLE, "All systems are go", NOW).to_json(),
+        "dead_drop_summary": dead_drop_summary([(9, NOW), (8, NOW)]),
         "error": ErrorBody("the form is stale or from the future").to_json(),
     }
     wire = {
@@ -259,5 +261,6 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
     "status_change": status_change_json,
     "removal": str,
     "status": Status.to_json,
+    "dead_drop_summary": dead_drop_summary,
     "error": ErrorBody.to_json,
 }

@@ -89,6 +89,28 @@ CREATE TABLE IF NOT EXISTS journalist_queue (
 """
 
 
+def _held(db: sqlite3.Connection, table: str) -> int:
+    """The submissions a queue holds. Acknowledging deletes a prefix, so the rows left are
+    the run from the lowest sequence number to the highest: two index lookups count them."""
+    ((held,),) = db.execute(
+        f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
+        f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
+    ).fetchall()
+    return int(held)
+
+
+def read_queue_lengths(path: Path) -> dict[Direction, int]:
+    """How many submissions each queue of the edge's database at ``path`` holds, read
+    without changing it (for ``quietline status`` on the edge's machine): counts only.
+
+    Raises OSError when the database cannot be read."""
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as db:
+            return {direction: _held(db, table) for direction, table in _QUEUE_TABLES.items()}
+    except sqlite3.Error as error:
+        raise OSError(f"cannot read the edge's database {path}: {error}") from None
+
+
 class KeyConflict(QuietlineError):
     """A key is already stored in another place of the hierarchy (role, owner or parent)."""
 
@@ -570,12 +592,7 @@ class EdgeStore(SqlEdgeStore):
         """
         with self._write() as db:
             table = _QUEUE_TABLES[direction]
-            # Acknowledging deletes a prefix, so the rows left are the run from the lowest
-            # sequence number to the highest: two index lookups count them.
-            ((held,),) = db.execute(
-                f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
-                f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
-            ).fetchall()
+            held = _held(db, table)
             if held >= self.max_queued[direction]:
                 raise QueueFull(f"the {direction.value} queue is full; try again later")
             cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608

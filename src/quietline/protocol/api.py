@@ -481,6 +481,21 @@ def dead_drop_summary(dead_drops: list[tuple[int, datetime]]) -> list[dict[str, 
     return [{"id": id_, "createdAt": format_rfc3339(at)} for id_, at in dead_drops]
 
 
+def parse_dead_drop_summary(document: object) -> list[tuple[int, datetime]]:
+    """Read a :func:`dead_drop_summary` answer: (id, created_at) pairs as served, at most
+    DEAD_DROP_SUMMARY_COUNT of them. Raises MalformedInput (a ProtocolError)."""
+    entries = require_list(document, "a dead drop summary")
+    if len(entries) > DEAD_DROP_SUMMARY_COUNT:
+        raise MalformedInput(f"a dead drop summary holds at most {DEAD_DROP_SUMMARY_COUNT}")
+    summary = []
+    for entry in entries:
+        fields = require_object(entry, "a dead drop summary entry")
+        summary.append(
+            (require_int(fields.get("id"), "id"), parse_rfc3339(fields.get("createdAt")))
+        )
+    return summary
+
+
 # ``GET /v1/healthcheck``, CoverDrop's ``HealthCheck`` (``common/src/healthcheck.rs``)
 # without the build's commit and branch, which say nothing a caller needs.
 HEALTHCHECK = {"name": "api", "status": "ok", "commit": None, "branch": None}

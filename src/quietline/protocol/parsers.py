@@ -20,6 +20,7 @@ from quietline.protocol.api import (
     QueuePull,
     Status,
     StoredId,
+    parse_dead_drop_summary,
     parse_j2c_form_data,
     parse_u2c_body,
 )
@@ -93,5 +94,6 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "status_change": parse_status_change,
     "removal": parse_removal,
     "status": _json(Status.from_json),
+    "dead_drop_summary": _json(parse_dead_drop_summary),
     "error": _json(ErrorBody.from_json),
 }
