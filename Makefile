@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@./scripts/install-chromium.sh
 
 demo: $(STAMP)
 	$(BIN)/quietline demo
@@ -26,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	@./scripts/install-chromium.sh
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -40,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mixing_delay.py
 	$(BIN)/python benchmarks/n_minus_one.py
 	$(BIN)/python benchmarks/edge_flood.py
+	$(BIN)/python benchmarks/edge_forms.py
+	$(BIN)/python benchmarks/edge_store.py
+	$(BIN)/python benchmarks/client_desk.py
+	$(BIN)/python benchmarks/end_to_end.py
 
 # The long fuzzing run (docs/testing.md): ten minutes of atheris over every parser, keeping
 # its corpus in .fuzz/, then schemathesis with 500 examples per operation and mode.

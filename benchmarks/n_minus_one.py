@@ -39,10 +39,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from mixing_delay import poisson  # the same Poisson draw as the mixing-delay benchmark
-
 from quietline.mixer.alarm import AlarmSettings, InputMonitor
 from quietline.protocol.mixing import MixingParameters, ThresholdMix
+from quietline.protocol.mixing_simulation import poisson
 
 STEP = timedelta(minutes=1)
 RATE_PER_CLIENT = 0.17  # messages an hour, CoverDrop's planning figure

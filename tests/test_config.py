@@ -403,7 +403,7 @@ def test_an_override_section_that_is_not_a_table_is_refused(tmp_path: Path) -> N
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(EVERY_KEY), value=toml_values)
+@given(key=st.sampled_from([*EVERY_KEY, ("edge", "store")]), value=toml_values)
 def test_any_value_for_any_key_loads_or_raises_config_error(
     tmp_path: Path, key: tuple[str, str], value: object
 ) -> None:
@@ -478,6 +478,20 @@ def test_an_edge_limit_out_of_range_is_refused(tmp_path: Path, key: str, value: 
     _refused(tmp_path, _edited(default_config_text(), "edge", key, value), "edge", key)
 
 
+def test_the_edge_keeps_everything_in_sqlite_unless_a_store_is_set(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).edge.store is None
+    url = "postgresql://quietline@db.internal:5432/quietline"
+    text = _edited(default_config_text(), "edge", "store", f'"{url}"')
+    assert load_config(_written(tmp_path, text)).edge.store == url
+
+
+@pytest.mark.parametrize(
+    "value", ['"sqlite:///edge.sqlite3"', '"db.internal"', '"postgresql://["', "5", '""']
+)
+def test_a_store_that_is_not_a_postgresql_url_is_refused(tmp_path: Path, value: str) -> None:
+    _refused(tmp_path, _edited(default_config_text(), "edge", "store", value), "edge", "store")
+
+
 # --- the input alarm -----------------------------------------------------------------------
 
 
@@ -516,3 +530,12 @@ def test_any_alarm_value_loads_or_raises_config_error(
     else:
         return
     assert "[mixer.alarm]" in message
+
+
+def test_the_desk_keeps_messages_until_told_how_many_days(tmp_path: Path) -> None:
+    assert load_config(_written(tmp_path, default_config_text())).desk.keep_messages is None
+    text = _edited(default_config_text(), "desk", "keep_messages_days", "90")
+    assert load_config(_written(tmp_path, text)).desk.keep_messages == timedelta(days=90)
+    for wrong in ("0", "1.5", '"90"', "true"):
+        text = _edited(default_config_text(), "desk", "keep_messages_days", wrong)
+        _refused(tmp_path, text, "desk", "keep_messages_days")

@@ -7,11 +7,13 @@ deployment can give each machine a copy holding just what that machine needs.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint
 from quietline.mixer.alarm import AlarmSettings
@@ -57,6 +59,9 @@ class EdgeConfig:
     retention: timedelta
     anchor: Path
     limits: EdgeLimits = EdgeLimits()
+    # A PostgreSQL URL for the keys, profiles, status and dead drops (the queues stay in
+    # ``database``); None keeps everything in the SQLite file.
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,8 @@ class DeskConfig:
     vault: Path
     period_seconds: float
     anchor: Path
+    # How long the desk keeps a message (None: until someone deletes the vault).
+    keep_messages: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +191,23 @@ def _edge_limits(section: Mapping[str, object]) -> EdgeLimits:
     )
 
 
+def _store_url(section: Mapping[str, object]) -> str | None:
+    """``[edge] store``: a ``postgresql://`` URL, or None when it is not set."""
+    if "store" not in section:
+        return None
+    url = _str(section, "edge", "store")
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # a malformed address, such as an unclosed [IPv6] host
+        scheme = ""
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            '[edge] store must be a PostgreSQL URL such as "postgresql://quietline@db/quietline"'
+            " (leave it out to keep everything in the SQLite file of database)"
+        )
+    return url
+
+
 def _override(
     overrides: Mapping[str, object], direction: str, base: MixingParameters
 ) -> MixingParameters:
@@ -282,6 +306,7 @@ def load_config(path: Path) -> Config:
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
             limits=_edge_limits(edge),
+            store=_store_url(edge),
         ),
         mixer=MixerConfig(
             edge_url=_edge_url(mixer, "mixer"),
@@ -304,8 +329,42 @@ def load_config(path: Path) -> Config:
             vault=folder / _str(desk, "desk", "vault"),
             period_seconds=_seconds(desk, "desk", "period_seconds"),
             anchor=anchor,
+            keep_messages=(
+                timedelta(days=_int(desk, "desk", "keep_messages_days", 1, MAX_RETENTION_DAYS))
+                if "keep_messages_days" in desk
+                else None
+            ),
         ),
     )
+
+
+# How often a desk sends (a reply or cover), as ``admin init`` writes it.
+DEFAULT_DESK_PERIOD_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MixingOverride:
+    """Mixing parameters that ``admin init`` writes as ``[mixer.override.*]`` tables, and
+    a comment saying why."""
+
+    u2j: MixingParameters
+    j2u: MixingParameters
+    comment: str
+
+
+def _override_text(override: MixingOverride | None) -> str:
+    if override is None:
+        return ""
+    tables = [f"\n# {override.comment}\n"]
+    for direction, parameters in (("u2j", override.u2j), ("j2u", override.j2u)):
+        tables.append(
+            f"[mixer.override.{direction}]\n"
+            f"threshold_min = {parameters.threshold_min}\n"
+            f"threshold_max = {parameters.threshold_max}\n"
+            f"timeout_seconds = {parameters.timeout.total_seconds():g}\n"
+            f"output_size = {parameters.output_size}\n"
+        )
+    return "\n".join(tables)
 
 
 def default_config_text(
@@ -313,9 +372,20 @@ def default_config_text(
     mixing: str = "production",
     *,
     poll_seconds: float = 5,
-    desk_period_seconds: float = 60,
+    desk_period_seconds: float = DEFAULT_DESK_PERIOD_S,
+    edge_store: str | None = None,
+    override: MixingOverride | None = None,
 ) -> str:
-    """The quietline.toml that ``admin init`` writes."""
+    """The quietline.toml that ``admin init`` writes; with ``edge_store`` (a PostgreSQL
+    URL) the edge keeps its keys, profiles, status and dead drops there; ``override``
+    adds mixing parameters replacing those of ``mixing`` (a crowd preset, see
+    quietline.admin.crowd)."""
+    store = (
+        "# Keys, profiles, status and dead drops on PostgreSQL instead (docs/deploy.md):\n"
+        '# store = "postgresql://quietline@db.example:5432/quietline"'
+        if edge_store is None
+        else f"store = {json.dumps(edge_store)}"
+    )
     return f"""# Quietline deployment configuration. Relative paths are relative to this folder.
 
 [organization]
@@ -326,6 +396,7 @@ host = "127.0.0.1"
 port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
+{store}
 # Limits (the defaults; docs/api.md says what each does):
 # header_timeout_seconds = 10
 # body_timeout_seconds = 10
@@ -352,4 +423,5 @@ poll_seconds = {poll_seconds:g}
 edge_url = "http://127.0.0.1:{edge_port}"
 vault = "desk.vault"
 period_seconds = {desk_period_seconds:g}
-"""
+# keep_messages_days = 90          # delete messages older than this (default: keep them)
+{_override_text(override)}"""

@@ -9,6 +9,7 @@ Every process started is stopped at the end, on failure and on Ctrl-C.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -18,10 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
 from quietline.client.passphrase import read_shown
 from quietline.config import default_config_text
+from quietline.edge.migrations import redacted
+from quietline.edge.postgres import create_database, drop_database
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private
 from quietline.processes import Supervisor, edge_ready, free_port, quietline_command, wait_until
@@ -66,9 +71,15 @@ class DemoFailed(QuietlineError):
 
 class Demo:
     def __init__(
-        self, folder: Path, clients: int, report: Callable[[str], None], timeout: float
+        self,
+        folder: Path,
+        clients: int,
+        report: Callable[[str], None],
+        timeout: float,
+        edge_store: str | None = None,
     ) -> None:
         self.folder = folder
+        self.edge_store = edge_store
         self.clients = clients
         self.report = report
         self.started = time.monotonic()
@@ -125,7 +136,7 @@ class Demo:
             self.folder / "org", datetime.now(UTC), mixing="demo", edge_port=self.port
         )
         config_text = default_config_text(
-            self.port, "demo", poll_seconds=0.5, desk_period_seconds=1
+            self.port, "demo", poll_seconds=0.5, desk_period_seconds=1, edge_store=self.edge_store
         )
         write_private(layout.config, (config_text + DEMO_MIXING).encode())
         for recipient, name, default in (
@@ -249,17 +260,37 @@ class Demo:
 
 
 def run_demo(
-    clients: int, report: Callable[[str], None], *, timeout: float = 110, keep: Path | None = None
+    clients: int,
+    report: Callable[[str], None],
+    *,
+    timeout: float = 110,
+    keep: Path | None = None,
+    store: str | None = None,
 ) -> DemoResult:
-    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed."""
+    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed.
+
+    With ``store`` (the URL of any database on a PostgreSQL server, as a user who may
+    create databases) the edge keeps its keys and dead drops in a new database there,
+    dropped at the end unless ``keep`` is given.
+    """
     folder = keep or Path(tempfile.mkdtemp(prefix="quietline-demo-"))
-    demo = Demo(folder, clients, report, timeout)
+    name = f"quietline_demo_{secrets.token_hex(4)}"
+    edge_store = None
+    if store is not None:
+        try:
+            edge_store = create_database(store, name)
+        except psycopg.Error as error:
+            raise DemoFailed(f"cannot create a database at {redacted(store)}: {error}") from None
+        report(f"the edge keeps its keys and dead drops in {redacted(edge_store)}")
+    demo = Demo(folder, clients, report, timeout, edge_store)
     try:
         return demo.run()
     finally:
         demo.supervisor.close()
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
+            if store is not None:
+                drop_database(store, name)
 
 
 def result_json(result: DemoResult) -> str:

@@ -18,6 +18,7 @@ EdgeNotTrusted before anything is sent.
 from __future__ import annotations
 
 import ssl
+from datetime import datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
@@ -33,10 +34,17 @@ from quietline.protocol.api import (
     Route,
     Status,
     StoredId,
+    parse_dead_drop_summary,
     u2c_body,
 )
 from quietline.protocol.boxes import Codec
-from quietline.protocol.deaddrops import B, DeadDrop, SignedDeadDrop, parse_dead_drop_list
+from quietline.protocol.deaddrops import (
+    B,
+    DeadDrop,
+    DeadDropKind,
+    SignedDeadDrop,
+    parse_dead_drop_list,
+)
 from quietline.protocol.errors import MalformedInput, ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm
 from quietline.protocol.hierarchy import PublishedKeys
@@ -191,6 +199,12 @@ class EdgeClient:
 
     def status(self) -> Status:
         return Status.from_json(self._json("GET", Route.STATUS))
+
+    def dead_drop_summary(self, kind: DeadDropKind) -> list[tuple[int, datetime]]:
+        """The newest dead drops of ``kind`` as (id, created_at), newest first."""
+        user = kind is DeadDropKind.USER
+        route = Route.USER_DEAD_DROP_SUMMARY if user else Route.JOURNALIST_DEAD_DROP_SUMMARY
+        return parse_dead_drop_summary(self._json("GET", route))
 
     # --- writes ---------------------------------------------------------------------------
 

@@ -4,10 +4,9 @@ a temporary folder), with time moved by hand."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,12 @@ from quietline.clock import FixedClock
 from quietline.desk.report import Sent
 from quietline.desk.service import Desk, DeskEdge
 from quietline.desk.state import (
-    DeskState,
     Flow,
     MessageKind,
     UnknownSource,
+    coarse,
     recipient_from_bundle,
 )
-from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import KeySubmission
@@ -44,75 +42,22 @@ from quietline.protocol.keys import (
 from quietline.protocol.messages import U2J, J2UType, U2JMessage, filler_c2j
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.recipients import RecipientId
-from quietline.vault import INTERACTIVE
 from tests.desk.world import (
+    NOW,
+    PERIOD,
+    World,
     bundle_for,
     drop_message,
     keys_from,
+    make_desk,
     open_j2c,
     publish_covernode_messaging,
-    real_edge,
     seal_message,
     sent_j2c,
 )
 from tests.support.coverdrop_clients import app_handover_id
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
-
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
-PERIOD = timedelta(minutes=1)
-PASSPHRASE = "desk passphrase"
-
-
-@dataclass
-class World:
-    clock: FixedClock
-    org: Organisation
-    edge: EdgeClient
-    store: EdgeStore
-    desk: Desk
-
-    @property
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def add(self, recipient_id: str) -> JournalistMessagingKey:
-        """Import a recipient into the desk; returns the messaging key it published."""
-        recipient = recipient_from_bundle(bundle_for(self.org, recipient_id, self.now))
-        problems: list[str] = []
-        self.desk.add_recipient(recipient, self.now, problems.append)
-        assert problems == []
-        return JournalistMessagingKey.of(recipient.messaging[0].pair)
-
-    def write(self, recipient_id: str, source: EncryptionKeyPair, text: str) -> int:
-        """A source's message to the recipient's newest published key, in a dead drop."""
-        key = self.org.verified(self.edge, self.now).journalist_messaging_key(recipient_id)
-        sealed = seal_message(key, source, text)
-        return drop_message(
-            self.org, self.edge, self.now, key, sealed, epoch=self.store.max_epoch()
-        )
-
-    def tick(self) -> None:
-        self.clock.advance(PERIOD)
-
-
-def _desk(folder: Path, edge: EdgeClient, org: Organisation) -> Desk:
-    store = DeskStore(folder / "desk.vault", INTERACTIVE)
-    store.create(PASSPHRASE, DeskState())
-    return Desk(store, edge, [org.anchor], PERIOD)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    clock = FixedClock(NOW)
-    org = Organisation.create(NOW, ("alice", "bob", "carol"))
-    with (
-        real_edge(tmp_path, org, clock) as (url, store),
-        EdgeClient(url) as edge,
-        EdgeClient(url) as desk_edge,
-    ):
-        org.publish(edge, NOW, recipients=("alice", "bob"), messaging=False)
-        yield World(clock, org, edge, store, _desk(tmp_path, desk_edge, org))
 
 
 def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
@@ -302,7 +247,7 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
                     bundle.messaging[0].published,
                 )
             )
-        desk = _desk(tmp_path, desk_edge, org)
+        desk = make_desk(tmp_path, desk_edge, org)
         desk.add_recipient(bundle, NOW, pytest.fail)
 
         # The mixer rotates its messaging key and uses it in a dead drop of the new epoch.
@@ -508,3 +453,52 @@ def test_a_forged_dead_drop_with_a_huge_id_does_not_move_the_cursor(
     assert any(f"dead drop {I64_MAX} skipped" in note for note in report.notes)
     # Had the forgery moved the cursor, no later dead drop would ever be read.
     assert world.desk.store.read().cursor == real_id
+
+
+def test_a_thread_keeps_the_order_written_and_only_coarse_times(world: World) -> None:
+    world.add("alice")
+    source = EncryptionKeyPair.generate()
+    written = ["first", "second", "third"]
+    published = []
+    for text in written:  # three dead drops, a few minutes apart, all read in one step
+        world.write("alice", source, text)
+        published.append(world.now)
+        world.clock.advance(timedelta(minutes=7, seconds=3, microseconds=17))
+    assert world.desk.step(world.now).messages_received == 3
+    world.desk.reply(source.public.hex()[:8], "noted", world.now)
+    world.tick()
+    world.desk.step(world.now)
+    world.write("alice", source, "fourth")
+    world.tick()
+    world.desk.step(world.now)
+
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert [m.text for m in conversation.messages] == [*written, "noted", "fourth"]
+    ids = [m.id for m in conversation.messages]
+    assert ids == sorted(ids)
+    assert conversation.latest == ids[-1]
+    # The hour of the dead drop each came in, not the moment the desk read it.
+    assert [m.at for m in conversation.messages[:3]] == [coarse(t) for t in published]
+    reply = conversation.messages[3]
+    assert reply.sent_at is not None
+    moments = [m.at for m in conversation.messages] + [reply.sent_at]
+    assert all((t.minute, t.second, t.microsecond) == (0, 0, 0) for t in moments)
+
+
+def test_messages_older_than_the_desk_keeps_them_are_deleted_but_not_unsent_replies(
+    world: World,
+) -> None:
+    world.add("alice")
+    world.desk.keep_messages = timedelta(days=30)
+    source = EncryptionKeyPair.generate()
+    world.write("alice", source, "old news")
+    world.desk.step(world.now)
+    world.desk.reply(source.public.hex(), "an answer that waits", world.now)
+    world.clock.advance(timedelta(days=31))
+    report = world.desk.step(world.now)
+    assert report.messages_forgotten == 1
+    assert "old messages deleted 1" in report.line()
+    (conversation,) = world.desk.store.read().conversations.values()
+    assert [m.text for m in conversation.messages] == ["an answer that waits"]
+    world.tick()
+    assert world.desk.step(world.now).messages_forgotten == 0

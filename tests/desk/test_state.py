@@ -98,7 +98,7 @@ def test_state_round_trips_through_the_vault(tmp_path: Path, org: Organisation) 
         (Flow.OUT, MessageKind.TEXT, "hi back"),
         (Flow.OUT, MessageKind.HANDOVER, "bob"),
     ]
-    assert conversation.messages[1].sent_at == NOW + timedelta(minutes=1)
+    assert conversation.messages[1].sent_at == NOW  # kept to the hour
     assert loaded.outbox == [conversation.messages[2].id]
 
 
@@ -237,6 +237,10 @@ conversations = st.builds(
     st.text(min_size=1),
     st.lists(messages, max_size=3),
     st.none() | st.text(min_size=1),
+    st.text(),
+    st.text(),
+    st.booleans(),
+    st.integers(0, 2**31),
 )
 
 
@@ -257,6 +261,8 @@ def test_any_conversation_round_trips(conversation: Conversation) -> None:
     st.lists(st.integers(1, 2**31), max_size=3),
     st.integers(0, 2**63 - 1),
     st.none() | moments,
+    st.none() | moments,
+    st.binary(min_size=32, max_size=32),
 )
 def test_any_desk_state_round_trips(
     org: Organisation,
@@ -264,6 +270,8 @@ def test_any_desk_state_round_trips(
     outbox: list[int],
     cursor: int,
     last_j2c_at: datetime | None,
+    last_dead_drop_at: datetime | None,
+    pseudonym_key: bytes,
 ) -> None:
     state = DeskState(
         [recipient_from_bundle(bundle_for(org, "alice", NOW))],
@@ -272,6 +280,8 @@ def test_any_desk_state_round_trips(
         outbox,
         last_j2c_at,
         7,
+        last_dead_drop_at=last_dead_drop_at,
+        pseudonym_key=pseudonym_key,
     )
     again = DeskState.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
@@ -288,6 +298,28 @@ def test_a_message_repr_shows_no_text() -> None:
     )
     assert conversation is not None
     reply = state.queue_outgoing(conversation, MessageKind.TEXT, "alice", "meet at the pier", NOW)
+    conversation.notes = "the minister's driver"
     for shown in (repr(conversation), repr(reply), repr(state), str(reply)):
         assert "minister" not in shown
         assert "pier" not in shown
+
+
+def test_a_vault_written_before_the_web_desk_loads_with_fresh_desk_fields(
+    org: Organisation,
+) -> None:
+    state, source = _state(org)
+    old = state.to_json()
+    for name in ("last_dead_drop_at", "pseudonym_key"):
+        del old[name]
+    for conversation in old["conversations"]:
+        for name in ("alias", "notes", "muted", "read_up_to"):
+            del conversation[name]
+    loaded = DeskState.from_json(old)
+    assert loaded.last_dead_drop_at is None
+    assert len(loaded.pseudonym_key) == 32
+    conversation = loaded.conversation(source.hex()[:8])
+    assert (conversation.alias, conversation.notes, conversation.muted) == ("", "", False)
+    assert conversation.unread == 1
+    old["pseudonym_key"] = "AAAA"
+    with pytest.raises(MalformedInput, match="pseudonym key"):
+        DeskState.from_json(old)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from quietline.clock import Clock
+from quietline.clock import Clock, FixedClock
+from quietline.desk.service import Desk
+from quietline.desk.state import DeskState, recipient_from_bundle
+from quietline.desk.store import DeskStore
 from quietline.edge import EdgeStore, create_app
 from quietline.edge_client import EdgeClient
 from quietline.keystore import Bundle
@@ -41,8 +45,13 @@ from quietline.protocol.messages import (
 )
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.recipients import RecipientId
+from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
 from tests.support.organisation import COVERNODE_ID, Organisation
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+PERIOD = timedelta(minutes=1)
+PASSPHRASE = "desk passphrase"
 
 
 def bundle_for(org: Organisation, recipient_id: str, now: datetime) -> Bundle:
@@ -131,3 +140,42 @@ def keys_from(keys_app: ASGIApp, main_app: ASGIApp) -> ASGIApp:
         await target(scope, receive, send)
 
     return app
+
+
+@dataclass
+class World:
+    clock: FixedClock
+    org: Organisation
+    edge: EdgeClient
+    store: EdgeStore
+    desk: Desk
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def add(self, recipient_id: str) -> JournalistMessagingKey:
+        """Import a recipient into the desk; returns the messaging key it published."""
+        recipient = recipient_from_bundle(bundle_for(self.org, recipient_id, self.now))
+        problems: list[str] = []
+        self.desk.add_recipient(recipient, self.now, problems.append)
+        assert problems == []
+        return JournalistMessagingKey.of(recipient.messaging[0].pair)
+
+    def write(self, recipient_id: str, source: EncryptionKeyPair, text: str) -> int:
+        """A source's message to the recipient's newest published key, in a dead drop."""
+        key = self.org.verified(self.edge, self.now).journalist_messaging_key(recipient_id)
+        sealed = seal_message(key, source, text)
+        return drop_message(
+            self.org, self.edge, self.now, key, sealed, epoch=self.store.max_epoch()
+        )
+
+    def tick(self) -> None:
+        self.clock.advance(PERIOD)
+
+
+def make_desk(folder: Path, edge: EdgeClient, org: Organisation) -> Desk:
+    """A new desk with an empty vault in ``folder``, verifying from ``org``'s anchor."""
+    store = DeskStore(folder / "desk.vault", INTERACTIVE)
+    store.create(PASSPHRASE, DeskState())
+    return Desk(store, edge, [org.anchor], PERIOD)

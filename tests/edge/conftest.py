@@ -31,10 +31,16 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EdgeStore]:
+def sqlite_store(tmp_path: Path) -> Iterator[EdgeStore]:
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
     yield edge_store
     edge_store.close()
+
+
+@pytest.fixture
+def store(sqlite_store: EdgeStore) -> EdgeStore:
+    """The edge's store (tests/edge/test_store.py runs its tests on every engine)."""
+    return sqlite_store
 
 
 @pytest.fixture(scope="session")

@@ -330,6 +330,10 @@ def test_every_get_is_cacheable_and_the_openapi_document_lists_every_route(
         "/v1/journalist-profiles",
         "/v1/covernode/queue",
         "/openapi.json",
+        "/v1/public-keys/journalists",
+        "/v1/public-keys/journalists/update-profile",
+        "/v1/public-keys/journalists/update-status",
+        "/v1/public-keys/journalists/delete",
     }
     assert set(paths) == {str(route) for route in Route}
     for path, operations in paths.items():

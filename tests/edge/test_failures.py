@@ -96,7 +96,7 @@ def test_a_failure_is_a_500_logged_by_type_and_place_only(
     assert "quietline" in logged["file"]
     assert Path(logged["file"]).is_file()
     place = linecache.getline(logged["file"], int(logged["line"]))
-    assert "self.store.enqueue" in place or "raise self.fail(" in place, place
+    assert "self.queues.enqueue" in place or "raise self.fail(" in place, place
 
     # Nothing the caller sent (body, query, headers) is in any log record but the test
     # client's own (httpx logs the URL it requested).

@@ -1,28 +1,75 @@
 """The edge store: keys and epochs, profiles, dead drops once per signature, retention,
-queues, and that a refused write leaves everything as it was."""
+queues, and that a refused write leaves everything as it was.
+
+Every test of what both engines hold runs on each: SQLite and PostgreSQL (a fresh
+database per test; tests.support.postgres says when it is skipped). The queues, the
+SQLite file and rows from older SQLite edges are SQLite's alone.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from quietline.edge.store import DeadDropConflict, EdgeStore, KeyConflict, QueueFull
+from quietline.edge.postgres import PostgresEdgeStore
+from quietline.edge.store import (
+    DEFAULT_RETENTION,
+    DeadDropConflict,
+    EdgeStore,
+    KeyConflict,
+    QueueFull,
+    SqlEdgeStore,
+)
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
-from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.errors import UnknownRecipient
+from quietline.protocol.hierarchy import JournalistProfile, JournalistStatus
 from quietline.protocol.roles import RoleStatement
 from tests.edge.checks import TABLES
 from tests.edge.submissions import NOW, journalist_dead_drop, revocation, user_dead_drop
 from tests.support.organisation import Organisation
+from tests.support.postgres import fresh_database
+
+OpenStore = Callable[[timedelta], SqlEdgeStore]
 
 
-def _add_provisioning(store: EdgeStore, organization: Organisation) -> int:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens a store of the engine in ``request.param`` (on the same data each time),
+    with a retention; closes every one it opened at the end."""
+    opened: list[SqlEdgeStore] = []
+    with ExitStack() as database:
+        url = database.enter_context(fresh_database()) if request.param == "postgresql" else ""
+
+        def open_(retention: timedelta) -> SqlEdgeStore:
+            store: SqlEdgeStore = (
+                PostgresEdgeStore(url, retention)
+                if url
+                else EdgeStore(tmp_path / "edge.sqlite3", retention)
+            )
+            opened.append(store)
+            return store
+
+        yield open_
+        for store in opened:
+            store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> SqlEdgeStore:
+    return open_store(DEFAULT_RETENTION)
+
+
+def _add_provisioning(store: SqlEdgeStore, organization: Organisation) -> int:
     key = organization.covernode_provisioning.published
     return store.add_key(
         KeyRole.COVERNODE_PROVISIONING,
@@ -33,7 +80,8 @@ def _add_provisioning(store: EdgeStore, organization: Organisation) -> int:
     )
 
 
-def test_schema_has_no_column_about_a_caller(store: EdgeStore) -> None:
+def test_schema_has_no_column_about_a_caller(sqlite_store: EdgeStore) -> None:
+    store = sqlite_store
     db = sqlite3.connect(store.path)
     try:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -48,8 +96,8 @@ def test_schema_has_no_column_about_a_caller(store: EdgeStore) -> None:
     assert set(TABLES) <= set(tables)
 
 
-def test_the_database_runs_in_wal_mode(store: EdgeStore) -> None:
-    db = sqlite3.connect(store.path)
+def test_the_database_runs_in_wal_mode(sqlite_store: EdgeStore) -> None:
+    db = sqlite3.connect(sqlite_store.path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
@@ -57,7 +105,7 @@ def test_the_database_runs_in_wal_mode(store: EdgeStore) -> None:
 
 
 def test_keys_get_increasing_epochs_and_the_same_key_keeps_its_epoch(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     assert store.max_epoch() == 0
     first = _add_provisioning(store, organization)
@@ -80,7 +128,7 @@ def test_keys_get_increasing_epochs_and_the_same_key_keeps_its_epoch(
 
 
 def test_a_key_in_another_place_is_refused_and_nothing_changes(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     _add_provisioning(store, organization)
     key = organization.covernode_provisioning.published
@@ -102,7 +150,7 @@ def _statement(organization: Organisation, role: KeyRole) -> RoleStatement:
 
 
 def test_a_provisioning_keys_statement_is_stored_with_it(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     statement = _statement(organization, KeyRole.COVERNODE_PROVISIONING)
     key = organization.covernode_provisioning.published
@@ -120,7 +168,7 @@ def test_a_provisioning_keys_statement_is_stored_with_it(
 
 
 def test_a_key_refused_for_its_place_leaves_no_statement(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     _add_provisioning(store, organization)
     key = organization.covernode_provisioning.published
@@ -137,7 +185,7 @@ def test_a_key_refused_for_its_place_leaves_no_statement(
 
 
 def test_revocations_are_stored_once_and_read_in_time_order(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     late = revocation(organization, bytes(32), NOW)
     early = revocation(organization, bytes(range(32)), NOW - timedelta(days=1))
@@ -146,7 +194,7 @@ def test_revocations_are_stored_once_and_read_in_time_order(
     assert store.statements().revocations == (early, late)
 
 
-def test_expired_keys_are_not_live(store: EdgeStore, organization: Organisation) -> None:
+def test_expired_keys_are_not_live(store: SqlEdgeStore, organization: Organisation) -> None:
     key = organization.covernode_provisioning.published
     store.add_key(
         KeyRole.COVERNODE_PROVISIONING,
@@ -160,7 +208,7 @@ def test_expired_keys_are_not_live(store: EdgeStore, organization: Organisation)
     assert store.max_epoch() == 1
 
 
-def test_profiles_upsert_and_one_default(store: EdgeStore) -> None:
+def test_profiles_upsert_and_one_default(store: SqlEdgeStore) -> None:
     alice = JournalistProfile.create("alice", "Alice A", "", is_desk=False)
     desk = JournalistProfile.create("desk", "News Desk", "", is_desk=True)
     store.put_profile(alice, default=True)
@@ -173,8 +221,21 @@ def test_profiles_upsert_and_one_default(store: EdgeStore) -> None:
     assert store.profiles() == ([renamed, desk], "desk")
 
 
+def test_a_profile_is_changed_or_removed_in_place(store: SqlEdgeStore) -> None:
+    alice = JournalistProfile.create("alice", "Alice", "", is_desk=False)
+    store.put_profile(alice, default=True)
+    store.change_profile("alice", lambda p: replace(p, status=JournalistStatus.HIDDEN_FROM_UI))
+    assert store.profiles() == ([replace(alice, status=JournalistStatus.HIDDEN_FROM_UI)], "alice")
+    with pytest.raises(UnknownRecipient):
+        store.change_profile("desk", lambda p: p)
+    store.remove_profile("alice")
+    assert store.profiles() == ([], None)
+    with pytest.raises(UnknownRecipient):
+        store.remove_profile("alice")
+
+
 def test_dead_drops_are_stored_once_per_signature(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     first = user_dead_drop(organization, NOW)
     second = user_dead_drop(organization, NOW)
@@ -188,7 +249,7 @@ def test_dead_drops_are_stored_once_per_signature(
 
 
 def test_a_signature_stored_under_the_other_kind_is_refused(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     user = user_dead_drop(organization, NOW)
     store.add_dead_drop(user, NOW)
@@ -204,7 +265,7 @@ def test_a_signature_stored_under_the_other_kind_is_refused(
 
 
 def test_journalist_dead_drops_keep_their_epoch(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     body = journalist_dead_drop(organization, NOW, epoch=7)
     store.add_dead_drop(body, NOW)
@@ -214,27 +275,24 @@ def test_journalist_dead_drops_keep_their_epoch(
 
 
 def test_dead_drops_past_retention_are_purged_on_write_and_hidden_from_reads(
-    tmp_path: Path, organization: Organisation
+    open_store: OpenStore, organization: Organisation
 ) -> None:
-    store = EdgeStore(tmp_path / "edge.sqlite3", timedelta(days=14))
-    try:
-        old = user_dead_drop(organization, NOW)
-        store.add_dead_drop(old, NOW)
-        later = NOW + timedelta(days=14, seconds=1)
-        assert store.dead_drop_count() == 1
-        assert store.dead_drops(UserDeadDrop, 0, 100, later) == []
-        assert store.dead_drops(UserDeadDrop, 0, 100, NOW + timedelta(days=14))
-        fresh = user_dead_drop(organization, later)
-        fresh_id = store.add_dead_drop(fresh, later)
-        assert store.dead_drop_count() == 1
-        assert fresh_id == 2  # ids are never reused after a purge
-        assert [d.body for d in store.dead_drops(UserDeadDrop, 0, 100, later)] == [fresh]
-    finally:
-        store.close()
+    store = open_store(timedelta(days=14))
+    old = user_dead_drop(organization, NOW)
+    store.add_dead_drop(old, NOW)
+    later = NOW + timedelta(days=14, seconds=1)
+    assert store.dead_drop_count() == 1
+    assert store.dead_drops(UserDeadDrop, 0, 100, later) == []
+    assert store.dead_drops(UserDeadDrop, 0, 100, NOW + timedelta(days=14))
+    fresh = user_dead_drop(organization, later)
+    fresh_id = store.add_dead_drop(fresh, later)
+    assert store.dead_drop_count() == 1
+    assert fresh_id == 2  # ids are never reused after a purge
+    assert [d.body for d in store.dead_drops(UserDeadDrop, 0, 100, later)] == [fresh]
 
 
 def test_purge_removes_only_what_is_past_retention(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     store.add_dead_drop(user_dead_drop(organization, NOW), NOW)
     store.add_dead_drop(
@@ -245,7 +303,7 @@ def test_purge_removes_only_what_is_past_retention(
 
 
 def test_dead_drop_reads_are_limited_and_in_id_order(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     for _ in range(5):
         store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
@@ -253,7 +311,8 @@ def test_dead_drop_reads_are_limited_and_in_id_order(
     assert [d.id for d in store.dead_drops(UserDeadDrop, 3, 3, NOW)] == [4, 5]
 
 
-def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
+def test_queues_are_separate_ordered_and_acknowledged(sqlite_store: EdgeStore) -> None:
+    store = sqlite_store
     for i in range(5):
         store.enqueue(Direction.USER, bytes([i]) * 3)
     store.enqueue(Direction.JOURNALIST, b"j")
@@ -271,7 +330,9 @@ def test_queues_are_separate_ordered_and_acknowledged(store: EdgeStore) -> None:
     assert store.enqueue(Direction.USER, b"x") == 6  # sequence numbers are never reused
 
 
-def test_a_refused_write_rolls_back_its_purge(store: EdgeStore, organization: Organisation) -> None:
+def test_a_refused_write_rolls_back_its_purge(
+    store: SqlEdgeStore, organization: Organisation
+) -> None:
     old = user_dead_drop(organization, NOW)
     later = NOW + timedelta(days=15)
     recent = user_dead_drop(organization, later)
@@ -298,7 +359,9 @@ def test_the_store_survives_a_reopen(tmp_path: Path, organization: Organisation)
         reopened.close()
 
 
-def test_threads_write_concurrently_without_losing_anything(store: EdgeStore) -> None:
+def test_threads_write_concurrently_without_losing_anything(sqlite_store: EdgeStore) -> None:
+    store = sqlite_store
+
     def write(worker: int) -> None:
         for i in range(50):
             store.enqueue(Direction.USER, bytes([worker, i]))
@@ -316,8 +379,9 @@ def test_threads_write_concurrently_without_losing_anything(store: EdgeStore) ->
 
 
 def test_rows_an_older_edge_stored_against_the_recipient_id_rule_are_kept_but_not_served(
-    store: EdgeStore, organization: Organisation
+    sqlite_store: EdgeStore, organization: Organisation
 ) -> None:
+    store = sqlite_store
     # An edge from before the one recipient-id rule accepted owners and profile ids like
     # these; they stay on disk (nothing stored is lost) but never reach a reader, so one
     # old row cannot make every GET of the keys fail.
@@ -368,7 +432,7 @@ def test_a_queue_at_its_bound_refuses_until_acknowledged(tmp_path: Path) -> None
 
 
 def test_dead_drops_are_read_lazily_and_a_reader_may_stop_early(
-    store: EdgeStore, organization: Organisation
+    store: SqlEdgeStore, organization: Organisation
 ) -> None:
     for _ in range(3):
         store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)

@@ -26,7 +26,7 @@ from quietline.mixer import service
 from quietline.mixer.alarm import AlarmSettings
 from quietline.mixer.opening import Openers
 from quietline.mixer.service import Mixer, MixerReport
-from quietline.mixer.state import MixerStore
+from quietline.mixer.state import MixerStore, read_mix_counts
 from quietline.protocol.api import Direction, J2CSubmission
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.covernode import Pending
@@ -323,7 +323,8 @@ def test_keys_rotate_and_the_edge_serves_them(world: World) -> None:
 
     # A week later: a new messaging key, published; the old one still opens inputs.
     report = world.step(WEEK)
-    assert [note.split()[3] for note in report.notes] == ["covernode_msg"]
+    made = [note for note in report.notes if note.startswith("made a new")]
+    assert [note.split()[3] for note in made] == ["covernode_msg"]
     week_keys = world.keys()
     published = {k.key for k in week_keys.of_role(KeyRole.COVERNODE_MSG)[NODE]}
     second_messaging = world.mixer.keys.current_messaging(world.clock.now()).published.key
@@ -506,3 +507,33 @@ def test_an_edge_withholding_all_but_one_message_raises_the_input_alarm(world: W
     assert line.startswith("ALARM u2j: share of real messages fell more than 8x")
     assert world.mixer_store.counter("alarm_u2j_share_down") == 1
     assert world.mixer_store.counter("alarm_u2j_rate_up") == 0
+
+
+def test_parameters_too_large_for_the_input_are_warned_about_hourly(world: World) -> None:
+    # A threshold_min of 100,000 with a one-minute timeout, fed one input a minute.
+    world.config = replace(
+        world.config, u2j=replace(U2J, threshold_min=100_000, threshold_max=10**6)
+    )
+    world.restart()
+    world.step()
+
+    def warnings(advance: timedelta) -> list[str]:
+        send_cover(world.edge, world.keys(), 1)
+        return [note for note in world.step(advance).notes if note.startswith("u2j:")]
+
+    # Nothing said before ten minutes of observation ...
+    assert [warnings(MINUTE) for _ in range(9)] == [[]] * 9
+    assert warnings(MINUTE) == [
+        "u2j: at the current 0.017 inputs a second the next release is in 69.4 days"
+        " (threshold_min 100000, 10 inputs so far): the mixing is sized for a larger crowd;"
+        " see docs/deploy.md, 'Mixing sized to the crowd'"
+    ]
+    # ... then once an hour.
+    assert warnings(30 * MINUTE) == []
+    (again,) = warnings(30 * MINUTE)
+    assert again.startswith("u2j: at the current 0.0029 inputs a second")
+    report = world.step()
+    forecast = report.forecasts[Direction.USER]
+    assert forecast.received == 12
+    # What `quietline status` reads beside the mixer: the same counts.
+    assert read_mix_counts(world.config.database)[Direction.USER] == (12, forecast.last_release)

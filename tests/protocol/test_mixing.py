@@ -29,6 +29,7 @@ from quietline.protocol.mixing import (
     MixState,
     ReplayFilter,
     ThresholdMix,
+    next_release,
     replay_digest,
 )
 
@@ -500,3 +501,52 @@ def test_receive_cover_counts_many_inputs_at_once() -> None:
     assert at_once.state() == one_by_one.state()
     with pytest.raises(MisuseError):
         at_once.receive_cover(-1)
+
+
+# --- forecasting the next release -----------------------------------------------------
+
+
+def test_a_slow_input_reaches_threshold_min_long_after_the_timeout() -> None:
+    # 3 inputs needed; 1 counted; one more every 1,000 s: 2,000 s from now.
+    assert next_release(PARAMS, 1, T0, 0.001, T0) == T0 + timedelta(seconds=2000)
+
+
+def test_a_fast_input_releases_at_the_timeout_or_at_threshold_max() -> None:
+    # threshold_min is reached at once, so the timeout decides ...
+    assert next_release(PARAMS, 3, T0, 0.001, T0) == T0 + timedelta(minutes=10)
+    # ... unless threshold_max comes first (3 more at one a second).
+    assert next_release(PARAMS, 3, T0, 1.0, T0) == T0 + timedelta(seconds=3)
+    assert next_release(PARAMS, 6, T0, 0.0, T0) == T0
+
+
+def test_no_input_never_releases_below_threshold_min() -> None:
+    assert next_release(PARAMS, 2, T0, 0.0, T0) is None
+    assert next_release(PRODUCTION_U2J, 0, T0, 1e-12, T0) is None  # beyond the horizon
+
+
+def test_a_mix_forecasts_from_its_own_counts() -> None:
+    mix: ThresholdMix[str] = ThresholdMix.start(PARAMS, T0)
+    mix.receive_cover(2)
+    forecast = mix.forecast(T0 + timedelta(seconds=100))
+    assert forecast.received == 2
+    assert forecast.inputs_per_second == pytest.approx(0.02)
+    assert forecast.observed == timedelta(seconds=100)
+    # At 0.02 a second the 4 more that threshold_max wants come 200 s on, before the timeout.
+    assert forecast.next_release == T0 + timedelta(seconds=300)
+    assert ThresholdMix.start(PARAMS, T0).forecast(T0).next_release is None
+
+
+@given(
+    received=st.integers(0, 10),
+    rate=st.floats(0, 10, allow_nan=False),
+    elapsed=st.integers(0, 3600),
+)
+def test_a_forecast_release_is_due_when_it_comes(received: int, rate: float, elapsed: int) -> None:
+    now = T0 + timedelta(seconds=elapsed)
+    due = next_release(PARAMS, received, T0, rate, now)
+    if due is None:
+        return
+    assert due >= now
+    arrived = received + round(rate * (due - now).total_seconds())
+    mix: ThresholdMix[str] = ThresholdMix(PARAMS, MixState(min(arrived, 10**6), T0, ()))
+    assert mix.due(due)

@@ -27,6 +27,7 @@ from quietline.protocol.api import (
     Status,
     StoredId,
     SystemStatus,
+    dead_drop_summary,
     j2c_form_data,
     u2c_body,
 )
@@ -42,7 +43,7 @@ from quietline.protocol.deaddrops import (
     sign_user_dead_drop,
 )
 from quietline.protocol.forms import SignedForm, sign_form
-from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
+from quietline.protocol.hierarchy import JournalistProfile, JournalistStatus, PublishedKeys
 from quietline.protocol.keyfiles import encryption_key_pair_to_json
 from quietline.protocol.keys import EncryptionKeyPair, JournalistMessagingKey, ReplyKey
 from quietline.protocol.messages import (
@@ -58,6 +59,8 @@ from quietline.protocol.messages import (
     text_reply,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.profile_forms import ProfilePatch, new_profile_json, status_change_json
+from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import Revocation, RoleStatement
 from quietline.protocol.verification import VerifiedKeys
 from tests.protocol.keyring import (
@@ -207,7 +210,14 @@ def world() -> World:
             (Queued(5, u2c), Queued(6, encrypt_cover_u2c(wrapping)))
         ).to_json(ENCRYPTED_U2C),
         "journalist_queue_page": QueuePage((Queued(1, j2c),)).to_json(ENCRYPTED_J2C),
+        "new_profile": new_profile_json(published.profiles[0]),
+        "profile_patch": ProfilePatch(RecipientId("alice"), display_name="Alice B.").to_json(),
+        "status_change": status_change_json(
+            (RecipientId("alice"), JournalistStatus.HIDDEN_FROM_UI)
+        ),
+        "removal": "bob",
         "status": Status(SystemStatus.AVAILABLE, "All systems are go", NOW).to_json(),
+        "dead_drop_summary": dead_drop_summary([(9, NOW), (8, NOW)]),
         "error": ErrorBody("the form is stale or from the future").to_json(),
     }
     wire = {
@@ -246,6 +256,11 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
     "queue_pull": QueuePull.to_json,
     "user_queue_page": lambda page: page.to_json(ENCRYPTED_U2C),
     "journalist_queue_page": lambda page: page.to_json(ENCRYPTED_J2C),
+    "new_profile": new_profile_json,
+    "profile_patch": ProfilePatch.to_json,
+    "status_change": status_change_json,
+    "removal": str,
     "status": Status.to_json,
+    "dead_drop_summary": dead_drop_summary,
     "error": ErrorBody.to_json,
 }

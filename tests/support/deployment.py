@@ -68,6 +68,8 @@ class Deployment:
     passphrases: dict[int, str] = field(default_factory=dict)
     # source -> what its run loop's command line starts with (a tracer, say)
     source_prefix: dict[int, Sequence[str]] = field(default_factory=dict)
+    # How the desk runs: ``desk run``, or ``desk serve`` and its options
+    desk_args: Sequence[str] = ("run",)
 
     def start(self, name: str) -> None:
         """Start ``edge``, ``mixer``, ``desk`` or ``source-N`` (again, if it ran before)."""
@@ -82,7 +84,7 @@ class Deployment:
         if name == "mixer":
             return quietline_command("mixer", "--config", folder)
         if name == "desk":
-            return self.desk("run")
+            return self.desk(*self.desk_args)
         n = int(name.removeprefix("source-"))
         return [*self.source_prefix.get(n, ()), *quietline_command(
             "source", "run", "--edge", self.source_edges.get(n, self.url),
@@ -179,11 +181,13 @@ def deploy(
     mixing: str = FAST_MIXING,
     source_options: Sequence[str] = FAST_SOURCE,
     recipients: Sequence[str] = (),
+    desk_args: Sequence[str] = ("run",),
 ) -> Iterator[Deployment]:
     """An organisation with one desk in ``folder``, its edge, mixer and desk running, and
     room for ``sources`` source clients (not started); everything stops when the block ends.
     ``recipients`` are further desks, enrolled and published but run by no one (their
-    bundles are in ``layout.bundle(id)``)."""
+    bundles are in ``layout.bundle(id)``). The desk runs as ``quietline desk`` with
+    ``desk_args`` (``serve --port N`` for the web desk), its passphrase on a pipe."""
     port = free_port()
     now = datetime.now(UTC)
     layout = init(folder / "org", now, mixing="demo", edge_port=port)
@@ -202,7 +206,9 @@ def deploy(
     url = f"http://127.0.0.1:{port}"
     vaults = [folder / "clients" / f"client-{n}" for n in range(sources)]
     with Supervisor(folder / "logs") as supervisor:
-        deployment = Deployment(layout, url, supervisor, vaults, source_options)
+        deployment = Deployment(
+            layout, url, supervisor, vaults, source_options, desk_args=desk_args
+        )
         deployment.start("edge")
         wait_for("the edge to listen", edge_ready(url), deployment)
         with EdgeClient(url) as edge:

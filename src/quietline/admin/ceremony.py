@@ -16,7 +16,7 @@ from pathlib import Path
 from quietline.admin.covernode import certified_identities, certify_mixer
 from quietline.admin.layout import Layout, stamp
 from quietline.admin.revocation import revocations
-from quietline.config import CONFIG_NAME, default_config_text
+from quietline.config import CONFIG_NAME, MixingOverride, default_config_text
 from quietline.edge_client import EdgeClient
 from quietline.keystore import (
     Bundle,
@@ -63,10 +63,16 @@ def write_key(path: Path, key: AnyCertifiedKey) -> None:
 
 
 def init(
-    folder: Path, now: datetime, *, mixing: str = "production", edge_port: int = 8350
+    folder: Path,
+    now: datetime,
+    *,
+    mixing: str = "production",
+    edge_port: int = 8350,
+    override: MixingOverride | None = None,
 ) -> Layout:
     """Create a deployment folder: root key, both provisioning keys, the mixer's first
-    identity keys (certified ahead of time) and the config.
+    identity keys (certified ahead of time) and the config (with ``override``'s mixing
+    parameters replacing those of ``mixing``, if given).
 
     Raises CeremonyError when the folder already holds a deployment.
     """
@@ -82,7 +88,7 @@ def init(
     write_public_json(layout.anchor, organization.published.to_json())
     certify_mixer(layout, now, lambda _: None)
     layout.recipients.mkdir(parents=True, exist_ok=True)
-    write_private(layout.config, default_config_text(edge_port, mixing).encode())
+    write_private(layout.config, default_config_text(edge_port, mixing, override=override).encode())
     return layout
 
 

@@ -12,6 +12,7 @@ from quietline.cli.edge import edge
 from quietline.cli.interop import interop
 from quietline.cli.mixer import mixer
 from quietline.cli.source import source
+from quietline.cli.status import status
 
 app = typer.Typer(
     name="quietline",
@@ -47,6 +48,7 @@ app.add_typer(desk, name="desk")
 app.command("mixer")(mixer)
 app.command("edge")(edge)
 app.command("demo")(demo)
+app.command("status")(status)
 
 
 def main() -> None:

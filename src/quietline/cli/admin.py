@@ -1,5 +1,6 @@
 """``quietline admin``: the organisation's key ceremonies, run on an offline machine."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -8,10 +9,12 @@ import typer
 
 from quietline.admin.ceremony import CeremonyError, digest, enroll, init, publish, renew
 from quietline.admin.covernode import DEFAULT_IDENTITIES, certify_mixer, mixer_keys
+from quietline.admin.crowd import PRESETS, crowd_named, measure, mixing_for
 from quietline.admin.layout import Layout
 from quietline.admin.revocation import recipient_keys, revoke
 from quietline.cli.files import fail
-from quietline.config import MIXING_PRESETS, load_config
+from quietline.cli.presets import presets_table
+from quietline.config import MIXING_PRESETS, MixingOverride, load_config
 from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
 from quietline.edge_endpoint import BadEdgeSettings
 from quietline.protocol.errors import MisuseError, ProtocolError, QuietlineError
@@ -39,25 +42,79 @@ def _layout(folder: Path) -> Layout:
     return layout
 
 
+CROWD_QUESTION = (
+    "How many source clients do you expect to run at once? A number, or small (100),"
+    " medium (10,000), large (1,000,000); leave empty for CoverDrop's production mixing"
+)
+
+
+def _crowd_override(crowd: str | None, mixing: str | None) -> MixingOverride | None:
+    """The mixing sized for ``--crowd`` (asked for at a terminal when neither it nor
+    ``--mixing`` is given); None to keep the ``--mixing`` preset as it is."""
+    if crowd is not None and mixing is not None:
+        raise fail("give --crowd or --mixing, not both")
+    if crowd is None and mixing is None and sys.stdin.isatty():
+        crowd = typer.prompt(CROWD_QUESTION, default="", show_default=False) or None
+    if crowd is None:
+        return None
+    try:
+        return mixing_for(crowd_named(crowd))
+    except MisuseError as error:
+        raise fail(f"--crowd: {error}") from None
+
+
 @admin.command("init")
 def init_command(
     folder: Annotated[Path, typer.Argument(help="The folder to create the deployment in.")],
+    crowd: Annotated[
+        str | None,
+        typer.Option(
+            help="Size the mixing for this many running source clients, or a preset:"
+            f" {', '.join(PRESETS)} (see `quietline admin presets`)."
+        ),
+    ] = None,
     mixing: Annotated[
-        str, typer.Option(help="Mixing parameters: production or demo.")
-    ] = "production",
+        str | None,
+        typer.Option(help="Mixing parameters by name: production (CoverDrop's) or demo."),
+    ] = None,
     edge_port: Annotated[int, typer.Option(help="The port the edge listens on.")] = 8350,
 ) -> None:
     """Create the organisation root key, the provisioning keys, the mixer's first identity
-    keys and the config."""
-    if mixing not in MIXING_PRESETS:
+    keys and the config (with mixing sized to the expected crowd)."""
+    if mixing is not None and mixing not in MIXING_PRESETS:
         raise fail(f"--mixing must be one of: {', '.join(MIXING_PRESETS)}")
+    override = _crowd_override(crowd, mixing)
     try:
-        layout = init(folder, _now(), mixing=mixing, edge_port=edge_port)
+        layout = init(
+            folder, _now(), mixing=mixing or "production", edge_port=edge_port, override=override
+        )
     except CeremonyError as error:
         raise fail(str(error)) from None
     typer.echo(f"created a deployment in {layout.folder}")
+    if override is not None:
+        typer.echo(override.comment)
     typer.echo(f"organisation key digest: {digest(layout)}")
     typer.echo("next: quietline admin enroll --config FOLDER --id ID --name NAME")
+
+
+@admin.command("presets")
+def presets_command(
+    crowd: Annotated[
+        list[str] | None,
+        typer.Option(help="A crowd to measure (a number of clients or a preset); repeatable."),
+    ] = None,
+    days: Annotated[float, typer.Option(min=0.1, max=30, help="Simulated days per crowd.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="The simulation's random seed.")] = 1,
+) -> None:
+    """Print each crowd preset's mixing parameters and what they cost (delay, anonymity
+    set, bandwidth), measured by driving the mixer's batch machine."""
+    try:
+        wanted = [(name, crowd_named(name)) for name in (crowd or list(PRESETS))]
+    except MisuseError as error:
+        raise fail(f"--crowd: {error}") from None
+    rows = [(name, measure(each, days, seed)) for name, each in wanted]
+    for line in presets_table(rows, days, seed):
+        typer.echo(line)
 
 
 @admin.command("enroll")

@@ -24,6 +24,14 @@ def demo(
     timeout: Annotated[
         float, typer.Option("--timeout", min=10, help="Give up after this many seconds.")
     ] = 110,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Keep the edge's keys and dead drops on this PostgreSQL server"
+            " (postgresql://user@host:port/db), in a new database dropped at the end.",
+        ),
+    ] = None,
 ) -> None:
     """Start an edge, a mixer, a desk and a crowd of clients; deliver one message and a reply."""
     if keep is not None and keep.exists():
@@ -33,7 +41,7 @@ def demo(
         print(line, file=sys.stderr if as_json else sys.stdout, flush=True)
 
     try:
-        result = run_demo(clients, report, timeout=timeout, keep=keep)
+        result = run_demo(clients, report, timeout=timeout, keep=keep, store=store)
     except DemoFailed as error:
         if as_json:
             print('{"delivered": false, "reply_received": false}', flush=True)

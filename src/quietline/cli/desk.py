@@ -23,15 +23,17 @@ from quietline.cli.passphrase import KDF_COSTS, Kdf, KdfName, PassphraseFd, read
 from quietline.cli.textinput import MessageFile, read_message
 from quietline.clock import SystemClock
 from quietline.config import Config, ConfigError, load_config
-from quietline.desk.report import DeskReport
 from quietline.desk.service import Desk
 from quietline.desk.state import (
     Conversation,
     DeskState,
     Flow,
+    coarse,
     recipient_from_bundle,
 )
 from quietline.desk.store import DeskStore, NoDesk
+from quietline.desk.web.app import DeskWeb
+from quietline.desk.web.server import NotLoopback, require_loopback, serve
 from quietline.edge_client import EdgeClient
 from quietline.keystore import Bundle
 from quietline.protocol.certificates import SignedKey
@@ -91,6 +93,17 @@ def _unlock(store: DeskStore, passphrase_fd: int | None) -> None:
         ) from None
 
 
+def _running(config: Config) -> Path:
+    """The lock file that lets one desk run or desk serve at a time work on the vault."""
+    vault = config.desk.vault
+    return vault.with_name(vault.name + ".running")
+
+
+def _the_desk(config: Config, store: DeskStore, edge: EdgeClient, anchors: list[SignedKey]) -> Desk:
+    period = timedelta(seconds=config.desk.period_seconds)
+    return Desk(store, edge, anchors, period, config.desk.keep_messages)
+
+
 @contextmanager
 def _desk(
     folder: Path, kdf: KdfName, passphrase_fd: int | None, *, create: bool = False
@@ -104,10 +117,9 @@ def _desk(
         typer.echo(f"created the desk vault {store.path}")
     else:
         _unlock(store, passphrase_fd)
-    period = timedelta(seconds=config.desk.period_seconds)
     with EdgeClient(config.desk.edge_url) as edge:
         try:
-            yield Desk(store, edge, anchors, period)
+            yield _the_desk(config, store, edge, anchors)
         except QuietlineError as error:
             raise fail(str(error)) from None
 
@@ -154,20 +166,17 @@ def run(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # Refused before the passphrase is asked for, when another one runs on this vault.
-        vault = _config(folder).desk.vault
-        running = vault.with_name(vault.name + ".running")
-        with alone(running, "desk run"), _desk(folder, kdf, passphrase_fd) as the_desk:
+        with (
+            alone(_running(_config(folder)), "desk run"),
+            _desk(folder, kdf, passphrase_fd) as the_desk,
+        ):
             typer.echo(f"desk running; one J2C every {the_desk.period.total_seconds():g} s")
-
-            def until_due(report: DeskReport, now: datetime) -> float:
-                due = report.next_send_at or now + the_desk.period
-                return (due - now).total_seconds()
 
             run_steps(
                 the_desk.step,
                 SystemClock(),
                 stopping,
-                pause=until_due,
+                pause=the_desk.pause,
                 on_step=print_report,
                 once=once,
             )
@@ -189,7 +198,7 @@ def _summary(conversation: Conversation, queued: set[int]) -> dict[str, Any]:
         "received": sum(m.direction is Flow.IN for m in messages),
         "sent": sum(m.direction is Flow.OUT and m.sent_at is not None for m in messages),
         "queued": sum(m.id in queued for m in messages),
-        "last_at": format_rfc3339(max(m.at for m in messages)) if messages else None,
+        "last_at": format_rfc3339(coarse(max(m.at for m in messages))) if messages else None,
     }
 
 
@@ -204,8 +213,8 @@ def sources(
     with _desk(folder, kdf, passphrase_fd) as the_desk:
         state = the_desk.store.read()
     queued = set(state.outbox)
-    rows = [_summary(c, queued) for c in state.conversations.values()]
-    rows.sort(key=lambda row: row["last_at"] or "", reverse=True)
+    newest_first = sorted(state.conversations.values(), key=lambda c: c.latest, reverse=True)
+    rows = [_summary(c, queued) for c in newest_first]
     if as_json:
         typer.echo(json.dumps({"sources": rows}))
         return
@@ -244,7 +253,7 @@ def thread(
         return
     typer.echo(f"source {conversation.short_id}, with {conversation.recipient_id}")
     for message in conversation.messages:
-        when = format_rfc3339(message.at)
+        when = format_rfc3339(coarse(message.at))
         if message.direction is Flow.IN:
             typer.echo(f"{when}  source → {message.recipient_id}: {message.text}")
             continue
@@ -295,3 +304,45 @@ def handover_command(
         typer.echo(f"handed {source} over to {to} on this desk; the source is told next period")
     else:
         typer.echo(f"{to} is not on this desk: the source is told to write to {to}")
+
+
+@desk.command("serve")
+def serve_command(
+    folder: Folder,
+    host: Annotated[
+        str, typer.Option("--host", help="A loopback address: 127.0.0.1, ::1 or localhost.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8470,
+    lock_after: Annotated[
+        float,
+        typer.Option("--lock-after", min=0.1, help="Minutes without use before the pages lock."),
+    ] = 10.0,
+    kdf: Kdf = KdfName.moderate,
+    passphrase_fd: PassphraseFd = None,
+) -> None:
+    """Serve the desk as a local web app and run its loop (one J2C every period).
+
+    The pages open with the vault's passphrase and lock after --lock-after minutes
+    without use or when asked. The loop starts at the first unlock (or at once with
+    --passphrase-fd, for an unattended desk) and keeps its schedule while the pages are
+    locked. Only one desk serve or desk run works on a vault at a time.
+    """
+    try:
+        require_loopback(host)
+    except NotLoopback as error:
+        raise fail(str(error)) from None
+    config = _config(folder)
+    store = _store(config, kdf)
+    if not store.exists():
+        raise fail(f"no desk vault at {store.path} (quietline desk add-recipient BUNDLE)")
+    with alone(_running(config), "desk serve"), EdgeClient(config.desk.edge_url) as edge:
+        if passphrase_fd is not None:
+            _unlock(store, passphrase_fd)
+        the_desk = _the_desk(config, store, edge, _anchors(config))
+        web = DeskWeb(the_desk, SystemClock(), timedelta(minutes=lock_after))
+        serve(
+            web, host, port, on_step=print_report,
+            on_ready=lambda url: typer.echo(f"desk serving at {url} (Ctrl-C stops it)"),
+            unlocked=passphrase_fd is not None,
+        )  # fmt: skip
+    typer.echo("desk stopped")

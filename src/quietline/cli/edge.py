@@ -13,9 +13,12 @@ import uvicorn
 
 from quietline.cli.files import fail
 from quietline.clock import SystemClock
-from quietline.config import ConfigError, load_config
+from quietline.config import ConfigError, EdgeConfig, load_config
 from quietline.edge import EdgeStore, create_app
+from quietline.edge.migrations import current, redacted
+from quietline.edge.postgres import PostgresEdgeStore
 from quietline.edge.server import descriptor_budget, server_config
+from quietline.edge.store import SqlEdgeStore
 from quietline.keystore import read_json
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import SignedKey
@@ -28,6 +31,40 @@ class _Stop(Exception):
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
     raise _Stop
+
+
+def _open_stores(settings: EdgeConfig) -> tuple[EdgeStore, SqlEdgeStore]:
+    """The SQLite store (the queues, and everything else without ``[edge] store``) and
+    the store of the keys, profiles, status and dead drops; exits with the reason when
+    one cannot be opened."""
+    try:
+        queues = EdgeStore(
+            settings.database,
+            settings.retention,
+            {
+                Direction.USER: settings.limits.max_queued_user,
+                Direction.JOURNALIST: settings.limits.max_queued_journalist,
+            },
+        )
+    except Exception as error:  # sqlite3 and OS errors alike: say which file
+        raise fail(f"cannot open the edge database {settings.database}: {error}") from None
+    if settings.store is None:
+        return queues, queues
+    try:
+        store = PostgresEdgeStore(settings.store, settings.retention)
+        revision = current(settings.store)
+    except Exception as error:  # psycopg, SQLAlchemy and Alembic errors alike
+        queues.close()
+        where = redacted(settings.store)
+        raise fail(f"cannot open or migrate the edge's store {where}: {error}") from None
+    typer.echo(f"edge store: {redacted(settings.store)} at schema revision {revision}")
+    return queues, store
+
+
+def _close(queues: EdgeStore, store: SqlEdgeStore) -> None:
+    store.close()
+    if queues is not store:
+        queues.close()
 
 
 def edge(
@@ -54,21 +91,13 @@ def edge(
         ) from None
     except ProtocolError as error:
         raise fail(f"{settings.anchor} is not an organisation key: {error}") from None
+    queues, store = _open_stores(settings)
     try:
-        store = EdgeStore(
-            settings.database,
-            settings.retention,
-            {
-                Direction.USER: settings.limits.max_queued_user,
-                Direction.JOURNALIST: settings.limits.max_queued_journalist,
-            },
+        app = create_app(
+            store, [anchor], SystemClock(), queues=queues, page_bytes=settings.limits.page_bytes
         )
-    except Exception as error:  # sqlite3 and OS errors alike: say which file
-        raise fail(f"cannot open the edge database {settings.database}: {error}") from None
-    try:
-        app = create_app(store, [anchor], SystemClock(), page_bytes=settings.limits.page_bytes)
     except ProtocolError as error:
-        store.close()
+        _close(queues, store)
         raise fail(f"{settings.anchor} does not verify as a self-signed key: {error}") from None
 
     limits, note = descriptor_budget(settings.limits)
@@ -93,5 +122,5 @@ def edge(
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        store.close()
+        _close(queues, store)
     typer.echo("edge stopped")

@@ -29,6 +29,8 @@ class DeskReport(StepReport):
     keys_published: int = 0
     waiting_for_epoch: int | None = None
     next_send_at: datetime | None = None
+    messages_forgotten: int = 0  # deleted for being older than the desk keeps them
+    edge_reached: bool = True  # False when the published keys could not be fetched
 
     def summary(self) -> list[str]:
         """Dead drops read, messages received, what was sent, then keys and waiting."""
@@ -45,6 +47,8 @@ class DeskReport(StepReport):
         ]
         if self.keys_rotated or self.keys_published:
             parts.append(f"keys rotated {self.keys_rotated}, published {self.keys_published}")
+        if self.messages_forgotten:
+            parts.append(f"old messages deleted {self.messages_forgotten}")
         if self.waiting_for_epoch is not None:
             parts.append(f"waiting for keys of epoch {self.waiting_for_epoch}")
         return parts

@@ -2,6 +2,8 @@
 
 One :meth:`Desk.step` per period does, under the vault lock:
 
+0. delete messages older than the desk keeps them (``keep_messages``, if set), except
+   replies still waiting to leave;
 1. rotate every recipient's messaging key when a day old, saving it before publishing it,
    and forget messaging keys a week after they expire;
 2. fetch and verify the published keys from the pinned anchors, and publish any of the
@@ -54,7 +56,7 @@ from quietline.protocol.deaddrops import (
 )
 from quietline.protocol.errors import MessageTooLong, MisuseError, ProtocolError, QuietlineError
 from quietline.protocol.forms import SignedForm, sign_form
-from quietline.protocol.hierarchy import PublishedKeys
+from quietline.protocol.hierarchy import JournalistProfile, PublishedKeys
 from quietline.protocol.keygen import CertifiedEncryptionKey
 from quietline.protocol.keys import CoverNodeMessagingKey, EncryptionKeyPair
 from quietline.protocol.messages import (
@@ -103,11 +105,13 @@ class Desk:
         edge: DeskEdge,
         anchors: Sequence[SignedKey],
         period: timedelta,
+        keep_messages: timedelta | None = None,
     ) -> None:
         self.store = store
         self.edge = edge
         self.anchors = tuple(anchors)
         self.period = period
+        self.keep_messages = keep_messages
 
     # --- what people do -----------------------------------------------------------------
 
@@ -169,6 +173,17 @@ class Desk:
                 conversation.handed_over_to = new_recipient_id
         return Handover(message, moved)
 
+    def published_recipients(self, now: datetime) -> list[JournalistProfile]:
+        """The recipients the organisation publishes now (a profile with a verified
+        identity key): the only ones a source can be handed over to.
+
+        Raises EdgeUnavailable, EdgeRefused or ProtocolError when the edge cannot say.
+        """
+        published = self.edge.public_keys()
+        verified = verify_published_keys(published, self.anchors, now).verified
+        identities = verified.of_role(KeyRole.JOURNALIST_ID)
+        return [profile for profile in published.profiles if identities.get(profile.id)]
+
     # --- the periodic step --------------------------------------------------------------
 
     def step(self, now: datetime) -> DeskReport:
@@ -177,6 +192,8 @@ class Desk:
         step = DeskReport(now)
         with self.store.transaction() as transaction:
             state = transaction.state
+            if self.keep_messages is not None:
+                step.messages_forgotten = state.forget_before(now - self.keep_messages)
             step.keys_rotated = rotate_keys(state, now, step.notes.append)
             if step.keys_rotated:
                 transaction.save()  # durable before it is published
@@ -192,11 +209,18 @@ class Desk:
             step.next_send_at = now + self.period
         return step
 
+    def pause(self, report: DeskReport, now: datetime) -> float:
+        """Seconds to wait after ``report``'s step before the next one: until the next J2C
+        is due."""
+        due = report.next_send_at or now + self.period
+        return (due - now).total_seconds()
+
     def _fetch_keys(self, step: DeskReport) -> VerifiedKeys | None:
         try:
             published = self.edge.public_keys()
             return verify_published_keys(published, self.anchors, step.at).verified
         except EdgeFailure as error:
+            step.edge_reached = False
             step.notes.append(f"cannot get verified keys: {error}")
             return None
 
@@ -266,6 +290,7 @@ class Desk:
                 except QuietlineError as error:
                     step.notes.append(f"dead drop {dead_drop.id} skipped: {error}")
                 state.cursor = dead_drop.id
+                state.last_dead_drop_at = dead_drop.body.created_at
                 step.dead_drops_read += 1
             if state.cursor == start:
                 return  # nothing new that verified: the rest waits for the next step
@@ -289,7 +314,7 @@ class Desk:
                     recipient_id,
                     text,
                     message_digest(received.message),
-                    step.at,
+                    dead_drop.body.created_at,
                 )
                 step.messages_received += stored is not None
 

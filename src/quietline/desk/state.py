@@ -6,6 +6,14 @@ is known only by the reply key it sent; its conversation records which recipient
 with, every message in and out, and whether it was handed over. Replies wait in the
 outbox until the desk's next period sends one. Everything here is plain data with a
 JSON form; :mod:`quietline.desk.store` keeps it in the vault.
+
+A conversation's messages are kept in the order they reached the desk: dead drops are
+read in the order the CoverNode published them, so a source's messages keep the order
+it wrote them in across dead drops (a U2J carries no ordering of its own, and within
+one dead drop the mixer's shuffle leaves none to keep). Message ids follow that order.
+Times are kept coarse, to the hour (:func:`coarse`): a received message carries the hour
+of the dead drop it came in (public already), never the moment the desk read it, so a
+seized vault cannot be matched against traffic at any finer grain.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+import nacl.utils
 
 from quietline.keystore import (
     Bundle,
@@ -45,6 +55,12 @@ from quietline.protocol.recipients import RecipientId
 
 STATE_VERSION = 1
 SHORT_ID_LEN = 8
+COARSE = timedelta(hours=1)
+
+
+def coarse(at: datetime) -> datetime:
+    """``at`` truncated to the hour: the only precision a message's time is kept at."""
+    return at.replace(minute=0, second=0, microsecond=0)
 
 
 class UnknownSource(MisuseError):
@@ -191,10 +207,27 @@ class Conversation:
     messages: list[Message] = field(default_factory=list)
     # Set when the source was handed to a recipient who is not on this desk.
     handed_over_to: str | None = None
+    # The desk's own: a name and notes the recipients keep, whether it is muted, and the
+    # id of the newest message someone at the desk has seen (those above it are unread).
+    alias: str = ""
+    notes: str = field(default="", repr=False)
+    muted: bool = False
+    read_up_to: int = 0
 
     @property
     def short_id(self) -> str:
         return self.reply_key.hex()[:SHORT_ID_LEN]
+
+    @property
+    def latest(self) -> int:
+        """The id of its newest message (0 when it has none): what orders sources by
+        their latest activity, as coarse times cannot."""
+        return max((message.id for message in self.messages), default=0)
+
+    @property
+    def unread(self) -> int:
+        """How many messages from the source nobody at the desk has seen yet."""
+        return sum(m.direction is Flow.IN and m.id > self.read_up_to for m in self.messages)
 
     def has_digest(self, digest: str) -> bool:
         return any(message.digest == digest for message in self.messages)
@@ -205,21 +238,40 @@ class Conversation:
             "recipient": self.recipient_id,
             "messages": [message.to_json() for message in self.messages],
             "handed_over_to": self.handed_over_to,
+            "alias": self.alias,
+            "notes": self.notes,
+            "muted": self.muted,
+            "read_up_to": self.read_up_to,
         }
 
     @classmethod
     def from_json(cls, obj: object) -> Conversation:
+        """Parse a stored conversation (vaults written before the desk's own alias, notes,
+        mute and read marker load with none); raises MalformedInput."""
         fields = require_object(obj, "a conversation")
         messages = fields.get("messages")
         handed = fields.get("handed_over_to")
         recipient = fields.get("recipient")
-        if not isinstance(messages, list) or not isinstance(recipient, str):
+        alias, notes = fields.get("alias", ""), fields.get("notes", "")
+        muted, read_up_to = fields.get("muted", False), fields.get("read_up_to", 0)
+        if not (
+            isinstance(messages, list)
+            and isinstance(recipient, str)
+            and isinstance(alias, str)
+            and isinstance(notes, str)
+            and isinstance(muted, bool)
+            and isinstance(read_up_to, int)
+        ):
             raise MalformedInput("a stored conversation is malformed")
         return cls(
             ReplyKey(hex_decode(fields.get("reply_key"), 32)),
             recipient,
             [Message.from_json(message) for message in messages],
             None if handed is None else str(handed),
+            alias,
+            notes,
+            muted,
+            read_up_to,
         )
 
 
@@ -266,6 +318,11 @@ class DeskState:
     last_j2c_at: datetime | None = None
     next_message_id: int = 1
     in_flight: InFlight | None = None
+    # When the CoverNode published the last dead drop read (public; for the status page).
+    last_dead_drop_at: datetime | None = None
+    # Keys the pseudonyms the desk shows for sources (quietline.desk.web.pseudonyms), so
+    # that they are stable on this desk and say nothing anywhere else.
+    pseudonym_key: bytes = field(default_factory=lambda: nacl.utils.random(32), repr=False)
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -341,8 +398,9 @@ class DeskState:
         digest: str,
         at: datetime,
     ) -> Conversation | None:
-        """Store an incoming message once; returns its conversation, or None when this
-        message was already stored."""
+        """Store an incoming message once, after every message stored before it, at the
+        coarse hour of ``at`` (that of the dead drop it came in); returns its conversation,
+        or None when this message was already stored."""
         conversation = self.conversations.get(reply_key.hex())
         if conversation is None:
             conversation = Conversation(reply_key, recipient_id)
@@ -356,7 +414,7 @@ class DeskState:
                 MessageKind.TEXT,
                 recipient_id,
                 text,
-                at,
+                coarse(at),
                 digest=digest,
             )
         )
@@ -365,14 +423,26 @@ class DeskState:
     def queue_outgoing(
         self, conversation: Conversation, kind: MessageKind, sender_id: str, text: str, at: datetime
     ) -> Message:
-        """Append an outgoing message to the conversation and to the end of the outbox."""
-        message = Message(self.new_message_id(), Flow.OUT, kind, sender_id, text, at)
+        """Append an outgoing message (at the coarse hour of ``at``) to the conversation
+        and to the end of the outbox."""
+        message = Message(self.new_message_id(), Flow.OUT, kind, sender_id, text, coarse(at))
         conversation.messages.append(message)
         self.outbox.append(message.id)
         return message
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete every message from before ``cutoff`` except replies still waiting to
+        leave; a conversation keeps its source, alias and notes. Returns how many went."""
+        waiting = set(self.outbox)
+        forgotten = 0
+        for conversation in self.conversations.values():
+            kept = [m for m in conversation.messages if m.at >= cutoff or m.id in waiting]
+            forgotten += len(conversation.messages) - len(kept)
+            conversation.messages = kept
+        return forgotten
+
     def mark_sent(self, message_id: int, at: datetime) -> None:
-        """Take a message off the outbox and record when it left."""
+        """Take a message off the outbox and record the hour it left."""
         conversation, message = self.message(message_id)
         index = conversation.messages.index(message)
         conversation.messages[index] = Message(
@@ -382,7 +452,7 @@ class DeskState:
             message.recipient_id,
             message.text,
             message.at,
-            sent_at=at,
+            sent_at=coarse(at),
         )
         self.outbox.remove(message_id)
         if self.in_flight is not None and self.in_flight.message_id == message_id:
@@ -397,9 +467,11 @@ class DeskState:
             "cursor": self.cursor,
             "conversations": [c.to_json() for c in self.conversations.values()],
             "outbox": list(self.outbox),
-            "last_j2c_at": None if self.last_j2c_at is None else format_rfc3339(self.last_j2c_at),
+            "last_j2c_at": _optional_time(self.last_j2c_at),
             "next_message_id": self.next_message_id,
             "in_flight": None if self.in_flight is None else self.in_flight.to_json(),
+            "last_dead_drop_at": _optional_time(self.last_dead_drop_at),
+            "pseudonym_key": b64_encode(self.pseudonym_key),
         }
 
     @classmethod
@@ -424,6 +496,8 @@ class DeskState:
             raise MalformedInput("the desk state is malformed")
         last = fields.get("last_j2c_at")
         in_flight = fields.get("in_flight")  # absent in vaults written before it existed
+        last_dead_drop = fields.get("last_dead_drop_at")  # likewise
+        pseudonym_key = fields.get("pseudonym_key")  # likewise: a new one is saved with them
         parsed = [Conversation.from_json(c) for c in conversations]
         return cls(
             recipients=[Recipient.from_json(r) for r in recipients],
@@ -433,4 +507,20 @@ class DeskState:
             last_j2c_at=None if last is None else parse_rfc3339(last),
             next_message_id=next_id,
             in_flight=None if in_flight is None else InFlight.from_json(in_flight),
+            last_dead_drop_at=None if last_dead_drop is None else parse_rfc3339(last_dead_drop),
+            pseudonym_key=(
+                nacl.utils.random(32)
+                if pseudonym_key is None
+                else _key_of_32(b64_decode(pseudonym_key))
+            ),
         )
+
+
+def _optional_time(at: datetime | None) -> str | None:
+    return None if at is None else format_rfc3339(at)
+
+
+def _key_of_32(raw: bytes) -> bytes:
+    if len(raw) != 32:
+        raise MalformedInput("the desk's pseudonym key must be 32 bytes")
+    return raw

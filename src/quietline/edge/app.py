@@ -15,6 +15,7 @@ import re
 import traceback
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,14 +39,14 @@ from quietline.edge.bodies import (
     read_u2c,
 )
 from quietline.edge.keys import (
+    VerifiedHierarchy,
     admit_key,
     admit_revocation,
     published_keys,
     status,
-    verified_keys,
 )
 from quietline.edge.openapi import OPENAPI
-from quietline.edge.store import EdgeStore
+from quietline.edge.store import EdgeStore, SqlEdgeStore
 from quietline.protocol.api import (
     DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
@@ -77,11 +78,18 @@ from quietline.protocol.deaddrops import (
     UserDeadDrop,
     dead_drop_page,
 )
-from quietline.protocol.errors import MalformedInput, QuietlineError, UntrustedKey
+from quietline.protocol.errors import MalformedInput, MisuseError, QuietlineError, UntrustedKey
 from quietline.protocol.forms import SignedForm, open_form
 from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
+from quietline.protocol.profile_forms import (
+    ProfilePatch,
+    parse_new_profile,
+    parse_removal,
+    parse_status_change,
+)
 from quietline.protocol.roles import Revocation
+from quietline.protocol.verification import VerifiedKey
 
 DEFAULT_PAGE_BYTES = EdgeLimits().page_bytes
 CACHE_KEYS = "public, max-age=60"
@@ -106,6 +114,10 @@ def _limit(text: str | None, most: int) -> int:
     return min(int(text), most)
 
 
+def _raw(keys: Sequence[VerifiedKey]) -> set[bytes]:
+    return {key.key for key in keys}
+
+
 def _no_content() -> Response:
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
@@ -122,10 +134,17 @@ class _EdgeRoutes:
     """The route handlers, sharing one store, the pinned anchors and the clock."""
 
     def __init__(
-        self, store: EdgeStore, anchors: Sequence[SignedKey], clock: Clock, page_bytes: int
+        self,
+        store: SqlEdgeStore,
+        queues: EdgeStore,
+        anchors: Sequence[SignedKey],
+        clock: Clock,
+        page_bytes: int,
     ) -> None:
         self.store = store
+        self.queues = queues
         self.anchors = tuple(anchors)
+        self.hierarchy = VerifiedHierarchy(store, anchors)
         self.clock = clock
         self.page_bytes = page_bytes
 
@@ -134,7 +153,7 @@ class _EdgeRoutes:
         ProtocolError (BadSignature, UntrustedKey, ...) otherwise."""
         now = self.clock.now()
         form = SignedForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_form(form, allowed, now)
 
     def _open_coverdrop_form(self, document: object, role: KeyRole) -> bytes:
@@ -142,7 +161,7 @@ class _EdgeRoutes:
         ProtocolError otherwise."""
         now = self.clock.now()
         form = CoverDropForm.from_json(document)
-        allowed = verified_keys(self.store, self.anchors, now).signing_keys(role)
+        allowed = self.hierarchy.at(now).signing_keys(role)
         return open_coverdrop_form(form, allowed, now)
 
     # --- reads (sync: Starlette runs them in its thread pool) ---------------------------
@@ -196,7 +215,7 @@ class _EdgeRoutes:
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()
         try:
-            verified = verified_keys(self.store, self.anchors, now)
+            verified = self.hierarchy.at(now)
         except UntrustedKey:
             verified = None
         answer = status(verified, self.store.latest_status(), now).to_json()
@@ -218,7 +237,7 @@ class _EdgeRoutes:
 
     async def user_message(self, request: Request) -> Response:
         message = await read_u2c(request)
-        await run_in_threadpool(self.store.enqueue, Direction.USER, message.data)
+        await run_in_threadpool(self.queues.enqueue, Direction.USER, message.data)
         return _no_content()
 
     async def journalist_message(self, request: Request) -> Response:
@@ -236,7 +255,7 @@ class _EdgeRoutes:
             message = J2CSubmission.from_json(
                 self._open_form(document, KeyRole.JOURNALIST_ID)
             ).message
-        self.store.enqueue(Direction.JOURNALIST, message.data)
+        self.queues.enqueue(Direction.JOURNALIST, message.data)
         return _no_content()
 
     async def keys(self, request: Request) -> Response:
@@ -282,6 +301,64 @@ class _EdgeRoutes:
         self.store.put_profile(submission.profile, default=submission.default)
         return _no_content()
 
+    # --- CoverDrop's profile management (api/src/controllers/keys.rs, journalist_status.rs)
+
+    async def new_journalist(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._new_journalist, body)
+
+    def _new_journalist(self, body: bytes) -> Response:
+        """A profile from CoverDrop's admin tool (``PostJournalistForm``): a new one, or
+        one that replaces the profile of the same id, as CoverDrop's upsert does; the
+        default recipient stays as it is."""
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        profile = parse_new_profile(data)
+        _, default = self.store.profiles()
+        self.store.put_profile(profile, default=default == profile.id)
+        return _no_content()
+
+    async def update_journalist_profile(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._update_journalist_profile, body)
+
+    def _update_journalist_profile(self, body: bytes) -> Response:
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        patch = ProfilePatch.parse(data)
+        self.store.change_profile(patch.journalist_id, patch.applied_to)
+        return _no_content()
+
+    async def update_journalist_status(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._update_journalist_status, body)
+
+    def _update_journalist_status(self, body: bytes) -> Response:
+        """A journalist hides themself (or shows themself again): the form must be signed
+        by an identity key of the journalist it names."""
+        now = self.clock.now()
+        form = CoverDropForm.from_json(load_json(body))
+        identities = self.hierarchy.at(now).of_role(KeyRole.JOURNALIST_ID)
+        signer = next(
+            (owner for owner, keys in identities.items() if form.signing_key.raw in _raw(keys)),
+            None,
+        )
+        if signer is None:
+            raise UntrustedKey("the form is not signed by a journalist's identity key")
+        allowed = [key.signing_key() for key in identities[signer]]
+        recipient, new_status = parse_status_change(open_coverdrop_form(form, allowed, now))
+        if recipient != signer:
+            raise UntrustedKey("a journalist may change only their own status")
+        self.store.change_profile(recipient, lambda profile: replace(profile, status=new_status))
+        return _no_content()
+
+    async def delete_journalist(self, request: Request) -> Response:
+        body = await read_capped(request, FORM_BODY_CAP)
+        return await run_in_threadpool(self._delete_journalist, body)
+
+    def _delete_journalist(self, body: bytes) -> Response:
+        data = self._open_coverdrop_form(load_json(body), KeyRole.JOURNALIST_PROVISIONING)
+        self.store.remove_profile(parse_removal(data))
+        return _no_content()
+
     async def post_dead_drop(self, request: Request, body_type: type[B]) -> Response:
         body = await read_capped(request, DEAD_DROP_BODY_CAP)
         return await run_in_threadpool(self._post_dead_drop, body_type, body)
@@ -289,7 +366,7 @@ class _EdgeRoutes:
     def _post_dead_drop(self, body_type: type[B], body: bytes) -> Response:
         dead_drop = body_type.from_json(load_json(body))
         now = self.clock.now()
-        dead_drop.verify(verified_keys(self.store, self.anchors, now))
+        dead_drop.verify(self.hierarchy.at(now))
         # A desk waits for keys newer than a dead drop's epoch: one that names an epoch
         # no key has would stall every desk.
         if isinstance(dead_drop, JournalistDeadDrop) and dead_drop.epoch > self.store.max_epoch():
@@ -312,7 +389,7 @@ class _EdgeRoutes:
 
     def _covernode_queue(self, body: bytes) -> Response:
         pull = QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
-        rows = self.store.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
+        rows = self.queues.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
         if pull.direction is Direction.USER:
             return _stored(_queue_page(ENCRYPTED_U2C, rows))
         return _stored(_queue_page(ENCRYPTED_J2C, rows))
@@ -378,20 +455,29 @@ class _CatchBugs:
 
 
 def create_app(
-    store: EdgeStore,
+    store: SqlEdgeStore,
     anchors: Sequence[SignedKey],
     clock: Clock,
     *,
+    queues: EdgeStore | None = None,
     page_bytes: int = DEFAULT_PAGE_BYTES,
 ) -> Starlette:
-    """The edge app over ``store``, trusting keys that chain to ``anchors``; a page of
-    dead drops stops growing at ``page_bytes`` of JSON.
+    """The edge app over ``store``, trusting keys that chain to ``anchors``; the
+    submission queues are in ``queues``, or in ``store`` itself when it is the SQLite
+    store and ``queues`` is not given; a page of dead drops stops growing at
+    ``page_bytes`` of JSON.
+
+    Raises MisuseError when no store given holds the queues.
 
     Raises BadSignature when an anchor's self-certificate does not verify.
     """
     for anchor in anchors:
         anchor.verify_certificate(anchor.signing_key())
-    edge = _EdgeRoutes(store, anchors, clock, page_bytes)
+    if queues is None:
+        if not isinstance(store, EdgeStore):
+            raise MisuseError("the edge needs a SQLite store for its submission queues")
+        queues = store
+    edge = _EdgeRoutes(store, queues, anchors, clock, page_bytes)
     routes = [
         Path(Route.PUBLIC_KEYS, edge.public_keys, methods=["GET"]),
         Path(Route.USER_DEAD_DROPS, edge.user_dead_drops, methods=["GET", "POST"]),
@@ -407,6 +493,10 @@ def create_app(
         Path(Route.REVOCATIONS, edge.revocations, methods=["POST"]),
         Path(Route.JOURNALIST_PROFILES, edge.journalist_profile, methods=["POST"]),
         Path(Route.COVERNODE_QUEUE, edge.covernode_queue, methods=["POST"]),
+        Path(Route.NEW_JOURNALIST, edge.new_journalist, methods=["POST"]),
+        Path(Route.UPDATE_JOURNALIST_PROFILE, edge.update_journalist_profile, methods=["PATCH"]),
+        Path(Route.UPDATE_JOURNALIST_STATUS, edge.update_journalist_status, methods=["PATCH"]),
+        Path(Route.DELETE_JOURNALIST, edge.delete_journalist, methods=["DELETE"]),
         Path(Route.OPENAPI, edge.openapi, methods=["GET"]),
     ]
     # No handler for Exception: Starlette answers those from its outermost middleware and

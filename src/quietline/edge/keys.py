@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from quietline.edge.store import EdgeStore, StoredKey
+from quietline.edge.store import SqlEdgeStore, StoredKey
 from quietline.protocol.api import KeySubmission, Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import BadSignature, KeyExpired, UntrustedKey
 from quietline.protocol.hierarchy import (
     IdentityFamily,
+    JournalistStatus,
     OrganizationFamily,
     ProvisioningFamily,
     PublishedKeys,
@@ -68,7 +70,7 @@ def _revoked(statements: OrganizationStatements, anchors: Sequence[SignedKey]) -
 
 
 def published_keys(
-    store: EdgeStore,
+    store: SqlEdgeStore,
     anchors: Sequence[SignedKey],
     now: datetime,
     *,
@@ -102,8 +104,10 @@ def published_keys(
             )
         )
     profiles, default = store.profiles()
-    # A recipient whose keys were all revoked is not listed, even to CoverDrop's apps.
+    # A recipient whose keys were all revoked is not listed, even to CoverDrop's apps;
+    # nor is one the organisation hides from the document (as CoverDrop's API does).
     gone = withdrawn - kept
+    gone |= {p.id for p in profiles if p.status == JournalistStatus.HIDDEN_FROM_RESPONSE}
     return PublishedKeys(
         tuple(profile for profile in profiles if profile.id not in gone),
         None if default in gone else default,
@@ -113,7 +117,7 @@ def published_keys(
     )
 
 
-def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
+def verified_keys(store: SqlEdgeStore, anchors: Sequence[SignedKey], now: datetime) -> VerifiedKeys:
     """The published document, verified from the anchors at ``now`` with the
     organisation's statements: the keys that may sign forms and dead drops. Raises
     UntrustedKey when no anchor is valid."""
@@ -121,8 +125,49 @@ def verified_keys(store: EdgeStore, anchors: Sequence[SignedKey], now: datetime)
     return verify_published_keys(document, anchors, now).verified
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    version: tuple[int, int, int]
+    since: datetime
+    until: datetime
+    keys: VerifiedKeys
+
+
+class VerifiedHierarchy:
+    """The edge's verified keys, verified again only when what they depend on changes.
+
+    The verified keys depend on the stored keys, role statements and revocations (which
+    only grow, so the store's ``hierarchy_version`` names them) and on ``now`` only
+    through expiry: a result verified at ``since`` holds at every ``now`` from ``since``
+    until the first verified key (anchors included) expires, so it is reused exactly
+    there. Each call still reads the version from the store, so a key, statement or
+    revocation stored by any edge process on the same store counts at once.
+    """
+
+    def __init__(self, store: SqlEdgeStore, anchors: Sequence[SignedKey]) -> None:
+        self.store = store
+        self.anchors = tuple(anchors)
+        self._verified: _Verified | None = None  # replaced whole, so threads may share it
+
+    def at(self, now: datetime) -> VerifiedKeys:
+        """The keys verified from the anchors at ``now``, as :func:`verified_keys` finds
+        them (their ``now`` and profiles are those of when they were verified: the edge
+        reads only keys from them). Raises UntrustedKey when no anchor is valid, and
+        StoreBusy."""
+        version = self.store.hierarchy_version()
+        cached = self._verified
+        if cached is not None and cached.version == version and cached.since <= now <= cached.until:
+            return cached.keys
+        # The version is read before the keys: a change between the two reads is in the
+        # result and makes the next call verify again, never the other way round.
+        keys = verified_keys(self.store, self.anchors, now)
+        until = min((key.not_valid_after for key in keys.keys), default=now)
+        self._verified = _Verified(version, now, until, keys)
+        return keys
+
+
 def admit_key(
-    store: EdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
+    store: SqlEdgeStore, anchors: Sequence[SignedKey], submission: KeySubmission, now: datetime
 ) -> int:
     """Verify ``submission`` under its parent and store it; returns its epoch.
 
@@ -170,7 +215,7 @@ def admit_key(
 
 
 def admit_revocation(
-    store: EdgeStore, anchors: Sequence[SignedKey], revocation: Revocation, now: datetime
+    store: SqlEdgeStore, anchors: Sequence[SignedKey], revocation: Revocation, now: datetime
 ) -> None:
     """Store ``revocation`` if a pinned organisation key valid at ``now`` made it.
 

@@ -121,15 +121,26 @@ def _dead_drop_path(kind: DeadDropKind, item: str, posted: str) -> dict[str, Any
 
 
 def _form_path(
-    summary: str, payload: str, busy: dict[str, Any] = _BUSY, form: dict[str, Any] | None = None
+    summary: str,
+    payload: str,
+    busy: dict[str, Any] = _BUSY,
+    form: dict[str, Any] | None = None,
+    method: str = "post",
 ) -> dict[str, Any]:
     return {
-        "post": {
+        method: {
             "summary": summary,
             "requestBody": _json_body(form or _ref("SignedForm"), f"payload: {payload}"),
             "responses": {"204": _answer("accepted"), **_REFUSALS, "503": busy},
         }
     }
+
+
+def _profile_path(summary: str, payload: str, method: str = "post") -> dict[str, Any]:
+    """One of CoverDrop's profile-management routes (quietline.protocol.profile_forms)."""
+    path = _form_path(summary, payload, form=_ref("CoverDropForm"), method=method)
+    path[method]["responses"]["404"] = _answer("no such journalist is published", _ref("Error"))
+    return path
 
 
 def _get(summary: str, answer: dict[str, Any]) -> dict[str, Any]:
@@ -277,6 +288,25 @@ OPENAPI: dict[str, Any] = {
         "/v1/journalist-profiles": _form_path(
             "Publish a recipient profile, signed by a journalist provisioning key",
             '{"profile": JournalistProfile, "default": bool}',
+        ),
+        "/v1/public-keys/journalists": _profile_path(
+            "Publish or replace a profile, in CoverDrop's form by a journalist provisioning key",
+            "{id, display_name, sort_name, description, is_desk, status}",
+        ),
+        "/v1/public-keys/journalists/update-profile": _profile_path(
+            "Change a profile, in CoverDrop's form by a journalist provisioning key",
+            "{journalist_id, display_name?, sort_name?, is_desk?, description?}",
+            "patch",
+        ),
+        "/v1/public-keys/journalists/update-status": _profile_path(
+            "Show or hide a journalist, in CoverDrop's form by their own identity key",
+            "{journalist_id, status: VISIBLE|HIDDEN_FROM_UI|HIDDEN_FROM_RESPONSE}",
+            "patch",
+        ),
+        "/v1/public-keys/journalists/delete": _profile_path(
+            "Stop publishing a profile, in CoverDrop's form by a journalist provisioning key",
+            "the journalist's id, a JSON string",
+            "delete",
         ),
         "/v1/covernode/queue": {
             "post": {

@@ -1,10 +1,13 @@
-"""The edge's SQLite store: certified keys, profiles, dead drops and the two submission queues.
+"""The edge's stores: certified keys, profiles, dead drops and the two submission queues.
 
 Everything here is public or encrypted; no table has a column for anything about a
-caller. Each thread gets its own connection (Starlette runs handlers in a thread pool);
-the database runs in WAL mode, and every write is one transaction, so a refused or
-failed write leaves what was stored untouched. Dead drops older than the retention
-(by their ``created_at``) are purged on every dead-drop write and hidden from reads.
+caller. :class:`SqlEdgeStore` holds every rule and every statement, in SQL that SQLite
+and PostgreSQL both speak; an engine only connects and runs them: :class:`EdgeStore`
+(one SQLite file, the default; it also holds the submission queues) and
+``quietline.edge.postgres.PostgresEdgeStore``. Every write is one transaction, so a
+refused or failed write leaves what was stored untouched. Dead drops older than the
+retention (by their ``created_at``) are purged on every dead-drop write and hidden from
+reads.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator, Mapping
-from contextlib import closing, contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from quietline.protocol.api import Direction, Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
@@ -29,7 +33,7 @@ from quietline.protocol.deaddrops import (
     SignedDeadDrop,
 )
 from quietline.protocol.encoding import from_unix_micros, unix_micros
-from quietline.protocol.errors import MalformedInput, QuietlineError
+from quietline.protocol.errors import MalformedInput, QuietlineError, UnknownRecipient
 from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.recipients import RecipientId
@@ -85,6 +89,28 @@ CREATE TABLE IF NOT EXISTS journalist_queue (
 """
 
 
+def _held(db: sqlite3.Connection, table: str) -> int:
+    """The submissions a queue holds. Acknowledging deletes a prefix, so the rows left are
+    the run from the lowest sequence number to the highest: two index lookups count them."""
+    ((held,),) = db.execute(
+        f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
+        f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
+    ).fetchall()
+    return int(held)
+
+
+def read_queue_lengths(path: Path) -> dict[Direction, int]:
+    """How many submissions each queue of the edge's database at ``path`` holds, read
+    without changing it (for ``quietline status`` on the edge's machine): counts only.
+
+    Raises OSError when the database cannot be read."""
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as db:
+            return {direction: _held(db, table) for direction, table in _QUEUE_TABLES.items()}
+    except sqlite3.Error as error:
+        raise OSError(f"cannot read the edge's database {path}: {error}") from None
+
+
 class KeyConflict(QuietlineError):
     """A key is already stored in another place of the hierarchy (role, owner or parent)."""
 
@@ -133,73 +159,56 @@ def _valid_owner(owner: str | None) -> bool:
         return False
 
 
-class EdgeStore:
-    """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``)."""
+class Rows(Protocol):
+    """What running one statement gives back (a DB-API cursor)."""
 
-    def __init__(
-        self,
-        path: Path,
-        retention: timedelta = DEFAULT_RETENTION,
-        max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED,
-    ) -> None:
-        self.path = path
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Transaction(Protocol):
+    """One open write transaction: statements with ``?`` placeholders."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows: ...
+
+
+class SqlEdgeStore(ABC):
+    """The edge's keys, role statements, revocations, profiles, status and dead drops:
+    every rule and statement, over an engine that connects and runs them.
+
+    An engine supplies :meth:`_read`, :meth:`_write` and :meth:`_rows` (each raising
+    StoreBusy when the database cannot answer now), :meth:`_serialize` and :meth:`close`.
+    """
+
+    def __init__(self, retention: timedelta) -> None:
         self.retention = retention
-        self.max_queued = dict(max_queued)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        # executescript commits on its own; the schema statements are idempotent.
-        self._db().executescript(_SCHEMA)
 
-    # --- connections and transactions -------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            # Autocommit mode: transactions are opened explicitly by _write.
-            db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
-
+    @abstractmethod
     def _read(self, sql: str, *args: object) -> list[Any]:
-        """The rows of one query; StoreBusy when SQLite cannot answer it now."""
-        try:
-            return self._db().execute(sql, args).fetchall()
-        except sqlite3.OperationalError as error:
-            raise StoreBusy("the edge's store is busy; try again") from error
+        """The rows of one query; StoreBusy when the database cannot answer it now."""
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; StoreBusy when SQLite cannot take it in time."""
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise StoreBusy("the edge's store is busy; try again") from error
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.OperationalError as error:
-            db.execute("ROLLBACK")
-            raise StoreBusy("the edge's store is busy; try again") from error
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Transaction]:
+        """One write transaction, committed when the block ends and rolled back when it
+        raises; StoreBusy when the database cannot take it now."""
 
+    @abstractmethod
+    def _rows(self, sql: str, parameters: Sequence[object]) -> Generator[Any, None, None]:
+        """The rows of one query, fetched from the database one at a time as they are
+        taken; StoreBusy when the database cannot answer."""
+
+    @abstractmethod
     def close(self) -> None:
-        """Close every thread's connection (the last close checkpoints the WAL)."""
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Close every connection."""
+
+    @abstractmethod
+    def _serialize(self, db: Transaction, table: str) -> None:
+        """Make writers of ``table`` take turns until ``db`` ends, so epochs and dead-drop
+        ids are handed out, and become visible, in order, and one default profile stays."""
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -218,9 +227,11 @@ class EdgeStore:
         again returns its epoch. Raises KeyConflict when the key is stored in another
         place."""
         with self._write() as db:
+            self._serialize(db, "keys")
             if statement is not None:
                 db.execute(
-                    "INSERT OR IGNORE INTO roles (key, role, signature) VALUES (?, ?, ?)",
+                    "INSERT INTO roles (key, role, signature) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (statement.key, statement.role.value, statement.signature),
                 )
             row = db.execute(
@@ -287,9 +298,21 @@ class EdgeStore:
         """Store a verified revocation (storing it again changes nothing)."""
         with self._write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO revocations (key, revoked_at, signature) VALUES (?, ?, ?)",
+                "INSERT INTO revocations (key, revoked_at, signature) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (revocation.key, unix_micros(revocation.revoked_at), revocation.signature),
             )
+
+    def hierarchy_version(self) -> tuple[int, int, int]:
+        """What changes the verified hierarchy, in one read: the highest epoch, the number
+        of role statements and the number of revocations. The store only ever adds these
+        rows, so each change raises one of the three; a row deleted by hand goes unseen
+        by running edges until they restart."""
+        ((epoch, roles, revocations),) = self._read(
+            "SELECT (SELECT COALESCE(MAX(epoch), 0) FROM keys), (SELECT COUNT(*) FROM roles),"
+            " (SELECT COUNT(*) FROM revocations)"
+        )
+        return int(epoch), int(roles), int(revocations)
 
     def max_epoch(self) -> int:
         """The highest epoch given to any stored key; 0 before the first."""
@@ -301,12 +324,39 @@ class EdgeStore:
     def put_profile(self, profile: JournalistProfile, *, default: bool) -> None:
         """Insert or replace a profile; ``default`` makes it the only default one."""
         with self._write() as db:
+            self._serialize(db, "profiles")  # two new defaults at once would both stay
             if default:
                 db.execute("UPDATE profiles SET is_default = 0")
             db.execute(
-                "INSERT OR REPLACE INTO profiles (id, profile, is_default) VALUES (?, ?, ?)",
+                "INSERT INTO profiles (id, profile, is_default) VALUES (?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET profile = excluded.profile, is_default = excluded.is_default",
                 (profile.id, json.dumps(profile.to_json()), int(default)),
             )
+
+    def change_profile(
+        self, recipient_id: str, change: Callable[[JournalistProfile], JournalistProfile]
+    ) -> None:
+        """Replace the stored profile of ``recipient_id`` by ``change`` of it, in one
+        transaction (whatever ``change`` raises leaves it as it was); UnknownRecipient
+        when none is stored."""
+        with self._write() as db:
+            self._serialize(db, "profiles")  # a change made meanwhile would be lost
+            rows = db.execute("SELECT profile FROM profiles WHERE id = ?", (recipient_id,))
+            found = rows.fetchall()
+            if not found:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
+            changed = change(JournalistProfile.from_json(load_json(found[0][0])))
+            db.execute(
+                "UPDATE profiles SET profile = ? WHERE id = ?",
+                (json.dumps(changed.to_json()), recipient_id),
+            )
+
+    def remove_profile(self, recipient_id: str) -> None:
+        """Stop publishing the profile of ``recipient_id`` (its keys stay until they expire
+        or are revoked); UnknownRecipient when none is stored."""
+        with self._write() as db:
+            if not db.execute("DELETE FROM profiles WHERE id = ?", (recipient_id,)).rowcount:
+                raise UnknownRecipient(f"no profile of {recipient_id!r} is published")
 
     def profiles(self) -> tuple[list[JournalistProfile], str | None]:
         """Every profile (by id) and the default recipient's id, if one is set."""
@@ -351,6 +401,7 @@ class EdgeStore:
         Raises DeadDropConflict when the signature is stored under the other kind.
         """
         with self._write() as db:
+            self._serialize(db, "dead_drops")
             db.execute(
                 "DELETE FROM dead_drops WHERE created_at < ?", (unix_micros(now - self.retention),)
             )
@@ -361,9 +412,9 @@ class EdgeStore:
                 if row[1] != dead_drop.KIND.value:
                     raise DeadDropConflict("this signature is stored on another kind of dead drop")
                 return int(row[0])
-            cursor = db.execute(
+            ((dead_drop_id,),) = db.execute(
                 "INSERT INTO dead_drops (kind, created_at, data, signature, epoch, stored_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     dead_drop.KIND.value,
                     unix_micros(dead_drop.created_at),
@@ -372,8 +423,8 @@ class EdgeStore:
                     dead_drop.epoch if isinstance(dead_drop, JournalistDeadDrop) else None,
                     unix_micros(now),
                 ),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchall()
+            return int(dead_drop_id)
 
     def dead_drops(
         self, body_type: type[B], after: int, limit: int, now: datetime
@@ -425,21 +476,13 @@ class EdgeStore:
     def _dead_drop_rows(
         self, query: str, parameters: tuple[str | int, ...], body_type: type[B]
     ) -> Generator[DeadDrop[B], None, None]:
-        try:
-            cursor = self._db().execute(query, parameters)
-        except sqlite3.OperationalError as error:
-            raise StoreBusy("the edge's store is busy; try again") from error
-        try:
-            while (row := cursor.fetchone()) is not None:
-                dead_drop_id, created_at, data, signature, epoch = row
+        rows = self._rows(query, parameters)
+        with closing(rows):
+            for dead_drop_id, created_at, data, signature, epoch in rows:
                 yield DeadDrop(
                     dead_drop_id,
                     body_type.restore(from_unix_micros(created_at), data, signature, epoch),
                 )
-        except sqlite3.OperationalError as error:
-            raise StoreBusy("the edge's store is busy; try again") from error
-        finally:
-            cursor.close()
 
     def purge(self, now: datetime) -> int:
         """Delete dead drops created before ``now - retention``; returns how many."""
@@ -453,6 +496,92 @@ class EdgeStore:
         ((count,),) = self._read("SELECT COUNT(*) FROM dead_drops")
         return int(count)
 
+
+class EdgeStore(SqlEdgeStore):
+    """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``),
+    with the two submission queues. Each thread gets its own connection (Starlette runs
+    handlers in a thread pool); the database runs in WAL mode."""
+
+    def __init__(
+        self,
+        path: Path,
+        retention: timedelta = DEFAULT_RETENTION,
+        max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED,
+    ) -> None:
+        super().__init__(retention)
+        self.path = path
+        self.max_queued = dict(max_queued)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # executescript commits on its own; the schema statements are idempotent.
+        self._db().executescript(_SCHEMA)
+
+    # --- connections and transactions -------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # Autocommit mode: transactions are opened explicitly by _write.
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def _read(self, sql: str, *args: object) -> list[Any]:
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            db.execute("ROLLBACK")
+            raise StoreBusy("the edge's store is busy; try again") from error
+
+    def _rows(self, sql: str, parameters: Sequence[object]) -> Generator[Any, None, None]:
+        """Close it (or read it to the end) on the thread that made it."""
+        try:
+            cursor = self._db().execute(sql, parameters)
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+        try:
+            while (row := cursor.fetchone()) is not None:
+                yield row
+        except sqlite3.OperationalError as error:
+            raise StoreBusy("the edge's store is busy; try again") from error
+        finally:
+            cursor.close()
+
+    def _serialize(self, db: Transaction, table: str) -> None:
+        pass  # BEGIN IMMEDIATE already makes every writer take its turn
+
+    def close(self) -> None:
+        """Close every thread's connection (the last close checkpoints the WAL)."""
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
     # --- queues -------------------------------------------------------------------------
 
     def enqueue(self, direction: Direction, data: bytes) -> int:
@@ -463,12 +592,7 @@ class EdgeStore:
         """
         with self._write() as db:
             table = _QUEUE_TABLES[direction]
-            # Acknowledging deletes a prefix, so the rows left are the run from the lowest
-            # sequence number to the highest: two index lookups count them.
-            ((held,),) = db.execute(
-                f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
-                f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
-            ).fetchall()
+            held = _held(db, table)
             if held >= self.max_queued[direction]:
                 raise QueueFull(f"the {direction.value} queue is full; try again later")
             cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608

@@ -41,7 +41,8 @@ from typing import Any, Protocol, TypeVar
 
 from quietline.config import MixerConfig
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
-from quietline.mixer.alarm import LaneWatch
+from quietline.mixer.alarm import LANE_NAMES, LaneWatch
+from quietline.mixer.forecast import ReleaseWatch
 from quietline.mixer.keys import IDENTITY_RUNWAY_WARNING, CoverNodeKeys, KeyFolderError
 from quietline.mixer.opening import (
     Failed,
@@ -85,7 +86,7 @@ from quietline.protocol.errors import BadSignature, MalformedInput, QuietlineErr
 from quietline.protocol.forms import SignedForm, sign_form
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.keygen import CertifiedSigningKey
-from quietline.protocol.mixing import MixingParameters, ReplayFilter
+from quietline.protocol.mixing import MixingParameters, ReleaseForecast, ReplayFilter
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
 
@@ -129,6 +130,8 @@ class MixerReport(StepReport):
     released: int = 0
     published: int = 0
     pending: dict[Direction, int] = field(default_factory=dict)
+    # Each lane's input rate since its last release and the next release it leads to.
+    forecasts: dict[Direction, ReleaseForecast] = field(default_factory=dict)
     backlog: bool = False  # a queue had more than this step took in: step again at once
 
     @property
@@ -197,6 +200,7 @@ class Mixer:
         }
         self._lanes: _Lanes | None = None
         self._watch = LaneWatch(config.alarm)
+        self._release_watch = ReleaseWatch()
         # Digests of keys deleted before a crash let go of them now.
         store.forget_keys_except(k.published.key for k in self.keys.messaging.values())
 
@@ -242,7 +246,22 @@ class Mixer:
         for alarm in self._watch.close(now):  # counts only: see quietline.mixer.alarm
             self._store.add_to_counter(alarm.metric)
             report.notes.append(alarm.line())
+        if self._lanes is not None:
+            self._forecast(self._lanes, now, report)
         return report
+
+    def _forecast(self, lanes: _Lanes, now: datetime, report: MixerReport) -> None:
+        """Each lane's next release at the rate inputs came in since its last, and a
+        warning (at most hourly) when the parameters cannot release at that rate."""
+        for direction, lane in (
+            (Direction.USER, lanes.user),
+            (Direction.JOURNALIST, lanes.journalist),
+        ):
+            forecast = lane.forecast(now)
+            report.forecasts[direction] = forecast
+            line = self._release_watch.check(LANE_NAMES[direction], lane.parameters, forecast, now)
+            if line is not None:
+                report.notes.append(line)
 
     # --- keys -------------------------------------------------------------------------
 

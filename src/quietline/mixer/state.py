@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -310,6 +310,20 @@ class MixerStore:
             " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
             (name, amount),
         )
+
+
+def read_mix_counts(path: Path) -> dict[Direction, tuple[int, datetime]]:
+    """Each lane's inputs since its last release and when that was, read from the
+    database at ``path`` without changing it (for ``quietline status`` beside a running
+    mixer); empty before the mixer's first step.
+
+    Raises OSError when the database cannot be read."""
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT direction, received, last_release FROM mix").fetchall()
+    except sqlite3.Error as error:
+        raise OSError(f"cannot read the mixer's database {path}: {error}") from None
+    return {Direction(lane): (int(count), parse_rfc3339(at)) for lane, count, at in rows}
 
 
 def _owner_only(path: Path) -> None:

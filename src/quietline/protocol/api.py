@@ -88,6 +88,11 @@ class Route(enum.StrEnum):
     HEALTHCHECK = "/v1/healthcheck"
     USER_DEAD_DROP_SUMMARY = "/v1/user/dead-drops/recent-summary"
     JOURNALIST_DEAD_DROP_SUMMARY = "/v1/journalist/dead-drops/recent-summary"
+    # CoverDrop's profile management (quietline.protocol.profile_forms)
+    NEW_JOURNALIST = "/v1/public-keys/journalists"
+    UPDATE_JOURNALIST_PROFILE = "/v1/public-keys/journalists/update-profile"
+    UPDATE_JOURNALIST_STATUS = "/v1/public-keys/journalists/update-status"
+    DELETE_JOURNALIST = "/v1/public-keys/journalists/delete"
 
     @classmethod
     def dead_drops(cls, kind: DeadDropKind) -> Route:
@@ -474,6 +479,21 @@ def dead_drop_summary(dead_drops: list[tuple[int, datetime]]) -> list[dict[str, 
     """CoverDrop's ``Vec<DeadDropSummary>`` (``common/src/api/models/dead_drop_summary.rs``,
     camelCase): ``[{"id", "createdAt"}]``, newest first."""
     return [{"id": id_, "createdAt": format_rfc3339(at)} for id_, at in dead_drops]
+
+
+def parse_dead_drop_summary(document: object) -> list[tuple[int, datetime]]:
+    """Read a :func:`dead_drop_summary` answer: (id, created_at) pairs as served, at most
+    DEAD_DROP_SUMMARY_COUNT of them. Raises MalformedInput (a ProtocolError)."""
+    entries = require_list(document, "a dead drop summary")
+    if len(entries) > DEAD_DROP_SUMMARY_COUNT:
+        raise MalformedInput(f"a dead drop summary holds at most {DEAD_DROP_SUMMARY_COUNT}")
+    summary = []
+    for entry in entries:
+        fields = require_object(entry, "a dead drop summary entry")
+        summary.append(
+            (require_int(fields.get("id"), "id"), parse_rfc3339(fields.get("createdAt")))
+        )
+    return summary
 
 
 # ``GET /v1/healthcheck``, CoverDrop's ``HealthCheck`` (``common/src/healthcheck.rs``)

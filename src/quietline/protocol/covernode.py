@@ -52,6 +52,7 @@ from quietline.protocol.mixing import (
     MixBatch,
     MixingParameters,
     MixState,
+    ReleaseForecast,
     ReplayFilter,
     ThresholdMix,
 )
@@ -185,6 +186,9 @@ class Lane(Generic[K]):
 
     def state(self) -> MixState[Released[K]]:
         return self._mix.state()
+
+    def forecast(self, now: datetime) -> ReleaseForecast:
+        return self._mix.forecast(now)
 
     def take(self, page: Sequence[tuple[int, Opened[K] | None]]) -> Intake[K]:
         """Count a page of opened submissions (None: could not be opened) into the mix,

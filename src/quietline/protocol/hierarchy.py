@@ -41,6 +41,17 @@ class Realm(enum.Enum):
         return KeyRole.JOURNALIST_PROVISIONING, KeyRole.JOURNALIST_ID, KeyRole.JOURNALIST_MSG
 
 
+class JournalistStatus(enum.StrEnum):
+    """Whether sources see a recipient, as CoverDrop's ``JournalistStatus``
+    (``common/src/client/journalist_profile.rs``): listed; listed but left out of the
+    apps' list of recipients (``HIDDEN_FROM_UI``: a source who already writes to them
+    still can); or not in the published document at all (``HIDDEN_FROM_RESPONSE``)."""
+
+    VISIBLE = "VISIBLE"
+    HIDDEN_FROM_UI = "HIDDEN_FROM_UI"
+    HIDDEN_FROM_RESPONSE = "HIDDEN_FROM_RESPONSE"
+
+
 @dataclass(frozen=True, slots=True)
 class JournalistProfile:
     """A recipient as listed to sources: a person or a shared desk."""
@@ -51,7 +62,11 @@ class JournalistProfile:
     description: str
     is_desk: bool
     tag: RecipientTag
-    status: str = "VISIBLE"
+    status: str = JournalistStatus.VISIBLE
+
+    def __post_init__(self) -> None:
+        if self.status not in tuple(JournalistStatus):
+            raise MalformedInput(f"unknown journalist status {self.status[:40]!r}")
 
     @classmethod
     def create(

@@ -56,6 +56,18 @@ class MixState(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseForecast:
+    """A mix's input rate over ``observed`` (since its last release) and the release it
+    leads to (None: never, at that rate)."""
+
+    observed: timedelta
+    received: int
+    inputs_per_second: float
+    last_release: datetime
+    next_release: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class MixBatch(Generic[T]):
     """One release: ``entries`` (shuffled, exactly ``output_size``) and which were real."""
 
@@ -97,6 +109,26 @@ class ThresholdMix(Generic[T]):
         """Real messages waiting for a release."""
         return len(self._pending)
 
+    @property
+    def received(self) -> int:
+        """Inputs (real and cover) counted since the last release."""
+        return self._received
+
+    def forecast(self, now: datetime) -> ReleaseForecast:
+        """The input rate seen since the last release, and when the next one comes if
+        inputs keep arriving at it: from the counts alone, never which input was real."""
+        seconds = max(0.0, (now - self._last_release).total_seconds())
+        rate = self._received / seconds if seconds > 0 else 0.0
+        return ReleaseForecast(
+            observed=timedelta(seconds=seconds),
+            received=self._received,
+            inputs_per_second=rate,
+            last_release=self._last_release,
+            next_release=next_release(
+                self.parameters, self._received, self._last_release, rate, now
+            ),
+        )
+
     def receive(self, real: T | None) -> None:
         """Count one input; keep it if real (``None`` is a discarded cover message)."""
         self._received += 1
@@ -134,6 +166,40 @@ class ThresholdMix(Generic[T]):
         self._received = 0
         self._last_release = now
         return MixBatch(now, tuple(entries), real)
+
+
+# Beyond this a forecast says "never": nobody waits for it, and dates would overflow.
+FORECAST_HORIZON = timedelta(days=3650)
+
+
+def next_release(
+    parameters: MixingParameters,
+    received: int,
+    last_release: datetime,
+    inputs_per_second: float,
+    now: datetime,
+) -> datetime | None:
+    """When a mix that counted ``received`` inputs since ``last_release`` releases next,
+    if inputs keep arriving at ``inputs_per_second`` from ``now``: when it reaches
+    ``threshold_max``, or the timeout with ``threshold_min`` reached, whichever comes
+    first. None when that is never (no inputs arrive and the thresholds are not met) or
+    beyond :data:`FORECAST_HORIZON`."""
+
+    def reached(count: int) -> datetime | None:
+        if received >= count:
+            return now
+        if inputs_per_second <= 0:
+            return None
+        wait = (count - received) / inputs_per_second
+        if wait > FORECAST_HORIZON.total_seconds():
+            return None
+        return now + timedelta(seconds=wait)
+
+    at_max = reached(parameters.threshold_max)
+    at_min = reached(parameters.threshold_min)
+    by_timeout = None if at_min is None else max(at_min, last_release + parameters.timeout)
+    due = [moment for moment in (at_max, by_timeout) if moment is not None]
+    return min(due) if due else None
 
 
 def replay_digest(plaintext: bytes) -> bytes:

@@ -20,6 +20,7 @@ from quietline.protocol.api import (
     QueuePull,
     Status,
     StoredId,
+    parse_dead_drop_summary,
     parse_j2c_form_data,
     parse_u2c_body,
 )
@@ -45,6 +46,12 @@ from quietline.protocol.messages import (
     parse_u2c,
 )
 from quietline.protocol.pcs import PaddedCompressedString
+from quietline.protocol.profile_forms import (
+    ProfilePatch,
+    parse_new_profile,
+    parse_removal,
+    parse_status_change,
+)
 from quietline.protocol.roles import Revocation, RoleStatement
 
 
@@ -82,6 +89,11 @@ PUBLIC_PARSERS: Mapping[str, Callable[[bytes], object]] = {
     "queue_pull": _json(QueuePull.from_json),
     "user_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_U2C, obj)),
     "journalist_queue_page": _json(lambda obj: QueuePage.from_json(ENCRYPTED_J2C, obj)),
+    "new_profile": parse_new_profile,
+    "profile_patch": ProfilePatch.parse,
+    "status_change": parse_status_change,
+    "removal": parse_removal,
     "status": _json(Status.from_json),
+    "dead_drop_summary": _json(parse_dead_drop_summary),
     "error": _json(ErrorBody.from_json),
 }
