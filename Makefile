@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/quietline demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks fuzz
-	$(BIN)/ruff format --check src tests benchmarks fuzz
+	$(BIN)/ruff check src tests benchmarks fuzz examples
+	$(BIN)/ruff format --check src tests benchmarks fuzz examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,14 +23,11 @@ import pytest
 from quietline.client import SourceStorage, vault
 from quietline.client.passphrase import read_shown
 from quietline.client.records import SourceRecords
-from quietline.edge_client import EdgeClient
 from quietline.processes import passphrase_pipe, with_passphrase
 from quietline.protocol.api import Direction
-from quietline.protocol.errors import ProtocolError
-from quietline.protocol.messages import U2CMessage, parse_u2c, text_reply
 from quietline.protocol.recipients import RecipientId
 from tests.client.edge_server import RunningEdge
-from tests.client.replies import reply_entry, user_dead_drop
+from tests.client.replies import real_messages, reply_to_the_message
 from tests.client.source_process import DEADLINE_S, FAST, source_run, wait_for
 from tests.support.organisation import Organisation
 
@@ -63,18 +63,6 @@ def _quietline(
     return subprocess.CompletedProcess(
         done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
-
-
-def _real_messages(edge: RunningEdge, org: Organisation) -> list[U2CMessage]:
-    real = []
-    for _, data in edge.store.pull(Direction.USER, 0, 10_000, 0):
-        try:
-            u2c = parse_u2c(data).open(org.covernode_messaging.pair)
-        except ProtocolError:
-            continue
-        if not u2c.tag.is_cover:
-            real.append(u2c)
-    return real
 
 
 def _sent(folder: Path, passphrase: str) -> list[str]:
@@ -137,13 +125,8 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         assert unknown.returncode == 1
         assert "'nobody' is not a recipient" in unknown.stderr
 
-        wait_for("the real message", lambda: _real_messages(edge, org))
-        (real,) = _real_messages(edge, org)
-        u2j = real.payload.open(org.recipients[RecipientId("news_desk")].messaging.pair)
-        assert u2j.text.text() == SECRET_TEXT
-        entry = reply_entry(org, "news_desk", u2j.reply_key, text_reply("received, thanks"))
-        with EdgeClient(edge.url) as publisher:
-            publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
+        wait_for("the real message", lambda: real_messages(edge, org))
+        reply_to_the_message(edge, org, SECRET_TEXT, "received, thanks", "news_desk")
 
         def reply_arrived() -> bool:
             shown = _quietline("inbox", *common, "--json", passphrase=passphrase)
@@ -256,7 +239,7 @@ def test_secrets_reach_send_only_on_stdin_a_file_and_a_descriptor(
             for secret in (SECRET_TEXT, passphrase, *passphrase.split(), "sentinel"):
                 assert secret.encode() not in seen, (name, pid)
     key = org.recipients[RecipientId("news_desk")].messaging.pair
-    texts = [real.payload.open(key).text.text() for real in _real_messages(edge, org)]
+    texts = [real.payload.open(key).text.text() for real in real_messages(edge, org)]
     assert texts == [file_text, SECRET_TEXT]
     assert _sent(folder, passphrase) == [file_text, SECRET_TEXT]
 
@@ -334,11 +317,14 @@ os.execv(sys.executable, [sys.executable, "-m", "quietline", *sys.argv[2:]])
 class Terminal:
     """A person at a terminal: reads what the command shows, types answers."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.master, slave = os.openpty()
+        # 100 columns and 30 lines, as a terminal window tells its programs.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.process = subprocess.Popen(
             [sys.executable, "-c", AT_A_TERMINAL, os.ttyname(slave), *args],
             start_new_session=True,
+            env=env,
         )
         os.close(slave)
         self.seen = b""
@@ -380,3 +366,30 @@ def test_at_a_terminal_the_message_is_typed_and_replacing_a_vault_is_confirmed(
             assert person.close() == (0 if queued else 1)
         passphrase = read_shown(person.seen.decode().replace("\r\n", "\n"))
     assert _sent(folder, passphrase) == [SECRET_TEXT]
+
+
+def test_the_ui_opens_at_a_terminal_in_the_locales_language_and_quits(
+    edge: RunningEdge, org: Organisation, tmp_path: Path
+) -> None:
+    folder = tmp_path / "client"
+    chinese = {"TERM": "xterm-256color", "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LANGUAGE": ""}
+    # Textual settings that would log, record or type: the command forgets them.
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    textual = {
+        "TEXTUAL": "debug",
+        "TEXTUAL_LOG": str(recorded / "textual.log"),
+        "TEXTUAL_SCREENSHOT": "0",
+        "TEXTUAL_SCREENSHOT_LOCATION": str(recorded),
+        "TEXTUAL_PRESS": "tab",
+    }
+    with _running(edge, org, folder):
+        person = Terminal(
+            "source", "ui", "--vault", str(folder), env={**os.environ, **chinese, **textual}
+        )
+        person.expect("开始之前")  # "Before you start"
+        time.sleep(0.5)  # TEXTUAL_SCREENSHOT=0 would save a screenshot by now
+        person.type("\x11")  # Ctrl-Q: lock and quit
+        assert person.close() == 0
+    assert b"Traceback" not in person.seen
+    assert list(recorded.iterdir()) == []

@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -34,11 +33,11 @@ from quietline.client import (
     StorageError,
     TickOutcome,
     mailbox,
-    schedule_named,
 )
 from quietline.client import passphrase as passphrases
+from quietline.client.embed import ClientSettings, new_client, serve
 from quietline.client.handoff import LOST, SENT
-from quietline.client.ipc import LinkServer, SocketLink
+from quietline.client.ipc import SocketLink
 from quietline.client.storage import Cache
 from quietline.client.vault import DEFAULT_BLOCKS
 from quietline.clock import SystemClock
@@ -47,7 +46,8 @@ from quietline.edge_endpoint import BadEdgeSettings, EdgeEndpoint, parse_pin
 from quietline.protocol.certificates import SignedKey
 from quietline.protocol.encoding import format_rfc3339
 from quietline.protocol.errors import ProtocolError, QuietlineError
-from quietline.runner import run_steps
+from quietline.ui import forget_textual_settings, i18n
+from quietline.ui.i18n import Language
 
 source = typer.Typer(
     help="A source client: cover traffic on a schedule, real messages in its place.",
@@ -198,35 +198,9 @@ def run_command(
     )
     with alone(storage.running_path, "source run"), connection:
         try:
-            storage.install(KDF_COSTS[kdf])  # draws this installation's phases the first time
-        except StorageError as error:
-            raise fail(str(error)) from None
-        sends = timedelta(seconds=period)
-        downloads = timedelta(seconds=download_period)
-        client = SourceClient(
-            connection,
-            pinned,
-            storage,
-            send_schedule=schedule_named(schedule.value, sends, storage.schedule_phase("send")),
-            download_schedule=schedule_named(
-                "fixed", downloads, storage.schedule_phase("download")
-            ),
-            kdf_cost=KDF_COSTS[kdf],
-        )
-        clock = SystemClock()
-        try:
-            client.start(clock.now())
-            with LinkServer(client.handoff, storage.socket_path):
-                try:
-                    run_steps(
-                        client.tick,
-                        clock,
-                        stop,
-                        pause=client.pause,
-                        on_step=_status_printer(client),
-                    )
-                finally:
-                    client.stop()
+            settings = ClientSettings(period, download_period, schedule.value, KDF_COSTS[kdf])
+            client = new_client(connection, pinned, storage, settings)
+            serve(client, SystemClock(), stop, on_step=_status_printer(client))
         except (StorageError, ProtocolError) as error:
             raise fail(str(error)) from None
     counters = client.counters
@@ -320,6 +294,33 @@ def _wait_until_sent(link: SocketLink, ticket: int) -> None:
             )
         waited = time.monotonic() - started
         typer.echo(f"still waiting for the next send ({waited:.0f} s); Ctrl-C stops waiting")
+
+
+@source.command("ui")
+def ui_command(
+    vault: VaultFolder,
+    anchor: Anchors = None,
+    language: Annotated[
+        Language | None,
+        typer.Option(
+            "--language",
+            help="en or zh_CN (Simplified Chinese); by default the locale's (LANGUAGE, "
+            "LC_ALL, LC_MESSAGES, LANG).",
+        ),
+    ] = None,
+) -> None:
+    """A terminal app in front of the running client: check the organisation's key, unlock
+    or start new, write and read. It talks to `quietline source run` through its socket,
+    so nothing done in it changes what the client sends or writes, nor when."""
+    # Textual loads slowly: only this command pays for it, and reads its settings from
+    # the environment as it loads.
+    forget_textual_settings(os.environ)
+    from quietline.ui.app import SourceApp  # noqa: PLC0415
+    from quietline.ui.session import Session  # noqa: PLC0415
+
+    link, anchors = _link_and_anchors(vault, anchor)
+    chosen = language or i18n.from_environment(os.environ)
+    SourceApp(Session(link, anchors, SystemClock()), i18n.translations(chosen)).run()
 
 
 @source.command("inbox")

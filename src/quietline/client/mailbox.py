@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from quietline.client import passphrase as passphrases
 from quietline.client import vault
@@ -33,6 +34,8 @@ from quietline.protocol.messages import EncryptedU2C, encrypt_u2c
 from quietline.protocol.pcs import PaddedCompressedString
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 
+# A typed passphrase, or the key :func:`unlock` derived from one.
+Secret: TypeAlias = str | vault.VaultKey
 # How many times a change is redone when other commands keep changing the vault first.
 ATTEMPTS = 8
 
@@ -80,10 +83,19 @@ def begin(
     return words, queued
 
 
+def unlock(link: ClientLink, passphrase: str) -> vault.VaultKey:
+    """The vault key of a typed passphrase, checked to open the vault: what a front end
+    keeps while a person is at it, so that each later call needs no key derivation.
+    Raises NotAPassphrase or WrongPassphrase."""
+    key = _key(link, passphrase)
+    _open(key, link.snapshot())
+    return key
+
+
 def send(
     link: ClientLink,
     anchors: Sequence[SignedKey],
-    passphrase: str,
+    passphrase: Secret,
     recipient_id: str,
     text: str,
     *,
@@ -102,7 +114,7 @@ def send(
 
 
 def inbox(
-    link: ClientLink, anchors: Sequence[SignedKey], passphrase: str, *, now: datetime
+    link: ClientLink, anchors: Sequence[SignedKey], passphrase: Secret, *, now: datetime
 ) -> list[Reply]:
     """Trial-decrypt every cached user dead drop and return every reply kept, oldest
     first; new replies (and handovers) are handed over to be kept in the vault."""
@@ -126,7 +138,7 @@ def inbox(
     raise Conflict("the vault kept changing while the replies were read: try again")
 
 
-def sent(link: ClientLink, passphrase: str) -> list[tuple[str, str, datetime]]:
+def sent(link: ClientLink, passphrase: Secret) -> list[tuple[str, str, datetime]]:
     """(recipient id, text, when queued) of every sent message the vault still keeps."""
     records = _open(_key(link, passphrase), link.snapshot())
     shown = []
@@ -147,8 +159,11 @@ def _check_text(text: str) -> None:
         )
 
 
-def _key(link: ClientLink, passphrase: str) -> vault.VaultKey:
-    """The vault key of a typed passphrase (checked word by word first)."""
+def _key(link: ClientLink, passphrase: Secret) -> vault.VaultKey:
+    """The vault key of a typed passphrase (checked word by word first), or the key
+    :func:`unlock` gave."""
+    if isinstance(passphrase, vault.VaultKey):
+        return passphrase
     return vault.VaultKey.derive(passphrases.normalise(passphrase), link.snapshot().vault)
 
 

@@ -22,7 +22,7 @@ Pure functions on bytes; the client's storage reads and writes the file.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -55,10 +55,11 @@ class VaultDamaged(QuietlineError):
 
 @dataclass(frozen=True, slots=True)
 class VaultKey:
-    """What a passphrase opens: the secretbox key and the block layer's secret scalar."""
+    """What a passphrase opens: the secretbox key and the block layer's secret scalar
+    (never in a repr, so never in a traceback or a log line)."""
 
-    box: bytes
-    scalar: bytes
+    box: bytes = field(repr=False)
+    scalar: bytes = field(repr=False)
 
     @property
     def public(self) -> bytes:
