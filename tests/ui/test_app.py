@@ -8,6 +8,7 @@ import asyncio
 import html
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from quietline.client.handoff import Handoff
 from quietline.client.ipc import LinkServer, SocketLink
 from quietline.client.storage import Cache
 from quietline.clock import SystemClock
+from quietline.protocol.hierarchy import JournalistStatus
 from quietline.ui import forget_textual_settings, i18n
 from quietline.ui.app import (
     ConversationScreen,
@@ -293,3 +295,24 @@ def test_forgetting_textual_settings_leaves_every_other_variable() -> None:
     environment = {"TEXTUAL": "devtools", "TEXTUAL_LOG": "x", "LANG": "zh_CN", "TERM": "xterm"}
     forget_textual_settings(environment)
     assert environment == {"LANG": "zh_CN", "TERM": "xterm"}
+
+
+def test_a_recipient_hidden_from_the_list_is_offered_only_to_who_already_writes_to_them(
+    tmp_path: Path, org: Organisation
+) -> None:
+    published = org.published_keys()
+    profiles = tuple(
+        replace(profile, status=JournalistStatus.HIDDEN_FROM_UI)
+        if profile.id == "investigations"
+        else profile
+        for profile in published.profiles
+    )
+    cache = Cache(anchors=[org.anchor], published=replace(published, profiles=profiles))
+    handoff = Handoff(vault.install(BLOCKS, INTERACTIVE), cache.to_json())
+    with LinkServer(handoff, tmp_path / "socket"):
+        session = Session(SocketLink(tmp_path / "socket"), [org.anchor], SystemClock())
+
+        listed, _ = session.recipients()
+        assert [profile.id for profile in listed] == ["news_desk"]
+        listed, _ = session.recipients(known={"investigations"})
+        assert sorted(profile.id for profile in listed) == ["investigations", "news_desk"]

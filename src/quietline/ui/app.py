@@ -418,7 +418,8 @@ class ConversationScreen(Screen[None]):
 
     @work(thread=True, group="recipients")
     def load_recipients(self) -> None:
-        self._in_background(self.session.recipients, self._show_recipients)
+        known = {entry.who for entry in self.entries}
+        self._in_background(lambda: self.session.recipients(known), self._show_recipients)
 
     def _show_recipients(self, found: tuple[list[JournalistProfile], str | None]) -> None:
         profiles, default = found
@@ -459,7 +460,10 @@ class ConversationScreen(Screen[None]):
         self._in_background(self.session.conversation, self._show_entries)
 
     def _show_entries(self, entries: list[Entry]) -> None:
+        newcomers = {entry.who for entry in entries} - {entry.who for entry in self.entries}
         self.entries = entries
+        if newcomers:
+            self.load_recipients()  # whoever is in the conversation stays choosable
         self.show_conversation()
 
     def show_conversation(self) -> None:

@@ -10,7 +10,7 @@ writes, nor when.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +22,7 @@ from quietline.client.storage import Cache
 from quietline.client.vault import VaultKey
 from quietline.clock import Clock
 from quietline.protocol.certificates import SignedKey
-from quietline.protocol.hierarchy import JournalistProfile
+from quietline.protocol.hierarchy import JournalistProfile, JournalistStatus
 from quietline.protocol.keys import human_digest
 from quietline.protocol.pcs import PaddedCompressedString
 
@@ -131,15 +131,23 @@ class Session:
     def digests(self) -> list[str]:
         return [digest_of(anchor) for anchor in self.anchors]
 
-    def recipients(self) -> tuple[list[JournalistProfile], str | None]:
+    def recipients(self, known: Collection[str] = ()) -> tuple[list[JournalistProfile], str | None]:
         """The published profiles that verify from the anchors now, and the default
-        recipient's id; none while the client has not downloaded the keys yet."""
+        recipient's id; none while the client has not downloaded the keys yet. A
+        recipient the organisation hides from the list (``HIDDEN_FROM_UI``, as CoverDrop's
+        apps do) is left out unless ``known``: someone already in the conversation."""
         cache = Cache.from_json(self.link.snapshot().cache)
         keys = mailbox.keys_of(cache, self.anchors, self.clock.now())
         if keys is None:
             return [], None
-        profiles = sorted(keys.profiles, key=lambda profile: profile.sort_name)
-        return profiles, keys.default_journalist_id
+        shown = [
+            profile
+            for profile in keys.profiles
+            if profile.status != JournalistStatus.HIDDEN_FROM_UI or profile.id in known
+        ]
+        profiles = sorted(shown, key=lambda profile: profile.sort_name)
+        default = keys.default_journalist_id
+        return profiles, default if any(p.id == default for p in profiles) else None
 
     def unlock(self, passphrase: str) -> None:
         """Derive and keep the vault key; raises NotAPassphrase or WrongPassphrase."""
