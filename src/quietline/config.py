@@ -26,6 +26,8 @@ from quietline.protocol.mixing import (
 )
 
 CONFIG_NAME = "quietline.toml"
+SQLITE_QUEUE = "sqlite:"
+NATS_QUEUES = ("nats://", "tls://")
 
 
 class ConfigError(QuietlineError):
@@ -56,6 +58,9 @@ class EdgeConfig:
     database: Path
     retention: timedelta
     anchor: Path
+    # Where the submission queues live (quietline.edge.queues): ``sqlite:PATH`` (by
+    # default the edge's own database) or ``nats://HOST:PORT``.
+    queue: str
     limits: EdgeLimits = EdgeLimits()
 
 
@@ -133,6 +138,19 @@ def _edge_url(section: Mapping[str, object], table: str) -> str:
     except BadEdgeSettings as error:
         raise ConfigError(f"[{table}] edge_url: {error}") from None
     return url
+
+
+def _queue(section: Mapping[str, object], folder: Path, database: Path) -> str:
+    """``[edge] queue``: a JetStream server's URL, or ``sqlite:PATH`` (relative to the
+    folder); the edge's database when absent."""
+    if "queue" not in section:
+        return f"{SQLITE_QUEUE}{database}"
+    url = _str(section, "edge", "queue")
+    if url.startswith(NATS_QUEUES) and len(url) > len("nats://"):
+        return url
+    if url.startswith(SQLITE_QUEUE) and len(url) > len(SQLITE_QUEUE):
+        return f"{SQLITE_QUEUE}{folder / url.removeprefix(SQLITE_QUEUE)}"
+    raise ConfigError("[edge] queue must be a NATS JetStream URL (nats://HOST:PORT) or sqlite:PATH")
 
 
 def _int(
@@ -282,6 +300,7 @@ def load_config(path: Path) -> Config:
             retention=timedelta(days=_int(edge, "edge", "retention_days", 1, MAX_RETENTION_DAYS)),
             anchor=anchor,
             limits=_edge_limits(edge),
+            queue=_queue(edge, folder, folder / _str(edge, "edge", "database")),
         ),
         mixer=MixerConfig(
             edge_url=_edge_url(mixer, "mixer"),
@@ -326,6 +345,8 @@ host = "127.0.0.1"
 port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
+# queue = "nats://127.0.0.1:4222"  # the submission queues in NATS JetStream instead of
+                                   # database (or "sqlite:FILE" for a file of their own)
 # Limits (the defaults; docs/api.md says what each does):
 # header_timeout_seconds = 10
 # body_timeout_seconds = 10

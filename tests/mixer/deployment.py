@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quietline.clock import Clock
 from quietline.edge.app import create_app
+from quietline.edge.queues import SubmissionQueues
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import J2CSubmission, Route
@@ -77,11 +78,16 @@ def with_latency(app: ASGIApp, seconds: float) -> ASGIApp:
 
 @contextmanager
 def serve_edge(
-    store: EdgeStore, org: Organisation, clock: Clock, latency: float = 0.0
+    store: EdgeStore,
+    queues: SubmissionQueues,
+    org: Organisation,
+    clock: Clock,
+    latency: float = 0.0,
 ) -> Iterator[str]:
-    """Serve the real edge app, behind :func:`with_latency`, on a free loopback port;
-    yields its base URL."""
-    with serve(with_latency(create_app(store, [org.anchor], clock), latency)) as url:
+    """Serve the real edge app over ``store`` and ``queues``, behind :func:`with_latency`,
+    on a free loopback port; yields its base URL."""
+    app = create_app(store, [org.anchor], clock, queues=queues)
+    with serve(with_latency(app, latency)) as url:
         yield url
 
 

@@ -37,6 +37,7 @@ from quietline.protocol.verification import VerifiedKeys
 from tests.mixer.deployment import RECIPIENT, desk_reads, send_cover, send_real, serve_edge
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues, queues_beside
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ class Deployment:
     folder: Path
     org: Organisation
     edge: EdgeClient
-    edge_store: EdgeStore
+    edge_queues: Queues
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -116,7 +117,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     write_public_json(tmp_path / "organization.pub.json", org.anchor.to_json())
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
     with (
-        serve_edge(edge_store, org, SystemClock(), latency=LATENCY) as url,
+        queues_beside(edge_store) as edge_queues,
+        serve_edge(edge_store, edge_queues.engine, org, SystemClock(), latency=LATENCY) as url,
         EdgeClient(url) as edge,
     ):
         port = int(url.rsplit(":", 1)[1])
@@ -127,7 +129,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         assert (settings.u2j, settings.edge_url, settings.poll_seconds) == (FAST_U2J, url, 0.2)
         assert settings.keys == covernode_keys
         org.publish(edge, now, covernode=False)
-        deployment = Deployment(tmp_path, org, edge, edge_store)
+        deployment = Deployment(tmp_path, org, edge, edge_queues)
         try:
             yield deployment
         finally:
@@ -194,7 +196,7 @@ def wait_for_every_message(deployment: Deployment, texts: list[str]) -> None:
     deployment.wait_for("every message", lambda: len(delivered(deployment)) >= len(texts))
     deployment.wait_for(
         "the queue to be acknowledged",
-        lambda: deployment.edge_store.queue_length(Direction.USER) == 0,
+        lambda: deployment.edge_queues.queue_length(Direction.USER) == 0,
     )
 
 

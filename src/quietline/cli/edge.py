@@ -3,7 +3,9 @@ the limits of ``[edge]`` (quietline.edge.server says how each is kept)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -13,9 +15,12 @@ import uvicorn
 
 from quietline.cli.files import fail
 from quietline.clock import SystemClock
-from quietline.config import ConfigError, load_config
+from quietline.config import SQLITE_QUEUE, ConfigError, EdgeConfig, load_config
 from quietline.edge import EdgeStore, create_app
+from quietline.edge.jetstream import JetStreamQueues
+from quietline.edge.queues import QueueUnavailable, SubmissionQueues
 from quietline.edge.server import descriptor_budget, server_config
+from quietline.edge.sqlite_queues import SqliteQueues
 from quietline.keystore import read_json
 from quietline.protocol.api import Direction
 from quietline.protocol.certificates import SignedKey
@@ -28,6 +33,30 @@ class _Stop(Exception):
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
     raise _Stop
+
+
+def open_queues(settings: EdgeConfig) -> SubmissionQueues:
+    """The submission queues ``[edge] queue`` names, with the bounds of ``[edge]``."""
+    max_queued = {
+        Direction.USER: settings.limits.max_queued_user,
+        Direction.JOURNALIST: settings.limits.max_queued_journalist,
+    }
+    if settings.queue.startswith(SQLITE_QUEUE):
+        return SqliteQueues(Path(settings.queue.removeprefix(SQLITE_QUEUE)), max_queued)
+    return JetStreamQueues(settings.queue, max_queued)
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, queues: SubmissionQueues) -> None:
+    """Reach the queues (QueueUnavailable if they cannot be), say where the edge listens,
+    serve until stopped, then close the queues on the loop that used them."""
+    try:
+        await queues.queue_length(Direction.USER)
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        typer.echo(f"edge listening on http://{shown}:{bound_port}")
+        await server.serve(sockets=[sock])
+    finally:
+        await queues.close()
 
 
 def edge(
@@ -55,19 +84,20 @@ def edge(
     except ProtocolError as error:
         raise fail(f"{settings.anchor} is not an organisation key: {error}") from None
     try:
-        store = EdgeStore(
-            settings.database,
-            settings.retention,
-            {
-                Direction.USER: settings.limits.max_queued_user,
-                Direction.JOURNALIST: settings.limits.max_queued_journalist,
-            },
-        )
+        store = EdgeStore(settings.database, settings.retention)
     except Exception as error:  # sqlite3 and OS errors alike: say which file
         raise fail(f"cannot open the edge database {settings.database}: {error}") from None
     try:
-        app = create_app(store, [anchor], SystemClock(), page_bytes=settings.limits.page_bytes)
+        queues = open_queues(settings)
+    except Exception as error:  # sqlite3, OS errors and a bad JetStream URL: say which
+        store.close()
+        raise fail(f"cannot open the submission queues {settings.queue}: {error}") from None
+    try:
+        app = create_app(
+            store, [anchor], SystemClock(), queues=queues, page_bytes=settings.limits.page_bytes
+        )
     except ProtocolError as error:
+        asyncio.run(queues.close())
         store.close()
         raise fail(f"{settings.anchor} does not verify as a self-signed key: {error}") from None
 
@@ -86,10 +116,9 @@ def edge(
             raise fail(
                 f"cannot listen on {where[0]}:{where[1]}; is something else listening there?"
             ) from None
-        bound_host, bound_port = sock.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        typer.echo(f"edge listening on http://{shown}:{bound_port}")
-        uvicorn.Server(served).run(sockets=[sock])
+        asyncio.run(_serve(uvicorn.Server(served), sock, queues))
+    except QueueUnavailable as error:
+        raise fail(f"cannot reach the submission queues at {settings.queue}: {error}") from None
     except (KeyboardInterrupt, _Stop):
         pass
     finally:

@@ -1,4 +1,6 @@
-"""The edge's SQLite store: certified keys, profiles, dead drops and the two submission queues.
+"""The edge's SQLite store: certified keys, profiles, dead drops and the operator's status.
+
+The submission queues have engines of their own (quietline.edge.queues).
 
 Everything here is public or encrypted; no table has a column for anything about a
 caller. Each thread gets its own connection (Starlette runs handlers in a thread pool);
@@ -12,14 +14,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from quietline.protocol.api import Direction, Status, SystemStatus
+from quietline.protocol.api import Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import (
     B,
@@ -36,8 +38,6 @@ from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
 
 DEFAULT_RETENTION = timedelta(days=14)
-DEFAULT_MAX_QUEUED = {Direction.USER: 1_000_000, Direction.JOURNALIST: 10_000}
-_QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -78,10 +78,6 @@ CREATE TABLE IF NOT EXISTS status_events (
     description TEXT NOT NULL,
     timestamp INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS journalist_queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL
-);
 """
 
 
@@ -102,14 +98,6 @@ class StoreBusy(QuietlineError):
 
     default_status = 503
     retry_after_seconds = 1
-
-
-class QueueFull(QuietlineError):
-    """A submission queue holds its maximum of unacknowledged submissions (the mixer is
-    behind or away); the sender keeps its message and tries again later."""
-
-    default_status = 503
-    retry_after_seconds = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +128,9 @@ class EdgeStore:
         self,
         path: Path,
         retention: timedelta = DEFAULT_RETENTION,
-        max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED,
     ) -> None:
         self.path = path
         self.retention = retention
-        self.max_queued = dict(max_queued)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -451,44 +437,4 @@ class EdgeStore:
 
     def dead_drop_count(self) -> int:
         ((count,),) = self._read("SELECT COUNT(*) FROM dead_drops")
-        return int(count)
-
-    # --- queues -------------------------------------------------------------------------
-
-    def enqueue(self, direction: Direction, data: bytes) -> int:
-        """Append a submission; returns its sequence number.
-
-        Raises QueueFull when the queue already holds ``max_queued[direction]``
-        unacknowledged submissions.
-        """
-        with self._write() as db:
-            table = _QUEUE_TABLES[direction]
-            # Acknowledging deletes a prefix, so the rows left are the run from the lowest
-            # sequence number to the highest: two index lookups count them.
-            ((held,),) = db.execute(
-                f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
-                f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
-            ).fetchall()
-            if held >= self.max_queued[direction]:
-                raise QueueFull(f"the {direction.value} queue is full; try again later")
-            cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608
-            return int(cursor.lastrowid or 0)
-
-    def pull(
-        self, direction: Direction, after: int, limit: int, ack_through: int
-    ) -> list[tuple[int, bytes]]:
-        """Delete every entry up to ``ack_through``, then return up to ``limit`` entries
-        after ``after`` in sequence order."""
-        table = _QUEUE_TABLES[direction]
-        with self._write() as db:
-            db.execute(f"DELETE FROM {table} WHERE seq <= ?", (ack_through,))  # noqa: S608
-            rows = db.execute(
-                f"SELECT seq, data FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (after, limit),
-            ).fetchall()
-        return [(int(seq), bytes(data)) for seq, data in rows]
-
-    def queue_length(self, direction: Direction) -> int:
-        table = _QUEUE_TABLES[direction]
-        ((count,),) = self._read(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
         return int(count)
