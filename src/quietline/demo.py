@@ -8,7 +8,9 @@ Every process started is stopped at the end, on failure and on Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -18,10 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nats.errors import Error as NatsError
+
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
 from quietline.client.passphrase import read_shown
 from quietline.config import default_config_text
+from quietline.edge.jetstream import delete_streams, parse_url
 from quietline.edge_client import EdgeClient
 from quietline.keystore import write_private
 from quietline.processes import Supervisor, edge_ready, free_port, quietline_command, wait_until
@@ -66,9 +71,15 @@ class DemoFailed(QuietlineError):
 
 class Demo:
     def __init__(
-        self, folder: Path, clients: int, report: Callable[[str], None], timeout: float
+        self,
+        folder: Path,
+        clients: int,
+        report: Callable[[str], None],
+        timeout: float,
+        queue: str | None = None,
     ) -> None:
         self.folder = folder
+        self.queue = queue
         self.clients = clients
         self.report = report
         self.started = time.monotonic()
@@ -127,6 +138,11 @@ class Demo:
         config_text = default_config_text(
             self.port, "demo", poll_seconds=0.5, desk_period_seconds=1
         )
+        if self.queue is not None:
+            self.say(f"the edge's submission queues are in NATS JetStream at {self.queue}")
+            config_text = config_text.replace(
+                "[edge]", f"[edge]\nqueue = {json.dumps(self.queue)}", 1
+            )
         write_private(layout.config, (config_text + DEMO_MIXING).encode())
         for recipient, name, default in (
             (RECIPIENT, "News Desk", True),
@@ -249,17 +265,31 @@ class Demo:
 
 
 def run_demo(
-    clients: int, report: Callable[[str], None], *, timeout: float = 110, keep: Path | None = None
+    clients: int,
+    report: Callable[[str], None],
+    *,
+    timeout: float = 110,
+    keep: Path | None = None,
+    queue: str | None = None,
 ) -> DemoResult:
-    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed."""
+    """Run the demo in a temporary folder (or ``keep``), with the edge's queues in the
+    JetStream server ``queue`` (``nats://HOST:PORT``; streams of the demo's own, deleted
+    afterwards) instead of its database; raises DemoFailed (ValueError for a bad
+    ``queue``)."""
     folder = keep or Path(tempfile.mkdtemp(prefix="quietline-demo-"))
-    demo = Demo(folder, clients, report, timeout)
+    streams = None if queue is None else f"{parse_url(queue)[0]}/demo-{secrets.token_hex(6)}"
+    demo = Demo(folder, clients, report, timeout, streams)
     try:
         return demo.run()
     finally:
         demo.supervisor.close()
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
+        if streams is not None:
+            try:
+                asyncio.run(delete_streams(streams))
+            except (OSError, TimeoutError, NatsError) as error:
+                report(f"could not delete the demo's streams at {streams}: {type(error).__name__}")
 
 
 def result_json(result: DemoResult) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,6 +37,7 @@ from tests.edge.submissions import (
     user_dead_drop,
 )
 from tests.support.edge_process import EdgeProcess, files, running_edge
+from tests.support.nats import jetstream_queues, shared_streams
 from tests.support.organisation import Organisation
 from tests.support.queues import queues_beside
 
@@ -201,19 +204,41 @@ async def _send_until_killed(edge: EdgeProcess, bodies: list[bytes]) -> set[byte
     return acknowledged
 
 
-def test_every_acknowledged_submission_survives_a_sigkill_of_the_edge(tmp_path: Path) -> None:
-    organization = build_organization(SystemClock().now())
-    bodies = [u2c_body(organization) for _ in range(ACKS_BEFORE_KILL * 3)]
-    with running_edge(tmp_path, organization) as edge:
-        acknowledged = asyncio.run(_send_until_killed(edge, bodies))
-        assert edge.process.returncode == -signal.SIGKILL
-    assert len(acknowledged) >= ACKS_BEFORE_KILL
+@contextmanager
+def _queue_engine(engine: str) -> Iterator[dict[str, str]]:
+    """The ``[edge]`` settings that put the queues in ``engine``."""
+    if engine == "sqlite":
+        yield {}
+        return
+    with shared_streams() as url:
+        yield {"queue": url}
+
+
+def _queued(edge: EdgeProcess, settings: dict[str, str]) -> list[tuple[int, bytes]]:
+    """Every submission the edge's queues hold, read as a new edge would."""
+    if "queue" in settings:
+        with jetstream_queues(settings["queue"]) as queues:
+            return queues.pull(Direction.USER, 0, 1000, 0)
     store = EdgeStore(edge.folder / "edge.sqlite3")
     try:
         with queues_beside(store) as queues:
-            kept = queues.pull(Direction.USER, 0, 1000, 0)
+            return queues.pull(Direction.USER, 0, 1000, 0)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "jetstream"])
+def test_every_acknowledged_submission_survives_a_sigkill_of_the_edge(
+    tmp_path: Path, engine: str
+) -> None:
+    organization = build_organization(SystemClock().now())
+    bodies = [u2c_body(organization) for _ in range(ACKS_BEFORE_KILL * 3)]
+    with _queue_engine(engine) as settings:
+        with running_edge(tmp_path, organization, settings) as edge:
+            acknowledged = asyncio.run(_send_until_killed(edge, bodies))
+            assert edge.process.returncode == -signal.SIGKILL
+        kept = _queued(edge, settings)
+    assert len(acknowledged) >= ACKS_BEFORE_KILL
     stored = {b'"' + b64_encode(data).encode() + b'"' for _, data in kept}
     assert acknowledged <= stored
     assert len(stored) < len(bodies)  # the kill came while submissions were still coming

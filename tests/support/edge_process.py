@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -40,11 +41,14 @@ def files(folder: Path) -> dict[Path, bytes]:
 
 
 def _deployment(
-    folder: Path, organization: Organisation, port: int, edge_settings: Mapping[str, int | float]
+    folder: Path,
+    organization: Organisation,
+    port: int,
+    edge_settings: Mapping[str, int | float | str],
 ) -> None:
     folder.mkdir()
     text = default_config_text(edge_port=port)
-    settings = "".join(f"{key} = {value}\n" for key, value in edge_settings.items())
+    settings = "".join(f"{key} = {json.dumps(value)}\n" for key, value in edge_settings.items())
     text = text.replace("[edge]", "[edge]\n" + settings.rstrip("\n"), 1)
     (folder / CONFIG_NAME).write_text(text, encoding="utf-8")
     write_public_json(folder / "organization.pub.json", organization.anchor.to_json())
@@ -68,7 +72,7 @@ def _wait_ready(edge: EdgeProcess) -> None:
 def running_edge(
     tmp_path: Path,
     organization: Organisation,
-    edge_settings: Mapping[str, int | float] | None = None,
+    edge_settings: Mapping[str, int | float | str] | None = None,
 ) -> Iterator[EdgeProcess]:
     """Start ``quietline edge`` on a free port, with ``edge_settings`` added to its
     ``[edge]`` section, and stop it however the test ends."""

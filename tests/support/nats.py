@@ -15,14 +15,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import pytest
 
-from quietline.edge.jetstream import JetStreamQueues
+from quietline.edge.jetstream import JetStreamQueues, delete_streams
 from quietline.edge.queues import DEFAULT_MAX_QUEUED
 from quietline.processes import free_port
 from quietline.protocol.api import Direction
@@ -57,24 +56,7 @@ def shared_streams() -> Iterator[str]:
     try:
         yield url
     finally:
-        delete_streams(url)
-
-
-def delete_streams(url: str) -> None:
-    """Delete the streams a test made under ``url``'s name (the shared server outlives it)."""
-    queues = JetStreamQueues(url)
-
-    async def delete() -> None:
-        connection = await nats.connect(queues.server)
-        try:
-            js = connection.jetstream()
-            for stream in queues.streams.values():
-                with suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(stream.name)
-        finally:
-            await connection.close()
-
-    asyncio.run(delete())
+        asyncio.run(delete_streams(url))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -240,3 +241,17 @@ def _unavailable(error: Exception) -> QueueUnavailable:
 
 async def _report(error: Exception) -> None:
     _log.warning("the JetStream connection failed: %s", type(error).__name__)
+
+
+async def delete_streams(url: str) -> None:
+    """Delete the streams of the deployment ``url`` names (for a demo or test that made
+    them for itself; nothing the edge does). Streams already gone are fine."""
+    queues = JetStreamQueues(url)
+    connection = await nats.connect(queues.server, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        js = connection.jetstream(timeout=REQUEST_TIMEOUT_SECONDS)
+        for stream in queues.streams.values():
+            with suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream.name)
+    finally:
+        await connection.close()
