@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mixing_delay.py
 	$(BIN)/python benchmarks/n_minus_one.py
 	$(BIN)/python benchmarks/edge_flood.py
+	$(BIN)/python benchmarks/edge_accept.py
 
 # The long fuzzing run (docs/testing.md): ten minutes of atheris over every parser, keeping
 # its corpus in .fuzz/, then schemathesis with 500 examples per operation and mode.

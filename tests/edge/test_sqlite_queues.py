@@ -142,3 +142,24 @@ def test_closing_commits_what_waits_and_then_refuses(tmp_path: Path) -> None:
     reopened = sqlite_queues(tmp_path / "edge.sqlite3")
     assert reopened.pull(Direction.USER, 0, 10, 0) == [(1, b"last")]
     reopened.close()
+
+
+def test_two_writers_of_one_file_take_turns_without_losing_anything(tmp_path: Path) -> None:
+    # Two edge processes on one database: each committer waits for the other's lock.
+    path = tmp_path / "edge.sqlite3"
+    first, second = SqliteQueues(path), SqliteQueues(path)
+
+    async def both() -> list[int]:
+        return list(
+            await asyncio.gather(
+                *(
+                    engine.enqueue(Direction.USER, bytes([n, i]))
+                    for i in range(100)
+                    for n, engine in enumerate((first, second))
+                )
+            )
+        )
+
+    assert sorted(asyncio.run(both())) == list(range(1, 201))
+    Queues(first).close()
+    Queues(second).close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
 
 BUSY_TIMEOUT_SECONDS = 10.0
+BUSY_RETRY_SECONDS = 0.0002
 _TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
@@ -106,12 +108,15 @@ class SqliteQueues:
         self.path = path
         self.max_queued = dict(max_queued)
         # Autocommit mode: the committer opens each transaction itself.
+        self.busy_timeout = busy_timeout
         self._db = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # From here on no busy handler of SQLite's own: _begin waits for another writer.
+        self._db.execute("PRAGMA busy_timeout=0")
         self._waiting: list[_Job[object]] = []
         self._wake = threading.Condition()
         self._closing = False
@@ -158,6 +163,21 @@ class SqliteQueues:
                 return
             self._commit([job for job in jobs if job.future.set_running_or_notify_cancel()])
 
+    def _begin(self) -> None:
+        """Open a write transaction, waiting up to ``busy_timeout`` for another writer of
+        the file (another edge process) to finish. SQLite's own busy handler sleeps 1, 2,
+        5, 10 ms and more between tries, leaving the file idle while two committers take
+        turns; this one tries again every BUSY_RETRY_SECONDS."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(BUSY_RETRY_SECONDS)
+
     def _commit(self, jobs: list[_Job[object]]) -> None:
         """Run ``jobs`` in one transaction; answer each once it is committed (or with
         QueueUnavailable for all when it could not be)."""
@@ -165,7 +185,7 @@ class SqliteQueues:
             return
         results: list[tuple[_Job[object], object, BaseException | None]] = []
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
             transaction = _Transaction(self._db, self.max_queued)
             for job in jobs:
                 try:
