@@ -3,21 +3,10 @@ checked: timings belong in docs/performance.md, not in tests)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "mixer_open.py"
+from tests.benchmarks.runs import run_benchmark
 
 
 def test_the_mixer_open_benchmark_prints_its_table() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--seconds", "0.05", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    rows = [line.split()[0] for line in result.stdout.splitlines()[2:]]
+    output = run_benchmark("mixer_open.py", "--seconds", "0.05", "--rounds", "1")
+    rows = [line.split()[0] for line in output.splitlines()[2:]]
     assert rows == ["raw", "in-process", "raw", "2"]
