@@ -277,7 +277,7 @@ def run_demo(
     afterwards) instead of its database; raises DemoFailed (ValueError for a bad
     ``queue``)."""
     folder = keep or Path(tempfile.mkdtemp(prefix="quietline-demo-"))
-    streams = None if queue is None else f"{parse_url(queue)[0]}/demo-{secrets.token_hex(6)}"
+    streams = None if queue is None else f"{parse_url(queue).server}/demo-{secrets.token_hex(6)}"
     demo = Demo(folder, clients, report, timeout, streams)
     try:
         return demo.run()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from quietline.edge.jetstream import JetStreamQueues, parse_url
+from quietline.edge.jetstream import JetStreamLocation, JetStreamQueues, parse_url
 from quietline.edge.queues import QueueFull, QueueUnavailable
 from quietline.protocol.api import Direction
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
@@ -33,9 +33,20 @@ def url() -> Iterator[str]:
 
 
 def test_the_url_names_the_server_and_the_deployment() -> None:
-    assert parse_url("nats://127.0.0.1:4222") == ("nats://127.0.0.1:4222", "quietline")
-    assert parse_url("tls://nats.example:4222/press-1") == ("tls://nats.example:4222", "press-1")
-    for bad in ("nats://", "http://x:4222", "nats://x:4222/a.b", "nats://x:4222/?q=1"):
+    assert parse_url("nats://127.0.0.1:4222") == JetStreamLocation(
+        "nats://127.0.0.1:4222", "quietline", 1
+    )
+    assert parse_url("tls://nats.example:4222/press-1?replicas=3") == JetStreamLocation(
+        "tls://nats.example:4222", "press-1", 3
+    )
+    for bad in (
+        "nats://",
+        "http://x:4222",
+        "nats://x:4222/a.b",
+        "nats://x:4222/?q=1",
+        "nats://x:4222?replicas=0",
+        "nats://x:4222?replicas=3#x",
+    ):
         with pytest.raises(ValueError):
             parse_url(bad)
 

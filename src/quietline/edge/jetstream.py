@@ -1,7 +1,9 @@
 """The submission queues in NATS JetStream.
 
-Each direction is one durable stream on file storage (``NAME-u2c`` and ``NAME-j2c``, for
-subjects ``NAME.u2c`` and ``NAME.j2c``), and a stream's sequence number is the queue's:
+Each direction is one durable stream on file storage (``NAME-user`` and
+``NAME-journalist``, for subjects ``NAME.user`` and ``NAME.journalist``; ``NAME`` is
+``quietline`` unless the URL names another), replicated on ``?replicas=N`` servers of a
+cluster (1 by default), and a stream's sequence number is the queue's:
 ``pull`` purges the stream below ``ack_through + 1`` and reads from ``after + 1`` with a
 short-lived pull consumer, so the mixer's cursor protocol, and with it its exactly-once
 bookkeeping, is the same as on SQLite. A stream keeps at most ``max_queued`` messages and
@@ -70,19 +72,28 @@ class _Stream:
     subject: str
 
 
-def parse_url(url: str) -> tuple[str, str]:
-    """The server URL and the deployment's name in ``nats://HOST:PORT[/NAME]`` (NAME,
-    letters, digits, ``-`` and ``_``, lets deployments share a server; ``quietline``
-    without it). Raises ValueError naming what is wrong."""
+@dataclass(frozen=True, slots=True)
+class JetStreamLocation:
+    server: str  # nats://HOST:PORT or tls://HOST:PORT
+    name: str  # the deployment's streams are NAME-user and NAME-journalist
+    replicas: int  # servers of a cluster holding each stream
+
+
+def parse_url(url: str) -> JetStreamLocation:
+    """Where ``nats://HOST:PORT[/NAME][?replicas=N]`` keeps the queues: NAME (letters,
+    digits, ``-`` and ``_``; ``quietline`` without it) lets deployments share a server,
+    N (1 to 5, 1 without it) is how many servers of a cluster hold each stream. Raises
+    ValueError naming what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("nats", "tls") or not parts.netloc:
         raise ValueError("a JetStream URL is nats://HOST:PORT or tls://HOST:PORT")
-    if parts.query or parts.fragment:
-        raise ValueError("a JetStream URL takes no query or fragment")
     name = parts.path.strip("/") or DEFAULT_NAME
     if not _NAME.fullmatch(name):
         raise ValueError("the name after the JetStream server is 1-32 letters, digits, - or _")
-    return f"{parts.scheme}://{parts.netloc}", name
+    replicas = parts.query.removeprefix("replicas=") if parts.query else "1"
+    if parts.fragment or replicas not in ("1", "2", "3", "4", "5"):
+        raise ValueError("a JetStream URL takes only ?replicas=N, N from 1 to 5")
+    return JetStreamLocation(f"{parts.scheme}://{parts.netloc}", name, int(replicas))
 
 
 class JetStreamQueues:
@@ -91,10 +102,14 @@ class JetStreamQueues:
     event loop that uses it; reconnects by itself after the server went away."""
 
     def __init__(self, url: str, max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED) -> None:
-        self.server, name = parse_url(url)
+        location = parse_url(url)
+        self.server = location.server
+        self.replicas = location.replicas
         self.max_queued = dict(max_queued)
         self.streams = {
-            direction: _Stream(f"{name}-{direction.value}", f"{name}.{direction.value}")
+            direction: _Stream(
+                f"{location.name}-{direction.value}", f"{location.name}.{direction.value}"
+            )
             for direction in Direction
         }
         self._nc: Client | None = None
@@ -225,6 +240,7 @@ class JetStreamQueues:
             max_msg_size=_SIZES[direction] + HEADER_ROOM,
             discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=self.replicas,
         )
         try:
             await js.add_stream(config)
