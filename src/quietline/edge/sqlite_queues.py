@@ -16,11 +16,11 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any
 
 from quietline.edge.queues import DEFAULT_MAX_QUEUED, QueueFull, QueueUnavailable
 from quietline.protocol.api import Direction
@@ -35,12 +35,13 @@ CREATE TABLE IF NOT EXISTS journalist_queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL
 );
 """
-T = TypeVar("T")
+# Rows in one INSERT (SQLite allows 32,766 parameters in a statement).
+ROWS_PER_INSERT = 500
 
 
 class _Transaction:
     """The committer's view of one open transaction: what each queue holds, counted once
-    and then kept up to date, so a batch of enqueues costs one insert each."""
+    and then kept up to date."""
 
     def __init__(self, db: sqlite3.Connection, max_queued: Mapping[Direction, int]) -> None:
         self.db = db
@@ -59,13 +60,25 @@ class _Transaction:
             self._held[direction] = int(count)
         return self._held[direction]
 
-    def enqueue(self, direction: Direction, data: bytes) -> int:
-        if self.held(direction) >= self.max_queued[direction]:
-            raise QueueFull(f"the {direction.value} queue is full; try again later")
+    def enqueue(self, direction: Direction, submissions: Sequence[bytes]) -> list[int | None]:
+        """Append ``submissions`` in order while the queue has room; the sequence number
+        of each, or None for each one refused because the queue was full."""
+        room = max(0, self.max_queued[direction] - self.held(direction))
+        taken = submissions[:room]
+        numbers: list[int | None] = []
         table = _TABLES[direction]
-        cursor = self.db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608
-        self._held[direction] += 1
-        return int(cursor.lastrowid or 0)
+        for start in range(0, len(taken), ROWS_PER_INSERT):
+            rows = taken[start : start + ROWS_PER_INSERT]
+            # One statement for many rows: the committer thread gives up and takes back
+            # Python's lock around each statement, and every take-back can wait for the
+            # event loop's thread. The rows get consecutive numbers (this transaction is
+            # the file's only writer), so the last one gives them all.
+            values = ", ".join("(?)" for _ in rows)
+            cursor = self.db.execute(f"INSERT INTO {table} (data) VALUES {values}", rows)  # noqa: S608
+            last = int(cursor.lastrowid or 0)
+            numbers.extend(range(last - len(rows) + 1, last + 1))
+        self._held[direction] += len(taken)
+        return numbers + [None] * (len(submissions) - len(taken))
 
     def pull(
         self, direction: Direction, after: int, limit: int, ack_through: int
@@ -85,12 +98,28 @@ class _Transaction:
         return int(count)
 
 
-@dataclass
-class _Job(Generic[T]):
-    """One request for the committer, answered through ``future`` after the commit."""
+@dataclass(eq=False)
+class _Job:
+    """One request for the committer: a submission to append, or other ``work``; answered
+    through ``future`` on its caller's event loop once the commit is done."""
 
-    work: Callable[[_Transaction], T]
-    future: Future[T] = field(default_factory=Future)
+    future: asyncio.Future[Any]
+    submission: tuple[Direction, bytes] | None = None
+    work: Callable[[_Transaction], object] | None = None
+
+
+_Outcome = tuple[_Job, object, BaseException | None]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Answer each job (on its event loop's thread), unless its caller gave up on it."""
+    for job, result, error in outcomes:
+        if job.future.done():
+            continue
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
 
 
 class SqliteQueues:
@@ -117,7 +146,7 @@ class SqliteQueues:
         self._db.executescript(_SCHEMA)
         # From here on no busy handler of SQLite's own: _begin waits for another writer.
         self._db.execute("PRAGMA busy_timeout=0")
-        self._waiting: list[_Job[object]] = []
+        self._waiting: list[_Job] = []
         self._wake = threading.Condition()
         self._closing = False
         self._committer = threading.Thread(
@@ -126,15 +155,20 @@ class SqliteQueues:
         self._committer.start()
 
     async def enqueue(self, direction: Direction, data: bytes) -> int:
-        return await self._submit(lambda t: t.enqueue(direction, data))
+        number: int = await self._submit(submission=(direction, data))
+        return number
 
     async def pull(
         self, direction: Direction, after: int, limit: int, ack_through: int
     ) -> list[tuple[int, bytes]]:
-        return await self._submit(lambda t: t.pull(direction, after, limit, ack_through))
+        rows: list[tuple[int, bytes]] = await self._submit(
+            work=lambda t: t.pull(direction, after, limit, ack_through)
+        )
+        return rows
 
     async def queue_length(self, direction: Direction) -> int:
-        return await self._submit(lambda t: t.queue_length(direction))
+        count: int = await self._submit(work=lambda t: t.queue_length(direction))
+        return count
 
     async def close(self) -> None:
         """Commit what is waiting, stop the committer and close the file."""
@@ -144,14 +178,19 @@ class SqliteQueues:
         await asyncio.to_thread(self._committer.join)
         self._db.close()
 
-    def _submit(self, work: Callable[[_Transaction], T]) -> asyncio.Future[T]:
-        job: _Job[T] = _Job(work)
+    def _submit(
+        self,
+        *,
+        submission: tuple[Direction, bytes] | None = None,
+        work: Callable[[_Transaction], object] | None = None,
+    ) -> asyncio.Future[Any]:
+        job = _Job(asyncio.get_running_loop().create_future(), submission, work)
         with self._wake:
             if self._closing:
                 raise MisuseError("the submission queues are closed")
-            self._waiting.append(job)  # type: ignore[arg-type]
+            self._waiting.append(job)
             self._wake.notify()
-        return asyncio.wrap_future(job.future)
+        return job.future
 
     def _commit_loop(self) -> None:
         while True:
@@ -161,7 +200,10 @@ class SqliteQueues:
                 jobs, self._waiting = self._waiting, []
             if not jobs:
                 return
-            self._commit([job for job in jobs if job.future.set_running_or_notify_cancel()])
+            # A job whose caller was cancelled before its turn is not done (reading the
+            # flag from this thread can only miss a late cancellation, which then finds
+            # its submission stored, as when an answer is lost on the way).
+            self._answer(self._commit([job for job in jobs if not job.future.cancelled()]))
 
     def _begin(self) -> None:
         """Open a write transaction, waiting up to ``busy_timeout`` for another writer of
@@ -178,20 +220,31 @@ class SqliteQueues:
                     raise
             time.sleep(BUSY_RETRY_SECONDS)
 
-    def _commit(self, jobs: list[_Job[object]]) -> None:
-        """Run ``jobs`` in one transaction; answer each once it is committed (or with
-        QueueUnavailable for all when it could not be)."""
+    def _commit(self, jobs: list[_Job]) -> list[_Outcome]:
+        """Run ``jobs`` in one transaction, the other work first and then the submissions
+        of each queue in the order they came; the outcome of each once committed (or
+        QueueUnavailable for all when the transaction could not be)."""
         if not jobs:
-            return
-        results: list[tuple[_Job[object], object, BaseException | None]] = []
+            return []
+        outcomes: list[_Outcome] = []
         try:
             self._begin()
             transaction = _Transaction(self._db, self.max_queued)
             for job in jobs:
-                try:
-                    results.append((job, job.work(transaction), None))
-                except QueueFull as full:  # refuses this one; the rest go on
-                    results.append((job, None, full))
+                if job.work is not None:
+                    outcomes.append((job, job.work(transaction), None))
+            for direction in Direction:
+                appending = [
+                    job
+                    for job in jobs
+                    if job.submission is not None and job.submission[0] is direction
+                ]
+                data = [job.submission[1] for job in appending if job.submission is not None]
+                full = QueueFull(f"the {direction.value} queue is full; try again later")
+                for job, number in zip(
+                    appending, transaction.enqueue(direction, data), strict=True
+                ):
+                    outcomes.append((job, number, None if number is not None else full))
             self._db.execute("COMMIT")
         except Exception as error:  # the committer must outlive anything one batch meets
             if self._db.in_transaction:
@@ -200,11 +253,16 @@ class SqliteQueues:
             if isinstance(error, sqlite3.Error):
                 failed = QueueUnavailable("the edge's store is busy; try again")
                 failed.__cause__ = error
-            for job in jobs:
-                job.future.set_exception(failed)
-            return
-        for job, result, refused in results:
-            if refused is None:
-                job.future.set_result(result)
-            else:
-                job.future.set_exception(refused)
+            return [(job, None, failed) for job in jobs]
+        return outcomes
+
+    @staticmethod
+    def _answer(outcomes: list[_Outcome]) -> None:
+        """Hand each event loop its answers in one call: a wake-up per loop and batch,
+        not per submission."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+        for loop, answers in by_loop.items():
+            with suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, answers)
