@@ -6,8 +6,8 @@ all of it at once into the next one: concurrent submissions share one transactio
 one fsync, and each caller is answered only after the commit that holds its own
 submission returned. The database runs in WAL mode with ``synchronous=FULL``, so that
 commit has reached the disk: neither a crash of the edge nor of the machine loses an
-acknowledged submission (docs/deploy.md). The bound is checked inside the transaction,
-submission by submission, so it is exact however many share it.
+acknowledged submission (docs/deploy.md). The bound is checked inside the transaction
+against every submission in it, so it is exact however many share it.
 """
 
 from __future__ import annotations
@@ -109,6 +109,20 @@ class _Job:
 
 
 _Outcome = tuple[_Job, object, BaseException | None]
+
+
+def _full(direction: Direction) -> QueueFull:
+    return QueueFull(f"the {direction.value} queue is full; try again later")
+
+
+def _failed(error: Exception) -> Exception:
+    """What a caller whose transaction failed with ``error`` is told (an exception of
+    its own: one raised in many tasks would gather all their tracebacks)."""
+    if not isinstance(error, sqlite3.Error):
+        return error  # a bug: the edge answers 500 and logs its type and place
+    busy = QueueUnavailable("the edge's store is busy; try again")
+    busy.__cause__ = error
+    return busy
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
@@ -240,20 +254,16 @@ class SqliteQueues:
                     if job.submission is not None and job.submission[0] is direction
                 ]
                 data = [job.submission[1] for job in appending if job.submission is not None]
-                full = QueueFull(f"the {direction.value} queue is full; try again later")
                 for job, number in zip(
                     appending, transaction.enqueue(direction, data), strict=True
                 ):
-                    outcomes.append((job, number, None if number is not None else full))
+                    full = None if number is not None else _full(direction)
+                    outcomes.append((job, number, full))
             self._db.execute("COMMIT")
         except Exception as error:  # the committer must outlive anything one batch meets
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            failed: Exception = error
-            if isinstance(error, sqlite3.Error):
-                failed = QueueUnavailable("the edge's store is busy; try again")
-                failed.__cause__ = error
-            return [(job, None, failed) for job in jobs]
+            return [(job, None, _failed(error)) for job in jobs]
         return outcomes
 
     @staticmethod
