@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/edge_store.py
 	$(BIN)/python benchmarks/client_desk.py
 	$(BIN)/python benchmarks/end_to_end.py
+	$(BIN)/python benchmarks/edge_accept.py
 
 # The long fuzzing run (docs/testing.md): ten minutes of atheris over every parser, keeping
 # its corpus in .fuzz/, then schemathesis with 500 examples per operation and mode.

@@ -20,6 +20,7 @@ Each row gives CPU milliseconds and the ratio to one Ed25519 verification.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import tempfile
 import time
@@ -31,6 +32,8 @@ from pathlib import Path
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
 from quietline.edge.keys import verified_keys
+from quietline.edge.queues import DEFAULT_MAX_QUEUED
+from quietline.edge.sqlite_queues import SqliteQueues
 from quietline.protocol.api import J2CSubmission
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.forms import sign_form
@@ -137,7 +140,8 @@ def main() -> None:
             ).to_json()
             for _ in range(args.posts)
         ]
-        with TestClient(create_app(store, anchors, clock)) as edge:
+        queues = SqliteQueues(Path(folder) / "edge.sqlite3", DEFAULT_MAX_QUEUED)
+        with TestClient(create_app(store, anchors, clock, queues=queues)) as edge:
             floor = cpu_per_call(lambda: edge.get("/v1/healthcheck"), args.posts)
             statuses: set[int] = set()
             bodies = iter(forms)
@@ -147,6 +151,7 @@ def main() -> None:
                 ),
                 args.posts,
             )
+        asyncio.run(queues.close())
         store.close()
     if statuses != {204}:
         raise SystemExit(f"the edge refused forms: {sorted(statuses)}")

@@ -472,6 +472,23 @@ def test_the_edge_limits_default_and_each_can_be_set(tmp_path: Path) -> None:
     assert (limits.max_queued_user, limits.max_queued_journalist) == (500001, 101)
 
 
+def test_the_queues_default_to_the_edge_database_and_may_be_elsewhere(tmp_path: Path) -> None:
+    edge = load_config(_written(tmp_path, default_config_text())).edge
+    assert edge.queue == f"sqlite:{tmp_path.resolve() / 'edge.sqlite3'}"
+    for value, queue in (
+        ('"nats://127.0.0.1:4222"', "nats://127.0.0.1:4222"),
+        ('"tls://nats.example:4222/press"', "tls://nats.example:4222/press"),
+        ('"sqlite:queues.sqlite3"', f"sqlite:{tmp_path.resolve() / 'queues.sqlite3'}"),
+    ):
+        text = _edited(default_config_text(), "edge", "queue", value)
+        assert load_config(_written(tmp_path, text)).edge.queue == queue
+
+
+@pytest.mark.parametrize("value", ['"nats://"', '"sqlite:"', '"postgresql://x"', "4222", '""'])
+def test_a_queue_of_no_engine_is_refused(tmp_path: Path, value: str) -> None:
+    _refused(tmp_path, _edited(default_config_text(), "edge", "queue", value), "edge", "queue")
+
+
 @pytest.mark.parametrize("key", EDGE_LIMIT_SECONDS + EDGE_LIMIT_COUNTS)
 @pytest.mark.parametrize("value", ["0", "-1", '"10"', "true", "1e40"])
 def test_an_edge_limit_out_of_range_is_refused(tmp_path: Path, key: str, value: str) -> None:

@@ -63,6 +63,7 @@ from tests.edge.submissions import (
 )
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues, queues_beside
 
 BASE_URL = "http://edge.test"
 
@@ -153,6 +154,7 @@ class Edge:
     """The real edge app over a store in a temporary folder, at a fixed clock."""
 
     store: EdgeStore
+    queues: Queues
     app: RecordingApp
 
     def http_client(self, **options: Any) -> TestClient:
@@ -163,7 +165,9 @@ class Edge:
 def edge(tmp_path: Path, organization: Organisation) -> Iterator[Edge]:
     store = EdgeStore(tmp_path / "edge.sqlite3")
     try:
-        yield Edge(store, RecordingApp(create_app(store, [organization.anchor], FixedClock(NOW))))
+        with queues_beside(store) as queues:
+            app = create_app(store, [organization.anchor], FixedClock(NOW), queues=queues.engine)
+            yield Edge(store, queues, RecordingApp(app))
     finally:
         store.close()
 
@@ -517,10 +521,10 @@ def test_an_edge_nobody_listens_on_is_unavailable(organization: Organisation) ->
 def test_a_failing_real_edge_is_unavailable(
     edge: Edge, organization: Organisation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fail(direction: Direction, data: bytes) -> int:
+    async def fail(direction: Direction, data: bytes) -> int:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(edge.store, "enqueue", fail)
+    monkeypatch.setattr(edge.queues.engine, "enqueue", fail)
     http = edge.http_client(raise_server_exceptions=False)
     with EdgeClient(http) as client, pytest.raises(EdgeUnavailable):
         client.send_u2c(encrypt_cover_u2c(covernode_keys(organization)))

@@ -25,6 +25,7 @@ from tests.client.edge_server import Recorder
 from tests.support.certificates import EdgeCertificate, issue
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import queues_beside
 
 EDGE = "https://edge.example.org"
 
@@ -116,10 +117,13 @@ def tls_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEdge]:
     org = Organisation.create(datetime.now(UTC) - timedelta(hours=1))
     certificate = issue(folder / "tls", ("localhost",))
     store = EdgeStore(folder / "edge.sqlite")
-    recorder = Recorder(create_app(store, [org.anchor], SystemClock()))
     try:
-        with serve(recorder, certificate) as url:
-            yield TLSEdge(url, recorder, certificate)
+        with queues_beside(store) as queues:
+            recorder = Recorder(
+                create_app(store, [org.anchor], SystemClock(), queues=queues.engine)
+            )
+            with serve(recorder, certificate) as url:
+                yield TLSEdge(url, recorder, certificate)
     finally:
         store.close()
 

@@ -28,6 +28,8 @@ from quietline.protocol.mixing import (
 )
 
 CONFIG_NAME = "quietline.toml"
+SQLITE_QUEUE = "sqlite:"
+NATS_QUEUES = ("nats://", "tls://")
 
 
 class ConfigError(QuietlineError):
@@ -58,9 +60,12 @@ class EdgeConfig:
     database: Path
     retention: timedelta
     anchor: Path
+    # Where the submission queues live (quietline.edge.queues): ``sqlite:PATH`` (by
+    # default the edge's own database) or ``nats://HOST:PORT``.
+    queue: str
     limits: EdgeLimits = EdgeLimits()
-    # A PostgreSQL URL for the keys, profiles, status and dead drops (the queues stay in
-    # ``database``); None keeps everything in the SQLite file.
+    # A PostgreSQL URL for the keys, profiles, status and dead drops (the queues are
+    # ``queue``); None keeps them in the SQLite file.
     store: str | None = None
 
 
@@ -140,6 +145,19 @@ def _edge_url(section: Mapping[str, object], table: str) -> str:
     except BadEdgeSettings as error:
         raise ConfigError(f"[{table}] edge_url: {error}") from None
     return url
+
+
+def _queue(section: Mapping[str, object], folder: Path, database: Path) -> str:
+    """``[edge] queue``: a JetStream server's URL, or ``sqlite:PATH`` (relative to the
+    folder); the edge's database when absent."""
+    if "queue" not in section:
+        return f"{SQLITE_QUEUE}{database}"
+    url = _str(section, "edge", "queue")
+    if url.startswith(NATS_QUEUES) and len(url) > len("nats://"):
+        return url
+    if url.startswith(SQLITE_QUEUE) and len(url) > len(SQLITE_QUEUE):
+        return f"{SQLITE_QUEUE}{folder / url.removeprefix(SQLITE_QUEUE)}"
+    raise ConfigError("[edge] queue must be a NATS JetStream URL (nats://HOST:PORT) or sqlite:PATH")
 
 
 def _int(
@@ -307,6 +325,7 @@ def load_config(path: Path) -> Config:
             anchor=anchor,
             limits=_edge_limits(edge),
             store=_store_url(edge),
+            queue=_queue(edge, folder, folder / _str(edge, "edge", "database")),
         ),
         mixer=MixerConfig(
             edge_url=_edge_url(mixer, "mixer"),
@@ -397,6 +416,8 @@ port = {edge_port}
 database = "edge.sqlite3"
 retention_days = 14
 {store}
+# queue = "nats://127.0.0.1:4222"  # the submission queues in NATS JetStream instead of
+                                   # database (or "sqlite:FILE" for a file of their own)
 # Limits (the defaults; docs/api.md says what each does):
 # header_timeout_seconds = 10
 # body_timeout_seconds = 10

@@ -8,6 +8,7 @@ Every process started is stopped at the end, on failure and on Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import shutil
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from nats.errors import Error as NatsError
 
 from quietline.admin.ceremony import enroll, init, publish
 from quietline.admin.layout import Layout
 from quietline.client.passphrase import read_shown
 from quietline.config import default_config_text
+from quietline.edge.jetstream import delete_streams, parse_url
 from quietline.edge.migrations import redacted
 from quietline.edge.postgres import create_database, drop_database
 from quietline.edge_client import EdgeClient
@@ -76,10 +79,13 @@ class Demo:
         clients: int,
         report: Callable[[str], None],
         timeout: float,
+        *,
         edge_store: str | None = None,
+        queue: str | None = None,
     ) -> None:
         self.folder = folder
         self.edge_store = edge_store
+        self.queue = queue
         self.clients = clients
         self.report = report
         self.started = time.monotonic()
@@ -138,6 +144,11 @@ class Demo:
         config_text = default_config_text(
             self.port, "demo", poll_seconds=0.5, desk_period_seconds=1, edge_store=self.edge_store
         )
+        if self.queue is not None:
+            self.say(f"the edge's submission queues are in NATS JetStream at {self.queue}")
+            config_text = config_text.replace(
+                "[edge]", f"[edge]\nqueue = {json.dumps(self.queue)}", 1
+            )
         write_private(layout.config, (config_text + DEMO_MIXING).encode())
         for recipient, name, default in (
             (RECIPIENT, "News Desk", True),
@@ -266,14 +277,19 @@ def run_demo(
     timeout: float = 110,
     keep: Path | None = None,
     store: str | None = None,
+    queue: str | None = None,
 ) -> DemoResult:
-    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed.
+    """Run the demo in a temporary folder (or ``keep``); raises DemoFailed (ValueError
+    for a bad ``queue``).
 
     With ``store`` (the URL of any database on a PostgreSQL server, as a user who may
     create databases) the edge keeps its keys and dead drops in a new database there,
-    dropped at the end unless ``keep`` is given.
+    dropped at the end unless ``keep`` is given. With ``queue`` (``nats://HOST:PORT``)
+    its submission queues are in that JetStream server, on streams of the demo's own,
+    deleted afterwards.
     """
     folder = keep or Path(tempfile.mkdtemp(prefix="quietline-demo-"))
+    streams = None if queue is None else f"{parse_url(queue).server}/demo-{secrets.token_hex(6)}"
     name = f"quietline_demo_{secrets.token_hex(4)}"
     edge_store = None
     if store is not None:
@@ -282,7 +298,7 @@ def run_demo(
         except psycopg.Error as error:
             raise DemoFailed(f"cannot create a database at {redacted(store)}: {error}") from None
         report(f"the edge keeps its keys and dead drops in {redacted(edge_store)}")
-    demo = Demo(folder, clients, report, timeout, edge_store)
+    demo = Demo(folder, clients, report, timeout, edge_store=edge_store, queue=streams)
     try:
         return demo.run()
     finally:
@@ -291,6 +307,11 @@ def run_demo(
             shutil.rmtree(folder, ignore_errors=True)
             if store is not None:
                 drop_database(store, name)
+        if streams is not None:
+            try:
+                asyncio.run(delete_streams(streams))
+            except (OSError, TimeoutError, NatsError) as error:
+                report(f"could not delete the demo's streams at {streams}: {type(error).__name__}")
 
 
 def result_json(result: DemoResult) -> str:

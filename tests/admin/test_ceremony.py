@@ -28,6 +28,7 @@ from quietline.protocol.hierarchy import (
 from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import OrganizationStatements, RoleStatement
 from quietline.protocol.verification import verify_published_keys
+from tests.support.queues import queues_beside
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -181,8 +182,10 @@ def edge(tmp_path: Path, layout: Layout, clock: FixedClock) -> Iterator[EdgeClie
     anchor = SignedKey.from_json(read_json(layout.anchor))
     store = EdgeStore(tmp_path / "edge.sqlite3")
     try:
-        with EdgeClient(TestClient(create_app(store, [anchor], clock))) as client:
-            yield client
+        with queues_beside(store) as queues:
+            app = create_app(store, [anchor], clock, queues=queues.engine)
+            with EdgeClient(TestClient(app)) as client:
+                yield client
     finally:
         store.close()
 

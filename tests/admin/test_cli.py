@@ -27,6 +27,7 @@ from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.verification import verify_published_keys
 from tests.admin.ceremonies import every_key
 from tests.support.edge_server import serve
+from tests.support.queues import queues_beside
 
 # Real servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -69,7 +70,11 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     anchor = SignedKey.from_json(read_json(layout.anchor))
     store = EdgeStore(tmp_path / "edge.sqlite3")
     try:
-        with serve(create_app(store, [anchor], SystemClock())) as url, EdgeClient(url) as edge:
+        with (
+            queues_beside(store) as queues,
+            serve(create_app(store, [anchor], SystemClock(), queues=queues.engine)) as url,
+            EdgeClient(url) as edge,
+        ):
             deployment = Deployment(layout, url, edge)
             deployment.publish()
             yield deployment

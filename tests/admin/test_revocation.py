@@ -26,6 +26,7 @@ from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.verification import verify_published_keys
 from tests.admin.ceremonies import INIT_AT, every_key
+from tests.support.queues import queues_beside
 
 NOW = INIT_AT
 LATER = NOW + timedelta(hours=1)
@@ -62,9 +63,10 @@ def store(tmp_path: Path) -> Iterator[EdgeStore]:
 
 
 @pytest.fixture
-def http(store: EdgeStore, anchor: SignedKey, clock: FixedClock) -> TestClient:
+def http(store: EdgeStore, anchor: SignedKey, clock: FixedClock) -> Iterator[TestClient]:
     """The real edge app, trusting the deployment's anchor."""
-    return TestClient(create_app(store, [anchor], clock))
+    with queues_beside(store) as queues:
+        yield TestClient(create_app(store, [anchor], clock, queues=queues.engine))
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run(script: str, *args: str) -> list[str]:
+def run(script: str, *args: str, timeout: float = 120) -> list[str]:
     """The lines ``benchmarks/<script>`` printed, after it ended well and quietly."""
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr

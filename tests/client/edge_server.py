@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from quietline.edge_endpoint import EdgeEndpoint
 from tests.support.certificates import EdgeCertificate
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues, sqlite_queues
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Recorder:
 class RunningEdge:
     url: str
     store: EdgeStore
+    queues: Queues
     recorder: Recorder
 
 
@@ -121,13 +123,14 @@ def published_edge(
     (``serve``)."""
     folder.mkdir(parents=True, exist_ok=True)
     store = EdgeStore(folder / "edge.sqlite")
-    recorder = Recorder(create_app(store, [org.anchor], SystemClock()))
+    queues = sqlite_queues(store.path)
+    recorder = Recorder(create_app(store, [org.anchor], SystemClock(), queues=queues.engine))
     try:
-        with serve(recorder, tls) as url:
+        with closing(queues), serve(recorder, tls) as url:
             endpoint = EdgeEndpoint(url, ca_file=tls.ca_file if tls else None)
             with EdgeClient(endpoint) as admin:
                 org.publish(admin, datetime.now(UTC))
             recorder.forget()
-            yield RunningEdge(url, store, recorder)
+            yield RunningEdge(url, store, queues, recorder)
     finally:
         store.close()

@@ -46,7 +46,7 @@ def user_dead_drop(
 def real_messages(edge: RunningEdge, org: Organisation) -> list[U2CMessage]:
     """The real (not cover) messages the edge holds, opened with the CoverNode's key."""
     real = []
-    for _, data in edge.store.pull(Direction.USER, 0, 10_000, 0):
+    for _, data in edge.queues.pull(Direction.USER, 0, 10_000, 0):
         try:
             u2c = parse_u2c(data).open(org.covernode_messaging.pair)
         except ProtocolError:

@@ -130,7 +130,7 @@ def _digest(path: Path) -> str:
 
 
 def _queued_u2c(edge: RunningEdge, org: Organisation) -> list[tuple[bytes, U2CMessage | None]]:
-    rows = edge.store.pull(Direction.USER, 0, 10_000, 0)
+    rows = edge.queues.pull(Direction.USER, 0, 10_000, 0)
     opened: list[tuple[bytes, U2CMessage | None]] = []
     for _, data in rows:
         try:
@@ -260,7 +260,7 @@ def test_an_unreachable_edge_is_counted_and_a_real_message_kept_for_the_next_sen
             assert outcome.notes
         assert client.counters.download_failures == 1
         assert client.counters.send_failures == 6
-        assert edge.store.queue_length(Direction.USER) == 0
+        assert edge.queues.queue_length(Direction.USER) == 0
         assert client.handoff.wait_sent(queued.ticket, 0) != SENT
 
         # Back online: the real message goes at the next scheduled send.
@@ -297,7 +297,7 @@ def test_keys_that_do_not_verify_are_refused_and_the_last_good_set_kept(
                 assert not fresh.tick(start + timedelta(seconds=second)).sent
             assert fresh.counters.sends == 0
             assert fresh.counters.sends_skipped_without_keys > 0
-        assert fake.store.queue_length(Direction.USER) == 0
+        assert fake.queues.queue_length(Direction.USER) == 0
 
 
 def test_sending_while_the_loop_runs_loses_nothing(

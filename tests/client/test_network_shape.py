@@ -183,7 +183,7 @@ def test_a_message_queued_while_a_send_is_on_its_way_goes_at_the_next_send(
 def _real_texts(edge: RunningEdge, org: Organisation) -> list[str]:
     key = org.recipients[RecipientId("news_desk")].messaging.pair
     texts = []
-    for _, data in edge.store.pull(Direction.USER, 0, 10_000, 0):
+    for _, data in edge.queues.pull(Direction.USER, 0, 10_000, 0):
         try:
             u2c = parse_u2c(data).open(org.covernode_messaging.pair)
         except ProtocolError:

@@ -107,7 +107,7 @@ def test_run_send_inbox_round_trip(edge: RunningEdge, org: Organisation, tmp_pat
         text=True,
     )
     try:
-        wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
+        wait_for("keys", lambda: edge.queues.queue_length(Direction.USER) > 0)
         sent = _quietline(
             "send", *common, "--to", "news_desk", "--new", "--replace-existing-vault",
             stdin=SECRET_TEXT.encode(),
@@ -167,7 +167,7 @@ def test_a_second_run_on_one_vault_is_refused(
         text=True,
     )
     try:
-        wait_for("the first run's sends", lambda: edge.store.queue_length(Direction.USER) > 0)
+        wait_for("the first run's sends", lambda: edge.queues.queue_length(Direction.USER) > 0)
         second = _quietline(*command)
         assert second.returncode == 1
         assert "another source run is already running" in second.stderr
@@ -191,7 +191,7 @@ def test_a_second_run_on_one_vault_is_refused(
 def _running(edge: RunningEdge, org: Organisation, folder: Path) -> Iterator[subprocess.Popen[str]]:
     """A ``source run`` on ``folder`` that has downloaded the keys; stopped on exit."""
     with source_run(edge.url, folder, org) as run:
-        wait_for("keys", lambda: edge.store.queue_length(Direction.USER) > 0)
+        wait_for("keys", lambda: edge.queues.queue_length(Direction.USER) > 0)
         yield run.process
 
 

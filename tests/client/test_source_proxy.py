@@ -91,7 +91,7 @@ def test_sends_and_downloads_go_only_through_a_socks5h_proxy(
         url = _at_the_edge(edge, port)
         with source_run(url, tmp_path / "client", org, "--proxy", proxy.url("socks5h")) as run:
             wait_for("sends and downloads", lambda: _paths(edge.recorder.requests) >= EVERY_KIND)
-            wait_for("three sends", lambda: edge.store.queue_length(Direction.USER) >= 3)
+            wait_for("three sends", lambda: edge.queues.queue_length(Direction.USER) >= 3)
         requests = edge.recorder.settled()
         _assert_shape(requests, port)
         assert _paths(requests) >= EVERY_KIND

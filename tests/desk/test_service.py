@@ -58,6 +58,7 @@ from tests.desk.world import (
 from tests.support.coverdrop_clients import app_handover_id
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import sqlite_queues
 
 
 def test_a_message_in_a_dead_drop_is_read_and_stored_once(world: World) -> None:
@@ -224,11 +225,15 @@ def test_a_dead_drop_newer_than_the_keys_waits_until_they_catch_up(tmp_path: Pat
     org = Organisation.create(NOW, ("alice",))
     main_store = EdgeStore(tmp_path / "main.sqlite3")
     keys_store = EdgeStore(tmp_path / "keys.sqlite3")
-    main_app = create_app(main_store, [org.anchor], clock)
+    main_queues = sqlite_queues(main_store.path)
+    keys_queues = sqlite_queues(keys_store.path)
+    main_app = create_app(main_store, [org.anchor], clock, queues=main_queues.engine)
     # A CDN that still serves an older copy of the keys: a second real edge behind it.
-    keys_app = create_app(keys_store, [org.anchor], clock)
+    keys_app = create_app(keys_store, [org.anchor], clock, queues=keys_queues.engine)
     bundle = recipient_from_bundle(bundle_for(org, "alice", NOW))
     with (
+        closing(main_queues),
+        closing(keys_queues),
         serve(main_app) as main_url,
         serve(keys_app) as keys_url,
         serve(keys_from(keys_app, main_app)) as desk_url,

@@ -48,6 +48,7 @@ from quietline.protocol.recipients import RecipientId
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
 from tests.support.organisation import COVERNODE_ID, Organisation
+from tests.support.queues import queues_beside
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PERIOD = timedelta(minutes=1)
@@ -107,7 +108,8 @@ def seal_message(
 
 def sent_j2c(store: EdgeStore) -> list[EncryptedJ2C]:
     """Every J2C queued at the edge, oldest first (read without acknowledging any)."""
-    return [parse_j2c(data) for _, data in store.pull(Direction.JOURNALIST, 0, 1000, 0)]
+    with queues_beside(store) as queues:
+        return [parse_j2c(data) for _, data in queues.pull(Direction.JOURNALIST, 0, 1000, 0)]
 
 
 def open_j2c(
@@ -125,7 +127,10 @@ def real_edge(folder: Path, org: Organisation, clock: Clock) -> Iterator[tuple[s
     """A real edge app over a SQLite store in ``folder``, served on loopback."""
     store = EdgeStore(folder / "edge.sqlite3")
     try:
-        with serve(create_app(store, [org.anchor], clock)) as url:
+        with (
+            queues_beside(store) as queues,
+            serve(create_app(store, [org.anchor], clock, queues=queues.engine)) as url,
+        ):
             yield url, store
     finally:
         store.close()

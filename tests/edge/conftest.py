@@ -23,6 +23,7 @@ from tests.edge.submissions import (
     user_dead_drop,
 )
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues, sqlite_queues
 
 
 @pytest.fixture
@@ -43,15 +44,25 @@ def store(sqlite_store: EdgeStore) -> EdgeStore:
     return sqlite_store
 
 
+@pytest.fixture
+def queues(sqlite_store: EdgeStore) -> Iterator[Queues]:
+    """The submission queues in the SQLite store's file, as the edge keeps them by default."""
+    edge_queues = sqlite_queues(sqlite_store.path)
+    yield edge_queues
+    edge_queues.close()
+
+
 @pytest.fixture(scope="session")
 def organization() -> Organisation:
     return build_organization(NOW)
 
 
 @pytest.fixture
-def client(store: EdgeStore, organization: Organisation, clock: FixedClock) -> Iterator[TestClient]:
+def client(
+    store: EdgeStore, queues: Queues, organization: Organisation, clock: FixedClock
+) -> Iterator[TestClient]:
     """A client of an edge that has no keys yet."""
-    app = create_app(store, [organization.anchor], clock)
+    app = create_app(store, [organization.anchor], clock, queues=queues.engine)
     with TestClient(app) as test_client:
         yield test_client
 

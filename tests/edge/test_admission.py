@@ -31,6 +31,7 @@ from tests.edge.submissions import (
     user_dead_drop,
 )
 from tests.support.organisation import Organisation
+from tests.support.queues import queues_beside
 
 # Every type a web page may send to another site without asking it first (a "simple"
 # cross-origin request), and others that are not JSON either.
@@ -90,11 +91,13 @@ def test_the_same_bodies_declared_json_are_taken(
 
 @pytest.fixture
 def small_queues(tmp_path: Path, organization: Organisation) -> Iterator[TestClient]:
-    store = EdgeStore(tmp_path / "edge.sqlite3", max_queued=MAX_QUEUED)
+    store = EdgeStore(tmp_path / "edge.sqlite3")
     try:
-        with TestClient(create_app(store, [organization.anchor], FixedClock(NOW))) as client:
-            publish_keys(client, organization)
-            yield client
+        with queues_beside(store, MAX_QUEUED) as queues:
+            app = create_app(store, [organization.anchor], FixedClock(NOW), queues=queues.engine)
+            with TestClient(app) as client:
+                publish_keys(client, organization)
+                yield client
     finally:
         store.close()
 
@@ -160,11 +163,18 @@ def _paged_edge(
 ) -> Iterator[TestClient]:
     """A client of an edge with every key published, serving pages of ``page_bytes``."""
     store = EdgeStore(tmp_path / "edge.sqlite3")
-    app = create_app(store, [organization.anchor], FixedClock(NOW), page_bytes=page_bytes)
     try:
-        with TestClient(app) as client:
-            publish_keys(client, organization)
-            yield client
+        with queues_beside(store) as queues:
+            app = create_app(
+                store,
+                [organization.anchor],
+                FixedClock(NOW),
+                queues=queues.engine,
+                page_bytes=page_bytes,
+            )
+            with TestClient(app) as client:
+                publish_keys(client, organization)
+                yield client
     finally:
         store.close()
 

@@ -35,14 +35,15 @@ from tests.support.coverdrop_clients import (
 )
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues
 
 
 @pytest.fixture
 def served(
-    store: EdgeStore, organization: Organisation, clock: FixedClock
+    store: EdgeStore, queues: Queues, organization: Organisation, clock: FixedClock
 ) -> Iterator[httpx.Client]:
     """A client of a real edge server holding the organisation's keys."""
-    app = create_app(store, [organization.anchor], clock)
+    app = create_app(store, [organization.anchor], clock, queues=queues.engine)
     with serve(app) as url, httpx.Client(base_url=url) as client:
         publish_keys(client, organization)
         yield client
@@ -235,9 +236,9 @@ def test_the_recent_summaries_list_the_newest_ten(
 
 
 def test_an_available_status_is_not_shown_while_no_keys_are_published(
-    store: EdgeStore, organization: Organisation, clock: FixedClock
+    store: EdgeStore, queues: Queues, organization: Organisation, clock: FixedClock
 ) -> None:
-    app = create_app(store, [organization.anchor], clock)
+    app = create_app(store, [organization.anchor], clock, queues=queues.engine)
     with serve(app) as url, httpx.Client(base_url=url) as client:
         for status, shown in (("AVAILABLE", "NO_INFORMATION"), ("UNAVAILABLE", "UNAVAILABLE")):
             answer = client.post("/v1/status", json=_status_form(status, organization.root.pair))

@@ -16,10 +16,12 @@ from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
 from quietline.edge import EdgeStore, create_app
+from quietline.edge.sqlite_queues import SqliteQueues
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
 from tests.edge.submissions import JSON, u2c_body
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues
 
 EDGE_LOGGER = "quietline.edge"
 SENTINEL = "sentinel-5b1e0d"
@@ -32,14 +34,14 @@ SENTINEL_HEADERS = {
 _LOGGED = re.compile(r"a request failed with (?P<type>\w+) at (?P<file>.+\.py):(?P<line>\d+)")
 
 
-class FailingStore(EdgeStore):
-    """A store whose queue write raises ``fail`` with the submitted bytes in its message."""
+class FailingQueues(SqliteQueues):
+    """Queues whose write raises ``fail`` with the submitted bytes in its message."""
 
     def __init__(self, path: Path, fail: type[Exception]) -> None:
         super().__init__(path)
         self.fail = fail
 
-    def enqueue(self, direction: Direction, data: bytes) -> int:
+    async def enqueue(self, direction: Direction, data: bytes) -> int:
         # Quoting its input, as library errors do (UnicodeDecodeError, KeyError, ...).
         raise self.fail(f"{SENTINEL} {data.hex()}")
 
@@ -47,16 +49,18 @@ class FailingStore(EdgeStore):
 @pytest.fixture
 def failing(
     tmp_path: Path, organization: Organisation, clock: FixedClock, request: pytest.FixtureRequest
-) -> Iterator[tuple[TestClient, FailingStore]]:
-    """An edge over a FailingStore raising ``request.param``. Its TestClient re-raises
+) -> Iterator[tuple[TestClient, FailingQueues]]:
+    """An edge over FailingQueues raising ``request.param``. Its TestClient re-raises
     any exception that leaves the app, so these tests also show that none does: a
     server would print its traceback, whose last line quotes the message."""
-    store = FailingStore(tmp_path / "edge.sqlite3", request.param)
-    app = create_app(store, [organization.anchor], clock)
+    store = EdgeStore(tmp_path / "edge.sqlite3")
+    queues = FailingQueues(store.path, request.param)
+    app = create_app(store, [organization.anchor], clock, queues=queues)
     try:
         with TestClient(app) as client:
-            yield client, store
+            yield client, queues
     finally:
+        Queues(queues).close()
         store.close()
 
 
@@ -70,11 +74,11 @@ FAILURES = [RuntimeError, KeyError, MisuseError]
 
 @pytest.mark.parametrize("failing", FAILURES, indirect=True)
 def test_a_failure_is_a_500_logged_by_type_and_place_only(
-    failing: tuple[TestClient, FailingStore],
+    failing: tuple[TestClient, FailingQueues],
     organization: Organisation,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client, store = failing
+    client, queues = failing
     caplog.set_level(logging.DEBUG)
     body = u2c_body(organization)
     response = client.post(
@@ -90,9 +94,9 @@ def test_a_failure_is_a_500_logged_by_type_and_place_only(
     assert record.exc_info is None  # no traceback, whose last line quotes the message
     logged = _LOGGED.fullmatch(record.getMessage())
     assert logged is not None, record.getMessage()
-    assert logged["type"] == store.fail.__name__
+    assert logged["type"] == queues.fail.__name__
     # The place is a real line of Quietline's code on the failure's path: the edge's
-    # call into the store (or the raise itself, in a checkout whose path says quietline).
+    # call into the queues (or the raise itself, in a checkout whose path says quietline).
     assert "quietline" in logged["file"]
     assert Path(logged["file"]).is_file()
     place = linecache.getline(logged["file"], int(logged["line"]))
@@ -114,36 +118,31 @@ def test_a_failure_is_a_500_logged_by_type_and_place_only(
             assert value not in text, f"{value!r} logged by {item.name}"
 
 
-class ImpatientStore(EdgeStore):
-    """The real store, waiting 10 ms instead of 30 s for another writer's lock."""
-
-    def _db(self) -> sqlite3.Connection:
-        db = super()._db()
-        db.execute("PRAGMA busy_timeout = 10")
-        return db
-
-
 def test_a_busy_store_answers_503_as_before_and_logs_nothing(
     tmp_path: Path,
     organization: Organisation,
     clock: FixedClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = ImpatientStore(tmp_path / "edge.sqlite3")
+    store = EdgeStore(tmp_path / "edge.sqlite3")
+    # Waiting 10 ms instead of 10 s for another writer's lock.
+    queues = Queues(SqliteQueues(store.path, busy_timeout=0.01))
     blocker = sqlite3.connect(store.path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
         caplog.set_level(logging.DEBUG)
-        with TestClient(create_app(store, [organization.anchor], clock)) as client:
+        app = create_app(store, [organization.anchor], clock, queues=queues.engine)
+        with TestClient(app) as client:
             response = client.post("/user/messages", content=u2c_body(organization), headers=JSON)
         assert response.status_code == 503
         assert response.json() == {"error": "the edge's store is busy; try again"}
         assert response.headers["cache-control"] == "no-store"
         assert _edge_records(caplog) == []
         blocker.execute("ROLLBACK")
-        assert store.queue_length(Direction.USER) == 0
+        assert queues.queue_length(Direction.USER) == 0
     finally:
         blocker.close()
+        queues.close()
         store.close()
 
 

@@ -29,6 +29,7 @@ from tests.edge.submissions import (
     u2c_body,
     user_dead_drop,
 )
+from tests.support.queues import queues_beside
 
 POST_ROUTES = [
     "/user/messages",
@@ -117,14 +118,17 @@ def edge() -> Iterator[tuple[TestClient, Path]]:
     """One edge for every example, with keys, a profile, a queued U2C and a dead drop."""
     with TemporaryDirectory() as folder:
         store = EdgeStore(Path(folder) / "edge.sqlite3")
-        app = create_app(store, [ORGANIZATION.anchor], FixedClock(NOW))
         try:
-            with TestClient(app) as client:
-                publish_keys(client, ORGANIZATION)
-                client.post("/user/messages", content=u2c_body(ORGANIZATION), headers=JSON)
-                drop = user_dead_drop(ORGANIZATION, NOW)
-                client.post("/v1/user/dead-drops", json=drop.to_json())
-                yield client, store.path
+            with queues_beside(store) as queues:
+                app = create_app(
+                    store, [ORGANIZATION.anchor], FixedClock(NOW), queues=queues.engine
+                )
+                with TestClient(app) as client:
+                    publish_keys(client, ORGANIZATION)
+                    client.post("/user/messages", content=u2c_body(ORGANIZATION), headers=JSON)
+                    drop = user_dead_drop(ORGANIZATION, NOW)
+                    client.post("/v1/user/dead-drops", json=drop.to_json())
+                    yield client, store.path
         finally:
             store.close()
 

@@ -22,6 +22,7 @@ from quietline.protocol.verification import KeyVerification, verify_published_ke
 from tests.edge.checks import assert_refused
 from tests.edge.submissions import JOURNALIST_ID, NOW, alice, j2c_form, key_submission, revocation
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues
 
 
 @pytest.fixture
@@ -80,10 +81,14 @@ def test_a_key_stops_signing_at_its_expiry_to_the_microsecond(
 
 
 def test_a_revocation_through_another_edge_on_the_same_store_counts_at_once(
-    edge: TestClient, store: EdgeStore, organization: Organisation, clock: FixedClock
+    edge: TestClient,
+    store: EdgeStore,
+    queues: Queues,
+    organization: Organisation,
+    clock: FixedClock,
 ) -> None:
     assert _post_j2c(edge, organization, clock) == 204
-    with TestClient(create_app(store, [organization.anchor], clock)) as other:
+    with TestClient(create_app(store, [organization.anchor], clock, queues=queues.engine)) as other:
         revoked = revocation(organization, alice(organization).identity.published.key)
         assert other.post("/v1/revocations", json=revoked.to_json()).status_code == 204
 
@@ -91,7 +96,11 @@ def test_a_revocation_through_another_edge_on_the_same_store_counts_at_once(
 
 
 def test_a_key_published_through_another_edge_signs_at_once(
-    client: TestClient, store: EdgeStore, organization: Organisation, clock: FixedClock
+    client: TestClient,
+    store: EdgeStore,
+    queues: Queues,
+    organization: Organisation,
+    clock: FixedClock,
 ) -> None:
     chain = organization.key_chain()
     without_alice = [link for link in chain if link.owner != JOURNALIST_ID]
@@ -100,7 +109,7 @@ def test_a_key_published_through_another_edge_signs_at_once(
         assert response.status_code == 200, response.text
     assert_refused(client.post("/v1/journalist-messages", json=j2c_form(organization, NOW)), 403)
 
-    with TestClient(create_app(store, [organization.anchor], clock)) as other:
+    with TestClient(create_app(store, [organization.anchor], clock, queues=queues.engine)) as other:
         for link in chain:
             if link.owner == JOURNALIST_ID:
                 response = other.post("/v1/keys", json=organization.submission(link).to_json())

@@ -39,6 +39,7 @@ from quietline.protocol.messages import cover_j2u, encrypt_cover_u2c, filler_c2j
 from tests.edge.submissions import covernode_keys
 from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
+from tests.support.queues import queues_beside
 
 # A real server: left out of `make check`, run by `make test`.
 pytestmark = [pytest.mark.slow, pytest.mark.fuzz]
@@ -60,7 +61,12 @@ def edge_url() -> Iterator[str]:
     with TemporaryDirectory() as folder:
         store = EdgeStore(Path(folder) / "edge.sqlite3")
         try:
-            with serve(create_app(store, [organisation.anchor], SystemClock())) as url:
+            with (
+                queues_beside(store) as queues,
+                serve(
+                    create_app(store, [organisation.anchor], SystemClock(), queues=queues.engine)
+                ) as url,
+            ):
                 with EdgeClient(url) as admin:
                     organisation.publish(admin, now)
                     admin.send_u2c(encrypt_cover_u2c(covernode_keys(organisation)))

@@ -16,11 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from quietline.clock import FixedClock
-from quietline.edge import EdgeStore, create_app
+from quietline.edge import create_app
 from quietline.edge.postgres import PostgresEdgeStore
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import UserDeadDrop
-from quietline.protocol.errors import MisuseError
 from tests.edge.checks import TABLES
 from tests.edge.submissions import (
     JOURNALIST_ID,
@@ -34,6 +33,7 @@ from tests.edge.submissions import (
 from tests.support.edge_process import running_edge
 from tests.support.organisation import Organisation
 from tests.support.postgres import fresh_database, private_server
+from tests.support.queues import sqlite_queues
 
 
 @pytest.fixture
@@ -92,9 +92,9 @@ def test_the_edge_answers_503_while_postgresql_restarts_and_loses_nothing(
 ) -> None:
     with private_server() as server, fresh_database(server.url) as url:
         store = PostgresEdgeStore(url, wait_seconds=1)
-        queues = EdgeStore(tmp_path / "queues.sqlite3")
+        queues = sqlite_queues(tmp_path / "queues.sqlite3")
         clock = FixedClock(NOW)
-        app = create_app(store, [organization.anchor], clock, queues=queues)
+        app = create_app(store, [organization.anchor], clock, queues=queues.engine)
         try:
             with TestClient(app) as edge:
                 publish_keys(edge, organization)
@@ -124,17 +124,6 @@ def test_the_edge_answers_503_while_postgresql_restarts_and_loses_nothing(
         finally:
             store.close()
             queues.close()
-
-
-def test_an_edge_on_a_store_without_queues_must_be_given_them(
-    database: str, organization: Organisation
-) -> None:
-    store = PostgresEdgeStore(database)
-    try:
-        with pytest.raises(MisuseError):
-            create_app(store, [organization.anchor], FixedClock(NOW))
-    finally:
-        store.close()
 
 
 @pytest.mark.slow

@@ -1,10 +1,14 @@
 """The real ``quietline edge`` process: what a caller sends about itself is kept nowhere,
 the edge writes nothing but its database, every route works over real HTTP with the
-shared EdgeClient, and SIGTERM and Ctrl-C stop it cleanly."""
+shared EdgeClient, SIGTERM and Ctrl-C stop it cleanly, and a SIGKILL loses no submission
+it acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,6 +19,7 @@ from quietline.edge import EdgeStore
 from quietline.edge_client import EdgeClient, EdgeRefused
 from quietline.protocol.api import Direction, QueuePull
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
+from quietline.protocol.encoding import b64_encode
 from quietline.protocol.forms import sign_form
 from quietline.protocol.messages import ENCRYPTED_U2C, encrypt_cover_u2c
 from quietline.protocol.verification import verify_published_keys
@@ -32,7 +37,9 @@ from tests.edge.submissions import (
     user_dead_drop,
 )
 from tests.support.edge_process import EdgeProcess, files, running_edge
+from tests.support.nats import jetstream_queues, shared_streams
 from tests.support.organisation import Organisation
+from tests.support.queues import queues_beside
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -107,7 +114,8 @@ def test_nothing_about_the_caller_is_kept_and_only_the_database_is_written(
     try:
         assert store.max_epoch() == 6
         assert store.dead_drop_count() == 1
-        assert store.queue_length(Direction.JOURNALIST) == 1
+        with queues_beside(store) as queues:
+            assert queues.queue_length(Direction.JOURNALIST) == 1
     finally:
         store.close()
 
@@ -165,3 +173,72 @@ def test_every_route_works_with_the_edge_client_and_ctrl_c_stops_cleanly(
             assert refused.value.status == 400
         _stop(edge, signal.SIGINT)
     assert "edge stopped" in edge.stdout.read_text()
+
+
+SENDERS = 32
+ACKS_BEFORE_KILL = 150
+
+
+async def _send_until_killed(edge: EdgeProcess, bodies: list[bytes]) -> set[bytes]:
+    """Post ``bodies`` over SENDERS keep-alive connections at once, SIGKILL the edge once
+    ACKS_BEFORE_KILL have been answered 204 (with more in flight), and return the bodies
+    it acknowledged."""
+    acknowledged: set[bytes] = set()
+    waiting = list(bodies)
+    async with httpx.AsyncClient(base_url=edge.url, timeout=10) as client:
+
+        async def sender() -> None:
+            while waiting and edge.process.poll() is None:
+                body = waiting.pop()
+                try:
+                    answer = await client.post("/user/messages", content=body, headers=JSON)
+                except httpx.HTTPError:
+                    return  # the edge is gone: whatever was in flight was not acknowledged
+                if answer.status_code == 204:
+                    acknowledged.add(body)
+                if len(acknowledged) >= ACKS_BEFORE_KILL and edge.process.poll() is None:
+                    edge.process.kill()
+                    edge.process.wait()
+
+        await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    return acknowledged
+
+
+@contextmanager
+def _queue_engine(engine: str) -> Iterator[dict[str, str]]:
+    """The ``[edge]`` settings that put the queues in ``engine``."""
+    if engine == "sqlite":
+        yield {}
+        return
+    with shared_streams() as url:
+        yield {"queue": url}
+
+
+def _queued(edge: EdgeProcess, settings: dict[str, str]) -> list[tuple[int, bytes]]:
+    """Every submission the edge's queues hold, read as a new edge would."""
+    if "queue" in settings:
+        with jetstream_queues(settings["queue"]) as queues:
+            return queues.pull(Direction.USER, 0, 1000, 0)
+    store = EdgeStore(edge.folder / "edge.sqlite3")
+    try:
+        with queues_beside(store) as queues:
+            return queues.pull(Direction.USER, 0, 1000, 0)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "jetstream"])
+def test_every_acknowledged_submission_survives_a_sigkill_of_the_edge(
+    tmp_path: Path, engine: str
+) -> None:
+    organization = build_organization(SystemClock().now())
+    bodies = [u2c_body(organization) for _ in range(ACKS_BEFORE_KILL * 3)]
+    with _queue_engine(engine) as settings:
+        with running_edge(tmp_path, organization, settings) as edge:
+            acknowledged = asyncio.run(_send_until_killed(edge, bodies))
+            assert edge.process.returncode == -signal.SIGKILL
+        kept = _queued(edge, settings)
+    assert len(acknowledged) >= ACKS_BEFORE_KILL
+    stored = {b'"' + b64_encode(data).encode() + b'"' for _, data in kept}
+    assert acknowledged <= stored
+    assert len(stored) < len(bodies)  # the kill came while submissions were still coming

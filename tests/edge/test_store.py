@@ -1,16 +1,16 @@
 """The edge store: keys and epochs, profiles, dead drops once per signature, retention,
-queues, and that a refused write leaves everything as it was.
+and that a refused write leaves everything as it was (the queues have tests of their
+own: test_sqlite_queues.py, test_jetstream.py).
 
 Every test of what both engines hold runs on each: SQLite and PostgreSQL (a fresh
-database per test; tests.support.postgres says when it is skipped). The queues, the
-SQLite file and rows from older SQLite edges are SQLite's alone.
+database per test; tests.support.postgres says when it is skipped). The SQLite file and
+rows from older SQLite edges are SQLite's alone.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
@@ -25,10 +25,8 @@ from quietline.edge.store import (
     DeadDropConflict,
     EdgeStore,
     KeyConflict,
-    QueueFull,
     SqlEdgeStore,
 )
-from quietline.protocol.api import Direction
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import JournalistDeadDrop, UserDeadDrop
 from quietline.protocol.errors import UnknownRecipient
@@ -38,6 +36,7 @@ from tests.edge.checks import TABLES
 from tests.edge.submissions import NOW, journalist_dead_drop, revocation, user_dead_drop
 from tests.support.organisation import Organisation
 from tests.support.postgres import fresh_database
+from tests.support.queues import Queues
 
 OpenStore = Callable[[timedelta], SqlEdgeStore]
 
@@ -80,7 +79,8 @@ def _add_provisioning(store: SqlEdgeStore, organization: Organisation) -> int:
     )
 
 
-def test_schema_has_no_column_about_a_caller(sqlite_store: EdgeStore) -> None:
+def test_schema_has_no_column_about_a_caller(sqlite_store: EdgeStore, queues: Queues) -> None:
+    # ``queues`` puts the submission queues in the same file, as the edge does by default.
     store = sqlite_store
     db = sqlite3.connect(store.path)
     try:
@@ -311,25 +311,6 @@ def test_dead_drop_reads_are_limited_and_in_id_order(
     assert [d.id for d in store.dead_drops(UserDeadDrop, 3, 3, NOW)] == [4, 5]
 
 
-def test_queues_are_separate_ordered_and_acknowledged(sqlite_store: EdgeStore) -> None:
-    store = sqlite_store
-    for i in range(5):
-        store.enqueue(Direction.USER, bytes([i]) * 3)
-    store.enqueue(Direction.JOURNALIST, b"j")
-    assert store.pull(Direction.USER, 0, 2, 0) == [(1, b"\x00" * 3), (2, b"\x01" * 3)]
-    assert store.pull(Direction.USER, 2, 10, 2) == [
-        (3, b"\x02" * 3),
-        (4, b"\x03" * 3),
-        (5, b"\x04" * 3),
-    ]
-    assert store.queue_length(Direction.USER) == 3
-    assert store.pull(Direction.USER, 0, 10, 0)[0][0] == 3  # acknowledged entries are gone
-    assert store.pull(Direction.JOURNALIST, 0, 10, 0) == [(1, b"j")]
-    store.pull(Direction.USER, 5, 10, 5)
-    assert store.queue_length(Direction.USER) == 0
-    assert store.enqueue(Direction.USER, b"x") == 6  # sequence numbers are never reused
-
-
 def test_a_refused_write_rolls_back_its_purge(
     store: SqlEdgeStore, organization: Organisation
 ) -> None:
@@ -349,33 +330,12 @@ def test_the_store_survives_a_reopen(tmp_path: Path, organization: Organisation)
     path = tmp_path / "edge.sqlite3"
     store = EdgeStore(path)
     _add_provisioning(store, organization)
-    store.enqueue(Direction.USER, b"durable")
     store.close()
     reopened = EdgeStore(path)
     try:
         assert reopened.max_epoch() == 1
-        assert reopened.pull(Direction.USER, 0, 10, 0) == [(1, b"durable")]
     finally:
         reopened.close()
-
-
-def test_threads_write_concurrently_without_losing_anything(sqlite_store: EdgeStore) -> None:
-    store = sqlite_store
-
-    def write(worker: int) -> None:
-        for i in range(50):
-            store.enqueue(Direction.USER, bytes([worker, i]))
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    pulled = store.pull(Direction.USER, 0, 1000, 0)
-    assert sorted(data for _, data in pulled) == sorted(
-        bytes([w, i]) for w in range(4) for i in range(50)
-    )
-    assert [seq for seq, _ in pulled] == list(range(1, 201))
 
 
 def test_rows_an_older_edge_stored_against_the_recipient_id_rule_are_kept_but_not_served(
@@ -410,25 +370,6 @@ def test_rows_an_older_edge_stored_against_the_recipient_id_rule_are_kept_but_no
     assert [key.role for key in store.live_keys(NOW)] == [KeyRole.COVERNODE_PROVISIONING]
     assert store.profiles() == ([good], None)
     assert store.max_epoch() == 2
-
-
-def test_a_queue_at_its_bound_refuses_until_acknowledged(tmp_path: Path) -> None:
-    bounded = EdgeStore(
-        tmp_path / "bounded.sqlite3", max_queued={Direction.USER: 2, Direction.JOURNALIST: 1}
-    )
-    try:
-        assert [bounded.enqueue(Direction.USER, b"u") for _ in range(2)] == [1, 2]
-        with pytest.raises(QueueFull) as full:
-            bounded.enqueue(Direction.USER, b"u")
-        assert full.value.status_hint == 503
-        assert bounded.queue_length(Direction.USER) == 2
-        assert bounded.enqueue(Direction.JOURNALIST, b"j") == 1  # each queue has its own
-        bounded.pull(Direction.USER, 0, 10, 1)
-        assert bounded.enqueue(Direction.USER, b"u") == 3
-        with pytest.raises(QueueFull):
-            bounded.enqueue(Direction.USER, b"u")
-    finally:
-        bounded.close()
 
 
 def test_dead_drops_are_read_lazily_and_a_reader_may_stop_early(

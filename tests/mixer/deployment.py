@@ -11,6 +11,7 @@ edge exactly as the real clients do.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,8 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quietline.clock import Clock
 from quietline.edge.app import create_app
+from quietline.edge.queues import SubmissionQueues
 from quietline.edge.store import EdgeStore
-from quietline.edge_client import EdgeClient
+from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.protocol.api import J2CSubmission, Route
 from quietline.protocol.deaddrops import (
     B,
@@ -33,6 +35,7 @@ from quietline.protocol.deaddrops import (
 from quietline.protocol.forms import sign_form
 from quietline.protocol.keys import EncryptionKeyPair, ReplyKey
 from quietline.protocol.messages import (
+    EncryptedU2C,
     encrypt_cover_u2c,
     encrypt_j2c,
     encrypt_u2c,
@@ -44,6 +47,7 @@ from tests.support.edge_server import serve
 from tests.support.organisation import Organisation
 
 RECIPIENT = RecipientId("desk")
+RETRY_DEADLINE_S = 30.0
 
 
 # The routes only the mixer writes to: where a slow network widens the crash windows.
@@ -77,11 +81,16 @@ def with_latency(app: ASGIApp, seconds: float) -> ASGIApp:
 
 @contextmanager
 def serve_edge(
-    store: EdgeStore, org: Organisation, clock: Clock, latency: float = 0.0
+    store: EdgeStore,
+    queues: SubmissionQueues,
+    org: Organisation,
+    clock: Clock,
+    latency: float = 0.0,
 ) -> Iterator[str]:
-    """Serve the real edge app, behind :func:`with_latency`, on a free loopback port;
-    yields its base URL."""
-    with serve(with_latency(create_app(store, [org.anchor], clock), latency)) as url:
+    """Serve the real edge app over ``store`` and ``queues`` (closed when it stops),
+    behind :func:`with_latency`, on a free loopback port; yields its base URL."""
+    app = create_app(store, [org.anchor], clock, queues=queues)
+    with serve(with_latency(app, latency), queues=queues) as url:
         yield url
 
 
@@ -94,21 +103,36 @@ def send_real(
     """Send one real U2C to ``recipient`` (sealed to the desk's key whatever the tag);
     returns the source's reply key pair."""
     source = EncryptionKeyPair.generate()
-    edge.send_u2c(
+    send_until_taken(
+        edge,
         encrypt_u2c(
             keys.covernode_wrapping_keys(),
             recipient_id=recipient,
             recipient_key=keys.journalist_messaging_key(RECIPIENT),
             reply_key=ReplyKey.of(source),
             text=text,
-        )
+        ),
     )
     return source
 
 
 def send_cover(edge: EdgeClient, keys: VerifiedKeys, count: int) -> None:
     for _ in range(count):
-        edge.send_u2c(encrypt_cover_u2c(keys.covernode_wrapping_keys()))
+        send_until_taken(edge, encrypt_cover_u2c(keys.covernode_wrapping_keys()))
+
+
+def send_until_taken(edge: EdgeClient, message: EncryptedU2C) -> None:
+    """Send ``message`` until the edge takes it, the same bytes again after a 503 (its
+    queue restarting), as a client keeps a message it could not send."""
+    deadline = time.monotonic() + RETRY_DEADLINE_S
+    while True:
+        try:
+            edge.send_u2c(message)
+            return
+        except EdgeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def reply(

@@ -42,6 +42,7 @@ from quietline.protocol.recipients import RecipientId
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from tests.mixer.deployment import all_dead_drops, send_cover
 from tests.support.edge_server import serve
+from tests.support.queues import queues_beside
 
 # Ten weeks of daily steps against a real server: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -95,7 +96,11 @@ def run(tmp_path: Path) -> Iterator[Run]:
     layout = init(tmp_path / "org", T0, mixing="demo")
     anchor = SignedKey.from_json(read_json(layout.anchor))
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
-    with serve(create_app(edge_store, [anchor], clock)) as url, EdgeClient(url) as edge:
+    with (
+        queues_beside(edge_store) as queues,
+        serve(create_app(edge_store, [anchor], clock, queues=queues.engine)) as url,
+        EdgeClient(url) as edge,
+    ):
         publish(layout, edge, T0, lambda _: None)
         config = replace(
             load_config(layout.folder).mixer,

@@ -3,7 +3,9 @@
 The crash test SIGKILLs the mixer again and again at varied moments while sources keep
 writing, restarts it each time, and then checks that every real message reached the
 desk exactly once across all journalist dead drops, that the edge queue was fully
-acknowledged, and that SIGTERM stops the mixer cleanly. A second one does the same to
+acknowledged, and that SIGTERM stops the mixer cleanly; it runs with the edge's queues in
+SQLite and in NATS JetStream, where the NATS server is killed and started again mid-run
+too. A second one does the same to
 the mixer's worker processes (the ones that open submissions), leaving the mixer be.
 """
 
@@ -18,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +29,8 @@ import pytest
 
 from quietline.clock import SystemClock
 from quietline.config import default_config_text, load_config
+from quietline.edge.jetstream import JetStreamQueues
+from quietline.edge.queues import SubmissionQueues
 from quietline.edge.store import EdgeStore
 from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.keystore import write_public_json
@@ -36,7 +41,9 @@ from quietline.protocol.mixing import MixingParameters
 from quietline.protocol.verification import VerifiedKeys
 from tests.mixer.deployment import RECIPIENT, desk_reads, send_cover, send_real, serve_edge
 from tests.mixer.keyfolder import write_covernode_folder
+from tests.support.nats import PrivateServer, jetstream_queues, private_server
 from tests.support.organisation import Organisation
+from tests.support.queues import Queues, queues_beside
 
 # Real processes and servers: left out of `make check`, run by `make test`.
 pytestmark = pytest.mark.slow
@@ -65,7 +72,8 @@ class Deployment:
     folder: Path
     org: Organisation
     edge: EdgeClient
-    edge_store: EdgeStore
+    edge_queues: Queues
+    nats: PrivateServer | None  # the JetStream server holding the queues, if they are there
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -109,16 +117,27 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """A deployment whose edge keeps its queues in SQLite, or with the parameter
+    "jetstream" in a private NATS server the test may restart."""
     now = SystemClock().now()
     org = Organisation.create(now, (RECIPIENT,))
     covernode_keys = write_covernode_folder(tmp_path / "secrets" / "covernode", org)
     write_public_json(tmp_path / "organization.pub.json", org.anchor.to_json())
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
-    with (
-        serve_edge(edge_store, org, SystemClock(), latency=LATENCY) as url,
-        EdgeClient(url) as edge,
-    ):
+    with ExitStack() as stack:
+        nats: PrivateServer | None = None
+        if getattr(request, "param", "sqlite") == "jetstream":
+            nats = stack.enter_context(private_server(tmp_path / "nats"))
+            edge_queues = stack.enter_context(jetstream_queues(nats.url))
+            served: SubmissionQueues = JetStreamQueues(nats.url)
+        else:
+            edge_queues = stack.enter_context(queues_beside(edge_store))
+            served = edge_queues.engine
+        url = stack.enter_context(
+            serve_edge(edge_store, served, org, SystemClock(), latency=LATENCY)
+        )
+        edge = stack.enter_context(EdgeClient(url))
         port = int(url.rsplit(":", 1)[1])
         text = default_config_text(edge_port=port, mixing="demo")
         text = text.replace("poll_seconds = 5", "poll_seconds = 0.2") + OVERRIDES
@@ -127,7 +146,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         assert (settings.u2j, settings.edge_url, settings.poll_seconds) == (FAST_U2J, url, 0.2)
         assert settings.keys == covernode_keys
         org.publish(edge, now, covernode=False)
-        deployment = Deployment(tmp_path, org, edge, edge_store)
+        deployment = Deployment(tmp_path, org, edge, edge_queues, nats)
         try:
             yield deployment
         finally:
@@ -194,26 +213,35 @@ def wait_for_every_message(deployment: Deployment, texts: list[str]) -> None:
     deployment.wait_for("every message", lambda: len(delivered(deployment)) >= len(texts))
     deployment.wait_for(
         "the queue to be acknowledged",
-        lambda: deployment.edge_store.queue_length(Direction.USER) == 0,
+        lambda: deployment.edge_queues.queue_length(Direction.USER) == 0,
     )
 
 
+@pytest.mark.parametrize("deployment", ["sqlite", "jetstream"], indirect=True)
 def test_a_mixer_killed_again_and_again_loses_and_duplicates_nothing(
     deployment: Deployment,
 ) -> None:
+    """On JetStream, the NATS server is also SIGKILLed and started again mid-run."""
     process = deployment.start_mixer()
     texts = [f"message {n:02d}" for n in range(24)]
     writer = start_sources(deployment, texts)
     rng = random.Random(2026)
     kills = 0
+    nats_restarts = 0
     while writer.is_alive() or kills < KILLS:
         time.sleep(rng.uniform(0.8, 2.0))  # start-up takes about 0.7 s
         if process.poll() is None:
             kills += 1
         process.kill()
         process.wait()
+        if deployment.nats is not None and kills == KILLS // 2 and not nats_restarts:
+            deployment.nats.stop()
+            time.sleep(rng.uniform(0.3, 1.0))  # sources and the mixer meet a 503 meanwhile
+            deployment.nats.start()
+            nats_restarts += 1
         process = deployment.start_mixer()
     wait_for_every_message(deployment, texts)
+    assert nats_restarts == (deployment.nats is not None)
 
     # SIGTERM once the last mixer is in its loop (before that, Python's default applies).
     deployment.wait_for(

@@ -55,6 +55,7 @@ from tests.mixer.deployment import (
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.mixer.workers import kill_a_worker
 from tests.support.organisation import COVERNODE_ID, Organisation
+from tests.support.queues import Queues, queues_beside
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -71,6 +72,7 @@ class World:
     org: Organisation
     edge: EdgeClient
     edge_store: EdgeStore
+    edge_queues: Queues
     config: MixerConfig
     mixer: Mixer
     mixer_store: MixerStore
@@ -99,7 +101,11 @@ def world(tmp_path: Path) -> Iterator[World]:
     org = Organisation.create(T0, (RECIPIENT,))
     covernode_keys = write_covernode_folder(tmp_path / "covernode", org)
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
-    with serve_edge(edge_store, org, clock) as url, EdgeClient(url) as edge:
+    with (
+        queues_beside(edge_store) as edge_queues,
+        serve_edge(edge_store, edge_queues.engine, org, clock) as url,
+        EdgeClient(url) as edge,
+    ):
         org.publish(edge, T0, covernode=False)
         config = MixerConfig(
             edge_url=url,
@@ -113,7 +119,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         )
         mixer_store = MixerStore(config.database)
         mixer = Mixer(config, edge, [org.anchor], mixer_store, rng=random.Random(7))
-        world = World(tmp_path, clock, org, edge, edge_store, config, mixer, mixer_store)
+        world = World(
+            tmp_path, clock, org, edge, edge_store, edge_queues, config, mixer, mixer_store
+        )
         world.step()  # publishes the CoverNode's keys
         yield world
         world.mixer_store.close()
@@ -163,7 +171,7 @@ def test_the_edge_cannot_tell_from_the_acknowledgements_which_submission_was_rea
     assert world.step().pending[Direction.USER] == 1
     report = world.step()  # its next pull acknowledges the page taken in
     assert report.pending[Direction.USER] == 1  # still waiting in the mix
-    assert world.edge_store.queue_length(Direction.USER) == 0
+    assert world.edge_queues.queue_length(Direction.USER) == 0
     report = world.step(MINUTE)
     assert (report.released, report.published) == (1, 1)
     assert desk_reads(world.org, world.edge, world.keys())[1] == [
@@ -202,7 +210,7 @@ def test_a_step_drains_while_pages_come_back_full_and_says_when_more_waits(
     second = world.step()  # at once: the mixer's loop does not wait while there is more
     assert (second.pulled, second.backlog) == (1, False)
     assert world.step().pulled == 0
-    assert world.edge_store.queue_length(Direction.USER) == 0
+    assert world.edge_queues.queue_length(Direction.USER) == 0
     world.step(MINUTE)
     assert desk_reads(world.org, world.edge, world.keys())[1] == ["behind a backlog"]
 
@@ -245,7 +253,7 @@ def test_a_mixer_whose_workers_are_killed_delivers_every_message_once(world: Wor
         world.step(MINUTE)
     assert Counter(desk_reads(world.org, world.edge, world.keys())[1]) == Counter(texts)
     world.step()  # acknowledges the last page
-    assert world.edge_store.queue_length(Direction.USER) == 0
+    assert world.edge_queues.queue_length(Direction.USER) == 0
 
 
 def test_a_reply_reaches_the_source(world: World) -> None:
@@ -270,7 +278,7 @@ def test_a_reply_reaches_the_source(world: World) -> None:
     (user_drop,) = all_dead_drops(world.edge, UserDeadDrop)
     assert len(user_drop.body.entries()) == J2U.output_size
     world.step()
-    assert world.edge_store.queue_length(Direction.JOURNALIST) == 0
+    assert world.edge_queues.queue_length(Direction.JOURNALIST) == 0
 
 
 def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:
@@ -395,7 +403,7 @@ def test_a_dead_drop_the_edge_refuses_is_signed_again_so_the_queue_moves_on(
     released = [item for item in pending if isinstance(item, Pending)]
     assert len(released) == len(pending) == 1
     world.mixer_store.release(Direction.USER, released, MixState(0, T0, ()), refused)
-    assert world.edge_store.queue_length(Direction.USER) == 1
+    assert world.edge_queues.queue_length(Direction.USER) == 1
 
     report = world.step()
     assert report.published == 1
@@ -404,7 +412,7 @@ def test_a_dead_drop_the_edge_refuses_is_signed_again_so_the_queue_moves_on(
     assert stored.body.data == refused.data
     stored.body.verify(world.keys())
     world.step()
-    assert world.edge_store.queue_length(Direction.USER) == 0
+    assert world.edge_queues.queue_length(Direction.USER) == 0
 
 
 def fail_once(monkeypatch: pytest.MonkeyPatch, store: MixerStore, method: str) -> None:
@@ -454,7 +462,7 @@ def test_a_release_the_store_failed_to_keep_is_made_again(
     report = world.step()
     assert (report.released, report.published, report.pending[Direction.USER]) == (1, 1, 0)
     world.step()
-    assert world.edge_store.queue_length(Direction.USER) == 0
+    assert world.edge_queues.queue_length(Direction.USER) == 0
     world.step(MINUTE)
     _, texts = desk_reads(world.org, world.edge, world.keys())
     assert texts == ["released on the second try"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -10,16 +11,21 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from quietline.edge.queues import SubmissionQueues
 from tests.support.certificates import EdgeCertificate
 
 STARTUP_DEADLINE_S = 10.0
 
 
 @contextmanager
-def serve(app: ASGIApp, tls: EdgeCertificate | None = None) -> Iterator[str]:
+def serve(
+    app: ASGIApp, tls: EdgeCertificate | None = None, queues: SubmissionQueues | None = None
+) -> Iterator[str]:
     """Serve ``app`` (the edge, possibly wrapped by a test instrument) until the block ends;
     yields its base URL: ``http://127.0.0.1:PORT``, or with ``tls`` (whose certificate
-    must name ``localhost``) ``https://localhost:PORT``."""
+    must name ``localhost``) ``https://localhost:PORT``. ``queues``, when given, are
+    closed on the server's event loop once it stopped (JetStream's connection lives
+    there)."""
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -32,7 +38,15 @@ def serve(app: ASGIApp, tls: EdgeCertificate | None = None) -> Iterator[str]:
             ssl_keyfile=tls.key_file if tls else None,
         )
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+
+    async def run() -> None:
+        try:
+            await server.serve()
+        finally:
+            if queues is not None:
+                await queues.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while not server.started:

@@ -16,6 +16,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,7 @@ from tests.desk.world import bundle_for
 from tests.mixer.keyfolder import write_covernode_folder
 from tests.support.edge_server import serve
 from tests.support.organisation import COVERNODE_ID, Organisation
+from tests.support.queues import sqlite_queues
 from tests.support.sources import small_client
 
 pytestmark = pytest.mark.slow
@@ -324,9 +326,11 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     clock = FixedClock(NOW)
     org = Organisation.create(NOW, (RECIPIENT,))
     edge_store = EdgeStore(tmp_path / "edge.sqlite3")
-    hostile = HostileEdge(create_app(edge_store, [org.anchor], clock))
+    edge_queues = sqlite_queues(edge_store.path)
+    hostile = HostileEdge(create_app(edge_store, [org.anchor], clock, queues=edge_queues.engine))
     mixer_store = MixerStore(tmp_path / "mixer.sqlite3")
     with (
+        closing(edge_queues),
         serve(hostile) as url,
         EdgeClient(url) as admin,
         EdgeClient(url) as mixer_edge,

@@ -44,6 +44,7 @@ from quietline.protocol.mixing import MixingParameters
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.vault import INTERACTIVE
 from tests.support.edge_server import serve
+from tests.support.queues import queues_beside
 from tests.support.sources import SourceUser, small_client
 
 # Real servers: left out of `make check`, run by `make test`.
@@ -150,7 +151,11 @@ def system(tmp_path: Path) -> Iterator[System]:
         config.mixer, u2j=FAST, j2u=FAST, database=tmp_path / "seized-mixer.sqlite3"
     )
     mixer_store = MixerStore(mixer_config.database)
-    with serve(create_app(edge_store, [anchor], clock)) as url, EdgeClient(url) as edge:
+    with (
+        queues_beside(edge_store) as queues,
+        serve(create_app(edge_store, [anchor], clock, queues=queues.engine)) as url,
+        EdgeClient(url) as edge,
+    ):
         publish(layout, edge, T0, lambda _line: None)
         mixer = Mixer(mixer_config, edge, [anchor], mixer_store)
         desk_store = DeskStore(tmp_path / "desk.vault", INTERACTIVE)

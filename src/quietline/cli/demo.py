@@ -8,6 +8,7 @@ import typer
 
 from quietline.cli.files import fail
 from quietline.demo import DemoFailed, result_json, run_demo
+from quietline.edge.jetstream import parse_url
 
 
 def demo(
@@ -32,16 +33,29 @@ def demo(
             " (postgresql://user@host:port/db), in a new database dropped at the end.",
         ),
     ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            help="Keep the edge's submission queues in this NATS JetStream server"
+            " (nats://HOST:PORT) instead of its database.",
+        ),
+    ] = None,
 ) -> None:
     """Start an edge, a mixer, a desk and a crowd of clients; deliver one message and a reply."""
     if keep is not None and keep.exists():
         raise fail(f"--keep {keep} exists; give a new folder")
+    if queue is not None:
+        try:
+            parse_url(queue)
+        except ValueError as error:
+            raise fail(f"--queue {queue}: {error}") from None
 
     def report(line: str) -> None:
         print(line, file=sys.stderr if as_json else sys.stdout, flush=True)
 
     try:
-        result = run_demo(clients, report, timeout=timeout, keep=keep, store=store)
+        result = run_demo(clients, report, timeout=timeout, keep=keep, store=store, queue=queue)
     except DemoFailed as error:
         if as_json:
             print('{"delivered": false, "reply_received": false}', flush=True)

@@ -17,8 +17,8 @@ from typing import Annotated
 
 import typer
 
-from quietline.config import Config, ConfigError, load_config
-from quietline.edge.store import read_queue_lengths
+from quietline.config import SQLITE_QUEUE, Config, ConfigError, load_config
+from quietline.edge.sqlite_queues import read_queue_lengths
 from quietline.edge_client import EdgeClient, EdgeRefused, EdgeUnavailable
 from quietline.edge_endpoint import BadEdgeSettings
 from quietline.health import EdgeView, Level, judge, worst
@@ -64,10 +64,15 @@ def _edge_view(config: Config, url: str, anchor: SignedKey, now: datetime) -> Ed
 
 
 def _queues(config: Config) -> dict[Direction, int] | None:
-    if not config.edge.database.exists():
+    """The queues' depth where they are a file on this machine (JetStream's are watched
+    with NATS's own monitoring, docs/deploy.md)."""
+    if not config.edge.queue.startswith(SQLITE_QUEUE):
+        return None
+    path = Path(config.edge.queue.removeprefix(SQLITE_QUEUE))
+    if not path.exists():
         return None
     try:
-        return read_queue_lengths(config.edge.database)
+        return read_queue_lengths(path)
     except OSError as error:
         raise _cannot_check(str(error)) from None
 

@@ -1,10 +1,13 @@
-"""The edge's HTTP API (docs/api.md) as a Starlette app over an :class:`EdgeStore`.
+"""The edge's HTTP API (docs/api.md) as a Starlette app over an :class:`SqlEdgeStore` and the
+submission queues (:class:`quietline.edge.queues.SubmissionQueues`).
 
 Nothing here reads the caller's address, port or headers beyond ``Content-Length`` and
 ``Content-Type``:
 the app cannot log what it never looks at. Every body is size-checked before it is
 read; every refusal is ``{"error": ...}`` with a 4xx status; each write is one store
-transaction, so a refused request leaves stored data as it was.
+transaction, so a refused request leaves stored data as it was. Submissions are awaited
+on the event loop (the queues commit them in groups); signatures are checked in the
+thread pool.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from quietline.edge.keys import (
     status,
 )
 from quietline.edge.openapi import OPENAPI
-from quietline.edge.store import EdgeStore, SqlEdgeStore
+from quietline.edge.queues import SubmissionQueues
+from quietline.edge.store import SqlEdgeStore
 from quietline.protocol.api import (
     DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
@@ -78,7 +82,7 @@ from quietline.protocol.deaddrops import (
     UserDeadDrop,
     dead_drop_page,
 )
-from quietline.protocol.errors import MalformedInput, MisuseError, QuietlineError, UntrustedKey
+from quietline.protocol.errors import MalformedInput, QuietlineError, UntrustedKey
 from quietline.protocol.forms import SignedForm, open_form
 from quietline.protocol.jsonvalues import I64_MAX, load_json
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
@@ -131,12 +135,12 @@ def _queue_page(codec: Codec[S], rows: Sequence[tuple[int, bytes]]) -> dict[str,
 
 
 class _EdgeRoutes:
-    """The route handlers, sharing one store, the pinned anchors and the clock."""
+    """The route handlers, sharing one store, the queues, the pinned anchors and the clock."""
 
     def __init__(
         self,
         store: SqlEdgeStore,
-        queues: EdgeStore,
+        queues: SubmissionQueues,
         anchors: Sequence[SignedKey],
         clock: Clock,
         page_bytes: int,
@@ -237,16 +241,18 @@ class _EdgeRoutes:
 
     async def user_message(self, request: Request) -> Response:
         message = await read_u2c(request)
-        await run_in_threadpool(self.queues.enqueue, Direction.USER, message.data)
+        await self.queues.enqueue(Direction.USER, message.data)
         return _no_content()
 
     async def journalist_message(self, request: Request) -> Response:
         body = await read_capped(request, FORM_BODY_CAP)
-        return await run_in_threadpool(self._journalist_message, body)
+        data = await run_in_threadpool(self._journalist_message, body)
+        await self.queues.enqueue(Direction.JOURNALIST, data)
+        return _no_content()
 
-    def _journalist_message(self, body: bytes) -> Response:
-        """A J2C in CoverDrop's ``Form`` (as its journalist client posts it,
-        ``api/src/controllers/journalist_message.rs``) or in Quietline's own signed form."""
+    def _journalist_message(self, body: bytes) -> bytes:
+        """The encrypted J2C of a CoverDrop ``Form`` (as its journalist client posts it,
+        ``api/src/controllers/journalist_message.rs``) or of Quietline's own signed form."""
         document = load_json(body)
         if is_coverdrop_form(document):
             data = self._open_coverdrop_form(document, KeyRole.JOURNALIST_ID)
@@ -255,8 +261,7 @@ class _EdgeRoutes:
             message = J2CSubmission.from_json(
                 self._open_form(document, KeyRole.JOURNALIST_ID)
             ).message
-        self.queues.enqueue(Direction.JOURNALIST, message.data)
-        return _no_content()
+        return message.data
 
     async def keys(self, request: Request) -> Response:
         body = await read_capped(request, FORM_BODY_CAP)
@@ -385,12 +390,15 @@ class _EdgeRoutes:
 
     async def covernode_queue(self, request: Request) -> Response:
         body = await read_capped(request, FORM_BODY_CAP)
-        return await run_in_threadpool(self._covernode_queue, body)
+        pull = await run_in_threadpool(self._queue_pull, body)
+        rows = await self.queues.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
+        return await run_in_threadpool(self._queue_page, pull.direction, rows)
 
-    def _covernode_queue(self, body: bytes) -> Response:
-        pull = QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
-        rows = self.queues.pull(pull.direction, pull.after, pull.limit, pull.ack_through)
-        if pull.direction is Direction.USER:
+    def _queue_pull(self, body: bytes) -> QueuePull:
+        return QueuePull.from_json(self._open_form(load_json(body), KeyRole.COVERNODE_ID))
+
+    def _queue_page(self, direction: Direction, rows: Sequence[tuple[int, bytes]]) -> Response:
+        if direction is Direction.USER:
             return _stored(_queue_page(ENCRYPTED_U2C, rows))
         return _stored(_queue_page(ENCRYPTED_J2C, rows))
 
@@ -459,24 +467,16 @@ def create_app(
     anchors: Sequence[SignedKey],
     clock: Clock,
     *,
-    queues: EdgeStore | None = None,
+    queues: SubmissionQueues,
     page_bytes: int = DEFAULT_PAGE_BYTES,
 ) -> Starlette:
-    """The edge app over ``store``, trusting keys that chain to ``anchors``; the
-    submission queues are in ``queues``, or in ``store`` itself when it is the SQLite
-    store and ``queues`` is not given; a page of dead drops stops growing at
-    ``page_bytes`` of JSON.
-
-    Raises MisuseError when no store given holds the queues.
+    """The edge app over ``store`` and ``queues``, trusting keys that chain to ``anchors``;
+    a page of dead drops stops growing at ``page_bytes`` of JSON.
 
     Raises BadSignature when an anchor's self-certificate does not verify.
     """
     for anchor in anchors:
         anchor.verify_certificate(anchor.signing_key())
-    if queues is None:
-        if not isinstance(store, EdgeStore):
-            raise MisuseError("the edge needs a SQLite store for its submission queues")
-        queues = store
     edge = _EdgeRoutes(store, queues, anchors, clock, page_bytes)
     routes = [
         Path(Route.PUBLIC_KEYS, edge.public_keys, methods=["GET"]),

@@ -1,9 +1,11 @@
-"""The edge's stores: certified keys, profiles, dead drops and the two submission queues.
+"""The edge's stores: certified keys, profiles, dead drops and the operator's status.
+
+The submission queues have engines of their own (quietline.edge.queues).
 
 Everything here is public or encrypted; no table has a column for anything about a
 caller. :class:`SqlEdgeStore` holds every rule and every statement, in SQL that SQLite
 and PostgreSQL both speak; an engine only connects and runs them: :class:`EdgeStore`
-(one SQLite file, the default; it also holds the submission queues) and
+(one SQLite file, the default) and
 ``quietline.edge.postgres.PostgresEdgeStore``. Every write is one transaction, so a
 refused or failed write leaves what was stored untouched. Dead drops older than the
 retention (by their ``created_at``) are purged on every dead-drop write and hidden from
@@ -16,14 +18,14 @@ import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from quietline.protocol.api import Direction, Status, SystemStatus
+from quietline.protocol.api import Status, SystemStatus
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import (
     B,
@@ -40,8 +42,6 @@ from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
 
 DEFAULT_RETENTION = timedelta(days=14)
-DEFAULT_MAX_QUEUED = {Direction.USER: 1_000_000, Direction.JOURNALIST: 10_000}
-_QUEUE_TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -82,33 +82,7 @@ CREATE TABLE IF NOT EXISTS status_events (
     description TEXT NOT NULL,
     timestamp INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS journalist_queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL
-);
 """
-
-
-def _held(db: sqlite3.Connection, table: str) -> int:
-    """The submissions a queue holds. Acknowledging deletes a prefix, so the rows left are
-    the run from the lowest sequence number to the highest: two index lookups count them."""
-    ((held,),) = db.execute(
-        f"SELECT COALESCE((SELECT MAX(seq) FROM {table})"  # noqa: S608
-        f" - (SELECT MIN(seq) FROM {table}) + 1, 0)"
-    ).fetchall()
-    return int(held)
-
-
-def read_queue_lengths(path: Path) -> dict[Direction, int]:
-    """How many submissions each queue of the edge's database at ``path`` holds, read
-    without changing it (for ``quietline status`` on the edge's machine): counts only.
-
-    Raises OSError when the database cannot be read."""
-    try:
-        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as db:
-            return {direction: _held(db, table) for direction, table in _QUEUE_TABLES.items()}
-    except sqlite3.Error as error:
-        raise OSError(f"cannot read the edge's database {path}: {error}") from None
 
 
 class KeyConflict(QuietlineError):
@@ -128,14 +102,6 @@ class StoreBusy(QuietlineError):
 
     default_status = 503
     retry_after_seconds = 1
-
-
-class QueueFull(QuietlineError):
-    """A submission queue holds its maximum of unacknowledged submissions (the mixer is
-    behind or away); the sender keeps its message and tries again later."""
-
-    default_status = 503
-    retry_after_seconds = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,19 +464,17 @@ class SqlEdgeStore(ABC):
 
 
 class EdgeStore(SqlEdgeStore):
-    """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``),
-    with the two submission queues. Each thread gets its own connection (Starlette runs
-    handlers in a thread pool); the database runs in WAL mode."""
+    """The edge's durable state in one SQLite file (plus its ``-wal`` and ``-shm``). Each
+    thread gets its own connection (Starlette runs handlers in a thread pool); the
+    database runs in WAL mode."""
 
     def __init__(
         self,
         path: Path,
         retention: timedelta = DEFAULT_RETENTION,
-        max_queued: Mapping[Direction, int] = DEFAULT_MAX_QUEUED,
     ) -> None:
         super().__init__(retention)
         self.path = path
-        self.max_queued = dict(max_queued)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -581,38 +545,3 @@ class EdgeStore(SqlEdgeStore):
                 db.close()
             self._connections.clear()
         self._local = threading.local()
-
-    # --- queues -------------------------------------------------------------------------
-
-    def enqueue(self, direction: Direction, data: bytes) -> int:
-        """Append a submission; returns its sequence number.
-
-        Raises QueueFull when the queue already holds ``max_queued[direction]``
-        unacknowledged submissions.
-        """
-        with self._write() as db:
-            table = _QUEUE_TABLES[direction]
-            held = _held(db, table)
-            if held >= self.max_queued[direction]:
-                raise QueueFull(f"the {direction.value} queue is full; try again later")
-            cursor = db.execute(f"INSERT INTO {table} (data) VALUES (?)", (data,))  # noqa: S608
-            return int(cursor.lastrowid or 0)
-
-    def pull(
-        self, direction: Direction, after: int, limit: int, ack_through: int
-    ) -> list[tuple[int, bytes]]:
-        """Delete every entry up to ``ack_through``, then return up to ``limit`` entries
-        after ``after`` in sequence order."""
-        table = _QUEUE_TABLES[direction]
-        with self._write() as db:
-            db.execute(f"DELETE FROM {table} WHERE seq <= ?", (ack_through,))  # noqa: S608
-            rows = db.execute(
-                f"SELECT seq, data FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (after, limit),
-            ).fetchall()
-        return [(int(seq), bytes(data)) for seq, data in rows]
-
-    def queue_length(self, direction: Direction) -> int:
-        table = _QUEUE_TABLES[direction]
-        ((count,),) = self._read(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
-        return int(count)
