@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from quietline.edge.jetstream import JetStreamLocation, JetStreamQueues, parse_url
-from quietline.edge.queues import QueueFull, QueueUnavailable
+from quietline.edge.queues import QueueBehind, QueueFull, QueueUnavailable
 from quietline.protocol.api import Direction
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 from tests.support.nats import jetstream_queues, private_server, shared_streams
@@ -66,7 +66,10 @@ def test_queues_are_separate_ordered_acknowledged_and_bounded(url: str) -> None:
         assert queues.pull(Direction.USER, 0, 10, 0)[0][0] == 3  # acknowledged ones are gone
         assert queues.pull(Direction.JOURNALIST, 0, 10, 0) == [(1, j2c)]
         assert queues.enqueue(Direction.USER, u2c(4)) == 4
-        assert queues.pull(Direction.USER, 4, 10, 99) == []  # acknowledging past the end
+        with pytest.raises(QueueBehind):  # a cursor past the last number ever given
+            queues.pull(Direction.USER, 4, 10, 99)
+        assert queues.queue_length(Direction.USER) == 2  # nothing was forgotten
+        assert queues.pull(Direction.USER, 4, 10, 4) == []
         assert queues.queue_length(Direction.USER) == 0
         assert queues.enqueue(Direction.USER, u2c(5)) == 5  # sequence numbers are never reused
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from quietline.edge.queues import QueueFull
+from quietline.edge.queues import QueueBehind, QueueFull
 from quietline.edge.sqlite_queues import SqliteQueues
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
@@ -40,6 +40,20 @@ def test_queues_are_separate_ordered_and_acknowledged(queues: Queues) -> None:
     queues.pull(Direction.USER, 5, 10, 5)
     assert queues.queue_length(Direction.USER) == 0
     assert queues.enqueue(Direction.USER, b"x") == 6  # sequence numbers are never reused
+    queues.close()
+
+
+def test_a_pull_past_the_last_number_ever_given_forgets_nothing(queues: Queues) -> None:
+    for i in range(3):
+        queues.enqueue(Direction.USER, bytes([i]))
+    queues.pull(Direction.USER, 2, 10, 2)  # acknowledges 1 and 2
+    for after, ack_through in ((4, 0), (0, 4), (9, 9)):
+        with pytest.raises(QueueBehind) as behind:
+            queues.pull(Direction.USER, after, 10, ack_through)
+        assert behind.value.status_hint == 409
+    assert queues.pull(Direction.USER, 0, 10, 0) == [(3, b"\x02")]
+    with pytest.raises(QueueBehind):  # a queue that never gave a number
+        queues.pull(Direction.JOURNALIST, 1, 10, 0)
     queues.close()
 
 

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,6 +280,31 @@ def test_a_reply_reaches_the_source(world: World) -> None:
     assert len(user_drop.body.entries()) == J2U.output_size
     world.step()
     assert world.edge_queues.queue_length(Direction.JOURNALIST) == 0
+
+
+def test_a_queue_replaced_under_the_mixer_is_read_again_from_its_start(world: World) -> None:
+    keys = world.keys()
+    send_cover(world.edge, keys, 4)
+    send_real(world.edge, keys, "before")
+    world.step()
+    world.step(MINUTE)
+    assert world.mixer_store.cursor(Direction.USER) == 5
+
+    # The edge's queue is replaced by a new one (a lost disk, a restore from an older
+    # copy): its sequence numbers start again, far behind the mixer's cursor.
+    with closing(sqlite3.connect(world.edge_store.path)) as db, db:
+        db.execute("DELETE FROM user_queue")
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'user_queue'")
+    for text in ("after 1", "after 2"):
+        send_real(world.edge, keys, text)
+
+    report = world.step()
+    assert any("queue is behind this mixer's cursor" in note for note in report.notes)
+    assert (report.pulled, report.pending[Direction.USER]) == (2, 2)
+    world.step(MINUTE)
+    _, texts = desk_reads(world.org, world.edge, world.keys())
+    assert sorted(texts) == ["after 1", "after 2", "before"]  # nothing deleted unread
+    assert world.edge_queues.queue_length(Direction.USER) == 0
 
 
 def test_a_replayed_message_counts_but_is_delivered_once(world: World) -> None:

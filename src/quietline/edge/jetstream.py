@@ -43,7 +43,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from quietline.edge.queues import DEFAULT_MAX_QUEUED, QueueFull, QueueUnavailable
+from quietline.edge.queues import DEFAULT_MAX_QUEUED, QueueFull, QueueUnavailable, check_cursor
 from quietline.protocol.api import Direction
 from quietline.protocol.messages import ENCRYPTED_J2C, ENCRYPTED_U2C
 
@@ -143,6 +143,7 @@ class JetStreamQueues:
         js = await self._jetstream()
         try:
             state = (await js.stream_info(stream.name)).state
+            check_cursor(direction, after, ack_through, state.last_seq)
             # Never purge past the last message: that would move the stream's sequence on.
             acknowledged = min(ack_through, state.last_seq)
             if acknowledged >= state.first_seq:

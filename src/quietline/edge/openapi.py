@@ -316,7 +316,14 @@ OPENAPI: dict[str, Any] = {
                     'signed by a CoverNode identity key; payload {"direction": "user"|'
                     '"journalist", "after": seq, "limit": 1..1000, "ack_through": seq}',
                 ),
-                "responses": {"200": _answer("queued messages", _ref("Queue")), **_REFUSALS},
+                "responses": {
+                    "200": _answer("queued messages", _ref("Queue")),
+                    "409": _answer(
+                        "after or ack_through is past the last number the queue gave",
+                        _ref("Error"),
+                    ),
+                    **_REFUSALS,
+                },
             }
         },
         "/openapi.json": _get("This document", _answer("OpenAPI 3.1")),

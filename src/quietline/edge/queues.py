@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from quietline.protocol.api import Direction
+from quietline.protocol.api import QUEUE_BEHIND, Direction
 from quietline.protocol.errors import QuietlineError
 
 DEFAULT_MAX_QUEUED = {Direction.USER: 1_000_000, Direction.JOURNALIST: 10_000}
@@ -37,6 +37,25 @@ class QueueUnavailable(QuietlineError):
     retry_after_seconds = 1
 
 
+class QueueBehind(QuietlineError):
+    """A pull names a sequence number the queue never gave: the queue is newer than the
+    mixer's cursor (its database or stream was replaced, or restored from an older copy).
+    Nothing was forgotten; acknowledging up to that cursor would delete, unread, whatever
+    came in since."""
+
+    default_status = QUEUE_BEHIND
+
+
+def check_cursor(direction: Direction, after: int, ack_through: int, highest: int) -> None:
+    """Raise QueueBehind when ``after`` or ``ack_through`` is past ``highest``, the last
+    sequence number the queue of ``direction`` ever gave."""
+    if max(after, ack_through) > highest:
+        raise QueueBehind(
+            f"the {direction.value} queue's last sequence number is {highest}, "
+            f"behind the cursor {max(after, ack_through)}"
+        )
+
+
 class SubmissionQueues(Protocol):
     """Both submission queues of an edge. Every method may be awaited concurrently from
     the edge's event loop; none blocks it."""
@@ -51,7 +70,8 @@ class SubmissionQueues(Protocol):
         self, direction: Direction, after: int, limit: int, ack_through: int
     ) -> list[tuple[int, bytes]]:
         """Forget every entry up to ``ack_through``, then return up to ``limit`` entries
-        after ``after`` in sequence order. Raises QueueUnavailable."""
+        after ``after`` in sequence order. Raises QueueUnavailable, and QueueBehind
+        (forgetting nothing) when either number is past the last the queue ever gave."""
         ...
 
     async def queue_length(self, direction: Direction) -> int:

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quietline.edge.queues import DEFAULT_MAX_QUEUED, QueueFull, QueueUnavailable
+from quietline.edge.queues import (
+    DEFAULT_MAX_QUEUED,
+    QueueBehind,
+    QueueFull,
+    QueueUnavailable,
+    check_cursor,
+)
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
 
@@ -97,8 +103,16 @@ class _Transaction:
 
     def pull(
         self, direction: Direction, after: int, limit: int, ack_through: int
-    ) -> list[tuple[int, bytes]]:
+    ) -> list[tuple[int, bytes]] | QueueBehind:
+        """The page, or the refusal to give it (returned, not raised: raising would roll
+        back the whole batch of the committer)."""
         table = _TABLES[direction]
+        given = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        highest = given.fetchall()
+        try:
+            check_cursor(direction, after, ack_through, int(highest[0][0]) if highest else 0)
+        except QueueBehind as behind:
+            return behind
         self.db.execute(f"DELETE FROM {table} WHERE seq <= ?", (ack_through,))  # noqa: S608
         self._held.pop(direction, None)
         rows = self.db.execute(
@@ -190,9 +204,11 @@ class SqliteQueues:
     async def pull(
         self, direction: Direction, after: int, limit: int, ack_through: int
     ) -> list[tuple[int, bytes]]:
-        rows: list[tuple[int, bytes]] = await self._submit(
+        rows: list[tuple[int, bytes]] | QueueBehind = await self._submit(
             work=lambda t: t.pull(direction, after, limit, ack_through)
         )
+        if isinstance(rows, QueueBehind):
+            raise rows
         return rows
 
     async def queue_length(self, direction: Direction) -> int:

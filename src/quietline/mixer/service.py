@@ -54,6 +54,7 @@ from quietline.mixer.opening import (
 )
 from quietline.mixer.state import MixerStore
 from quietline.protocol.api import (
+    QUEUE_BEHIND,
     QUEUE_PULL_MAX,
     Direction,
     KeySubmission,
@@ -326,7 +327,19 @@ class Mixer:
             tuple(key.pair.secret for key in self.keys.live_messaging(now)),
         )
         after = self._store.cursor(spec.direction)
-        answer = self._pull_page(spec, identity, now, after)
+        try:
+            answer = self._pull_page(spec, identity, now, after)
+        except EdgeRefused as refused:
+            if refused.status != QUEUE_BEHIND:
+                raise
+            # Acknowledging up to the cursor would delete, unread, what came in since.
+            self._store.restart_cursor(spec.direction)
+            report.notes.append(
+                f"the edge's {spec.direction.value} queue is behind this mixer's cursor"
+                " (was its database or stream replaced?): reading it again from its start"
+            )
+            after = 0
+            answer = self._pull_page(spec, identity, now, after)
         with ThreadPoolExecutor(1, thread_name_prefix="quietline-opening") as background:
             for page in range(PAGES_PER_STEP):
                 fresh = [item for item in answer.messages if item.seq > after]

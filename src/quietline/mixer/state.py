@@ -161,6 +161,13 @@ class MixerStore:
         """The highest queue seq already taken in (0 before the first pull)."""
         return self._scalar("SELECT after FROM cursor WHERE direction = ?", direction.value) or 0
 
+    def restart_cursor(self, direction: Direction) -> None:
+        """Read the edge's queue of ``direction`` again from its start: it is newer than
+        the cursor (a replaced or restored queue). What was taken in stays; anything read
+        again is a replay the digests catch, or cover."""
+        with self._transaction() as db:
+            db.execute("UPDATE cursor SET after = 0 WHERE direction = ?", (direction.value,))
+
     def mix_state(self, direction: Direction, kept: Codec[K]) -> MixState[Released[K]]:
         """The persisted mix, pending messages oldest first, each decoded with ``kept``.
         Call :meth:`start` first."""

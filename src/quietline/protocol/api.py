@@ -65,6 +65,9 @@ DEAD_DROP_PAGE = 100
 # J2U_DEAD_DROP_LIMIT and U2J_DEAD_DROP_LIMIT): about 15 days of hourly user dead drops,
 # a day of journalist ones. A larger ``limit`` is lowered to it, as CoverDrop does.
 DEAD_DROP_LIMIT = {DeadDropKind.USER: 360, DeadDropKind.JOURNALIST: 24}
+# The edge's answer to a queue pull past the last sequence number the queue ever gave:
+# the queue is newer than the mixer's cursor (quietline.edge.queues.QueueBehind).
+QUEUE_BEHIND = 409
 # ``GET /v1/public-keys`` with this query adds the organisation's statements (role
 # statements and revocations) in a ``quietline`` member; without it the document is
 # exactly CoverDrop's, which CoverDrop's apps parse refusing unknown fields.
