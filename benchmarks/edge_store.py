@@ -20,13 +20,13 @@ import argparse
 import os
 import sqlite3
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from open_messages import rate
 
 from quietline.edge.postgres import PostgresEdgeStore, create_database, drop_database
 from quietline.edge.store import EdgeStore, SqlEdgeStore
@@ -35,16 +35,6 @@ from quietline.protocol.deaddrops import UserDeadDrop
 from quietline.protocol.keys import SigningKeyPair
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def rate(operation: Callable[[], object], seconds: float) -> float:
-    """Operations per second, over at least ``seconds`` of wall time."""
-    done = 0
-    started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or done == 0:
-        operation()
-        done += 1
-    return done / elapsed
 
 
 def _dead_drop(pair: SigningKeyPair) -> UserDeadDrop:

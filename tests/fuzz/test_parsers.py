@@ -19,6 +19,7 @@ import pytest
 from fuzz.parsers import describe_crash, fuzz_target
 from fuzz.targets import BodyCase, decode_body_case, target, targets
 from quietline.protocol.parsers import PUBLIC_PARSERS
+from tests.support.required import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_RUNS = 12_000  # per target: about a second each, under a minute in all
@@ -35,9 +36,10 @@ def parse(raw: bytes) -> object:
 
 def require_atheris() -> None:
     if importlib.util.find_spec("atheris") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("atheris is not installed, and CI must run the fuzzing harness")
-        pytest.skip("atheris is not installed here (make setup installs it)")
+        missing(
+            "atheris is not installed here (make setup installs it)",
+            "atheris is not installed, and CI must run the fuzzing harness",
+        )
 
 
 def test_every_public_parser_is_a_target() -> None:

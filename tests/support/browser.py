@@ -7,13 +7,13 @@ where they fail: CI must run them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, sync_playwright
+
+from tests.support.required import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -23,9 +23,7 @@ def chromium() -> Iterator[Browser]:
     """A headless Chromium for the block (skips or, under CI=true, fails without it)."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is absent (make setup installs Debian's chromium as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
+        missing(reason, f"CI must run the browser tests: {reason}")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:

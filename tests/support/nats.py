@@ -8,7 +8,6 @@ where it fails: CI must run them (.ci/run starts the shared server).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import subprocess
@@ -18,24 +17,22 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
+from typing import NoReturn
 
 from quietline.edge.jetstream import JetStreamQueues, delete_streams
 from quietline.edge.queues import DEFAULT_MAX_QUEUED
 from quietline.processes import free_port
 from quietline.protocol.api import Direction
 from tests.support.queues import Queues
+from tests.support.required import missing
 
 SHARED = ("127.0.0.1", 4222)
 NATS_SERVER = "nats-server"
 START_DEADLINE_S = 15.0
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}, and CI must run the JetStream tests")
-    pytest.skip(reason)
+def _missing(reason: str) -> NoReturn:
+    missing(reason, f"{reason}, and CI must run the JetStream tests")
 
 
 def _listening(host: str, port: int) -> bool:

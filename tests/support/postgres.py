@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from quietline.edge.migrations import redacted
 from quietline.edge.postgres import create_database, drop_database
 from quietline.processes import free_port
+from tests.support.required import missing
 
 SERVER = os.environ.get("QUIETLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -31,9 +31,10 @@ SERVER = os.environ.get("QUIETLINE_TEST_POSTGRES", "postgresql://postgres@127.0.
 def _unreachable(server: str, error: Exception) -> None:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     reason = f"cannot connect to PostgreSQL at {redacted(server)} ({first_line})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}, and CI must run the PostgreSQL tests (.ci/run starts one)")
-    pytest.skip(f"{reason}: start one, or set QUIETLINE_TEST_POSTGRES to a server's URL")
+    missing(
+        f"{reason}: start one, or set QUIETLINE_TEST_POSTGRES to a server's URL",
+        f"{reason}, and CI must run the PostgreSQL tests (.ci/run starts one)",
+    )
 
 
 @contextmanager
@@ -115,9 +116,10 @@ def private_server() -> Iterator[PrivateServer]:
     (fails it under CI=true) when PostgreSQL's programs are not installed."""
     if not (BINARIES / "initdb").exists():
         reason = f"PostgreSQL's programs are not in {BINARIES}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}, and CI must run the restart test")
-        pytest.skip(f"{reason} (the Debian package postgresql-15 has them)")
+        missing(
+            f"{reason} (the Debian package postgresql-15 has them)",
+            f"{reason}, and CI must run the restart test",
+        )
     folder = Path(tempfile.mkdtemp(prefix="quietline-postgres-"))
     try:
         if os.geteuid() == 0:
