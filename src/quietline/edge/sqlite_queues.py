@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass
@@ -31,9 +30,8 @@ from quietline.edge.queues import (
 )
 from quietline.protocol.api import Direction
 from quietline.protocol.errors import MisuseError
+from quietline.sqlite_files import BUSY_TIMEOUT_SECONDS, in_wal_mode, when_free
 
-BUSY_TIMEOUT_SECONDS = 10.0
-BUSY_RETRY_SECONDS = 0.0002
 _TABLES = {Direction.USER: "user_queue", Direction.JOURNALIST: "journalist_queue"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
@@ -181,10 +179,12 @@ class SqliteQueues:
         self.max_queued = dict(max_queued)
         # Autocommit mode: the committer opens each transaction itself.
         self.busy_timeout = busy_timeout
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        self._db = in_wal_mode(
+            sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            ),
+            busy_timeout,
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         # From here on no busy handler of SQLite's own: _begin waits for another writer.
@@ -252,18 +252,8 @@ class SqliteQueues:
 
     def _begin(self) -> None:
         """Open a write transaction, waiting up to ``busy_timeout`` for another writer of
-        the file (another edge process) to finish. SQLite's own busy handler sleeps 1, 2,
-        5, 10 ms and more between tries, leaving the file idle while two committers take
-        turns; this one tries again every BUSY_RETRY_SECONDS."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    raise
-            time.sleep(BUSY_RETRY_SECONDS)
+        the file (another edge process) to finish."""
+        when_free(self._db, "BEGIN IMMEDIATE", self.busy_timeout)
 
     def _commit(self, jobs: list[_Job]) -> list[_Outcome]:
         """Run ``jobs`` in one transaction, the other work first and then the submissions

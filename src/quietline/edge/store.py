@@ -40,8 +40,11 @@ from quietline.protocol.hierarchy import JournalistProfile
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.recipients import RecipientId
 from quietline.protocol.roles import OrganizationStatements, Revocation, RoleStatement
+from quietline.sqlite_files import in_wal_mode
 
 DEFAULT_RETENTION = timedelta(days=14)
+# How long a write waits for another edge process writing the same file.
+STORE_BUSY_SECONDS = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -487,10 +490,15 @@ class EdgeStore(SqlEdgeStore):
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             # Autocommit mode: transactions are opened explicitly by _write.
-            db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            db = in_wal_mode(
+                sqlite3.connect(
+                    self.path,
+                    timeout=STORE_BUSY_SECONDS,
+                    isolation_level=None,
+                    check_same_thread=False,
+                ),
+                STORE_BUSY_SECONDS,
             )
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
             with self._lock:

@@ -39,6 +39,7 @@ from quietline.protocol.encoding import format_rfc3339, parse_rfc3339
 from quietline.protocol.errors import MisuseError
 from quietline.protocol.jsonvalues import load_json
 from quietline.protocol.mixing import MixState
+from quietline.sqlite_files import in_wal_mode
 
 K = TypeVar("K")
 
@@ -89,8 +90,7 @@ class MixerStore:
         # umask covers a moment when the main file is not there yet.
         umask = os.umask(0o077)
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = in_wal_mode(sqlite3.connect(str(path), isolation_level=None))
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
