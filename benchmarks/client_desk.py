@@ -43,6 +43,7 @@ from quietline.client.client import (
     DEAD_DROP_WINDOW,
     DEFAULT_DOWNLOAD_PERIOD_S,
     DEFAULT_SEND_PERIOD_S,
+    KEYS_PERIOD,
 )
 from quietline.config import load_config
 from quietline.edge_client import EdgeClient
@@ -209,7 +210,7 @@ def main() -> None:
                 send = exchange(relay, lambda: edge.send_u2c(encrypt_cover_u2c(wrapping)))
                 key_download = exchange(relay, edge.public_keys)
                 empty_page = exchange(
-                    relay, lambda: edge.dead_drops(UserDeadDrop, 0, DEAD_DROP_WINDOW)
+                    relay, lambda: edge.dead_drop_window(UserDeadDrop, DEAD_DROP_WINDOW, 0)
                 )
                 journalist_empty = exchange(relay, lambda: edge.dead_drops(JournalistDeadDrop, 0))
             relay.close()
@@ -301,8 +302,9 @@ def main() -> None:
 
     sends = DAY_S / DEFAULT_SEND_PERIOD_S
     downloads = DAY_S / DEFAULT_DOWNLOAD_PERIOD_S
-    client_up = sends * send[0] + downloads * (key_download[0] + empty_page[0])
-    client_down = sends * send[1] + downloads * (key_download[1] + window_down)
+    key_downloads = DAY_S / KEYS_PERIOD.total_seconds()
+    client_up = sends * send[0] + key_downloads * key_download[0] + downloads * empty_page[0]
+    client_down = sends * send[1] + key_downloads * key_download[1] + downloads * window_down
     client_cpu = sends * (cover_s + rerandomise_s) + downloads * window_s
     desk_down = RELEASES_PER_DAY * journalist_down
     desk_cpu = RELEASES_PER_DAY * journalist_s
@@ -324,8 +326,9 @@ def main() -> None:
     )
     print()
     print(
-        f"per day: a client sends every {DEFAULT_SEND_PERIOD_S:g} s and downloads every "
-        f"{DEFAULT_DOWNLOAD_PERIOD_S:g} s; a desk reads {RELEASES_PER_DAY:g} releases"
+        f"per day: a client sends every {DEFAULT_SEND_PERIOD_S:g} s, downloads a window every "
+        f"{DEFAULT_DOWNLOAD_PERIOD_S:g} s and the keys every {KEYS_PERIOD.total_seconds():g} s;"
+        f" a desk reads {RELEASES_PER_DAY:g} releases"
     )
     print(f"{'per day':<30} {'sent MB':>9} {'received MB':>12} {'CPU s':>8} {'CPU %':>7}")
     print("-" * 70)

@@ -132,7 +132,7 @@ class Latency:
             text=SECRET,
         )
         with EdgeClient(self.url) as edge:
-            after = max((d.id for d in edge.dead_drops(JournalistDeadDrop, 0, 1)), default=0)
+            after = max((d.id for d in edge.dead_drop_window(JournalistDeadDrop, 1, 0)), default=0)
             sent = time.perf_counter()
             edge.send_u2c(real)
             deadline = sent + 120

@@ -184,17 +184,18 @@ class EdgeClient:
         revocations), which Quietline's readers require."""
         return PublishedKeys.from_json(self._json("GET", Route.PUBLIC_KEYS, params=WITH_STATEMENTS))
 
-    def dead_drops(
-        self, body_type: type[B], after: int, window: int | None = None
-    ) -> list[DeadDrop[B]]:
-        """The page of dead drops of ``body_type`` with ids above ``after``; with
-        ``window``, exactly that many (the newest when fewer come after ``after``), asked
-        for with ``after`` written in all 19 digits, so every such request has one length."""
-        path = Route.dead_drops(body_type.KIND)
-        params: dict[str, str | int] = {"ids_greater_than": after}
-        if window is not None:
-            params = {"ids_greater_than": f"{after:019d}", "window": window}
-        document = self._json("GET", path, params=params)
+    def dead_drops(self, body_type: type[B], after: int) -> list[DeadDrop[B]]:
+        """The page of dead drops of ``body_type`` with ids above ``after``."""
+        document = self._json(
+            "GET", Route.dead_drops(body_type.KIND), params={"ids_greater_than": after}
+        )
+        return parse_dead_drop_list(body_type, document)
+
+    def dead_drop_window(self, body_type: type[B], size: int, back: int) -> list[DeadDrop[B]]:
+        """The ``size`` dead drops of ``body_type`` just before the newest ``back``, asked
+        for with ``back`` written in all five digits, so every such request has one length."""
+        params = {"window": size, "back": f"{back:05d}"}
+        document = self._json("GET", Route.dead_drops(body_type.KIND), params=params)
         return parse_dead_drop_list(body_type, document)
 
     def status(self) -> Status:

@@ -12,6 +12,7 @@ moved by hand), the client is stepped at every due send and waits at most a seco
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import threading
 import time
@@ -22,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quietline.client import (
     FixedRate,
@@ -32,9 +35,9 @@ from quietline.client import (
     TickOutcome,
     vault,
 )
-from quietline.client.client import MAX_IDLE_WAIT_S
+from quietline.client.client import KEYS_PERIOD, MAX_IDLE_WAIT_S, window_back
 from quietline.client.handoff import SENT
-from quietline.client.records import SourceRecords
+from quietline.client.records import Reply, SourceRecords
 from quietline.clock import FixedClock
 from quietline.edge_client import EdgeClient, EdgeUnavailable
 from quietline.protocol.api import Direction
@@ -120,9 +123,11 @@ def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: boo
 
 
 def _now_on_the_minute() -> datetime:
-    """Now, rounded down to the minute: on the grid of every fixed-rate schedule here, so
-    ticks whole periods later find their events on time."""
-    return datetime.now(UTC).replace(second=0, microsecond=0)
+    """Now, rounded down to an even minute: on the grid of every fixed-rate schedule here,
+    so ticks whole periods later find their events on time, and where a download every
+    minute asks for the newest dead drops (see window_back)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - timedelta(minutes=now.minute % 2)
 
 
 def _digest(path: Path) -> str:
@@ -195,11 +200,14 @@ def test_a_reply_in_a_user_dead_drop_reaches_inbox(
             publisher.publish_dead_drop(user_dead_drop(org, [entry], datetime.now(UTC)))
 
         assert client.inbox(passphrase, now=start + timedelta(seconds=tick)) == []
-        # The next download, at its slot: ticks a second apart, as `source run` makes them.
-        for later in range(tick + 1, tick + 62):
+        # The next download that asks for the newest window (every other one does: see
+        # window_back), ticks a second apart, as `source run` makes them.
+        later, replies = tick, list[Reply]()
+        while not replies:
+            later += 1
+            assert later < tick + 200, "the reply was never downloaded"
             if client.tick(start + timedelta(seconds=later)).downloaded:
-                break
-        replies = client.inbox(passphrase, now=start + timedelta(seconds=later))
+                replies = client.inbox(passphrase, now=start + timedelta(seconds=later))
         assert [(r.journalist_id, r.kind, r.text) for r in replies] == [
             ("news_desk", "text", "we got it")
         ]
@@ -222,11 +230,9 @@ class FlakyEdge:
         self._check()
         return self.edge.public_keys()
 
-    def dead_drops(
-        self, body_type: type[B], after: int, window: int | None = None
-    ) -> list[DeadDrop[B]]:
+    def dead_drop_window(self, body_type: type[B], size: int, back: int) -> list[DeadDrop[B]]:
         self._check()
-        return self.edge.dead_drops(body_type, after, window)
+        return self.edge.dead_drop_window(body_type, size, back)
 
     def send_u2c(self, message: EncryptedU2C) -> None:
         self._check()
@@ -359,9 +365,7 @@ class RecordingEdge:
     def public_keys(self) -> PublishedKeys:
         return self.published
 
-    def dead_drops(
-        self, body_type: type[B], after: int, window: int | None = None
-    ) -> list[DeadDrop[B]]:
+    def dead_drop_window(self, body_type: type[B], size: int, back: int) -> list[DeadDrop[B]]:
         return []
 
     def send_u2c(self, message: EncryptedU2C) -> None:
@@ -419,8 +423,8 @@ def test_the_run_loop_steps_at_every_due_send_and_waits_at_most_a_second(
 def test_a_revocation_holds_once_seen_whatever_later_key_sets_leave_out(
     org: Organisation, tmp_path: Path
 ) -> None:
-    start = _now_on_the_minute()
-    every_minute = FixedRate(timedelta(minutes=1))
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hourly = FixedRate(KEYS_PERIOD)  # keys are fetched once a key period
     good = org.published_keys()
     # The organisation revokes the CoverNode's identity (its mixer was seized), but the
     # edge still lists the keys below it: a stale cache, or a hostile edge.
@@ -431,32 +435,72 @@ def test_a_revocation_holds_once_seen_whatever_later_key_sets_leave_out(
         edge,
         [org.anchor],
         _storage(tmp_path / "source"),
-        send_schedule=every_minute,
-        download_schedule=every_minute,
+        send_schedule=hourly,
+        download_schedule=hourly,
     )
     assert not client.tick(start).notes
-    assert client.tick(start + timedelta(minutes=1)).sent
+    assert client.tick(start + 1 * KEYS_PERIOD).sent
 
     edge.published = revoking
-    outcome = client.tick(start + timedelta(minutes=2))
+    outcome = client.tick(start + 2 * KEYS_PERIOD)
     assert not outcome.sent
     assert outcome.notes == [
         "published keys refused: no valid CoverNode messaging key in it",
         "send skipped: no verified keys yet",
     ]
-    assert client.verified_keys(start + timedelta(minutes=2)) is None
+    assert client.verified_keys(start + 2 * KEYS_PERIOD) is None
 
     # A later set that leaves the revocation out does not bring the mixer back.
     edge.published = good
-    outcome = client.tick(start + timedelta(minutes=3))
+    outcome = client.tick(start + 3 * KEYS_PERIOD)
     assert not outcome.sent
-    assert client.verified_keys(start + timedelta(minutes=3)) is None
+    assert client.verified_keys(start + 3 * KEYS_PERIOD) is None
     assert client.counters.key_sets_refused == 2
     assert len(edge.sent) == client.counters.sends == 1
     # A forged revocation is not kept.
     forged = Revocation.sign(Organisation.create(start).root.pair, b"\x01" * 32, start)
     edge.published = replace(good, statements=replace(good.statements, revocations=(forged,)))
-    client.tick(start + timedelta(minutes=4))
+    client.tick(start + 4 * KEYS_PERIOD)
     cached = client.storage.read_cache().published
     assert cached is not None
     assert cached.statements.revocations == (revocation,)
+
+
+def _window_at(held: int, skip: int, size: int) -> set[int]:
+    """The positions (0 the oldest of ``held``) of the window skipping the newest ``skip``."""
+    return set(range(max(0, held - skip - size), max(0, held - skip)))
+
+
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(0, 10**9), st.integers(0, 60))
+def test_the_sweep_reaches_every_dead_drop_within_its_cycle(
+    size: int, sweep: int, first_slot: int, held: int
+) -> None:
+    """Whatever the slot it starts at, a client sees every dead drop within the newest
+    window and the sweep's reach within 2 x (sweep + 1) downloads."""
+    seen: set[int] = set()
+    for slot in range(first_slot, first_slot + 2 * (sweep + 1)):
+        seen |= _window_at(held, window_back(slot, size, sweep), size)
+    assert seen == set(range(max(0, held - size * (sweep + 1)), held))
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(2, 12),
+    st.integers(0, 10**9),
+    st.integers(0, 60),
+    st.lists(st.integers(0, 6), min_size=40, max_size=40),
+)
+def test_dead_drops_arriving_between_sweep_steps_never_make_it_skip_one(
+    size: int, sweep: int, first_slot: int, held: int, arrivals: list[int]
+) -> None:
+    """From one step of the sweep to the next (within a cycle), the next window starts
+    no further back than where the last one ended, however many dead drops came between."""
+    steps: list[tuple[int, int, set[int]]] = []  # (slot, skip, positions)
+    for slot, arrived in zip(range(first_slot, first_slot + len(arrivals)), arrivals, strict=True):
+        held += arrived
+        skip = window_back(slot, size, sweep)
+        if skip:
+            steps.append((slot, skip, _window_at(held, skip, size)))
+    for (_, skip, before), (_, next_skip, after) in itertools.pairwise(steps):
+        if next_skip > skip and before:  # the same cycle, and the last window held some
+            assert max(after, default=-1) >= min(before) - 1

@@ -4,8 +4,9 @@ What is measured, against the real edge app on loopback: a ``begin``, ``send`` o
 ``inbox`` caught in the middle of its key derivation does not delay a scheduled send or
 download (the run loop never waits on anything the user side holds); every request
 travels on a connection of its own, whatever the timing; and the dead-drop download of
-every period is one request for a fixed window, the same for a fresh install and a
-long-running one.
+every period is one request for a window that depends on the time alone, the same for
+a fresh install, a long-running client and one back from an absence, which the sweep
+catches up.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ HANG_GUARD_S = 60.0
 SEND_PERIOD = timedelta(seconds=10)
 DOWNLOAD_PERIOD = timedelta(seconds=60)
 BLOCKS = 48
+SWEEP = 4  # windows the sweep goes back: the test's absence fits in it
 
 
 @pytest.fixture(scope="module")
 def org() -> Organisation:
     return Organisation.create(datetime.now(UTC) - timedelta(hours=1))
+
+
+def _on_the_hour() -> datetime:
+    """Now rounded down to the hour: the start of a key period."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _on_the_minute() -> datetime:
@@ -59,6 +66,7 @@ def _source_client(edge: SourceEdge, folder: Path, org: Organisation) -> SourceC
         SourceStorage(folder, vault_blocks=BLOCKS),
         send_schedule=FixedRate(SEND_PERIOD),
         download_schedule=FixedRate(DOWNLOAD_PERIOD),
+        sweep_windows=SWEEP,
         kdf_cost=INTERACTIVE,
     )
 
@@ -143,7 +151,7 @@ class SendingEdge:
         self._edge = edge
         self.during_send: Callable[[], object] = lambda: None
         self.public_keys = edge.public_keys
-        self.dead_drops = edge.dead_drops
+        self.dead_drop_window = edge.dead_drop_window
 
     def send_u2c(self, message: EncryptedU2C) -> None:
         self.during_send()
@@ -273,48 +281,48 @@ def _download(edge: RunningEdge, client: SourceClient, now: datetime) -> Recorde
 def test_a_fresh_install_downloads_exactly_what_a_long_running_client_does(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = _on_the_minute()
+    start = _on_the_hour()
     with _client(edge.url, tmp_path / "old", org) as old:
         _publish_dead_drops(edge, org, [None] * 5)  # history before either existed
         for minute in range(4):
             _publish_dead_drops(edge, org, [None])
             _download(edge, old, start + minute * DOWNLOAD_PERIOD)
-        moment = start + 4 * DOWNLOAD_PERIOD
-        _publish_dead_drops(edge, org, [None])
-        with _client(edge.url, tmp_path / "new", org) as new:
-            before = len(edge.recorder.requests)
-            long_running = _download(edge, old, moment)
-            middle = len(edge.recorder.requests)
-            fresh = _download(edge, new, moment)
-            # Both requests (keys, then the dead-drop window): method, path, query,
-            # headers, body size and answer size.
-            made = edge.recorder.requests
-            assert [r.path for r in made[before:middle]] == [
-                "/v1/public-keys",
-                "/v1/user/dead-drops",
-            ]
-            assert made[before:middle] == made[middle:]
-            assert [r.answer_size for r in made[before:middle]] == [
-                r.answer_size for r in made[middle:]
-            ]
-            assert fresh == long_running
-            windows = [c.storage.read_cache() for c in (old, new)]
-            assert windows[0].last_dead_drop_id == windows[1].last_dead_drop_id
-            # The fresh install holds the newest window, not the history before it.
-            newest = sorted(d.id for d in windows[0].dead_drops)[-DEAD_DROP_WINDOW:]
-            assert sorted(d.id for d in windows[1].dead_drops) == newest
+    moment = start + 4 * DOWNLOAD_PERIOD
+    _publish_dead_drops(edge, org, [None])
+    # The long-running client starts again (as after a reboot) as the fresh one starts.
+    with (
+        _client(edge.url, tmp_path / "old", org) as old,
+        _client(edge.url, tmp_path / "new", org) as new,
+    ):
+        before = len(edge.recorder.requests)
+        long_running = _download(edge, old, moment)
+        middle = len(edge.recorder.requests)
+        fresh = _download(edge, new, moment)
+        # Both requests (keys, then the dead-drop window): method, path, query, headers,
+        # body size and answer size.
+        made = edge.recorder.requests
+        assert [r.path for r in made[before:middle]] == ["/v1/public-keys", "/v1/user/dead-drops"]
+        assert made[before:middle] == made[middle:]
+        assert [r.answer_size for r in made[before:middle]] == [
+            r.answer_size for r in made[middle:]
+        ]
+        assert fresh == long_running
+        # The fresh install holds that window, not the history before it.
+        held = [{d.id for d in c.storage.read_cache().dead_drops} for c in (old, new)]
+        assert len(held[1]) == DEAD_DROP_WINDOW
+        assert held[1] <= held[0]
 
 
-def test_every_download_is_one_window_and_a_long_absence_catches_up_at_that_pace(
+def test_what_a_download_asks_depends_on_the_time_alone_and_a_long_absence_is_swept_up(
     edge: RunningEdge, org: Organisation, tmp_path: Path
 ) -> None:
-    start = _on_the_minute()
+    start = _on_the_hour()
     with (
         _client(edge.url, tmp_path / "steady", org) as steady,
         _client(edge.url, tmp_path / "away", org) as away,
     ):
         _publish_dead_drops(edge, org, [None] * 3)
-        requests = [_download(edge, c, start) for c in (steady, away)]
+        pairs = [tuple(_download(edge, c, start) for c in (steady, away))]
         passphrase, _ = away.begin("news_desk", "hello", now=start)
         assert away.tick(start + SEND_PERIOD).sent  # its vault is written, then it stops
         raw = away.storage.read_vault()
@@ -328,33 +336,27 @@ def test_every_download_is_one_window_and_a_long_absence_catches_up_at_that_pace
         for minute in range(1, 9):
             if missed:
                 _publish_dead_drops(edge, org, [missed.pop(0)], reader)
-            requests.append(_download(edge, steady, start + minute * DOWNLOAD_PERIOD))
-    catching_up: list[RecordedRequest] = []
+            _download(edge, steady, start + minute * DOWNLOAD_PERIOD)
     with (
         _client(edge.url, tmp_path / "steady", org) as steady,
         _client(edge.url, tmp_path / "away", org) as back,
     ):
-        for minute in range(9, 15):
-            now = start + minute * DOWNLOAD_PERIOD
-            requests.append(_download(edge, steady, now))
-            catching_up.append(_download(edge, back, now))
-            if back.inbox(passphrase, now):
-                break
-        # Seven missed dead drops, two a period: the reply is found within four periods.
-        assert len(catching_up) <= 4
+        found_after = None
+        for period in range(2 * SWEEP):
+            now = start + (9 + period) * DOWNLOAD_PERIOD
+            pairs.append((_download(edge, steady, now), _download(edge, back, now)))
+            if found_after is None and back.inbox(passphrase, now):
+                found_after = period + 1
+        # The reply, six dead drops behind the newest, is found by the sweep within its
+        # cycle of 2 x SWEEP periods.
+        assert found_after is not None
         assert [r.text for r in back.inbox(passphrase, now)] == ["the oldest missed reply"]
-    requests += catching_up
-    # Every download, caught up or catching up, fresh or not: one request of one length,
-    # one answer of one window (every dead drop here is of one size; the answers differ
-    # only by a digit more in an id).
+    # In every period, the client that never left and the one back from its absence
+    # asked the same question and got answers of one size; every request has one length
+    # and one shape.
+    for steady_request, back_request in pairs:
+        assert steady_request.query == back_request.query
+        assert steady_request.answer_size == back_request.answer_size
+    requests = [r for pair in pairs for r in pair]
     assert len({len(r.query) for r in requests}) == 1
-    window = len(_window_page(org))
-    assert all(window <= r.answer_size <= window + 2 * DEAD_DROP_WINDOW for r in requests)
     assert {r.shape() for r in requests} == {requests[0].shape()}
-    # Those of clients that are caught up are identical, and so is the first of a client
-    # back from its absence (which finds the gap by it); while catching up, the query
-    # names the cursor instead.
-    caught_up = {r.query for r in requests[: len(requests) - len(catching_up)]}
-    assert len(caught_up) == 1
-    assert catching_up[0].query in caught_up
-    assert caught_up.isdisjoint(r.query for r in catching_up[1:-1])

@@ -256,35 +256,40 @@ def test_dead_drop_reads_are_paged_by_limit_with_coverdrops_defaults(
         response = edge.get("/v1/user/dead-drops", params={"limit": bad})
         assert response.status_code == 400, bad
         assert "limit" in response.json()["error"]
-    assert ids("user", ids_greater_than=0, window=3, limit=1) == [31, 32, 33]  # the window wins
+    # A window reads neither the cursor nor the limit.
+    assert ids("user", ids_greater_than=0, window=3, limit=1) == [393, 394, 395]
 
 
-def test_a_windowed_read_holds_exactly_the_window_however_far_behind_the_reader_is(
+def test_a_windowed_read_is_the_window_just_before_the_newest_ones_it_skips(
     edge: TestClient, organization: Organisation, store: EdgeStore
 ) -> None:
-    def ids(after: str, window: int | str, kind: str = "user") -> list[int]:
-        query = {"ids_greater_than": after, "window": window}
+    def ids(window: int | str, back: str | None = None, kind: str = "user") -> list[int]:
+        query = {"window": window, **({} if back is None else {"back": back})}
         response = edge.get(f"/v1/{kind}/dead-drops", params=query)
         assert response.status_code == 200, response.text
         return [d["id"] for d in response.json()["dead_drops"]]
 
-    assert ids("0", 3) == []
+    assert ids(3) == ids(3, "00002") == []
     store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
-    assert ids("0", 3) == ids(str(2**63 - 1), 3) == [1]  # fewer only while fewer exist
+    assert ids(3) == [1]  # fewer only while fewer exist
     for _ in range(9):
         store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)
     store.add_dead_drop(journalist_dead_drop(organization, NOW, epoch=1), NOW)  # id 11
     store.add_dead_drop(user_dead_drop(organization, NOW, entries=1), NOW)  # id 12
-    assert ids("0", 3) == [1, 2, 3]
-    assert ids("0000000000000000004", 3) == [5, 6, 7]  # a cursor written in all 19 digits
-    assert ids("8", 3) == [9, 10, 12]
-    # Fewer than the window after the cursor: the newest window instead.
-    assert ids("10", 3) == ids("12", 3) == ids(str(2**63 - 1), 3) == [9, 10, 12]
-    assert ids(str(2**63 - 1), 1, "journalist") == [11]
+    assert ids(3) == ids(3, "0") == ids(3, "00000") == [9, 10, 12]
+    assert ids(3, "00001") == [8, 9, 10]
+    assert ids(2, "00004") == [6, 7]  # back written in all five digits, as the client does
+    assert ids(3, "9") == [1, 2]  # the oldest end: fewer
+    assert ids(3, "11") == ids(3, "99999") == []
+    assert ids(1, kind="journalist") == [11]
     for bad in ("0", "101", "-1", "1.5", "0x3", "1000"):
         response = edge.get("/v1/user/dead-drops", params={"window": bad})
         assert response.status_code == 400, bad
         assert "window" in response.json()["error"]
+    for bad in ("-1", "1.5", "x", "", "100000", "000001"):
+        response = edge.get("/v1/user/dead-drops", params={"window": "2", "back": bad})
+        assert response.status_code == 400, bad
+        assert "back" in response.json()["error"]
 
 
 def test_dead_drops_past_retention_disappear(

@@ -313,11 +313,12 @@ class Deployment:
         assert keys is not None
         assert self.legit is not None
         assert {key.key for key in keys.keys} <= {key.key for key in self.legit.keys}
-        user_ids = [d.id for d in self.edge_store.dead_drops(UserDeadDrop, 0, 10**6, now)]
         journalist_ids = [
             d.id for d in self.edge_store.dead_drops(JournalistDeadDrop, 0, 10**6, now)
         ]
-        assert self.client.storage.read_cache().last_dead_drop_id <= max(user_ids, default=0)
+        published = {d.id: d for d in self.edge_store.dead_drops(UserDeadDrop, 0, 10**6, now)}
+        held = self.client.storage.read_cache().dead_drops
+        assert all(published.get(d.id) == d for d in held)
         assert self.desk.store.read().cursor <= max(journalist_ids, default=0)
 
 

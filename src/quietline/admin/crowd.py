@@ -153,8 +153,10 @@ class CrowdFigures:
 
     @property
     def client_keeps_up(self) -> bool:
-        """Whether user dead drops come no faster than a source client reads them."""
-        return self.j2u.releases_per_hour <= DEAD_DROP_WINDOW * 3600 / DEFAULT_DOWNLOAD_PERIOD_S
+        """Whether user dead drops come no faster than a source client reads the newest
+        window (every other download; the sweep finds the rest, later)."""
+        newest_per_hour = 3600 / (2 * DEFAULT_DOWNLOAD_PERIOD_S)
+        return self.j2u.releases_per_hour <= DEAD_DROP_WINDOW * newest_per_hour
 
     @property
     def desk_upload_per_day(self) -> float:

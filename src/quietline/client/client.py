@@ -22,15 +22,14 @@ from quietline.client import mailbox, vault
 from quietline.client.errors import SourceClientError
 from quietline.client.handoff import Handoff
 from quietline.client.records import Reply
-from quietline.client.schedule import FixedRate, Schedule, Timetable
+from quietline.client.schedule import GRID_ORIGIN, FixedRate, Schedule, Timetable
 from quietline.client.storage import DEAD_DROP_RETENTION, Cache, SourceStorage
 from quietline.edge_client import EdgeRefused, EdgeUnavailable
-from quietline.protocol.api import DEAD_DROP_PAGE
+from quietline.protocol.api import DEAD_DROP_BACK_MAX, DEAD_DROP_PAGE
 from quietline.protocol.certificates import KeyRole, SignedKey
 from quietline.protocol.deaddrops import B, DeadDrop, UserDeadDrop
 from quietline.protocol.errors import ProtocolError
 from quietline.protocol.hierarchy import PublishedKeys
-from quietline.protocol.jsonvalues import I64_MAX
 from quietline.protocol.messages import EncryptedU2C, encrypt_cover_u2c
 from quietline.protocol.verification import VerifiedKeys, verify_published_keys
 from quietline.runner import StepReport
@@ -39,12 +38,15 @@ from quietline.vault import MODERATE, KdfCost
 DEFAULT_SEND_PERIOD_S = 60.0
 DEFAULT_DOWNLOAD_PERIOD_S = 300.0
 # How many user dead drops every download asks for, and gets (fewer only while the edge
-# holds fewer): the same request size and answer size for every client in every period.
-# A caught-up client asks for the newest; one that fell behind asks for the next after
-# its cursor, so it catches up at this many per period.
+# holds fewer). Which ones depends on the time alone (see window_back).
 DEAD_DROP_WINDOW = 2
-# The cursor a caught-up client asks after: the edge answers with its newest window.
-NEWEST = I64_MAX
+# How many windows behind the newest the sweep goes before it starts again: 336 dead
+# drops, the 14 days an edge keeps them at CoverDrop's hourly user dead drops.
+SWEEP_WINDOWS = 168
+# The published keys are fetched at the first download in each key period (and while
+# the client holds no key set that verifies): the document is the largest download and
+# changes seldom.
+KEYS_PERIOD = timedelta(hours=1)
 # The run loop wakes at least this often, so an accelerated clock is followed closely
 # and a stop request is noticed quickly.
 MAX_IDLE_WAIT_S = 1.0
@@ -55,9 +57,7 @@ class SourceEdge(Protocol):
 
     def public_keys(self) -> PublishedKeys: ...
 
-    def dead_drops(
-        self, body_type: type[B], after: int, window: int | None = None
-    ) -> list[DeadDrop[B]]: ...
+    def dead_drop_window(self, body_type: type[B], size: int, back: int) -> list[DeadDrop[B]]: ...
 
     def send_u2c(self, message: EncryptedU2C) -> None: ...
 
@@ -109,6 +109,7 @@ class SourceClient:
         send_schedule: Schedule | None = None,
         download_schedule: Schedule | None = None,
         dead_drop_window: int = DEAD_DROP_WINDOW,
+        sweep_windows: int = SWEEP_WINDOWS,
         kdf_cost: KdfCost = MODERATE,
     ) -> None:
         if not anchors:
@@ -119,7 +120,18 @@ class SourceClient:
         self.counters = ClientCounters()
         if not 1 <= dead_drop_window <= DEAD_DROP_PAGE:
             raise SourceClientError(f"a dead drop window holds 1 to {DEAD_DROP_PAGE} dead drops")
+        if sweep_windows < 1:
+            raise SourceClientError("the dead drop sweep goes back at least one window")
+        if dead_drop_window * (sweep_windows + 1) > DEAD_DROP_BACK_MAX:
+            raise SourceClientError(
+                f"the dead drop sweep goes back at most {DEAD_DROP_BACK_MAX} dead drops"
+            )
         self._dead_drop_window = dead_drop_window
+        self._sweep_windows = sweep_windows
+        self._keys_fetched_in: int | None = None
+        self._download_period = (
+            download_schedule or FixedRate(timedelta(seconds=DEFAULT_DOWNLOAD_PERIOD_S))
+        ).period
         self._kdf_cost = kdf_cost
         self._send_schedule = send_schedule
         self._download_schedule = download_schedule
@@ -245,29 +257,33 @@ class SourceClient:
             self._write_cache()
 
     def _fetch(self, now: datetime, outcome: TickOutcome) -> bool:
+        """The keys when due (see KEYS_PERIOD), then the window of dead drops this moment
+        asks for: what is fetched depends on the time and on whether the client holds
+        keys, never on what it has seen or how long it was away."""
         edge = self._edge
-        try:
-            published = edge.public_keys()
-        except EdgeUnavailable as error:
-            self.counters.download_failures += 1
-            outcome.notes.append(f"key download failed: {error}")
-            return False
-        except (EdgeRefused, ProtocolError) as error:
-            self.counters.download_failures += 1
-            outcome.notes.append(f"key download refused: {error}")
-            published = None
-        if published is not None:
-            self._keep_if_verified(published, now, outcome)
+        keys_period = (now - GRID_ORIGIN) // KEYS_PERIOD
+        if keys_period != self._keys_fetched_in or self.verified_keys(now) is None:
+            self._keys_fetched_in = keys_period
+            try:
+                published = edge.public_keys()
+            except EdgeUnavailable as error:
+                self.counters.download_failures += 1
+                outcome.notes.append(f"key download failed: {error}")
+                return False
+            except (EdgeRefused, ProtocolError) as error:
+                self.counters.download_failures += 1
+                outcome.notes.append(f"key download refused: {error}")
+                published = None
+            if published is not None:
+                self._keep_if_verified(published, now, outcome)
         keys = self.verified_keys(now)
         if keys is None:
             return False
         cache = self._cache
+        slot = (now - GRID_ORIGIN) // self._download_period
+        back = window_back(slot, self._dead_drop_window, self._sweep_windows)
         try:
-            page = edge.dead_drops(
-                UserDeadDrop,
-                cache.last_dead_drop_id if cache.catching_up else NEWEST,
-                window=self._dead_drop_window,
-            )
+            page = edge.dead_drop_window(UserDeadDrop, self._dead_drop_window, back)
         except (EdgeUnavailable, EdgeRefused, ProtocolError) as error:
             self.counters.download_failures += 1
             outcome.notes.append(f"dead drop download failed: {error}")
@@ -288,31 +304,11 @@ class SourceClient:
         self.storage.write_cache(self._cache)
         self.handoff.publish_cache(self._cache.to_json())
 
-    def _take_window(self, cache: Cache, window: list[DeadDrop[UserDeadDrop]]) -> None:
-        """Keep the new dead drops of a verified window and move the cursor.
-
-        Only dead drops that verify count: a forged one (a huge id, say) is refused and
-        never moves the cursor past the ones after it. A client that is caught up asks
-        for the newest window; when that window is full and starts past its cursor,
-        something may lie between, so it catches up from its cursor, one window per
-        period, until a window reaches back to what it has (the edge then gave the
-        newest). A fresh install (no cursor yet) starts from the newest window, as a
-        long-running client would be.
-        """
-        if not window:
-            return
+    @staticmethod
+    def _take_window(cache: Cache, window: list[DeadDrop[UserDeadDrop]]) -> None:
+        """Keep the dead drops of a verified window that the cache does not hold yet."""
         known = {drop.id for drop in cache.dead_drops}
         cache.dead_drops.extend(drop for drop in window if drop.id not in known)
-        last = cache.last_dead_drop_id
-        oldest, newest = min(d.id for d in window), max(d.id for d in window)
-        full = len(window) >= self._dead_drop_window
-        if cache.catching_up:
-            cache.catching_up = full and oldest > last
-            cache.last_dead_drop_id = max(last, newest)
-        elif last > 0 and full and oldest > last:
-            cache.catching_up = True  # the cursor stays: the next window starts there
-        else:
-            cache.last_dead_drop_id = max(last, newest)
 
     def _keep_if_verified(
         self, published: PublishedKeys, now: datetime, outcome: TickOutcome
@@ -365,6 +361,23 @@ class SourceClient:
     def sent_messages(self, passphrase: str) -> list[tuple[str, str, datetime]]:
         """(recipient id, text, when queued) of every sent message the vault keeps."""
         return mailbox.sent(self.handoff, passphrase)
+
+
+def window_back(slot: int, window: int, sweep_windows: int) -> int:
+    """How many of the newest dead drops the download in ``slot`` (the number of download
+    periods since GRID_ORIGIN) leaves out before its window: none at even slots (the
+    newest window); at odd slots the sweep's next step, ``window`` further back each time
+    through ``sweep_windows`` windows behind the newest, and then from the front again.
+
+    Every client downloading in one slot asks the same question, whatever it has seen,
+    since when it runs, or how long it was away. The sweep never skips a dead drop: new
+    ones arriving between steps push the next window onto the last, never past it. So a
+    client finds every dead drop the edge holds within the sweep's reach within
+    2 x ``sweep_windows`` periods, and any newest window's within two.
+    """
+    if slot % 2 == 0:
+        return 0
+    return window * (1 + (slot // 2) % sweep_windows)
 
 
 def _with_revocations(

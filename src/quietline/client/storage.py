@@ -6,8 +6,8 @@
   since the last send, as they handed it over), so its size, times and contents change
   the same way on a device nobody uses.
 - ``cache.json``: public data only: the organisation anchors, the last published key
-  set that verified, the user dead drops downloaded (kept 14 days), the dead drop cursor
-  and the schedule phases. The run loop rewrites it at every download.
+  set that verified, the user dead drops downloaded (kept 14 days) and the schedule
+  phases. The run loop rewrites it at every download.
 - ``running``: an empty file the run loop holds locked (``fcntl.flock``) while it runs,
   so one run loop works on a folder at a time.
 - ``socket``: while the run loop runs, the Unix socket through which ``send`` and
@@ -33,10 +33,7 @@ from quietline.protocol.deaddrops import DeadDrop, UserDeadDrop
 from quietline.protocol.errors import MalformedInput, ProtocolError, QuietlineError
 from quietline.protocol.hierarchy import PublishedKeys
 from quietline.protocol.jsonvalues import (
-    I64_MAX,
     load_json,
-    require_bool,
-    require_int,
     require_list,
     require_object,
 )
@@ -65,24 +62,18 @@ class Cache:
     anchors: list[SignedKey] = field(default_factory=list)
     published: PublishedKeys | None = None
     dead_drops: list[DeadDrop[UserDeadDrop]] = field(default_factory=list)
-    last_dead_drop_id: int = 0
     # This installation's schedule phases (fractions of a period in [0, 1)), drawn at
     # random at its first start: {"send": ..., "download": ...}.
     phases: dict[str, float] = field(default_factory=dict)
-    # Whether the dead drop downloads are catching up from ``last_dead_drop_id`` (one
-    # window a period) rather than asking for the newest window.
-    catching_up: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "anchors": [anchor.to_json() for anchor in self.anchors],
             "published_keys": None if self.published is None else self.published.to_json(),
             "user_dead_drops": [dead_drop.to_json() for dead_drop in self.dead_drops],
-            "last_dead_drop_id": self.last_dead_drop_id,
             # Written with a fixed number of digits: the file's size must not depend on
             # the draw (every installation's cache is the same size at the same moment).
             "phases": {name: f"{value:.9f}" for name, value in self.phases.items()},
-            "catching_up": self.catching_up,
         }
 
     @classmethod
@@ -91,16 +82,13 @@ class Cache:
         fields = require_object(obj, "the client cache")
         anchors = require_list(fields.get("anchors", []), "the cache's anchors")
         drops = require_list(fields.get("user_dead_drops", []), "the cache's dead drops")
-        last = require_int(fields.get("last_dead_drop_id", 0), "the last dead drop id", 0, I64_MAX)
         published = fields.get("published_keys")
         phases = require_object(fields.get("phases", {}), "the schedule phases")
         return cls(
             [SignedKey.from_json(anchor) for anchor in anchors],
             None if published is None else PublishedKeys.from_json(published),
             [DeadDrop.from_json(UserDeadDrop, drop) for drop in drops],
-            last,
             {name: _phase(phases[name]) for name in PHASE_NAMES if name in phases},
-            require_bool(fields.get("catching_up", False), "whether it is catching up"),
         )
 
     def forget_dead_drops_before(self, cutoff: datetime) -> None:

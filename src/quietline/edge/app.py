@@ -52,6 +52,7 @@ from quietline.edge.openapi import OPENAPI
 from quietline.edge.queues import SubmissionQueues
 from quietline.edge.store import SqlEdgeStore
 from quietline.protocol.api import (
+    DEAD_DROP_BACK_MAX,
     DEAD_DROP_LIMIT,
     DEAD_DROP_PAGE,
     DEAD_DROP_SUMMARY_COUNT,
@@ -102,6 +103,7 @@ CACHE_STATUS = "public, max-age=30"
 CACHE_OPENAPI = "public, max-age=3600"
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _WINDOW = re.compile(r"[0-9]{1,3}")
+_BACK = re.compile(r"[0-9]{1,5}")
 _LIMIT = re.compile(r"[0-9]{1,10}")
 U32_MAX = 2**32 - 1
 _log = logging.getLogger("quietline.edge")
@@ -181,10 +183,11 @@ class _EdgeRoutes:
 
         With ``limit`` (CoverDrop's query, ``api/src/controllers/dead_drops.rs``), at most
         that many, lowered to the kind's DEAD_DROP_LIMIT, which is also the number without
-        it. With ``window=K`` (1 to DEAD_DROP_PAGE; Quietline's source client), exactly K
-        of them (fewer only when the edge holds fewer): the K after ``ids_greater_than``,
-        or the newest K when fewer than K come after it, so the answer's size never says
-        how far behind a reader is; ``limit`` is not read then.
+        it. With ``window=K`` (1 to DEAD_DROP_PAGE; Quietline's source client) and
+        ``back=J`` (0 when absent, at most DEAD_DROP_BACK_MAX), the K dead drops that come
+        just before the newest J, in id order (fewer only when the edge holds fewer than
+        J + K): a question about the edge's state alone, which names nothing a reader
+        has seen, so ``ids_greater_than`` and ``limit`` are not read then.
         """
         text = request.query_params.get("ids_greater_than", "0")
         if not _DIGITS.fullmatch(text) or int(text) > I64_MAX:
@@ -192,7 +195,8 @@ class _EdgeRoutes:
         window = request.query_params.get("window")
         now = self.clock.now()
         if window is not None:
-            windowed = self._window(body_type, int(text), window, now)
+            back = request.query_params.get("back", "0")
+            windowed = self._window(body_type, window, back, now)
             page = dead_drop_page(windowed, self.page_bytes)
         else:
             size = _limit(request.query_params.get("limit"), DEAD_DROP_LIMIT[body_type.KIND])
@@ -206,15 +210,13 @@ class _EdgeRoutes:
         )
 
     def _window(
-        self, body_type: type[B], after: int, window: str, now: datetime
+        self, body_type: type[B], window: str, back: str, now: datetime
     ) -> list[DeadDrop[B]]:
         if not _WINDOW.fullmatch(window) or not 1 <= int(window) <= DEAD_DROP_PAGE:
             raise MalformedInput(f"window must be an integer from 1 to {DEAD_DROP_PAGE}")
-        size = int(window)
-        following = self.store.dead_drops(body_type, after, size, now)
-        if len(following) < size:
-            return self.store.newest_dead_drops(body_type, size, now)
-        return following
+        if not _BACK.fullmatch(back) or int(back) > DEAD_DROP_BACK_MAX:
+            raise MalformedInput(f"back must be an integer from 0 to {DEAD_DROP_BACK_MAX}")
+        return self.store.newest_dead_drops(body_type, int(window), now, skip=int(back))
 
     def status(self, _: Request) -> JSONResponse:
         now = self.clock.now()

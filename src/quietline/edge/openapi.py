@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quietline.protocol.api import DEAD_DROP_LIMIT, DEAD_DROP_PAGE, SystemStatus
+from quietline.protocol.api import DEAD_DROP_BACK_MAX, DEAD_DROP_LIMIT, DEAD_DROP_PAGE, SystemStatus
 from quietline.protocol.certificates import KeyRole
 from quietline.protocol.deaddrops import DeadDropKind
 from quietline.protocol.jsonvalues import I64_MAX
@@ -85,9 +85,19 @@ _WINDOW_QUERY = {
     "in": "query",
     "required": False,
     "schema": {"type": "integer", "minimum": 1, "maximum": DEAD_DROP_PAGE},
-    "description": "Return exactly this many dead drops (fewer only when the edge holds"
-    " fewer): those after ids_greater_than, or the newest ones when fewer come after it."
-    " A reader's answer is then the same size however far behind it is.",
+    "description": "Return this many dead drops, those just before the newest `back`"
+    " (fewer only when the edge holds fewer). ids_greater_than and limit are not read: the"
+    " question names nothing the reader has seen, and the answer's size does not say how"
+    " far behind it is.",
+}
+
+_BACK_QUERY = {
+    "name": "back",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0, "maximum": DEAD_DROP_BACK_MAX, "default": 0},
+    "description": "With window: how many of the newest dead drops to leave out before"
+    " the window. Not read without window.",
 }
 
 
@@ -95,7 +105,12 @@ def _dead_drop_path(kind: DeadDropKind, item: str, posted: str) -> dict[str, Any
     return {
         "get": {
             "summary": f"{kind.value.capitalize()}-facing dead drops after an id",
-            "parameters": [_ID_QUERY, _limit_query(DEAD_DROP_LIMIT[kind]), _WINDOW_QUERY],
+            "parameters": [
+                _ID_QUERY,
+                _limit_query(DEAD_DROP_LIMIT[kind]),
+                _WINDOW_QUERY,
+                _BACK_QUERY,
+            ],
             "responses": {
                 "200": _answer(
                     "dead drops",

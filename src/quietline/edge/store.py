@@ -417,13 +417,15 @@ class SqlEdgeStore(ABC):
         )
         return [(int(id_), from_unix_micros(created_at)) for id_, created_at in rows]
 
-    def newest_dead_drops(self, body_type: type[B], limit: int, now: datetime) -> list[DeadDrop[B]]:
+    def newest_dead_drops(
+        self, body_type: type[B], limit: int, now: datetime, *, skip: int = 0
+    ) -> list[DeadDrop[B]]:
         """The newest ``limit`` dead drops of ``body_type`` within the retention at
-        ``now``, in id order. Raises StoreBusy."""
+        ``now`` once the newest ``skip`` are left out, in id order. Raises StoreBusy."""
         newest_first = self._dead_drop_rows(
             "SELECT id, created_at, data, signature, epoch FROM dead_drops"
-            " WHERE kind = ? AND created_at >= ? ORDER BY id DESC LIMIT ?",
-            (body_type.KIND.value, unix_micros(now - self.retention), limit),
+            " WHERE kind = ? AND created_at >= ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (body_type.KIND.value, unix_micros(now - self.retention), limit, skip),
             body_type,
         )
         with closing(newest_first):

@@ -61,6 +61,8 @@ U2C_BODY_CAP = 2 * (4 * -(-U2C_ENCRYPTED_LEN // 3)) + 2
 QUEUE_PULL_MAX = 1000
 # The largest ``window`` a reader may ask for (Quietline's own source client asks for one).
 DEAD_DROP_PAGE = 100
+# The most dead drops a window may skip back from the newest (``back``), in five digits.
+DEAD_DROP_BACK_MAX = 99_999
 # CoverDrop's default and largest ``limit`` of one dead-drop GET (``api/src/cli.rs``,
 # J2U_DEAD_DROP_LIMIT and U2J_DEAD_DROP_LIMIT): about 15 days of hourly user dead drops,
 # a day of journalist ones. A larger ``limit`` is lowered to it, as CoverDrop does.
