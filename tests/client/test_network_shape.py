@@ -23,6 +23,7 @@ from quietline.client import FixedRate, SourceClient, SourceEdge, SourceStorage,
 from quietline.client import vault as vaults
 from quietline.client.client import DEAD_DROP_WINDOW
 from quietline.client.records import SourceRecords
+from quietline.client.schedule import GRID_ORIGIN
 from quietline.edge_client import EdgeClient
 from quietline.protocol.api import Direction
 from quietline.protocol.deaddrops import dead_drop_page
@@ -102,10 +103,48 @@ def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[objec
 def _tick_while_held(client: SourceClient, now: datetime) -> TickOutcome:
     thread, results = _in_thread(lambda: client.tick(now))
     thread.join(HANG_GUARD_S)
-    assert not thread.is_alive(), "the tick waited on the user's key derivation"
+    assert not thread.is_alive(), "the tick waited on work held outside the run loop"
     (outcome,) = results
     assert isinstance(outcome, TickOutcome)
     return outcome
+
+
+def test_a_slow_vault_re_randomisation_never_delays_a_download(
+    edge: RunningEdge, org: Organisation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a slow device re-randomising the vault takes seconds: a download due meanwhile
+    is made on time, and the next send takes the vault once it is ready."""
+    start = _on_the_minute()
+    half_past = FixedRate(DOWNLOAD_PERIOD, GRID_ORIGIN + DOWNLOAD_PERIOD / 2)
+    release, running = threading.Event(), threading.Event()
+    rerandomise = vaults.rerandomise
+
+    def slow(raw: bytes) -> bytes:
+        running.set()
+        release.wait(HANG_GUARD_S)
+        return rerandomise(raw)
+
+    with EdgeClient(edge.url) as connection:
+        client = SourceClient(
+            connection,
+            [org.anchor],
+            SourceStorage(tmp_path / "source", vault_blocks=BLOCKS),
+            send_schedule=half_past,
+            download_schedule=FixedRate(DOWNLOAD_PERIOD),
+            kdf_cost=INTERACTIVE,
+        )
+        assert client.tick(start).downloaded
+        monkeypatch.setattr(vaults, "rerandomise", slow)
+        assert _tick_while_held(client, start + DOWNLOAD_PERIOD / 2).sent
+        assert running.wait(HANG_GUARD_S)
+        outcome = _tick_while_held(client, start + DOWNLOAD_PERIOD)
+        assert outcome.downloaded
+        assert not outcome.sent
+        release.set()
+        written = client.storage.read_vault()
+        assert client.tick(start + DOWNLOAD_PERIOD * 1.5).sent
+        assert client.storage.read_vault() != written
+        client.stop()
 
 
 @pytest.mark.parametrize("action", ["begin", "send", "inbox"])

@@ -14,6 +14,7 @@ never the files, so it changes neither the traffic nor the disk.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -139,7 +140,10 @@ class SourceClient:
         self._downloads: Timetable | None = None
         self._cache = Cache()
         self._handoff: Handoff | None = None
-        self._rerandomised = b""
+        # The next send's vault, re-randomised on a thread of its own: on a slow device
+        # that takes seconds, and the run loop must reach a download due meanwhile on time.
+        self._rerandomiser: ThreadPoolExecutor | None = None
+        self._rerandomised: Future[bytes] | None = None
 
     # --- the run loop ----------------------------------------------------------------------
 
@@ -153,7 +157,8 @@ class SourceClient:
         self._cache = self.storage.read_cache()
         self._cache.anchors = list(self.anchors)
         raw = self.storage.read_vault()
-        self._rerandomised = vault.rerandomise(raw)
+        self._rerandomiser = ThreadPoolExecutor(1, thread_name_prefix="quietline vault")
+        self._rerandomised = self._rerandomiser.submit(vault.rerandomise, raw)
         self._handoff = Handoff(raw, self._cache.to_json())
         send_schedule = self._send_schedule or FixedRate.with_phase(
             timedelta(seconds=DEFAULT_SEND_PERIOD_S), self._cache.phases["send"]
@@ -181,6 +186,8 @@ class SourceClient:
         """The run loop ends: messages still waiting are lost, and their waiters told."""
         if self._handoff is not None:
             self._handoff.close()
+        if self._rerandomiser is not None:
+            self._rerandomiser.shutdown(cancel_futures=True)
 
     def tick(self, now: datetime) -> TickOutcome:
         """Do whatever is due at ``now``: at most one download and at most one send.
@@ -220,10 +227,13 @@ class SourceClient:
 
         Every step runs at every send whether or not a person did anything, in the same
         order with the same work (the cover is made even when a real message goes), so
-        neither the disk nor the network shows the difference.
+        neither the disk nor the network shows the difference. The re-randomisation runs
+        on its own thread until the next send needs it, so the loop is free meanwhile.
         """
         handoff = self.handoff
-        raw, version = handoff.vault_to_write(self._rerandomised)
+        if self._rerandomiser is None or self._rerandomised is None:
+            raise SourceClientError("the client has not started: call start() or tick() first")
+        raw, version = handoff.vault_to_write(self._rerandomised.result())
         self.storage.write_vault(raw)
         handoff.wrote(version)
         keys = self.verified_keys(now)
@@ -244,7 +254,7 @@ class SourceClient:
                     handoff.sent(real[0])
                 self.counters.sends += 1
                 outcome.sent = True
-        self._rerandomised = vault.rerandomise(raw)
+        self._rerandomised = self._rerandomiser.submit(vault.rerandomise, raw)
 
     def _download(self, now: datetime, outcome: TickOutcome) -> None:
         """Fetch and verify the keys and a window of dead drops, then rewrite the cache:
