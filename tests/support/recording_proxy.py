@@ -237,6 +237,10 @@ class RecordingProxy:
                 pump(client_in, edge_out, from_client=True),
                 pump(edge_in, client_out, from_client=False),
             )
+        except asyncio.CancelledError:
+            # The proxy is stopping. Ending normally keeps asyncio's stream callback (which
+            # asks a finished connection task for its exception) from logging a traceback.
+            pass
         finally:
             with self._lock:
                 connection.closed_at = time.monotonic()
