@@ -157,6 +157,7 @@ class SourceClient:
         self._cache = self.storage.read_cache()
         self._cache.anchors = list(self.anchors)
         raw = self.storage.read_vault()
+        self._keys_fetched_in = None  # the first download after a start fetches the keys
         self._rerandomiser = ThreadPoolExecutor(1, thread_name_prefix="quietline vault")
         self._rerandomised = self._rerandomiser.submit(vault.rerandomise, raw)
         self._handoff = Handoff(raw, self._cache.to_json())
