@@ -101,7 +101,7 @@ class Run:
 
 def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: bool) -> Run:
     storage = client.storage
-    first = len(edge.recorder.requests)
+    first = len(edge.recorder.settled())
     sent_at, rewritten_at = [], []
     for tick in range(TICKS):
         now = start + timedelta(seconds=tick)
@@ -119,7 +119,7 @@ def _run(edge: RunningEdge, client: SourceClient, start: datetime, *, write: boo
         storage.cache_path.stat().st_size,
         len(storage.read_cache().dead_drops),
     )
-    return Run(sent_at, rewritten_at, edge.recorder.requests[first:], sizes)
+    return Run(sent_at, rewritten_at, edge.recorder.settled()[first:], sizes)
 
 
 def _now_on_the_minute() -> datetime:
