@@ -22,6 +22,8 @@ def test_presets_release_once_a_timeout_among_the_whole_crowd(name: str) -> None
     assert figures.clients_per_batch == crowd.clients
     assert figures.j2u.releases_per_hour == pytest.approx(6, abs=0.5)
     assert figures.client_keeps_up
+    # Six releases an hour: the sweep's 336 dead drops go back 56 hours, not 14 days.
+    assert figures.reply_reach_h == pytest.approx(336 / 6, rel=0.1)
     # Nothing piles up behind the output size.
     assert figures.u2j.undelivered < mixing.u2j.output_size
     assert figures.j2u.undelivered < mixing.j2u.output_size

@@ -8,7 +8,7 @@ the expected crowd instead:
 
 - the timeout is the delay aimed at (an hour for sources' messages, ten minutes for
   replies, so that a source client, which reads the newest two user dead drops every
-  five minutes, never falls behind);
+  other download, never falls behind);
 - ``threshold_min`` is half the inputs a timeout brings at the expected rate: a release
   waits past its timeout only when the input falls below half (an edge holding messages
   back), so each release hides its messages among at least that many;
@@ -34,7 +34,9 @@ from quietline.client.client import (
     DEAD_DROP_WINDOW,
     DEFAULT_DOWNLOAD_PERIOD_S,
     DEFAULT_SEND_PERIOD_S,
+    SWEEP_WINDOWS,
 )
+from quietline.client.storage import DEAD_DROP_RETENTION
 from quietline.config import DEFAULT_DESK_PERIOD_S, MixingOverride
 from quietline.protocol.constants import (
     C2J_ENCRYPTED_LEN,
@@ -146,8 +148,8 @@ class CrowdFigures:
 
     @property
     def client_download_per_day(self) -> float:
-        """A source client reads the newest DEAD_DROP_WINDOW user dead drops every
-        download period, whatever the release rate."""
+        """A source client reads a window of DEAD_DROP_WINDOW user dead drops every
+        download period (the newest, or the sweep's next), whatever the release rate."""
         per_read = DEAD_DROP_WINDOW * self.j2u.entries_per_release * J2U_ENCRYPTED_LEN
         return 86400 / DEFAULT_DOWNLOAD_PERIOD_S * per_read
 
@@ -157,6 +159,18 @@ class CrowdFigures:
         window (every other download; the sweep finds the rest, later)."""
         newest_per_hour = 3600 / (2 * DEFAULT_DOWNLOAD_PERIOD_S)
         return self.j2u.releases_per_hour <= DEAD_DROP_WINDOW * newest_per_hour
+
+    @property
+    def reply_reach_h(self) -> float:
+        """How old a reply may be, in hours, and still be found by a source client that
+        was away or newly installed: its sweep goes back SWEEP_WINDOWS windows of dead
+        drops, which span this long at this release rate, and nothing is kept longer
+        than DEAD_DROP_RETENTION."""
+        retention_h = DEAD_DROP_RETENTION / timedelta(hours=1)
+        releases = self.j2u.releases_per_hour
+        if releases <= 0:
+            return retention_h
+        return min(retention_h, SWEEP_WINDOWS * DEAD_DROP_WINDOW / releases)
 
     @property
     def desk_upload_per_day(self) -> float:

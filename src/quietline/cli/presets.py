@@ -71,8 +71,9 @@ def presets_table(rows: list[tuple[str, CrowdFigures]], days: float, seed: int) 
         "| preset | source → desk delay, mean (p95) | desk → source delay, mean (p95) |"
         " journalist dead drops/h | anonymity set per journalist dead drop: inputs (clients) |"
         " per user dead drop: inputs | source client up / down a day |"
-        " desk up / down a day | CoverDrop's production U2J releases every |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        " desk up / down a day | a reply is found after an absence if younger than |"
+        " CoverDrop's production U2J releases every |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, figures in rows:
         u2j, j2u = figures.u2j, figures.j2u
@@ -87,6 +88,7 @@ def presets_table(rows: list[tuple[str, CrowdFigures]], days: float, seed: int) 
             f" {_size(j2u.inputs_per_release)} |"
             f" {_bytes(figures.client_upload_per_day)} / {down} |"
             f" {_bytes(figures.desk_upload_per_day)} / {_bytes(figures.desk_download_per_day)} |"
+            f" {_duration(figures.reply_reach_h)} |"
             f" {production_interval(figures)} |"
         )
     lines += [
