@@ -3,11 +3,11 @@ desk that replies like one that does not.
 
 Twenty-four real source clients (a seeded third of them used by a person who sends and
 reads replies at seeded random moments) run against the real edge, mixer and desk, each
-through its own port of a recording proxy, for two and a half minutes with a one-second
+through its own port of a recording proxy, for two and a half minutes with a two-second
 send period and a three-second download period. An observer's classifiers then try to
 tell the writers from the rest (``tests/system/unobservable.py``): the test fails when the
 random forest's ROC-AUC interval lies above 0.75, its permutation test or any single
-feature's Mann-Whitney test (Bonferroni) is significant at 0.01. Nothing depends on exact
+feature's Mann-Whitney test (Bonferroni) is significant at 0.001. Nothing depends on exact
 timings: only how well the two groups separate.
 
 The same for twelve more desks, each run through its own proxy port for 90 s with a

@@ -44,6 +44,7 @@ from scipy.stats import mannwhitneyu
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from quietline.client.client import MAX_IDLE_WAIT_S
 from quietline.config import CONFIG_NAME
 from quietline.processes import quietline_command
 from tests.support.deployment import PASSPHRASE, RECIPIENT, Deployment, deploy
@@ -62,6 +63,11 @@ PERMUTATIONS = 1999
 # well above ALPHA and known to enough precision).
 PERMUTATION_STOP = 10
 BOOTSTRAPS = 2000
+# The sources' send period is twice the run loop's longest sleep, so the loop wakes
+# between two slots: a send made at a wake-up rather than in its slot shows as an odd
+# gap. Downloads come every three seconds.
+SEND_PERIOD_S = 2 * MAX_IDLE_WAIT_S
+DOWNLOAD_PERIOD_S = 3.0
 WARM_UP_S = 10.0  # the people act only after every client has started and fetched keys
 
 
@@ -198,12 +204,12 @@ def observe(
     folder: Path,
     plan: Plan,
     seconds: float,
-    period: float = 1.0,
-    download_period: float = 3.0,
+    period: float = SEND_PERIOD_S,
+    download_period: float = DOWNLOAD_PERIOD_S,
 ) -> Observation:
     """Run the deployment and ``plan.clients`` clients through the proxy for ``seconds``."""
     # Small vaults: each client re-randomises its vault at every send, and 24 of them at
-    # a 1 s period must fit on two cores (a real client sends once a minute). The key
+    # a 2 s period must fit on two cores (a real client sends once a minute). The key
     # derivation stays at the default cost, the stall a real person's device causes.
     options = (
         *("--period", f"{period:g}", "--download-period", f"{download_period:g}"),
@@ -554,8 +560,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--period", type=float, default=1.0)
-    parser.add_argument("--download-period", type=float, default=3.0)
+    parser.add_argument("--period", type=float, default=SEND_PERIOD_S)
+    parser.add_argument("--download-period", type=float, default=DOWNLOAD_PERIOD_S)
     parser.add_argument("--actions", type=int, default=0, help="per writer (default: 1/min, >=3)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--desks", action="store_true", help="observe desks, not sources")
